@@ -1,0 +1,81 @@
+/* The debug log: see debug.h. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "debug.h"
+
+int tk_debug_level;
+static FILE *debug_out;
+static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t debug_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void open_output(const char *file)
+{
+    FILE *f = NULL;
+
+    if (file != NULL && *file != '\0') {
+        /* "e": the log must not leak into programs we exec. */
+        f = fopen(file, "ae");
+        if (f == NULL)
+            fprintf(stderr, "tokenkey: cannot open debug log file '%s'; logging to stderr\n", file);
+    }
+    if (debug_out != NULL && debug_out != stderr)
+        fclose(debug_out);
+    debug_out = f != NULL ? f : stderr;
+}
+
+static void debug_init_from_env(void)
+{
+    const char *level = getenv("TOKENKEY_DEBUG");
+
+    if (level == NULL || *level == '\0' || strcmp(level, "0") == 0)
+        return;
+    open_output(getenv("TOKENKEY_DEBUG_FILE"));
+    tk_debug_level = atoi(level) > 0 ? atoi(level) : 1;
+}
+
+int tk_debug_enabled(int level)
+{
+    pthread_once(&debug_once, debug_init_from_env);
+    return __atomic_load_n(&tk_debug_level, __ATOMIC_RELAXED) >= level;
+}
+
+void tk_debug_configure(int level, const char *file)
+{
+    pthread_once(&debug_once, debug_init_from_env);
+    pthread_mutex_lock(&debug_lock);
+    /* The environment, when set, wins over the config file. */
+    if (tk_debug_level == 0 && level > 0) {
+        open_output(file);
+        __atomic_store_n(&tk_debug_level, level, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&debug_lock);
+}
+
+void tk_debug_printf(int level, const char *file, int line, const char *func,
+                     const char *fmt, ...)
+{
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    const char *base = strrchr(file, '/');
+    va_list ap;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+
+    pthread_mutex_lock(&debug_lock);
+    fprintf(debug_out, "tokenkey[%s.%06ld] %s:%d %s: ", stamp, ts.tv_nsec / 1000,
+            base != NULL ? base + 1 : file, line, func);
+    va_start(ap, fmt);
+    vfprintf(debug_out, fmt, ap);
+    va_end(ap);
+    fputc('\n', debug_out);
+    fflush(debug_out);
+    pthread_mutex_unlock(&debug_lock);
+}

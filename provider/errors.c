@@ -1,0 +1,115 @@
+/* Reason strings and raising errors through the core (see errors.h). */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <openssl/err.h>
+
+#include "errors.h"
+#include "p11/p11.h"
+#include "provider.h"
+
+/* OSSL_ITEM.ptr is not const; the strings are never written. */
+#define TK_REASON(code, text) { (code), (void *)(text) }
+
+const OSSL_ITEM tk_reason_strings[] = {
+    TK_REASON(TK_R_NO_MODULE, "no PKCS#11 module configured: set 'module' in the tokenkey section of "
+                      "openssl.cnf, TOKENKEY_MODULE, or module-path= in the URI"),
+    TK_REASON(TK_R_MODULE_NOT_FOUND, "PKCS#11 module not found: check the module path"),
+    TK_REASON(TK_R_MODULE_LOAD_FAILED, "cannot load the PKCS#11 module: check that the path is a PKCS#11 "
+                               "library for this architecture"),
+    TK_REASON(TK_R_MODULE_INIT_FAILED, "the PKCS#11 module failed to initialise: check its own "
+                               "configuration (e.g. SOFTHSM2_CONF)"),
+    TK_REASON(TK_R_BAD_CONFIG, "invalid tokenkey provider configuration"),
+    TK_REASON(TK_R_BAD_URI, "malformed pkcs11: URI (RFC 7512)"),
+    TK_REASON(TK_R_TOKEN_NOT_FOUND, "no token matches the URI: list tokens with 'tokenkey tokens'"),
+    TK_REASON(TK_R_OBJECT_NOT_FOUND, "no object on the token matches the URI: list them with 'tokenkey list'"),
+    TK_REASON(TK_R_OBJECT_AMBIGUOUS, "the URI matches more than one key: add id= or object= to pick one"),
+    TK_REASON(TK_R_PIN_UNAVAILABLE, "no PIN available: set pin-source in the URI, 'pin' in the provider "
+                            "config, TOKENKEY_PIN_FILE, or use a program that prompts"),
+    TK_REASON(TK_R_PIN_FILE, "cannot read the PIN file"),
+    TK_REASON(TK_R_PIN_INCORRECT, "the token rejected the PIN; it was not retried: fix the PIN source "
+                          "before the token locks"),
+    TK_REASON(TK_R_PIN_LOCKED, "the user PIN is locked: the security officer must reset it"),
+    TK_REASON(TK_R_PIN_FINAL_TRY, "one PIN attempt is left before the token locks: tokenkey will not spend "
+                          "it; verify the PIN with the token's own tool"),
+    TK_REASON(TK_R_PIN_NOT_RETRIED, "this PIN was already rejected by the token and is not sent again"),
+    TK_REASON(TK_R_TOKEN_ABSENT, "the token is not present: insert it or check the slot"),
+    TK_REASON(TK_R_PKCS11_FAILED, "a PKCS#11 call failed"),
+    TK_REASON(TK_R_PRIVATE_EXPORT_REFUSED, "private key material never leaves the token: only the public "
+                                   "part can be exported"),
+    TK_REASON(TK_R_UNSUPPORTED_KEY_TYPE, "unsupported key type (tokenkey handles RSA, EC P-256/384/521 "
+                                 "and Ed25519)"),
+    TK_REASON(TK_R_UNSUPPORTED_MECHANISM, "the token does not support a mechanism this operation needs"),
+    TK_REASON(TK_R_BAD_KEY_REFERENCE, "malformed key reference file"),
+    TK_REASON(TK_R_BAD_ARGUMENT, "invalid argument"),
+    TK_REASON(TK_R_OUT_OF_MEMORY, "out of memory"),
+    TK_REASON(TK_R_KEY_MISMATCH, "the key does not match"),
+    TK_REASON(TK_R_OPERATION_FAILED, "operation failed"),
+    { 0, NULL }
+};
+
+static void vraise(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
+                   int reason, const char *fmt, va_list ap)
+{
+    if (ctx != NULL && ctx->core_new_error != NULL) {
+        ctx->core_new_error(ctx->handle);
+        ctx->core_set_error_debug(ctx->handle, file, line, func);
+        ctx->core_vset_error(ctx->handle, (uint32_t)reason, fmt, ap);
+        return;
+    }
+    /* No core (the static library used directly): a plain OpenSSL error. */
+    ERR_new();
+    ERR_set_debug(file, line, func);
+    ERR_vset_error(ERR_LIB_USER, reason, fmt, ap);
+}
+
+void tk_raise_at(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
+                 int reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vraise(ctx, file, line, func, reason, fmt, ap);
+    va_end(ap);
+}
+
+static int reason_for_rv(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+        return TK_R_PIN_INCORRECT;
+    case CKR_PIN_LOCKED:
+        return TK_R_PIN_LOCKED;
+    case TK_CKR_PIN_FINAL_TRY:
+        return TK_R_PIN_FINAL_TRY;
+    case TK_CKR_PIN_NOT_RETRIED:
+        return TK_R_PIN_NOT_RETRIED;
+    case TK_CKR_PIN_UNAVAILABLE:
+        return TK_R_PIN_UNAVAILABLE;
+    case TK_CKR_NO_TOKEN:
+        return TK_R_TOKEN_NOT_FOUND;
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_DEVICE_REMOVED:
+        return TK_R_TOKEN_ABSENT;
+    case TK_CKR_MODULE_LOAD:
+    case TK_CKR_MODULE_SYMBOL:
+        return TK_R_MODULE_LOAD_FAILED;
+    case CKR_MECHANISM_INVALID:
+    case CKR_MECHANISM_PARAM_INVALID:
+        return TK_R_UNSUPPORTED_MECHANISM;
+    case TK_CKR_SECRET_ATTRIBUTE:
+        return TK_R_PRIVATE_EXPORT_REFUSED;
+    case CKR_HOST_MEMORY:
+        return TK_R_OUT_OF_MEMORY;
+    default:
+        return TK_R_PKCS11_FAILED;
+    }
+}
+
+void tk_raise_rv_at(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
+                    CK_RV rv, const char *what)
+{
+    tk_raise_at(ctx, file, line, func, reason_for_rv(rv), "%s: %s", what, tk_p11_rv_name(rv));
+}

@@ -1,0 +1,230 @@
+/*
+ * The one PKCS#11 layer. Nothing outside provider/p11/ calls a C_* function.
+ *
+ * It owns: the loaded modules (one per path per process, refcounted), the
+ * tokens we use (one per slot, owned by their module), each token's pool of
+ * sessions, its login state and its mechanism cache. It logs every call
+ * with its CKR_ name when TOKENKEY_DEBUG is set, and counts calls so tests
+ * and the bench can prove what reached the token.
+ *
+ * Every function returns a CK_RV; the provider turns those into OpenSSL
+ * errors. The codes TK_CKR_* below are ours (vendor-defined range) for
+ * conditions PKCS#11 has no code for.
+ */
+#ifndef TK_P11_H
+#define TK_P11_H
+
+#include <stddef.h>
+#include <p11-kit/pkcs11.h>
+
+#include "tokenkey/uri.h"
+
+/* Our own outcomes, in the vendor range so they never collide with a token's. */
+#define TK_CKR_BASE              (CKR_VENDOR_DEFINED | 0x746b0000UL)
+#define TK_CKR_MODULE_LOAD       (TK_CKR_BASE + 1) /* dlopen failed            */
+#define TK_CKR_MODULE_SYMBOL     (TK_CKR_BASE + 2) /* no C_GetFunctionList     */
+#define TK_CKR_NO_TOKEN          (TK_CKR_BASE + 3) /* no token matches the URI */
+#define TK_CKR_PIN_UNAVAILABLE   (TK_CKR_BASE + 4) /* no PIN source gave a PIN */
+#define TK_CKR_PIN_FINAL_TRY     (TK_CKR_BASE + 5) /* one try left: we won't   */
+#define TK_CKR_PIN_NOT_RETRIED   (TK_CKR_BASE + 6) /* this PIN failed before   */
+#define TK_CKR_SECRET_ATTRIBUTE  (TK_CKR_BASE + 7) /* refused to read a secret */
+
+typedef struct tk_p11_module TK_P11_MODULE;
+typedef struct tk_p11_token TK_P11_TOKEN;
+
+/* A session borrowed from a token's pool; give it back with tk_p11_session_put. */
+typedef struct tk_p11_session {
+    TK_P11_TOKEN *token;
+    CK_SESSION_HANDLE handle;
+    unsigned long generation; /* token generation it was opened in */
+} TK_P11_SESSION;
+
+/*
+ * Where a PIN comes from. get() writes at most cap bytes (no NUL needed)
+ * and sets *len; it returns CKR_OK, or TK_CKR_PIN_UNAVAILABLE after raising
+ * its own error that says why (missing file, empty env var, no prompt...).
+ * The layer wipes the buffer after C_Login.
+ */
+typedef struct tk_p11_pin_getter {
+    CK_RV (*get)(void *arg, char *buf, size_t cap, size_t *len);
+    void *arg;
+} TK_P11_PIN_GETTER;
+
+/* ---- names and call statistics (p11_names.c, p11_trace.c) ---- */
+
+typedef enum {
+    TK_FN_C_Initialize, TK_FN_C_Finalize, TK_FN_C_GetInfo, TK_FN_C_GetSlotList,
+    TK_FN_C_GetSlotInfo, TK_FN_C_GetTokenInfo, TK_FN_C_GetMechanismList,
+    TK_FN_C_GetMechanismInfo, TK_FN_C_OpenSession, TK_FN_C_CloseSession,
+    TK_FN_C_GetSessionInfo, TK_FN_C_Login, TK_FN_C_Logout,
+    TK_FN_C_CreateObject, TK_FN_C_CopyObject, TK_FN_C_DestroyObject,
+    TK_FN_C_GetAttributeValue, TK_FN_C_SetAttributeValue,
+    TK_FN_C_FindObjectsInit, TK_FN_C_FindObjects, TK_FN_C_FindObjectsFinal,
+    TK_FN_C_SignInit, TK_FN_C_Sign, TK_FN_C_SignUpdate, TK_FN_C_SignFinal,
+    TK_FN_C_DecryptInit, TK_FN_C_Decrypt, TK_FN_C_GenerateKeyPair,
+    TK_FN_C_GenerateRandom, TK_FN_C_InitToken, TK_FN_C_InitPIN,
+    TK_FN_COUNT
+} TK_P11_FN;
+
+/* "CKR_PIN_INCORRECT"; unknown codes as "CKR_0x...". Never NULL; static storage. */
+const char *tk_p11_rv_name(CK_RV rv);
+const char *tk_p11_fn_name(TK_P11_FN fn);
+/* "CKM_ECDSA"; unknown as "CKM_0x..." (thread-local buffer). */
+const char *tk_p11_mech_name(CK_MECHANISM_TYPE mech);
+
+/* Process-wide count of calls made to fn (all modules), for tests/bench. */
+unsigned long tk_p11_stat(TK_P11_FN fn);
+void tk_p11_stats_reset(void);
+
+/* ---- modules (p11_module.c) ---- */
+
+/*
+ * Load (dlopen) and C_Initialize a module, or take another reference to the
+ * one already loaded from the same path. init_args (may be NULL) goes to
+ * CK_C_INITIALIZE_ARGS.pReserved, which NSS softokn needs.
+ */
+CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE **out);
+/* Drop a reference; the last one C_Finalizes and unloads (never at process exit). */
+void tk_p11_module_close(TK_P11_MODULE *m);
+const char *tk_p11_module_path(const TK_P11_MODULE *m);
+CK_RV tk_p11_module_info(TK_P11_MODULE *m, CK_INFO *info);
+/* dlerror() text of the last failed load on this thread, "" if none. */
+const char *tk_p11_module_load_error(void);
+
+/* ---- slots and tokens (p11_token.c) ---- */
+
+/* Slots (with a token present when token_present); free *slots with OPENSSL_free. */
+CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count);
+CK_RV tk_p11_slot_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_SLOT_INFO *info);
+CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info);
+
+/* Whether uri's library/slot/token attributes all match (RFC 7512 section 3). */
+int tk_p11_uri_matches(const TK_URI *uri, const CK_INFO *lib, CK_SLOT_ID slot,
+                       const CK_SLOT_INFO *si, const CK_TOKEN_INFO *ti);
+
+/*
+ * Tokens present that uri matches, in slot order. Up to max are stored in
+ * tokens[]; *count is the total number that matched. TK_CKR_NO_TOKEN when
+ * none did. The tokens belong to the module.
+ */
+CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
+                        TK_P11_TOKEN **tokens, size_t max, size_t *count);
+/* The token in a given slot (opened on first use; owned by the module). */
+CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out);
+
+TK_P11_MODULE *tk_p11_token_module(const TK_P11_TOKEN *t);
+CK_SLOT_ID tk_p11_token_slot(const TK_P11_TOKEN *t);
+/* CK_TOKEN_INFO read when the token was opened (labels don't change). */
+const CK_TOKEN_INFO *tk_p11_token_cached_info(const TK_P11_TOKEN *t);
+/*
+ * Bumped whenever the token lost its sessions, login or object handles
+ * (device removed, fork). Keys compare it to know when to find their
+ * object handles again.
+ */
+unsigned long tk_p11_token_generation(const TK_P11_TOKEN *t);
+/* Forget every session and the login (the token went away or came back). */
+void tk_p11_token_reset(TK_P11_TOKEN *t);
+
+/* ---- mechanisms, cached per token (p11_token.c) ---- */
+
+/* CKR_MECHANISM_INVALID when the token does not list mech. */
+CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
+/* 1 when the token lists mech with all of the flags in need (e.g. CKF_SIGN). */
+int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need);
+
+/* ---- sessions (p11_session.c) ---- */
+
+/* A session from the token's pool, or a new one (read-write unless the token is write-protected). */
+CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s);
+/*
+ * Give a session back. last_rv is the result of the last call made on it:
+ * a dead-session code closes it instead of pooling it, a token-gone code
+ * resets the token. Safe to call with an unset session (handle 0).
+ */
+void tk_p11_session_put(TK_P11_SESSION *s, CK_RV last_rv);
+
+/* Whether rv means the session is gone / the token is gone / login was lost. */
+int tk_p11_rv_session_dead(CK_RV rv);
+int tk_p11_rv_token_gone(CK_RV rv);
+
+/*
+ * Run op on a pooled session, recovering once from what a long-lived client
+ * meets: a session closed behind our back (a fresh one is opened), a lost
+ * login (CKR_USER_NOT_LOGGED_IN: log in again with pin, when pin != NULL),
+ * a token that went away and came back (token reset, then retry).
+ */
+typedef CK_RV tk_p11_op_fn(TK_P11_SESSION *s, void *arg);
+CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
+                          tk_p11_op_fn *op, void *arg);
+
+/* ---- login (p11_login.c) ---- */
+
+/*
+ * Log the user in unless already logged in (or the token needs no login).
+ * The one PIN function: refuses a locked PIN, refuses to spend the last
+ * try (CKF_USER_PIN_FINAL_TRY), and never resends a PIN the token already
+ * rejected. Thread-safe: concurrent callers log in once.
+ */
+CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin);
+/* CKU_CONTEXT_SPECIFIC login on s, for CKA_ALWAYS_AUTHENTICATE keys (after C_SignInit). */
+CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin);
+int tk_p11_token_logged_in(TK_P11_TOKEN *t);
+
+/* ---- objects (p11_object.c) ---- */
+
+/* Up to max handles of objects matching tmpl; *count is how many were stored. */
+CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                  CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
+/*
+ * C_GetAttributeValue, refusing (TK_CKR_SECRET_ATTRIBUTE, before any call
+ * reaches the token) the attributes that hold private or secret key
+ * material: CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1/2, CKA_EXPONENT_1/2,
+ * CKA_COEFFICIENT. Certificates' CKA_VALUE comes from tk_p11_get_cert_der.
+ */
+CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n);
+/* One attribute into a new buffer (OPENSSL_free it); same refusals. */
+CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                            unsigned char **val, CK_ULONG *len);
+CK_RV tk_p11_get_ulong(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_ULONG *v);
+CK_RV tk_p11_get_bool(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v);
+/* CKA_VALUE of an object whose CKA_CLASS is CKO_CERTIFICATE (checked first). */
+CK_RV tk_p11_get_cert_der(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, unsigned char **der, CK_ULONG *len);
+
+CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out);
+CK_RV tk_p11_copy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                  CK_OBJECT_HANDLE *out);
+CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o);
+CK_RV tk_p11_generate_key_pair(TK_P11_SESSION *s, CK_MECHANISM *mech,
+                               CK_ATTRIBUTE *pub, CK_ULONG npub,
+                               CK_ATTRIBUTE *priv, CK_ULONG npriv,
+                               CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+CK_RV tk_p11_generate_random(TK_P11_SESSION *s, unsigned char *buf, CK_ULONG len);
+
+/* ---- token administration (p11_admin.c): fixtures and the CLI ---- */
+
+/* C_InitToken on slot with the SO PIN, label padded as PKCS#11 wants. */
+CK_RV tk_p11_init_token(TK_P11_MODULE *m, CK_SLOT_ID slot, const TK_P11_PIN_GETTER *so_pin,
+                        const char *label);
+/* Log in as SO on a fresh session, C_InitPIN with the user PIN, log out. */
+CK_RV tk_p11_init_pin(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *so_pin,
+                      const TK_P11_PIN_GETTER *user_pin);
+
+/* ---- private-key operations (p11_crypto.c) ---- */
+
+/*
+ * C_SignInit + C_Sign in one go. sig must hold *siglen bytes (the key's
+ * maximum signature size); *siglen becomes the actual length. When
+ * ctx_pin != NULL (CKA_ALWAYS_AUTHENTICATE keys) a context-specific login
+ * happens between the two. A failed C_Sign leaves no operation active.
+ */
+CK_RV tk_p11_sign(TK_P11_SESSION *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+                  const unsigned char *in, CK_ULONG inlen,
+                  unsigned char *sig, CK_ULONG *siglen,
+                  const TK_P11_PIN_GETTER *ctx_pin);
+/* C_DecryptInit + C_Decrypt, same conventions. */
+CK_RV tk_p11_decrypt(TK_P11_SESSION *s, CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+                     const unsigned char *in, CK_ULONG inlen,
+                     unsigned char *out, CK_ULONG *outlen,
+                     const TK_P11_PIN_GETTER *ctx_pin);
+
+#endif

@@ -1,0 +1,70 @@
+/* State shared by the files of the PKCS#11 layer; nothing outside p11/ includes this. */
+#ifndef TK_P11_INTERNAL_H
+#define TK_P11_INTERNAL_H
+
+#include <pthread.h>
+
+#include "p11.h"
+
+struct tk_p11_module {
+    struct tk_p11_module *next;  /* process-wide registry (p11_module.c)       */
+    char *path;
+    char *init_args;
+    void *dl;
+    CK_FUNCTION_LIST *fl;
+    int refs;                    /* under the registry lock                     */
+    int we_initialized;          /* C_Initialize returned CKR_OK, not ALREADY_* */
+    unsigned long fork_gen;      /* fork generation we initialised in           */
+    pthread_mutex_t lock;        /* tokens list, re-initialisation              */
+    struct tk_p11_token *tokens; /* every token we opened, one per slot         */
+};
+
+/* Idle sessions kept per token; more than this are closed when given back. */
+#define TK_P11_POOL_MAX 32
+
+struct tk_p11_token {
+    struct tk_p11_token *next;
+    TK_P11_MODULE *module;
+    CK_SLOT_ID slot;
+    CK_TOKEN_INFO info;          /* read at open; labels and flags that matter don't change */
+
+    pthread_mutex_t lock;        /* pool, anchor, generation                     */
+    CK_SESSION_HANDLE pool[TK_P11_POOL_MAX];
+    size_t pool_len;
+    /*
+     * A session we keep open for the token's lifetime: PKCS#11 login state
+     * belongs to the application and ends when its last session closes
+     * (PKCS#11 v2.40 section 5.6), so an empty pool must not log us out.
+     */
+    CK_SESSION_HANDLE anchor;
+    unsigned long generation;
+
+    pthread_mutex_t login_lock;  /* serialises C_Login; held across the PIN prompt */
+    int logged_in;
+    int has_failed_pin;          /* the hash of a PIN the token rejected          */
+    unsigned char failed_pin[32];
+
+    pthread_once_t mech_once;    /* mechanism list read once per token            */
+    CK_RV mech_rv;
+    CK_MECHANISM_TYPE *mechs;
+    CK_MECHANISM_INFO *mech_info;
+    CK_ULONG n_mechs;
+};
+
+/* Counts the call and logs it with its CKR_ name when debugging; returns rv. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const char *fmt, ...);
+#define TK_P11_TRACED(fn, rv, ...) tk_p11_traced(fn, rv, __FILE__, __LINE__, __VA_ARGS__)
+
+/* Re-initialise a module in a forked child before its first use there. */
+CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
+/* Token bookkeeping after fork: handles from the parent are meaningless here. */
+void tk_p11_token_forget(struct tk_p11_token *t);
+void tk_p11_token_free(struct tk_p11_token *t);
+/* Opens a session on t (not pooled); used by the pool and by login. */
+CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h);
+void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h);
+
+#endif

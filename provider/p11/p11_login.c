@@ -1,0 +1,165 @@
+/*
+ * The one PIN function. A wrong PIN must never be sent twice: tokens lock
+ * after a few failures (PKCS#11 v2.40 CKF_USER_PIN_COUNT_LOW / FINAL_TRY /
+ * LOCKED), and a client that retries in a loop locks its own token.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "debug.h"
+#include "p11_internal.h"
+
+/* Longest PIN we accept; PKCS#11 tokens report far smaller ulMaxPinLen. */
+#define TK_PIN_MAX 256
+
+/*
+ * We remember a rejected PIN only as a salted hash, to refuse sending it
+ * again; the salt is per process so the hash is useless outside it.
+ */
+static unsigned char pin_salt[16];
+static pthread_once_t salt_once = PTHREAD_ONCE_INIT;
+
+static void make_salt(void)
+{
+    if (RAND_bytes(pin_salt, sizeof(pin_salt)) != 1)
+        memset(pin_salt, 0x5a, sizeof(pin_salt));
+}
+
+static void pin_hash(const char *pin, size_t len, unsigned char out[32])
+{
+    unsigned char buf[sizeof(pin_salt) + TK_PIN_MAX];
+
+    pthread_once(&salt_once, make_salt);
+    memcpy(buf, pin_salt, sizeof(pin_salt));
+    memcpy(buf + sizeof(pin_salt), pin, len);
+    SHA256(buf, sizeof(pin_salt) + len, out);
+    OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static int pin_rejected_before(CK_RV rv)
+{
+    return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE;
+}
+
+/*
+ * Check the token's PIN state, get the PIN, send it once. Called with
+ * login_lock held (user login) so concurrent callers prompt only once.
+ */
+static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE user,
+                      const TK_P11_PIN_GETTER *getter)
+{
+    CK_TOKEN_INFO info;
+    char pin[TK_PIN_MAX];
+    unsigned char hash[32];
+    size_t len = 0;
+    CK_RV rv;
+
+    rv = tk_p11_token_info(t->module, t->slot, &info);
+    if (rv != CKR_OK)
+        return rv;
+    if (info.flags & CKF_USER_PIN_LOCKED)
+        return CKR_PIN_LOCKED;
+    /* One try left: a wrong PIN now locks the token, so leave it to a person. */
+    if (info.flags & CKF_USER_PIN_FINAL_TRY)
+        return TK_CKR_PIN_FINAL_TRY;
+
+    /* PKCS#11 v2.40 5.6: a PIN pad reads the PIN itself; we send none. */
+    if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        return TK_P11_TRACED(TK_FN_C_Login, t->module->fl->C_Login(h, user, NULL, 0),
+                             "session=%lu, user=%lu, protected path", (unsigned long)h,
+                             (unsigned long)user);
+
+    if (getter == NULL || getter->get == NULL)
+        return TK_CKR_PIN_UNAVAILABLE;
+    rv = getter->get(getter->arg, pin, sizeof(pin), &len);
+    if (rv != CKR_OK) {
+        OPENSSL_cleanse(pin, sizeof(pin));
+        return rv;
+    }
+    if (len > sizeof(pin))
+        len = sizeof(pin);
+    pin_hash(pin, len, hash);
+    if (t->has_failed_pin && CRYPTO_memcmp(hash, t->failed_pin, sizeof(hash)) == 0) {
+        OPENSSL_cleanse(pin, sizeof(pin));
+        return TK_CKR_PIN_NOT_RETRIED;
+    }
+    /* The PIN itself never reaches the log: only its length. */
+    rv = TK_P11_TRACED(TK_FN_C_Login,
+                       t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
+                       "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
+                       (unsigned long)user, len);
+    OPENSSL_cleanse(pin, sizeof(pin));
+    if (pin_rejected_before(rv)) {
+        memcpy(t->failed_pin, hash, sizeof(hash));
+        t->has_failed_pin = 1;
+    } else if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
+        t->has_failed_pin = 0;
+    }
+    OPENSSL_cleanse(hash, sizeof(hash));
+    return rv;
+}
+
+static CK_SESSION_HANDLE anchor_of(struct tk_p11_token *t)
+{
+    CK_SESSION_HANDLE h;
+
+    pthread_mutex_lock(&t->lock);
+    h = t->anchor;
+    pthread_mutex_unlock(&t->lock);
+    return h;
+}
+
+CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
+{
+    TK_P11_SESSION probe;
+    CK_RV rv;
+
+    if (__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE))
+        return CKR_OK;
+    if (!(t->info.flags & CKF_LOGIN_REQUIRED))
+        return CKR_OK;
+
+    /* Taking a session makes sure the module is ready and the anchor open. */
+    rv = tk_p11_session_get(t, &probe);
+    tk_p11_session_put(&probe, rv);
+    if (rv != CKR_OK)
+        return rv;
+
+    pthread_mutex_lock(&t->login_lock);
+    if (!__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE)) {
+        rv = send_pin(t, anchor_of(t), CKU_USER, pin);
+        /* The anchor was closed behind our back: open another, try once more. */
+        if (tk_p11_rv_session_dead(rv)) {
+            tk_p11_token_reset(t);
+            rv = tk_p11_session_get(t, &probe);
+            tk_p11_session_put(&probe, rv);
+            if (rv == CKR_OK)
+                rv = send_pin(t, anchor_of(t), CKU_USER, pin);
+        }
+        if (rv == CKR_USER_ALREADY_LOGGED_IN)
+            rv = CKR_OK;
+        if (rv == CKR_OK)
+            __atomic_store_n(&t->logged_in, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&t->login_lock);
+    return rv;
+}
+
+CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)
+{
+    CK_RV rv;
+
+    /* Context-specific logins are per operation; serialise only the PIN check. */
+    pthread_mutex_lock(&s->token->login_lock);
+    rv = send_pin(s->token, s->handle, CKU_CONTEXT_SPECIFIC, pin);
+    pthread_mutex_unlock(&s->token->login_lock);
+    return rv;
+}
+
+int tk_p11_token_logged_in(TK_P11_TOKEN *t)
+{
+    return __atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE);
+}

@@ -1,0 +1,295 @@
+/*
+ * Loading PKCS#11 modules: dlopen, the function list, C_Initialize and
+ * C_Finalize, one shared instance per path per process, fork and exit.
+ *
+ * PKCS#11 allows one C_Initialize per process (v2.40 section 5.4), so two
+ * OpenSSL library contexts, or the provider and the CLI in one process,
+ * share a module through the registry below instead of initialising twice.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "debug.h"
+#include "p11_internal.h"
+
+/* PKCS#11 3.0 section 5.2: C_GetInterface; p11-kit's 2.40 header lacks it. */
+typedef struct {
+    CK_UTF8CHAR *pInterfaceName;
+    void *pFunctionList;
+    CK_FLAGS flags;
+} TK_CK_INTERFACE;
+typedef CK_RV (*tk_get_interface_fn)(CK_UTF8CHAR *name, CK_VERSION *version,
+                                     TK_CK_INTERFACE **iface, CK_FLAGS flags);
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static TK_P11_MODULE *registry;
+static unsigned long fork_generation;   /* bumped in every child */
+static int process_exiting;             /* set by our exit handler */
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static __thread char load_error[512];
+
+/*
+ * fork: hold every lock of the layer across fork() so the child never
+ * inherits one that a parent thread held mid-update (registry -> module ->
+ * token login_lock -> token lock is the lock order everywhere).
+ */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
+        pthread_mutex_lock(&m->lock);
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
+            pthread_mutex_lock(&t->login_lock);
+            pthread_mutex_lock(&t->lock);
+        }
+    }
+}
+
+static void fork_release(void)
+{
+    for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
+            pthread_mutex_unlock(&t->lock);
+            pthread_mutex_unlock(&t->login_lock);
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void fork_child(void)
+{
+    fork_release();
+    __atomic_fetch_add(&fork_generation, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * At exit, a C++ module such as SoftHSM2 has already run its static
+ * destructors by the time OpenSSL's own exit handler unloads providers.
+ * Ours runs before OpenSSL's (see install_hooks). From
+ * then on the module must not be called: no C_Finalize, no dlclose; the
+ * operating system reclaims the rest.
+ */
+static void on_exit_handler(void)
+{
+    __atomic_store_n(&process_exiting, 1, __ATOMIC_SEQ_CST);
+}
+
+static void install_hooks(void)
+{
+    pthread_atfork(fork_prepare, fork_release, fork_child);
+    /*
+     * Once is enough: OpenSSL registered its exit handler before any
+     * provider could load a module, so ours always runs before it. When
+     * this library is itself dlclose'd, glibc runs the handler then, which
+     * is also right: nothing of ours runs after that.
+     */
+    atexit(on_exit_handler);
+}
+
+static CK_RV get_function_list(TK_P11_MODULE *m)
+{
+    tk_get_interface_fn get_interface;
+    CK_C_GetFunctionList get_list;
+    TK_CK_INTERFACE *iface = NULL;
+
+    /* Prefer the 3.0 entry point; its list starts with the 2.40 layout. */
+    *(void **)&get_interface = dlsym(m->dl, "C_GetInterface");
+    if (get_interface != NULL
+        && get_interface((CK_UTF8CHAR *)"PKCS 11", NULL, &iface, 0) == CKR_OK
+        && iface != NULL && iface->pFunctionList != NULL) {
+        m->fl = iface->pFunctionList;
+        return CKR_OK;
+    }
+    *(void **)&get_list = dlsym(m->dl, "C_GetFunctionList");
+    if (get_list == NULL)
+        return TK_CKR_MODULE_SYMBOL;
+    return get_list(&m->fl);
+}
+
+static CK_RV initialize(TK_P11_MODULE *m)
+{
+    CK_C_INITIALIZE_ARGS args;
+    CK_RV rv;
+
+    memset(&args, 0, sizeof(args));
+    /* We call from many threads; let the module use the OS's locks. */
+    args.flags = CKF_OS_LOCKING_OK;
+    args.pReserved = m->init_args;
+    rv = TK_P11_TRACED(TK_FN_C_Initialize, m->fl->C_Initialize(&args),
+                       "%s", m->path);
+    m->we_initialized = rv == CKR_OK;
+    /* Someone else in this process (e.g. libp11) initialised it: share it. */
+    if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        rv = CKR_OK;
+    return rv;
+}
+
+static void module_free(TK_P11_MODULE *m)
+{
+    struct tk_p11_token *t, *next;
+
+    for (t = m->tokens; t != NULL; t = next) {
+        next = t->next;
+        tk_p11_token_free(t);
+    }
+    if (m->dl != NULL)
+        dlclose(m->dl);
+    pthread_mutex_destroy(&m->lock);
+    OPENSSL_free(m->path);
+    OPENSSL_free(m->init_args);
+    OPENSSL_free(m);
+}
+
+static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE **out)
+{
+    TK_P11_MODULE *m = OPENSSL_zalloc(sizeof(*m));
+    CK_RV rv;
+
+    if (m == NULL)
+        return CKR_HOST_MEMORY;
+    pthread_mutex_init(&m->lock, NULL);
+    m->path = OPENSSL_strdup(path);
+    m->init_args = init_args != NULL ? OPENSSL_strdup(init_args) : NULL;
+    if (m->path == NULL || (init_args != NULL && m->init_args == NULL)) {
+        module_free(m);
+        return CKR_HOST_MEMORY;
+    }
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (m->dl == NULL) {
+        const char *why = dlerror();
+
+        snprintf(load_error, sizeof(load_error), "%s", why != NULL ? why : "");
+        module_free(m);
+        return TK_CKR_MODULE_LOAD;
+    }
+    rv = get_function_list(m);
+    if (rv == CKR_OK)
+        rv = initialize(m);
+    if (rv != CKR_OK) {
+        TK_DEBUG("module %s: %s", path, tk_p11_rv_name(rv));
+        module_free(m);
+        return rv;
+    }
+    m->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
+    m->refs = 1;
+    *out = m;
+    return CKR_OK;
+}
+
+CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE **out)
+{
+    TK_P11_MODULE *m;
+    CK_RV rv = CKR_OK;
+
+    if (path == NULL || *path == '\0')
+        return CKR_ARGUMENTS_BAD;
+    pthread_once(&hooks_once, install_hooks);
+    load_error[0] = '\0';
+    pthread_mutex_lock(&registry_lock);
+    for (m = registry; m != NULL; m = m->next)
+        if (strcmp(m->path, path) == 0)
+            break;
+    if (m != NULL) {
+        m->refs++;
+    } else {
+        rv = module_load(path, init_args, &m);
+        if (rv == CKR_OK) {
+            m->next = registry;
+            registry = m;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (rv == CKR_OK) {
+        rv = tk_p11_module_ready(m);
+        if (rv != CKR_OK) {
+            tk_p11_module_close(m);
+            return rv;
+        }
+        *out = m;
+    }
+    return rv;
+}
+
+void tk_p11_module_close(TK_P11_MODULE *m)
+{
+    TK_P11_MODULE **pp;
+    int last;
+
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    last = --m->refs == 0;
+    if (last)
+        for (pp = &registry; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+    pthread_mutex_unlock(&registry_lock);
+    if (!last)
+        return;
+    if (__atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST)) {
+        TK_DEBUG("process exiting: leaving %s to the operating system", m->path);
+        return;
+    }
+    /* Closing our sessions first keeps modules that count them happy. */
+    for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
+        tk_p11_token_reset(t);
+    if (m->we_initialized
+        && m->fork_gen == __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST))
+        TK_P11_TRACED(TK_FN_C_Finalize, m->fl->C_Finalize(NULL), "%s", m->path);
+    module_free(m);
+}
+
+/*
+ * PKCS#11 v2.40 section 6.7.7: a child process must C_Initialize before it
+ * uses a module it inherited. Sessions, logins and object handles from the
+ * parent are not ours any more; the tokens forget them.
+ */
+CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
+{
+    unsigned long gen = __atomic_load_n(&fork_generation, __ATOMIC_ACQUIRE);
+    CK_RV rv = CKR_OK;
+
+    if (__atomic_load_n(&m->fork_gen, __ATOMIC_ACQUIRE) == gen)
+        return CKR_OK;
+    pthread_mutex_lock(&m->lock);
+    if (m->fork_gen != gen) {
+        TK_DEBUG("forked child: re-initialising %s", m->path);
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
+            tk_p11_token_forget(t);
+        rv = initialize(m);
+        /* A module that ignores fork still thinks it is initialised. */
+        if (rv == CKR_OK && !m->we_initialized) {
+            TK_P11_TRACED(TK_FN_C_Finalize, m->fl->C_Finalize(NULL), "%s", m->path);
+            rv = initialize(m);
+        }
+        if (rv == CKR_OK)
+            __atomic_store_n(&m->fork_gen, gen, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rv;
+}
+
+const char *tk_p11_module_path(const TK_P11_MODULE *m)
+{
+    return m->path;
+}
+
+CK_RV tk_p11_module_info(TK_P11_MODULE *m, CK_INFO *info)
+{
+    CK_RV rv = tk_p11_module_ready(m);
+
+    if (rv != CKR_OK)
+        return rv;
+    return TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(info), "%s", m->path);
+}
+
+const char *tk_p11_module_load_error(void)
+{
+    return load_error;
+}

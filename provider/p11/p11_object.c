@@ -1,0 +1,173 @@
+/*
+ * Objects: find, read attributes, create, copy, destroy, generate.
+ *
+ * The non-export guarantee starts here: attributes that carry private or
+ * secret key material are refused before any request reaches the token,
+ * whatever the token would answer (a misconfigured token might answer).
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "p11_internal.h"
+
+static CK_FUNCTION_LIST *fl_of(const TK_P11_SESSION *s)
+{
+    return s->token->module->fl;
+}
+
+static int is_secret_attribute(CK_ATTRIBUTE_TYPE type)
+{
+    switch (type) {
+    case CKA_VALUE:             /* EC/EdDSA private scalar, secret keys */
+    case CKA_PRIVATE_EXPONENT:
+    case CKA_PRIME_1:
+    case CKA_PRIME_2:
+    case CKA_EXPONENT_1:
+    case CKA_EXPONENT_2:
+    case CKA_COEFFICIENT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                  CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+{
+    CK_FUNCTION_LIST *fl = fl_of(s);
+    CK_ULONG got = 0;
+    CK_RV rv, frv;
+
+    *count = 0;
+    rv = TK_P11_TRACED(TK_FN_C_FindObjectsInit, fl->C_FindObjectsInit(s->handle, tmpl, n),
+                       "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
+    if (rv != CKR_OK)
+        return rv;
+    /* Some modules return fewer than asked per call: loop until none come. */
+    while (*count < max) {
+        rv = TK_P11_TRACED(TK_FN_C_FindObjects,
+                           fl->C_FindObjects(s->handle, out + *count, max - *count, &got),
+                           "session=%lu, max=%lu", (unsigned long)s->handle,
+                           (unsigned long)(max - *count));
+        if (rv != CKR_OK || got == 0)
+            break;
+        *count += got;
+    }
+    /* Always end the search, or the session stays in find mode. */
+    frv = TK_P11_TRACED(TK_FN_C_FindObjectsFinal, fl->C_FindObjectsFinal(s->handle),
+                        "session=%lu", (unsigned long)s->handle);
+    return rv != CKR_OK ? rv : frv;
+}
+
+CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (is_secret_attribute(a[i].type))
+            return TK_CKR_SECRET_ATTRIBUTE;
+    return TK_P11_TRACED(TK_FN_C_GetAttributeValue,
+                         fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                         "session=%lu, object=%lu, %lu attributes, first 0x%lx",
+                         (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                         n > 0 ? (unsigned long)a[0].type : 0UL);
+}
+
+static CK_RV get_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                       unsigned char **val, CK_ULONG *len)
+{
+    CK_ATTRIBUTE a = { type, NULL, 0 };
+    CK_RV rv;
+
+    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, &a, 1),
+                       "session=%lu, object=%lu, type=0x%lx, length", (unsigned long)s->handle,
+                       (unsigned long)o, (unsigned long)type);
+    if (rv != CKR_OK)
+        return rv;
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    a.pValue = OPENSSL_malloc(a.ulValueLen > 0 ? a.ulValueLen : 1);
+    if (a.pValue == NULL)
+        return CKR_HOST_MEMORY;
+    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, &a, 1),
+                       "session=%lu, object=%lu, type=0x%lx, value", (unsigned long)s->handle,
+                       (unsigned long)o, (unsigned long)type);
+    if (rv != CKR_OK) {
+        OPENSSL_free(a.pValue);
+        return rv;
+    }
+    *val = a.pValue;
+    *len = a.ulValueLen;
+    return CKR_OK;
+}
+
+CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
+                            unsigned char **val, CK_ULONG *len)
+{
+    if (is_secret_attribute(type))
+        return TK_CKR_SECRET_ATTRIBUTE;
+    return get_alloc(s, o, type, val, len);
+}
+
+CK_RV tk_p11_get_ulong(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_ULONG *v)
+{
+    CK_ATTRIBUTE a = { type, v, sizeof(*v) };
+
+    return tk_p11_get_attrs(s, o, &a, 1);
+}
+
+CK_RV tk_p11_get_bool(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v)
+{
+    CK_ATTRIBUTE a = { type, v, sizeof(*v) };
+
+    return tk_p11_get_attrs(s, o, &a, 1);
+}
+
+CK_RV tk_p11_get_cert_der(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, unsigned char **der, CK_ULONG *len)
+{
+    CK_OBJECT_CLASS cls;
+    CK_RV rv = tk_p11_get_ulong(s, o, CKA_CLASS, &cls);
+
+    if (rv != CKR_OK)
+        return rv;
+    /* CKA_VALUE is public only on certificates. */
+    if (cls != CKO_CERTIFICATE)
+        return TK_CKR_SECRET_ATTRIBUTE;
+    return get_alloc(s, o, CKA_VALUE, der, len);
+}
+
+CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    return TK_P11_TRACED(TK_FN_C_CreateObject, fl_of(s)->C_CreateObject(s->handle, tmpl, n, out),
+                         "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
+}
+
+CK_RV tk_p11_copy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                  CK_OBJECT_HANDLE *out)
+{
+    return TK_P11_TRACED(TK_FN_C_CopyObject, fl_of(s)->C_CopyObject(s->handle, o, tmpl, n, out),
+                         "session=%lu, object=%lu", (unsigned long)s->handle, (unsigned long)o);
+}
+
+CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o)
+{
+    return TK_P11_TRACED(TK_FN_C_DestroyObject, fl_of(s)->C_DestroyObject(s->handle, o),
+                         "session=%lu, object=%lu", (unsigned long)s->handle, (unsigned long)o);
+}
+
+CK_RV tk_p11_generate_key_pair(TK_P11_SESSION *s, CK_MECHANISM *mech,
+                               CK_ATTRIBUTE *pub, CK_ULONG npub,
+                               CK_ATTRIBUTE *priv, CK_ULONG npriv,
+                               CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
+    return TK_P11_TRACED(TK_FN_C_GenerateKeyPair,
+                         fl_of(s)->C_GenerateKeyPair(s->handle, mech, pub, npub, priv, npriv,
+                                                     hpub, hpriv),
+                         "session=%lu, %s", (unsigned long)s->handle,
+                         tk_p11_mech_name(mech->mechanism));
+}
+
+CK_RV tk_p11_generate_random(TK_P11_SESSION *s, unsigned char *buf, CK_ULONG len)
+{
+    return TK_P11_TRACED(TK_FN_C_GenerateRandom, fl_of(s)->C_GenerateRandom(s->handle, buf, len),
+                         "session=%lu, %lu bytes", (unsigned long)s->handle, (unsigned long)len);
+}

@@ -1,0 +1,158 @@
+/*
+ * Sessions: a small pool per token, and the recovery a long-lived client
+ * needs when the token closes sessions, forgets the login or goes away.
+ *
+ * The pool lock is held only to push or pop a handle, never across a call
+ * into the module, so threads sign in parallel (PKCS#11 v2.40 section 5.1:
+ * one operation at a time per session, any number of sessions per thread).
+ */
+#include "debug.h"
+#include "p11_internal.h"
+
+CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h)
+{
+    CK_FLAGS flags = CKF_SERIAL_SESSION;
+    CK_RV rv;
+
+    if (!(t->info.flags & CKF_WRITE_PROTECTED))
+        flags |= CKF_RW_SESSION;
+    rv = TK_P11_TRACED(TK_FN_C_OpenSession,
+                       t->module->fl->C_OpenSession(t->slot, flags, NULL, NULL, h),
+                       "slot=%lu, rw=%d", (unsigned long)t->slot, (flags & CKF_RW_SESSION) != 0);
+    /* A token may turn write-protected after we read its flags. */
+    if (rv == CKR_TOKEN_WRITE_PROTECTED && (flags & CKF_RW_SESSION))
+        rv = TK_P11_TRACED(TK_FN_C_OpenSession,
+                           t->module->fl->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, h),
+                           "slot=%lu, rw=0", (unsigned long)t->slot);
+    return rv;
+}
+
+void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h)
+{
+    TK_P11_TRACED(TK_FN_C_CloseSession, t->module->fl->C_CloseSession(h),
+                  "session=%lu", (unsigned long)h);
+}
+
+/* The anchor keeps the login alive when the pool is empty; see p11_internal.h. */
+static CK_RV ensure_anchor(struct tk_p11_token *t)
+{
+    CK_SESSION_HANDLE h;
+    CK_RV rv;
+
+    pthread_mutex_lock(&t->lock);
+    h = t->anchor;
+    pthread_mutex_unlock(&t->lock);
+    if (h != CK_INVALID_HANDLE)
+        return CKR_OK;
+    rv = tk_p11_session_open(t, &h);
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&t->lock);
+    if (t->anchor == CK_INVALID_HANDLE) {
+        t->anchor = h;
+        h = CK_INVALID_HANDLE;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (h != CK_INVALID_HANDLE)
+        tk_p11_session_close(t, h);
+    return CKR_OK;
+}
+
+CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
+{
+    CK_RV rv = tk_p11_module_ready(t->module);
+
+    s->token = t;
+    s->handle = CK_INVALID_HANDLE;
+    if (rv == CKR_OK)
+        rv = ensure_anchor(t);
+    if (rv != CKR_OK)
+        return rv;
+
+    pthread_mutex_lock(&t->lock);
+    s->generation = t->generation;
+    if (t->pool_len > 0)
+        s->handle = t->pool[--t->pool_len];
+    pthread_mutex_unlock(&t->lock);
+    if (s->handle != CK_INVALID_HANDLE)
+        return CKR_OK;
+    return tk_p11_session_open(t, &s->handle);
+}
+
+int tk_p11_rv_session_dead(CK_RV rv)
+{
+    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
+
+int tk_p11_rv_token_gone(CK_RV rv)
+{
+    return rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT
+           || rv == CKR_TOKEN_NOT_RECOGNIZED;
+}
+
+void tk_p11_session_put(TK_P11_SESSION *s, CK_RV last_rv)
+{
+    TK_P11_TOKEN *t = s->token;
+    int pooled = 0;
+
+    if (t == NULL || s->handle == CK_INVALID_HANDLE) {
+        if (t != NULL && tk_p11_rv_token_gone(last_rv))
+            tk_p11_token_reset(t);
+        return;
+    }
+    if (tk_p11_rv_token_gone(last_rv)) {
+        TK_DEBUG("token in slot %lu went away (%s): resetting", (unsigned long)t->slot,
+                 tk_p11_rv_name(last_rv));
+        tk_p11_token_reset(t);
+    } else if (!tk_p11_rv_session_dead(last_rv)
+               /* an operation left active would make the next C_SignInit fail */
+               && last_rv != CKR_BUFFER_TOO_SMALL && last_rv != CKR_OPERATION_ACTIVE) {
+        pthread_mutex_lock(&t->lock);
+        if (s->generation == t->generation && t->pool_len < TK_P11_POOL_MAX) {
+            t->pool[t->pool_len++] = s->handle;
+            pooled = 1;
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+    if (!pooled && !tk_p11_rv_session_dead(last_rv))
+        tk_p11_session_close(t, s->handle);
+    s->handle = CK_INVALID_HANDLE;
+}
+
+CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
+                          tk_p11_op_fn *op, void *arg)
+{
+    TK_P11_SESSION s;
+    CK_RV rv = CKR_OK;
+    /* Each kind of recovery at most once, so a broken token can't loop us. */
+    int reopened = 0, relogged = 0, reset = 0;
+
+    for (;;) {
+        rv = tk_p11_session_get(t, &s);
+        if (rv == CKR_OK)
+            rv = op(&s, arg);
+        tk_p11_session_put(&s, rv);
+
+        if (tk_p11_rv_session_dead(rv) && !reopened) {
+            reopened = 1;
+            continue;
+        }
+        if (tk_p11_rv_token_gone(rv) && !reset) {
+            reset = 1;
+            if (pin != NULL && tk_p11_login(t, pin) != CKR_OK)
+                return rv;
+            continue;
+        }
+        if (rv == CKR_USER_NOT_LOGGED_IN && pin != NULL && !relogged) {
+            CK_RV lrv;
+
+            relogged = 1;
+            __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
+            lrv = tk_p11_login(t, pin);
+            if (lrv != CKR_OK)
+                return lrv;
+            continue;
+        }
+        return rv;
+    }
+}

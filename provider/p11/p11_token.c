@@ -1,0 +1,320 @@
+/*
+ * Slots and tokens: enumeration, matching a token against a pkcs11: URI
+ * (RFC 7512 section 3), the per-token state we keep, and its mechanism cache.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "debug.h"
+#include "p11_internal.h"
+
+CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count)
+{
+    CK_SLOT_ID *list = NULL;
+    CK_ULONG n = 0;
+    CK_RV rv = tk_p11_module_ready(m);
+
+    /* The count can grow between the two calls (hot-plug): ask again then. */
+    for (int tries = 0; rv == CKR_OK && tries < 4; tries++) {
+        rv = TK_P11_TRACED(TK_FN_C_GetSlotList,
+                           m->fl->C_GetSlotList(token_present ? CK_TRUE : CK_FALSE, NULL, &n),
+                           "present=%d, count", token_present);
+        if (rv != CKR_OK)
+            break;
+        OPENSSL_free(list);
+        list = OPENSSL_malloc(sizeof(*list) * (n > 0 ? n : 1));
+        if (list == NULL)
+            return CKR_HOST_MEMORY;
+        rv = TK_P11_TRACED(TK_FN_C_GetSlotList,
+                           m->fl->C_GetSlotList(token_present ? CK_TRUE : CK_FALSE, list, &n),
+                           "present=%d, list", token_present);
+        if (rv != CKR_BUFFER_TOO_SMALL)
+            break;
+    }
+    if (rv != CKR_OK) {
+        OPENSSL_free(list);
+        return rv;
+    }
+    *slots = list;
+    *count = n;
+    return CKR_OK;
+}
+
+CK_RV tk_p11_slot_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_SLOT_INFO *info)
+{
+    CK_RV rv = tk_p11_module_ready(m);
+
+    if (rv != CKR_OK)
+        return rv;
+    return TK_P11_TRACED(TK_FN_C_GetSlotInfo, m->fl->C_GetSlotInfo(slot, info),
+                         "slot=%lu", (unsigned long)slot);
+}
+
+CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
+{
+    CK_RV rv = tk_p11_module_ready(m);
+
+    if (rv != CKR_OK)
+        return rv;
+    return TK_P11_TRACED(TK_FN_C_GetTokenInfo, m->fl->C_GetTokenInfo(slot, info),
+                         "slot=%lu", (unsigned long)slot);
+}
+
+/* PKCS#11 pads text fields with blanks; RFC 7512 compares without them. */
+static int field_equals(const char *want, const unsigned char *field, size_t size)
+{
+    size_t len = size;
+
+    if (want == NULL)
+        return 1;
+    while (len > 0 && field[len - 1] == ' ')
+        len--;
+    return strlen(want) == len && memcmp(want, field, len) == 0;
+}
+
+int tk_p11_uri_matches(const TK_URI *uri, const CK_INFO *lib, CK_SLOT_ID slot,
+                       const CK_SLOT_INFO *si, const CK_TOKEN_INFO *ti)
+{
+    if (lib != NULL) {
+        if (!field_equals(uri->library_manufacturer, lib->manufacturerID, sizeof(lib->manufacturerID))
+            || !field_equals(uri->library_description, lib->libraryDescription,
+                             sizeof(lib->libraryDescription)))
+            return 0;
+        if (uri->has_library_version
+            && (uri->library_version_major != lib->libraryVersion.major
+                || uri->library_version_minor != lib->libraryVersion.minor))
+            return 0;
+    }
+    if (uri->has_slot_id && uri->slot_id != slot)
+        return 0;
+    if (si != NULL
+        && (!field_equals(uri->slot_manufacturer, si->manufacturerID, sizeof(si->manufacturerID))
+            || !field_equals(uri->slot_description, si->slotDescription, sizeof(si->slotDescription))))
+        return 0;
+    if (ti != NULL
+        && (!field_equals(uri->token, ti->label, sizeof(ti->label))
+            || !field_equals(uri->manufacturer, ti->manufacturerID, sizeof(ti->manufacturerID))
+            || !field_equals(uri->model, ti->model, sizeof(ti->model))
+            || !field_equals(uri->serial, ti->serialNumber, sizeof(ti->serialNumber))))
+        return 0;
+    return 1;
+}
+
+static int uri_needs_slot_info(const TK_URI *uri)
+{
+    return uri->slot_manufacturer != NULL || uri->slot_description != NULL;
+}
+
+static int uri_needs_library_info(const TK_URI *uri)
+{
+    return uri->library_manufacturer != NULL || uri->library_description != NULL
+           || uri->has_library_version;
+}
+
+CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
+                        TK_P11_TOKEN **tokens, size_t max, size_t *count)
+{
+    CK_INFO lib;
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0;
+    size_t found = 0;
+    CK_RV rv = CKR_OK;
+
+    if (uri_needs_library_info(uri))
+        rv = tk_p11_module_info(m, &lib);
+    if (rv == CKR_OK)
+        rv = tk_p11_slot_list(m, 1, &slots, &n);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+        CK_SLOT_INFO si;
+        CK_TOKEN_INFO ti;
+        TK_P11_TOKEN *t;
+
+        if (uri_needs_slot_info(uri) && tk_p11_slot_info(m, slots[i], &si) != CKR_OK)
+            continue;
+        /* A token can vanish between the list and this call: skip it. */
+        if (tk_p11_token_info(m, slots[i], &ti) != CKR_OK)
+            continue;
+        if (!tk_p11_uri_matches(uri, uri_needs_library_info(uri) ? &lib : NULL, slots[i],
+                                uri_needs_slot_info(uri) ? &si : NULL, &ti))
+            continue;
+        if (found < max) {
+            rv = tk_p11_token_get(m, slots[i], &t);
+            if (rv != CKR_OK)
+                break;
+            tokens[found] = t;
+        }
+        found++;
+    }
+    OPENSSL_free(slots);
+    if (rv != CKR_OK)
+        return rv;
+    *count = found;
+    return found > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
+}
+
+CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
+{
+    struct tk_p11_token *t;
+    CK_TOKEN_INFO info;
+    CK_RV rv = tk_p11_module_ready(m);
+
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&m->lock);
+    for (t = m->tokens; t != NULL; t = t->next)
+        if (t->slot == slot)
+            break;
+    pthread_mutex_unlock(&m->lock);
+    if (t != NULL) {
+        *out = t;
+        return CKR_OK;
+    }
+
+    rv = tk_p11_token_info(m, slot, &info);
+    if (rv != CKR_OK)
+        return rv;
+    t = OPENSSL_zalloc(sizeof(*t));
+    if (t == NULL)
+        return CKR_HOST_MEMORY;
+    t->module = m;
+    t->slot = slot;
+    t->info = info;
+    t->anchor = CK_INVALID_HANDLE;
+    {
+        pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        t->mech_once = once;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->login_lock, NULL);
+
+    pthread_mutex_lock(&m->lock);
+    /* Another thread may have opened the same slot meanwhile: use its. */
+    for (struct tk_p11_token *o = m->tokens; o != NULL; o = o->next)
+        if (o->slot == slot) {
+            pthread_mutex_unlock(&m->lock);
+            tk_p11_token_free(t);
+            *out = o;
+            return CKR_OK;
+        }
+    t->next = m->tokens;
+    m->tokens = t;
+    pthread_mutex_unlock(&m->lock);
+    *out = t;
+    return CKR_OK;
+}
+
+TK_P11_MODULE *tk_p11_token_module(const TK_P11_TOKEN *t)
+{
+    return t->module;
+}
+
+CK_SLOT_ID tk_p11_token_slot(const TK_P11_TOKEN *t)
+{
+    return t->slot;
+}
+
+const CK_TOKEN_INFO *tk_p11_token_cached_info(const TK_P11_TOKEN *t)
+{
+    return &t->info;
+}
+
+unsigned long tk_p11_token_generation(const TK_P11_TOKEN *t)
+{
+    return __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
+}
+
+void tk_p11_token_reset(TK_P11_TOKEN *t)
+{
+    CK_SESSION_HANDLE closing[TK_P11_POOL_MAX + 1];
+    size_t n = 0;
+
+    pthread_mutex_lock(&t->lock);
+    memcpy(closing, t->pool, t->pool_len * sizeof(closing[0]));
+    n = t->pool_len;
+    t->pool_len = 0;
+    if (t->anchor != CK_INVALID_HANDLE)
+        closing[n++] = t->anchor;
+    t->anchor = CK_INVALID_HANDLE;
+    __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&t->lock);
+    __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
+
+    /* Close outside the lock: a dead token can be slow to answer. */
+    for (size_t i = 0; i < n; i++)
+        tk_p11_session_close(t, closing[i]);
+}
+
+void tk_p11_token_forget(struct tk_p11_token *t)
+{
+    /* Called in a fork child with the module lock held; nothing to close. */
+    t->pool_len = 0;
+    t->anchor = CK_INVALID_HANDLE;
+    t->logged_in = 0;
+    t->generation++;
+}
+
+void tk_p11_token_free(struct tk_p11_token *t)
+{
+    pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->login_lock);
+    OPENSSL_free(t->mechs);
+    OPENSSL_free(t->mech_info);
+    OPENSSL_free(t);
+}
+
+/* The token's mechanism list and their infos, read once (pthread_once). */
+static __thread struct tk_p11_token *mech_loading;
+
+static void load_mechanisms(void)
+{
+    struct tk_p11_token *t = mech_loading;
+    CK_FUNCTION_LIST *fl = t->module->fl;
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    rv = TK_P11_TRACED(TK_FN_C_GetMechanismList, fl->C_GetMechanismList(t->slot, NULL, &n),
+                       "slot=%lu, count", (unsigned long)t->slot);
+    if (rv == CKR_OK) {
+        t->mechs = OPENSSL_malloc(sizeof(*t->mechs) * (n > 0 ? n : 1));
+        t->mech_info = OPENSSL_zalloc(sizeof(*t->mech_info) * (n > 0 ? n : 1));
+        if (t->mechs == NULL || t->mech_info == NULL)
+            rv = CKR_HOST_MEMORY;
+    }
+    if (rv == CKR_OK)
+        rv = TK_P11_TRACED(TK_FN_C_GetMechanismList, fl->C_GetMechanismList(t->slot, t->mechs, &n),
+                           "slot=%lu, list", (unsigned long)t->slot);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
+        /* An entry whose info fails stays listed with no flags: unusable. */
+        TK_P11_TRACED(TK_FN_C_GetMechanismInfo,
+                      fl->C_GetMechanismInfo(t->slot, t->mechs[i], &t->mech_info[i]),
+                      "slot=%lu, %s", (unsigned long)t->slot, tk_p11_mech_name(t->mechs[i]));
+    t->n_mechs = rv == CKR_OK ? n : 0;
+    t->mech_rv = rv;
+}
+
+CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
+{
+    CK_RV rv = tk_p11_module_ready(t->module);
+
+    if (rv != CKR_OK)
+        return rv;
+    mech_loading = t;
+    pthread_once(&t->mech_once, load_mechanisms);
+    if (t->mech_rv != CKR_OK)
+        return t->mech_rv;
+    for (CK_ULONG i = 0; i < t->n_mechs; i++)
+        if (t->mechs[i] == mech) {
+            *info = t->mech_info[i];
+            return CKR_OK;
+        }
+    return CKR_MECHANISM_INVALID;
+}
+
+int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need)
+{
+    CK_MECHANISM_INFO info;
+
+    return tk_p11_mechanism_info(t, mech, &info) == CKR_OK && (info.flags & need) == need;
+}

@@ -1,0 +1,184 @@
+/* PIN sources (see pin.h). PINs live in stack buffers and are wiped after use. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include "debug.h"
+#include "errors.h"
+#include "pin.h"
+#include "provider.h"
+
+static int set_from_spec(TK_PIN_SOURCE *src, const char *spec)
+{
+    /* RFC 7512: pin-source is a URI; "file:" or a bare path name a file. */
+    if (strncmp(spec, "env:", 4) == 0) {
+        src->kind = TK_PIN_ENV;
+        spec += 4;
+    } else {
+        src->kind = TK_PIN_FILE;
+        if (strncmp(spec, "file://", 7) == 0)
+            spec += 7;
+        else if (strncmp(spec, "file:", 5) == 0)
+            spec += 5;
+    }
+    if (*spec == '\0') {
+        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "empty PIN source");
+        return 0;
+    }
+    src->spec = OPENSSL_strdup(spec);
+    if (src->spec == NULL) {
+        TK_RAISE(src->ctx, TK_R_OUT_OF_MEMORY, "PIN source");
+        return 0;
+    }
+    return 1;
+}
+
+int tk_pin_source_choose(TK_PIN_SOURCE *src, const TK_PROVCTX *ctx, const TK_URI *uri,
+                         const char *config_pin, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+{
+    memset(src, 0, sizeof(*src));
+    src->ctx = ctx;
+    if (uri != NULL && uri->pin_value != NULL) {
+        src->kind = TK_PIN_VALUE;
+        src->spec = OPENSSL_strdup(uri->pin_value);
+        if (src->spec == NULL) {
+            TK_RAISE(ctx, TK_R_OUT_OF_MEMORY, "PIN");
+            return 0;
+        }
+        return 1;
+    }
+    if (uri != NULL && uri->pin_source != NULL)
+        return set_from_spec(src, uri->pin_source);
+    if (config_pin != NULL)
+        return set_from_spec(src, config_pin);
+    if (cb != NULL) {
+        src->kind = TK_PIN_PROMPT;
+        src->cb = cb;
+        src->cbarg = cbarg;
+        if (uri != NULL && uri->token != NULL)
+            snprintf(src->prompt_info, sizeof(src->prompt_info), "%s", uri->token);
+        return 1;
+    }
+    src->kind = TK_PIN_NONE;
+    return 1;
+}
+
+int tk_pin_source_copy_lasting(TK_PIN_SOURCE *dst, const TK_PIN_SOURCE *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->ctx = src->ctx;
+    if (src->kind == TK_PIN_PROMPT || src->kind == TK_PIN_NONE)
+        return 1;
+    dst->spec = OPENSSL_strdup(src->spec);
+    if (dst->spec == NULL)
+        return 0;
+    dst->kind = src->kind;
+    return 1;
+}
+
+void tk_pin_source_clear(TK_PIN_SOURCE *src)
+{
+    if (src->spec != NULL)
+        OPENSSL_clear_free(src->spec, strlen(src->spec));
+    memset(src, 0, sizeof(*src));
+}
+
+/* A trailing newline in a PIN file is the editor's, not the PIN's. */
+static size_t strip_newline(char *buf, size_t len)
+{
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    return len;
+}
+
+static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
+{
+    struct stat st;
+    ssize_t got;
+    size_t total = 0;
+    int fd = open(src->spec, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s': %s", src->spec, strerror(errno));
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+        fprintf(stderr, "tokenkey: warning: PIN file '%s' can be read by other users "
+                        "(mode %04o): chmod 600 it\n", src->spec, (unsigned)(st.st_mode & 07777));
+        TK_DEBUG("PIN file '%s' has mode %04o", src->spec, (unsigned)(st.st_mode & 07777));
+    }
+    while (total < cap && (got = read(fd, buf + total, cap - total)) > 0)
+        total += (size_t)got;
+    close(fd);
+    total = strip_newline(buf, total);
+    if (total == 0) {
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is empty", src->spec);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    *len = total;
+    return CKR_OK;
+}
+
+static CK_RV copy_pin(TK_PIN_SOURCE *src, const char *pin, const char *what,
+                      char *buf, size_t cap, size_t *len)
+{
+    size_t n = pin != NULL ? strlen(pin) : 0;
+
+    if (n == 0) {
+        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "%s is empty or not set", what);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    if (n > cap) {
+        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "%s is longer than %zu bytes", what, cap);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    memcpy(buf, pin, n);
+    *len = n;
+    return CKR_OK;
+}
+
+static CK_RV prompt_pin(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
+{
+    OSSL_PARAM params[2];
+    size_t got = 0;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PASSPHRASE_PARAM_INFO,
+                                                 src->prompt_info, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!src->cb(buf, cap, &got, params, src->cbarg) || got == 0) {
+        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the application gave no PIN");
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    *len = got;
+    return CKR_OK;
+}
+
+CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
+{
+    TK_PIN_SOURCE *src = arg;
+    char what[160];
+
+    switch (src->kind) {
+    case TK_PIN_VALUE:
+        return copy_pin(src, src->spec, "pin-value in the URI", buf, cap, len);
+    case TK_PIN_FILE:
+        return read_pin_file(src, buf, cap, len);
+    case TK_PIN_ENV:
+        snprintf(what, sizeof(what), "environment variable %s", src->spec);
+        return copy_pin(src, getenv(src->spec), what, buf, cap, len);
+    case TK_PIN_PROMPT:
+        return prompt_pin(src, buf, cap, len);
+    case TK_PIN_NONE:
+    default:
+        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs a PIN");
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+}

@@ -1,0 +1,235 @@
+/*
+ * OSSL_provider_init: read the configuration, hand OpenSSL our tables.
+ * The PKCS#11 module is not loaded here but on first use (tk_provctx_module),
+ * so a program that merely loads the provider never touches a token.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/params.h>
+
+#include "algorithms.h"
+#include "debug.h"
+#include "errors.h"
+#include "provider.h"
+#include "tk_build.h"
+
+static OSSL_FUNC_provider_teardown_fn tk_teardown;
+static OSSL_FUNC_provider_gettable_params_fn tk_gettable_params;
+static OSSL_FUNC_provider_get_params_fn tk_get_params;
+static OSSL_FUNC_provider_query_operation_fn tk_query_operation;
+static OSSL_FUNC_provider_get_reason_strings_fn tk_get_reason_strings;
+
+static const OSSL_PARAM tk_param_types[] = {
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_BUILDINFO, OSSL_PARAM_UTF8_PTR, NULL, 0),
+    OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+    OSSL_PARAM_END
+};
+
+static const OSSL_PARAM *tk_gettable_params(void *provctx)
+{
+    return tk_param_types;
+}
+
+static int tk_get_params(void *provctx, OSSL_PARAM params[])
+{
+    OSSL_PARAM *p;
+
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, "tokenkey: PKCS#11 token keys for OpenSSL"))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, TK_VERSION))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO);
+    if (p != NULL && !OSSL_PARAM_set_utf8_ptr(p, TK_BUILDINFO))
+        return 0;
+    p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+    if (p != NULL && !OSSL_PARAM_set_int(p, 1))
+        return 0;
+    return 1;
+}
+
+static const OSSL_ALGORITHM *tk_query_operation(void *provctx, int operation_id, int *no_cache)
+{
+    *no_cache = 0;
+    switch (operation_id) {
+    default:
+        return NULL;
+    }
+}
+
+static const OSSL_ITEM *tk_get_reason_strings(void *provctx)
+{
+    return tk_reason_strings;
+}
+
+static void provctx_free(TK_PROVCTX *ctx)
+{
+    for (size_t i = 0; i < ctx->n_modules; i++)
+        tk_p11_module_close(ctx->modules[i]);
+    tk_config_clear(&ctx->cfg);
+    OSSL_LIB_CTX_free(ctx->libctx);
+    pthread_mutex_destroy(&ctx->lock);
+    OPENSSL_free(ctx);
+}
+
+static void tk_teardown(void *provctx)
+{
+    provctx_free(provctx);
+}
+
+static const OSSL_DISPATCH tk_dispatch[] = {
+    { OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))tk_teardown },
+    { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))tk_gettable_params },
+    { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))tk_get_params },
+    { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))tk_query_operation },
+    { OSSL_FUNC_PROVIDER_GET_REASON_STRINGS, (void (*)(void))tk_get_reason_strings },
+    { 0, NULL }
+};
+
+/* Read our openssl.cnf section (every key we know) and then the environment. */
+static int load_config(TK_PROVCTX *ctx, OSSL_FUNC_core_get_params_fn *get_params)
+{
+    size_t nkeys = 0;
+    char err[256];
+
+    while (tk_config_keys[nkeys] != NULL)
+        nkeys++;
+    if (get_params != NULL) {
+        OSSL_PARAM params[16];
+        char *values[16] = { NULL };
+
+        for (size_t i = 0; i < nkeys; i++)
+            params[i] = OSSL_PARAM_construct_utf8_ptr(tk_config_keys[i], &values[i], 0);
+        params[nkeys] = OSSL_PARAM_construct_end();
+        if (!get_params(ctx->handle, params))
+            return 1; /* no section: the environment decides */
+        for (size_t i = 0; i < nkeys; i++)
+            if (values[i] != NULL && !tk_config_set(&ctx->cfg, tk_config_keys[i], values[i],
+                                                    err, sizeof(err))) {
+                TK_RAISE(ctx, TK_R_BAD_CONFIG, "openssl.cnf: %s", err);
+                return 0;
+            }
+    }
+    if (!tk_config_from_env(&ctx->cfg, err, sizeof(err))) {
+        TK_RAISE(ctx, TK_R_BAD_CONFIG, "environment: %s", err);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * A wrong module path is a configuration error: say so when the provider
+ * loads (librdkafka then fails at rd_kafka_new) rather than at the first
+ * handshake. Checking the file exists does not touch the token.
+ */
+static int check_module_path(TK_PROVCTX *ctx)
+{
+    if (ctx->cfg.module != NULL && access(ctx->cfg.module, R_OK) != 0) {
+        TK_RAISE(ctx, TK_R_MODULE_NOT_FOUND, "PKCS#11 module '%s': %s", ctx->cfg.module,
+                 strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+                       const OSSL_DISPATCH **out, void **provctx)
+{
+    OSSL_FUNC_core_get_params_fn *get_params = NULL;
+    TK_PROVCTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
+
+    if (ctx == NULL)
+        return 0;
+    ctx->handle = handle;
+    pthread_mutex_init(&ctx->lock, NULL);
+    tk_config_init(&ctx->cfg);
+    for (const OSSL_DISPATCH *f = in; f->function_id != 0; f++) {
+        switch (f->function_id) {
+        case OSSL_FUNC_CORE_GET_PARAMS:
+            get_params = OSSL_FUNC_core_get_params(f);
+            break;
+        case OSSL_FUNC_CORE_NEW_ERROR:
+            ctx->core_new_error = OSSL_FUNC_core_new_error(f);
+            break;
+        case OSSL_FUNC_CORE_SET_ERROR_DEBUG:
+            ctx->core_set_error_debug = OSSL_FUNC_core_set_error_debug(f);
+            break;
+        case OSSL_FUNC_CORE_VSET_ERROR:
+            ctx->core_vset_error = OSSL_FUNC_core_vset_error(f);
+            break;
+        default:
+            break;
+        }
+    }
+    if (ctx->core_set_error_debug == NULL || ctx->core_vset_error == NULL)
+        ctx->core_new_error = NULL; /* all three or none: see errors.c */
+
+    if (!load_config(ctx, get_params) || !check_module_path(ctx)) {
+        provctx_free(ctx);
+        return 0;
+    }
+    if (ctx->cfg.debug > 0)
+        tk_debug_configure(ctx->cfg.debug, ctx->cfg.debug_file);
+    ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
+    TK_DEBUG("provider loaded (module %s)", ctx->cfg.module != NULL ? ctx->cfg.module : "not set");
+    *out = tk_dispatch;
+    *provctx = ctx;
+    return 1;
+}
+
+static int open_module(TK_PROVCTX *ctx, const char *path, TK_P11_MODULE **out)
+{
+    CK_RV rv = tk_p11_module_open(path, ctx->cfg.init_args, out);
+
+    if (rv == CKR_OK)
+        return 1;
+    if (rv == TK_CKR_MODULE_LOAD && access(path, F_OK) != 0)
+        TK_RAISE(ctx, TK_R_MODULE_NOT_FOUND, "PKCS#11 module '%s': %s", path, strerror(ENOENT));
+    else if (rv == TK_CKR_MODULE_LOAD)
+        TK_RAISE(ctx, TK_R_MODULE_LOAD_FAILED, "PKCS#11 module '%s': %s", path,
+                 tk_p11_module_load_error());
+    else if (rv == TK_CKR_MODULE_SYMBOL)
+        TK_RAISE(ctx, TK_R_MODULE_LOAD_FAILED, "'%s' has no C_GetFunctionList: not a PKCS#11 module",
+                 path);
+    else
+        TK_RAISE(ctx, TK_R_MODULE_INIT_FAILED, "PKCS#11 module '%s': C_Initialize: %s", path,
+                 tk_p11_rv_name(rv));
+    return 0;
+}
+
+int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
+{
+    const char *path = uri != NULL && uri->module_path != NULL ? uri->module_path : ctx->cfg.module;
+    int ok = 1;
+
+    if (path == NULL) {
+        TK_RAISE(ctx, TK_R_NO_MODULE, "%s",
+                 uri != NULL && uri->module_name != NULL
+                     ? "module-name= is not resolved by tokenkey: use module-path="
+                     : "no module");
+        return 0;
+    }
+    pthread_mutex_lock(&ctx->lock);
+    *out = NULL;
+    for (size_t i = 0; i < ctx->n_modules; i++)
+        if (strcmp(tk_p11_module_path(ctx->modules[i]), path) == 0)
+            *out = ctx->modules[i];
+    if (*out == NULL) {
+        if (ctx->n_modules == TK_MAX_MODULES) {
+            TK_RAISE(ctx, TK_R_BAD_ARGUMENT, "more than %d PKCS#11 modules in use", TK_MAX_MODULES);
+            ok = 0;
+        } else if ((ok = open_module(ctx, path, out)) != 0) {
+            ctx->modules[ctx->n_modules++] = *out;
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return ok;
+}

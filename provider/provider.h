@@ -1,0 +1,40 @@
+/* The provider context: what every dispatch function reaches through provctx. */
+#ifndef TK_PROVIDER_H
+#define TK_PROVIDER_H
+
+#include <pthread.h>
+
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+
+#include "config.h"
+#include "p11/p11.h"
+
+#define TK_PROV_NAME "tokenkey"
+
+/* Modules opened through URIs' module-path, beside the configured one. */
+#define TK_MAX_MODULES 8
+
+typedef struct tk_provctx {
+    const OSSL_CORE_HANDLE *handle;
+    OSSL_LIB_CTX *libctx;          /* child of the application's: digests, decoders */
+    TK_CONFIG cfg;
+
+    OSSL_FUNC_core_new_error_fn *core_new_error;
+    OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
+    OSSL_FUNC_core_vset_error_fn *core_vset_error;
+
+    /* Loaded lazily, on first use: loading the provider never touches a token. */
+    pthread_mutex_t lock;
+    TK_P11_MODULE *modules[TK_MAX_MODULES];
+    size_t n_modules;
+} TK_PROVCTX;
+
+/*
+ * The module a URI points at: its module-path, else the configured module.
+ * Loaded on first use and kept until teardown. Returns 1, or 0 after
+ * raising an error that names the path.
+ */
+int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out);
+
+#endif
