@@ -60,6 +60,18 @@ static const OSSL_ALGORITHM *tk_query_operation(void *provctx, int operation_id,
 {
     *no_cache = 0;
     switch (operation_id) {
+    case OSSL_OP_KEYMGMT:
+        return tk_keymgmt_algorithms;
+    case OSSL_OP_SIGNATURE:
+        return tk_signature_algorithms;
+    case OSSL_OP_ASYM_CIPHER:
+        return tk_asym_cipher_algorithms;
+    case OSSL_OP_STORE:
+        return tk_store_algorithms;
+    case OSSL_OP_DECODER:
+        return tk_decoder_algorithms;
+    case OSSL_OP_ENCODER:
+        return tk_encoder_algorithms;
     default:
         return NULL;
     }

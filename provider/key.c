@@ -1,0 +1,326 @@
+/* Token keys: lifecycle, loading by URI, and private-key operations (see key.h). */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "debug.h"
+#include "errors.h"
+#include "key.h"
+#include "key_public.h"
+#include "objects.h"
+
+TK_KEY *tk_key_new(TK_PROVCTX *ctx, TK_KEY_TYPE type)
+{
+    TK_KEY *k = OPENSSL_zalloc(sizeof(*k));
+
+    if (k == NULL)
+        return NULL;
+    k->refs = 1;
+    k->ctx = ctx;
+    k->type = type;
+    k->handle = CK_INVALID_HANDLE;
+    pthread_mutex_init(&k->lock, NULL);
+    return k;
+}
+
+TK_KEY *tk_key_up_ref(TK_KEY *k)
+{
+    __atomic_fetch_add(&k->refs, 1, __ATOMIC_RELAXED);
+    return k;
+}
+
+void tk_key_free(TK_KEY *k)
+{
+    if (k == NULL || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    tk_pin_source_clear(&k->pin);
+    BN_free(k->rsa_n);
+    BN_free(k->rsa_e);
+    OPENSSL_free(k->pub);
+    OPENSSL_free(k->id);
+    OPENSSL_free(k->label);
+    OPENSSL_free(k->uri);
+    pthread_mutex_destroy(&k->lock);
+    OPENSSL_free(k);
+}
+
+int tk_key_has_private(const TK_KEY *k)
+{
+    return k->token != NULL && k->handle != CK_INVALID_HANDLE;
+}
+
+const char *tk_key_type_name(TK_KEY_TYPE type)
+{
+    switch (type) {
+    case TK_KEY_RSA: return "RSA";
+    case TK_KEY_EC: return "EC";
+    case TK_KEY_ED25519: return "ED25519";
+    default: return "?";
+    }
+}
+
+int tk_key_ec_order_bytes(const TK_KEY *k)
+{
+    return (k->bits + 7) / 8;
+}
+
+/* DER length of an INTEGER of up to n content bytes (plus a sign byte). */
+static int der_integer_max(int n)
+{
+    int content = n + 1;
+
+    return 1 + (content < 128 ? 1 : content < 256 ? 2 : 3) + content;
+}
+
+int tk_key_max_signature_size(const TK_KEY *k)
+{
+    switch (k->type) {
+    case TK_KEY_RSA:
+        return (k->bits + 7) / 8;
+    case TK_KEY_EC: {
+        /* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 3279) */
+        int body = 2 * der_integer_max(tk_key_ec_order_bytes(k));
+
+        return 1 + (body < 128 ? 1 : body < 256 ? 2 : 3) + body;
+    }
+    case TK_KEY_ED25519:
+        return 64;
+    default:
+        return 0;
+    }
+}
+
+int tk_key_security_bits(const TK_KEY *k)
+{
+    switch (k->type) {
+    case TK_KEY_RSA:
+        return BN_security_bits(k->bits, -1);
+    case TK_KEY_EC:
+        return k->bits / 2;
+    case TK_KEY_ED25519:
+        return 128;
+    default:
+        return 0;
+    }
+}
+
+static TK_KEY_TYPE key_type_of(CK_KEY_TYPE kt)
+{
+    switch (kt) {
+    case CKK_RSA: return TK_KEY_RSA;
+    case CKK_EC: return TK_KEY_EC;
+    case CKK_EC_EDWARDS: return TK_KEY_ED25519;
+    default: return 0;
+    }
+}
+
+CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj,
+                         const TK_PIN_SOURCE *pin, TK_KEY **out)
+{
+    CK_OBJECT_CLASS cls;
+    CK_KEY_TYPE kt;
+    CK_BBOOL always_auth = CK_FALSE;
+    CK_ULONG len;
+    TK_KEY *k;
+    CK_RV rv = tk_p11_get_ulong(s, obj, CKA_CLASS, &cls);
+
+    if (rv == CKR_OK)
+        rv = tk_p11_get_ulong(s, obj, CKA_KEY_TYPE, &kt);
+    if (rv != CKR_OK)
+        return rv;
+    if (key_type_of(kt) == 0)
+        return CKR_KEY_TYPE_INCONSISTENT;
+    k = tk_key_new(ctx, key_type_of(kt));
+    if (k == NULL)
+        return CKR_HOST_MEMORY;
+    k->token = s->token;
+    k->handle_gen = s->generation;
+    if (cls == CKO_PRIVATE_KEY) {
+        k->handle = obj;
+        /* Absent on tokens that predate it: treat as false. */
+        if (tk_p11_get_bool(s, obj, CKA_ALWAYS_AUTHENTICATE, &always_auth) == CKR_OK)
+            k->always_authenticate = always_auth == CK_TRUE;
+    }
+    if (tk_p11_get_attr_alloc(s, obj, CKA_ID, &k->id, &len) == CKR_OK)
+        k->id_len = len;
+    if (tk_p11_get_attr_alloc(s, obj, CKA_LABEL, (unsigned char **)&k->label, &len) == CKR_OK) {
+        char *label = OPENSSL_strndup(k->label, len);
+
+        OPENSSL_free(k->label);
+        k->label = label;
+    }
+    rv = tk_key_read_public(k, s, obj, cls);
+    if (rv == CKR_OK) {
+        k->uri = tk_objects_uri(s, obj, cls);
+        if (k->uri == NULL || (pin != NULL && !tk_pin_source_copy_lasting(&k->pin, pin)))
+            rv = CKR_HOST_MEMORY;
+    }
+    if (rv != CKR_OK) {
+        tk_key_free(k);
+        return rv;
+    }
+    *out = k;
+    return CKR_OK;
+}
+
+/* Raise the "two or more keys" error, listing the URI of each (up to 4). */
+static void raise_ambiguous(TK_PROVCTX *ctx, const TK_URI *uri, TK_FOUND *found, size_t n)
+{
+    char list[1024] = "";
+    char *text = tk_objects_uri_for_message(uri);
+
+    for (size_t i = 0; i < n && i < 4; i++) {
+        TK_P11_SESSION s;
+        char *one = NULL;
+
+        if (tk_p11_session_get(found[i].token, &s) == CKR_OK)
+            one = tk_objects_uri(&s, found[i].handle, CKO_PRIVATE_KEY);
+        tk_p11_session_put(&s, CKR_OK);
+        OPENSSL_strlcat(list, i > 0 ? " and " : "", sizeof(list));
+        OPENSSL_strlcat(list, one != NULL ? one : "(unnamed)", sizeof(list));
+        OPENSSL_free(one);
+    }
+    TK_RAISE(ctx, TK_R_OBJECT_AMBIGUOUS, "%s matches %zu private keys: %s", text, n, list);
+    OPENSSL_free(text);
+}
+
+int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALLBACK *cb,
+                        void *cbarg, TK_KEY **out)
+{
+    TK_PIN_SOURCE pin;
+    TK_FOUND found[4];
+    size_t n = 0;
+    TK_P11_SESSION s;
+    CK_RV rv;
+    int ok = 0;
+
+    if (!tk_pin_source_choose(&pin, ctx, uri, ctx->cfg.pin, cb, cbarg))
+        return 0;
+    if (!tk_objects_find(ctx, uri, CKO_PRIVATE_KEY, &pin, 1, found, 4, &n))
+        goto end;
+    if (n == 0) {
+        char *text = tk_objects_uri_for_message(uri);
+
+        TK_RAISE(ctx, TK_R_OBJECT_NOT_FOUND, "no private key matches %s", text);
+        OPENSSL_free(text);
+        goto end;
+    }
+    /* Never pick one of several silently: the wrong key is worse than none. */
+    if (n > 1) {
+        raise_ambiguous(ctx, uri, found, n);
+        goto end;
+    }
+    rv = tk_p11_session_get(found[0].token, &s);
+    if (rv == CKR_OK)
+        rv = tk_key_from_object(ctx, &s, found[0].handle, &pin, out);
+    tk_p11_session_put(&s, rv);
+    if (rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_CURVE_NOT_SUPPORTED)
+        TK_RAISE(ctx, TK_R_UNSUPPORTED_KEY_TYPE, "the key %s", uri->object != NULL ? uri->object : "");
+    else if (rv != CKR_OK)
+        TK_RAISE_RV(ctx, rv, "reading the key's public part");
+    ok = rv == CKR_OK;
+    if (ok)
+        TK_DEBUG("loaded %s key %s", tk_key_type_name((*out)->type), (*out)->uri);
+end:
+    tk_pin_source_clear(&pin);
+    return ok;
+}
+
+/*
+ * The private key's handle, valid in the token's current generation: after
+ * the token went away and came back, handles change, so find it again by
+ * CKA_ID (and label) - the same object, never another one.
+ */
+static CK_RV current_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 1, got = 0;
+    CK_RV rv = CKR_OK;
+
+    if (__atomic_load_n(&k->handle_gen, __ATOMIC_ACQUIRE) == s->generation) {
+        *h = __atomic_load_n(&k->handle, __ATOMIC_RELAXED);
+        return CKR_OK;
+    }
+    pthread_mutex_lock(&k->lock);
+    if (k->handle_gen != s->generation) {
+        if (k->id_len > 0)
+            tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, k->id, k->id_len };
+        if (k->label != NULL)
+            tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label, strlen(k->label) };
+        rv = tk_p11_find(s, tmpl, n, found, 2, &got);
+        if (rv == CKR_OK && got != 1)
+            rv = CKR_KEY_HANDLE_INVALID;
+        if (rv == CKR_OK) {
+            __atomic_store_n(&k->handle, found[0], __ATOMIC_RELAXED);
+            __atomic_store_n(&k->handle_gen, s->generation, __ATOMIC_RELEASE);
+            TK_DEBUG("key %s found again as object %lu", k->uri, (unsigned long)found[0]);
+        }
+    }
+    *h = k->handle;
+    pthread_mutex_unlock(&k->lock);
+    return rv;
+}
+
+typedef struct {
+    TK_KEY *key;
+    CK_MECHANISM *mech;
+    const unsigned char *in;
+    size_t inlen;
+    unsigned char *out;
+    CK_ULONG outlen;
+    int decrypt;
+    TK_P11_PIN_GETTER pin;
+} PRIVATE_OP;
+
+static CK_RV private_op(TK_P11_SESSION *s, void *arg)
+{
+    PRIVATE_OP *op = arg;
+    const TK_P11_PIN_GETTER *ctx_pin = op->key->always_authenticate ? &op->pin : NULL;
+    CK_OBJECT_HANDLE h;
+    CK_RV rv = current_handle(op->key, s, &h);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (op->decrypt)
+        return tk_p11_decrypt(s, op->mech, h, op->in, op->inlen, op->out, &op->outlen, ctx_pin);
+    return tk_p11_sign(s, op->mech, h, op->in, op->inlen, op->out, &op->outlen, ctx_pin);
+}
+
+static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
+                            unsigned char *out, size_t *outlen, int decrypt)
+{
+    PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, decrypt, tk_pin_getter(&k->pin) };
+    CK_RV rv;
+
+    if (!tk_key_has_private(k))
+        return CKR_KEY_HANDLE_INVALID;
+    rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+    /* The object was replaced behind us (same token generation): look again once. */
+    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+        __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        op.outlen = *outlen;
+        rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+    }
+    if (rv == CKR_OK)
+        *outlen = op.outlen;
+    return rv;
+}
+
+CK_RV tk_key_sign(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
+                  unsigned char *out, size_t *outlen)
+{
+    return run_private_op(k, mech, in, inlen, out, outlen, 0);
+}
+
+CK_RV tk_key_decrypt(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
+                     unsigned char *out, size_t *outlen)
+{
+    return run_private_op(k, mech, in, inlen, out, outlen, 1);
+}
+
+int tk_key_token_has_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need)
+{
+    return k->token != NULL && tk_p11_has_mechanism(k->token, mech, need);
+}

@@ -1,0 +1,258 @@
+/*
+ * Reading a token key's public half: from the key object itself, else its
+ * public key object, else its certificate (matched by CKA_ID, the PKCS#11
+ * convention that ties the three together). Never reads private attributes.
+ *
+ * Encodings handled without asking OpenSSL's providers (we are one):
+ * CKA_EC_PARAMS is DER ECParameters (a namedCurve OID) or, for Edwards
+ * curves in PKCS#11 3.0, a PrintableString; CKA_EC_POINT is a DER OCTET
+ * STRING around the point, though some tokens give the raw point.
+ */
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "key.h"
+#include "key_public.h"
+
+/* Map CKA_EC_PARAMS to a key type and group name. */
+static int ec_params_group(const unsigned char *der, long len, TK_KEY_TYPE *type,
+                           char *group, size_t cap)
+{
+    const unsigned char *p = der;
+    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, len);
+    int nid = NID_undef;
+
+    if (oid != NULL) {
+        nid = OBJ_obj2nid(oid);
+        ASN1_OBJECT_free(oid);
+    } else {
+        ASN1_PRINTABLESTRING *name;
+
+        p = der;
+        name = d2i_ASN1_PRINTABLESTRING(NULL, &p, len);
+        if (name != NULL) {
+            if (ASN1_STRING_length(name) == 12
+                && memcmp(ASN1_STRING_get0_data(name), "edwards25519", 12) == 0)
+                nid = NID_ED25519;
+            ASN1_STRING_free(name);
+        }
+    }
+    switch (nid) {
+    case NID_X9_62_prime256v1:
+    case NID_secp384r1:
+    case NID_secp521r1:
+        *type = TK_KEY_EC;
+        OPENSSL_strlcpy(group, OBJ_nid2sn(nid), cap);
+        return 1;
+    case NID_ED25519:
+        *type = TK_KEY_ED25519;
+        group[0] = '\0';
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int field_bits(const char *group)
+{
+    if (strcmp(group, "prime256v1") == 0)
+        return 256;
+    if (strcmp(group, "secp384r1") == 0)
+        return 384;
+    if (strcmp(group, "secp521r1") == 0)
+        return 521;
+    return 0;
+}
+
+/* Unwrap a DER OCTET STRING if that is what the token gave. */
+static int set_point(TK_KEY *k, const unsigned char *val, long len)
+{
+    const unsigned char *p = val;
+    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, len);
+
+    OPENSSL_free(k->pub);
+    if (os != NULL && p == val + len) {
+        k->pub = OPENSSL_memdup(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os));
+        k->pub_len = (size_t)ASN1_STRING_length(os);
+    } else {
+        k->pub = OPENSSL_memdup(val, (size_t)len);
+        k->pub_len = (size_t)len;
+    }
+    ASN1_OCTET_STRING_free(os);
+    if (k->pub == NULL)
+        return 0;
+    if (k->type == TK_KEY_ED25519)
+        return k->pub_len == 32;
+    /* Uncompressed point: 04 || X || Y with X, Y of the field's byte size. */
+    return k->pub_len == 1 + 2 * (size_t)((k->bits + 7) / 8) && k->pub[0] == 0x04;
+}
+
+static CK_RV read_rsa(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+{
+    unsigned char *n = NULL, *e = NULL;
+    CK_ULONG nlen, elen;
+    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_MODULUS, &n, &nlen);
+
+    if (rv == CKR_OK)
+        rv = tk_p11_get_attr_alloc(s, obj, CKA_PUBLIC_EXPONENT, &e, &elen);
+    if (rv == CKR_OK) {
+        k->rsa_n = BN_bin2bn(n, (int)nlen, NULL);
+        k->rsa_e = BN_bin2bn(e, (int)elen, NULL);
+        if (k->rsa_n == NULL || k->rsa_e == NULL)
+            rv = CKR_HOST_MEMORY;
+        else
+            k->bits = BN_num_bits(k->rsa_n);
+    }
+    OPENSSL_free(n);
+    OPENSSL_free(e);
+    if (rv == CKR_OK && (BN_is_zero(k->rsa_n) || BN_is_zero(k->rsa_e)))
+        rv = CKR_ATTRIBUTE_VALUE_INVALID;
+    return rv;
+}
+
+static CK_RV read_ec_params(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+{
+    unsigned char *params = NULL;
+    CK_ULONG len;
+    TK_KEY_TYPE type;
+    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_EC_PARAMS, &params, &len);
+
+    if (rv != CKR_OK)
+        return rv;
+    if (!ec_params_group(params, (long)len, &type, k->group, sizeof(k->group)) || type != k->type)
+        rv = CKR_CURVE_NOT_SUPPORTED;
+    OPENSSL_free(params);
+    k->bits = k->type == TK_KEY_ED25519 ? 255 : field_bits(k->group);
+    return rv;
+}
+
+static CK_RV read_ec_point(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+{
+    unsigned char *point = NULL;
+    CK_ULONG len;
+    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_EC_POINT, &point, &len);
+
+    if (rv == CKR_OK && !set_point(k, point, (long)len))
+        rv = CKR_ATTRIBUTE_VALUE_INVALID;
+    OPENSSL_free(point);
+    return rv;
+}
+
+/* The object of class cls with the key's CKA_ID, if exactly one exists. */
+static CK_OBJECT_HANDLE find_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, k->id, k->id_len },
+    };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+
+    if (k->id == NULL || k->id_len == 0)
+        return CK_INVALID_HANDLE;
+    if (tk_p11_find(s, tmpl, 2, found, 2, &n) != CKR_OK || n != 1)
+        return CK_INVALID_HANDLE;
+    return found[0];
+}
+
+/* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1) */
+static int rsa_from_spki(TK_KEY *k, const unsigned char *der, int len)
+{
+    const unsigned char *p = der;
+    ASN1_SEQUENCE_ANY *seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, len);
+    int ok = 0;
+
+    if (seq != NULL && sk_ASN1_TYPE_num(seq) == 2) {
+        ASN1_TYPE *n = sk_ASN1_TYPE_value(seq, 0), *e = sk_ASN1_TYPE_value(seq, 1);
+
+        if (n->type == V_ASN1_INTEGER && e->type == V_ASN1_INTEGER) {
+            k->rsa_n = ASN1_INTEGER_to_BN(n->value.integer, NULL);
+            k->rsa_e = ASN1_INTEGER_to_BN(e->value.integer, NULL);
+            ok = k->rsa_n != NULL && k->rsa_e != NULL;
+            if (ok)
+                k->bits = BN_num_bits(k->rsa_n);
+        }
+    }
+    sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+    return ok;
+}
+
+/* The public half from the certificate stored next to the key. */
+static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
+{
+    unsigned char *der = NULL;
+    CK_ULONG len;
+    const unsigned char *p, *key;
+    X509 *x = NULL;
+    ASN1_OBJECT *alg;
+    const void *pval;
+    int keylen, ptype, ok = 0;
+    CK_RV rv = tk_p11_get_cert_der(s, cert, &der, &len);
+
+    if (rv != CKR_OK)
+        return rv;
+    p = der;
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x != NULL
+        && X509_PUBKEY_get0_param(&alg, &key, &keylen, NULL, X509_get_X509_PUBKEY(x)) == 1) {
+        X509_ALGOR *algor;
+
+        X509_PUBKEY_get0_param(NULL, NULL, NULL, &algor, X509_get_X509_PUBKEY(x));
+        X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+        if (k->type == TK_KEY_RSA) {
+            ok = rsa_from_spki(k, key, keylen);
+        } else if (k->type == TK_KEY_ED25519) {
+            ok = OBJ_obj2nid(alg) == NID_ED25519 && set_point(k, key, keylen);
+        } else if (ptype == V_ASN1_OBJECT) {
+            int nid = OBJ_obj2nid(pval);
+
+            ok = strcmp(OBJ_nid2sn(nid), k->group) == 0 && set_point(k, key, keylen);
+        }
+    }
+    X509_free(x);
+    OPENSSL_free(der);
+    return ok ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj, CK_OBJECT_CLASS cls)
+{
+    CK_OBJECT_HANDLE other;
+    CK_RV rv;
+
+    if (k->type == TK_KEY_RSA) {
+        /* Most tokens keep the modulus on the private object too. */
+        rv = read_rsa(k, s, obj);
+        if (rv == CKR_OK || cls == CKO_PUBLIC_KEY)
+            return rv;
+        BN_free(k->rsa_n);
+        BN_free(k->rsa_e);
+        k->rsa_n = k->rsa_e = NULL;
+        if ((other = find_by_id(k, s, CKO_PUBLIC_KEY)) != CK_INVALID_HANDLE
+            && read_rsa(k, s, other) == CKR_OK)
+            return CKR_OK;
+        if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
+            return read_from_cert(k, s, other);
+        return rv;
+    }
+
+    rv = read_ec_params(k, s, obj);
+    if (rv != CKR_OK)
+        return rv;
+    /* CKA_EC_POINT is a public-key attribute (PKCS#11 v2.40 2.3.3). */
+    if (cls == CKO_PUBLIC_KEY)
+        return read_ec_point(k, s, obj);
+    if ((other = find_by_id(k, s, CKO_PUBLIC_KEY)) != CK_INVALID_HANDLE
+        && read_ec_point(k, s, other) == CKR_OK)
+        return CKR_OK;
+    /* Some tokens (and PKCS#11 3.0 writers) put it on the private key. */
+    if (read_ec_point(k, s, obj) == CKR_OK)
+        return CKR_OK;
+    if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
+        return read_from_cert(k, s, other);
+    return CKR_KEY_HANDLE_INVALID;
+}

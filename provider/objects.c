@@ -1,0 +1,145 @@
+/* Finding objects by URI (see objects.h). */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "errors.h"
+#include "objects.h"
+
+static void copy_field(char **dst, const unsigned char *field, size_t size)
+{
+    size_t len = size;
+
+    while (len > 0 && field[len - 1] == ' ')
+        len--;
+    *dst = OPENSSL_strndup((const char *)field, len);
+}
+
+static TK_URI_TYPE uri_type_of(CK_OBJECT_CLASS cls)
+{
+    switch (cls) {
+    case CKO_PRIVATE_KEY: return TK_URI_TYPE_PRIVATE;
+    case CKO_PUBLIC_KEY: return TK_URI_TYPE_PUBLIC;
+    case CKO_CERTIFICATE: return TK_URI_TYPE_CERT;
+    case CKO_SECRET_KEY: return TK_URI_TYPE_SECRET;
+    default: return TK_URI_TYPE_DATA;
+    }
+}
+
+char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
+{
+    const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(s->token);
+    TK_URI uri;
+    CK_ULONG len;
+    char *text = NULL;
+
+    memset(&uri, 0, sizeof(uri));
+    copy_field(&uri.model, ti->model, sizeof(ti->model));
+    copy_field(&uri.manufacturer, ti->manufacturerID, sizeof(ti->manufacturerID));
+    copy_field(&uri.serial, ti->serialNumber, sizeof(ti->serialNumber));
+    copy_field(&uri.token, ti->label, sizeof(ti->label));
+    if (tk_p11_get_attr_alloc(s, o, CKA_LABEL, (unsigned char **)&uri.object, &len) == CKR_OK) {
+        char *label = OPENSSL_strndup(uri.object, len);
+
+        OPENSSL_free(uri.object);
+        uri.object = label;
+    }
+    if (tk_p11_get_attr_alloc(s, o, CKA_ID, &uri.id, &len) == CKR_OK) {
+        uri.id_len = len;
+        uri.has_id = len > 0;
+    }
+    uri.type = uri_type_of(cls);
+    if (uri.model != NULL && uri.manufacturer != NULL && uri.serial != NULL && uri.token != NULL)
+        text = tk_uri_format(&uri);
+    OPENSSL_free(uri.model);
+    OPENSSL_free(uri.manufacturer);
+    OPENSSL_free(uri.serial);
+    OPENSSL_free(uri.token);
+    OPENSSL_free(uri.object);
+    OPENSSL_free(uri.id);
+    return text;
+}
+
+char *tk_objects_uri_for_message(const TK_URI *uri)
+{
+    char *text = tk_uri_format(uri); /* never writes pin-value */
+
+    return text != NULL ? text : OPENSSL_strdup("(unprintable URI)");
+}
+
+static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                           TK_FOUND *out, size_t max, size_t *count)
+{
+    CK_ATTRIBUTE tmpl[3];
+    CK_ULONG n = 0, got = 0;
+    CK_OBJECT_HANDLE handles[16];
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+    if (uri->has_id)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, uri->id, uri->id_len };
+    if (uri->object != NULL)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
+    rv = tk_p11_session_get(t, &s);
+    if (rv == CKR_OK)
+        rv = tk_p11_find(&s, tmpl, n, handles, 16, &got);
+    tk_p11_session_put(&s, rv);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < got; i++) {
+        if (*count < max)
+            out[*count] = (TK_FOUND){ t, handles[i] };
+        (*count)++;
+    }
+    return rv;
+}
+
+int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                    TK_PIN_SOURCE *pin, int login, TK_FOUND *out, size_t max, size_t *count)
+{
+    TK_P11_MODULE *m;
+    TK_P11_TOKEN *tokens[8];
+    size_t ntokens = 0;
+    char *text;
+    CK_RV rv;
+
+    *count = 0;
+    if (!tk_provctx_module(ctx, uri, &m))
+        return 0;
+    rv = tk_p11_token_find(m, uri, tokens, 8, &ntokens);
+    if (rv != CKR_OK) {
+        text = tk_objects_uri_for_message(uri);
+        if (rv == TK_CKR_NO_TOKEN)
+            TK_RAISE(ctx, TK_R_TOKEN_NOT_FOUND, "no token in '%s' matches %s",
+                     tk_p11_module_path(m), text);
+        else
+            TK_RAISE_RV(ctx, rv, "listing tokens");
+        OPENSSL_free(text);
+        return 0;
+    }
+    for (size_t i = 0; i < ntokens && i < 8; i++) {
+        if (login) {
+            TK_P11_PIN_GETTER getter = tk_pin_getter(pin);
+            const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(tokens[i]);
+
+            rv = tk_p11_login(tokens[i], &getter);
+            if (rv != CKR_OK) {
+                char what[96];
+                int len = (int)sizeof(ti->label);
+
+                while (len > 0 && ti->label[len - 1] == ' ')
+                    len--;
+                /* A PIN source that failed already raised why; add the token. */
+                snprintf(what, sizeof(what), "logging in to token '%.*s'", len,
+                         (const char *)ti->label);
+                TK_RAISE_RV(ctx, rv, what);
+                return 0;
+            }
+        }
+        rv = find_on_token(tokens[i], uri, cls, out, max, count);
+        if (rv != CKR_OK) {
+            TK_RAISE_RV(ctx, rv, "searching the token");
+            return 0;
+        }
+    }
+    return 1;
+}

@@ -1,0 +1,38 @@
+/*
+ * Finding objects on tokens by pkcs11: URI, for the key loader and the
+ * store: which tokens, login, the search template, and the URI that names
+ * a found object (for messages and key references).
+ */
+#ifndef TK_OBJECTS_H
+#define TK_OBJECTS_H
+
+#include "p11/p11.h"
+#include "pin.h"
+#include "provider.h"
+
+typedef struct tk_found {
+    TK_P11_TOKEN *token;
+    CK_OBJECT_HANDLE handle;
+} TK_FOUND;
+
+/*
+ * Objects of class cls matching uri's id= and object= on every token uri
+ * matches. With login set, logs in to each token first (private objects
+ * are visible only then); a login failure is an error, never a reason to
+ * look at the next token. Up to max results are stored; *count is the
+ * number found (may exceed max). Returns 1, or 0 after raising an error
+ * (module, token not found, PIN...).
+ */
+int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                    TK_PIN_SOURCE *pin, int login, TK_FOUND *out, size_t max, size_t *count);
+
+/*
+ * The pkcs11: URI (RFC 7512) naming one object: token model, manufacturer,
+ * serial and label, then object, id and type. Never a PIN. OPENSSL_free it.
+ */
+char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls);
+
+/* The URI text a user gave, without pin-value, for error messages. */
+char *tk_objects_uri_for_message(const TK_URI *uri);
+
+#endif
