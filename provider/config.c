@@ -7,8 +7,12 @@
 
 #include "config.h"
 
+/*
+ * Not "module": in an openssl.cnf provider section that key is OpenSSL's
+ * own (the provider's .so path), and OpenSSL hands it to us too.
+ */
 const char *const tk_config_keys[] = {
-    "module", "init-args", "pin", "debug", "debug-file", "session-key-copy", NULL
+    "pkcs11-module", "init-args", "pin", "debug", "debug-file", "session-key-copy", NULL
 };
 
 void tk_config_init(TK_CONFIG *cfg)
@@ -65,9 +69,9 @@ int tk_config_set(TK_CONFIG *cfg, const char *key, const char *value, char *err,
 {
     if (value == NULL)
         value = "";
-    if (strcmp(key, "module") == 0 || strcmp(key, "init-args") == 0
+    if (strcmp(key, "pkcs11-module") == 0 || strcmp(key, "init-args") == 0
         || strcmp(key, "debug-file") == 0) {
-        char **slot = key[0] == 'm' ? &cfg->module
+        char **slot = key[0] == 'p' ? &cfg->module
                       : key[0] == 'i' ? &cfg->init_args : &cfg->debug_file;
 
         if (*value == '\0' && key[0] != 'i') {
@@ -111,7 +115,7 @@ int tk_config_set(TK_CONFIG *cfg, const char *key, const char *value, char *err,
         }
         return 1;
     }
-    snprintf(err, errlen, "unknown key '%.64s' (known: module, init-args, pin, debug, "
+    snprintf(err, errlen, "unknown key '%.64s' (known: pkcs11-module, init-args, pin, debug, "
                           "debug-file, session-key-copy)", key);
     return 0;
 }
@@ -121,7 +125,7 @@ int tk_config_from_env(TK_CONFIG *cfg, char *err, size_t errlen)
     const char *v;
 
     if (cfg->module == NULL && (v = getenv("TOKENKEY_MODULE")) != NULL && *v != '\0'
-        && !tk_config_set(cfg, "module", v, err, errlen))
+        && !tk_config_set(cfg, "pkcs11-module", v, err, errlen))
         return 0;
     if (cfg->init_args == NULL && (v = getenv("TOKENKEY_INIT_ARGS")) != NULL
         && !tk_config_set(cfg, "init-args", v, err, errlen))

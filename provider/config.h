@@ -4,7 +4,7 @@
  * ssl.providers loads us with no section at all).
  *
  *   openssl.cnf key   environment            meaning
- *   module            TOKENKEY_MODULE        PKCS#11 module path
+ *   pkcs11-module     TOKENKEY_MODULE        PKCS#11 module path
  *   init-args         TOKENKEY_INIT_ARGS     CK_C_INITIALIZE_ARGS.pReserved (NSS)
  *   pin               TOKENKEY_PIN_SOURCE    file:/path or env:NAME
  *   -                 TOKENKEY_PIN_FILE      same as pin = file:/path

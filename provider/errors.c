@@ -12,7 +12,7 @@
 #define TK_REASON(code, text) { (code), (void *)(text) }
 
 const OSSL_ITEM tk_reason_strings[] = {
-    TK_REASON(TK_R_NO_MODULE, "no PKCS#11 module configured: set 'module' in the tokenkey section of "
+    TK_REASON(TK_R_NO_MODULE, "no PKCS#11 module configured: set 'pkcs11-module' in the tokenkey section of "
                       "openssl.cnf, TOKENKEY_MODULE, or module-path= in the URI"),
     TK_REASON(TK_R_MODULE_NOT_FOUND, "PKCS#11 module not found: check the module path"),
     TK_REASON(TK_R_MODULE_LOAD_FAILED, "cannot load the PKCS#11 module: check that the path is a PKCS#11 "

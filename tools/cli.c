@@ -1,0 +1,239 @@
+/* Shared pieces of the tokenkey subcommands (see cli.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+
+int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "%s %s: ", cli->prog, cli->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+static const TK_CLI_OPTION *find_option(const TK_CLI_OPTION *opts, const char *name)
+{
+    for (; opts != NULL && opts->name != NULL; opts++)
+        if (strcmp(opts->name, name) == 0)
+            return opts;
+    return NULL;
+}
+
+static void print_help(const TK_CLI *cli, const char *usage, const TK_CLI_OPTION *common,
+                       const TK_CLI_OPTION *extra)
+{
+    printf("usage: %s %s %s\n\noptions:\n", cli->prog, cli->cmd, usage);
+    for (const TK_CLI_OPTION *o = extra; o != NULL && o->name != NULL; o++)
+        printf("  %-22s %s\n", o->name, o->help);
+    for (const TK_CLI_OPTION *o = common; o->name != NULL; o++)
+        printf("  %-22s %s\n", o->name, o->help);
+}
+
+int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
+                 const char *usage, int *exit_code)
+{
+    int help = 0;
+    const TK_CLI_OPTION common[] = {
+        { "--module", &cli->module, NULL, "PKCS#11 module path (default: $TOKENKEY_MODULE)" },
+        { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
+        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else $TOKENKEY_PIN, else a prompt)" },
+        { "--key", &cli->key, NULL, "key label or pkcs11: URI" },
+        { "--json", NULL, &cli->json, "machine-readable output" },
+        { "--help", NULL, &help, "this help" },
+        { NULL, NULL, NULL, NULL }
+    };
+    int i;
+
+    *exit_code = TK_EXIT_USAGE;
+    if (cli->module == NULL)
+        cli->module = getenv("TOKENKEY_MODULE");
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const TK_CLI_OPTION *o;
+
+        if (strcmp(arg, "--") == 0)
+            return i + 1;
+        if (strncmp(arg, "--", 2) != 0)
+            break;
+        /* A PIN on the command line is visible to every user via ps. */
+        if (strcmp(arg, "--pin") == 0 || strncmp(arg, "--pin=", 6) == 0
+            || strcmp(arg, "--so-pin") == 0) {
+            tk_cli_error(cli, 0, "PINs are never taken from the command line: use --pin-file FILE, "
+                                 "TOKENKEY_PIN, or the prompt");
+            return -1;
+        }
+        o = find_option(extra, arg);
+        if (o == NULL)
+            o = find_option(common, arg);
+        if (o == NULL) {
+            tk_cli_error(cli, 0, "unknown option '%s' (see %s %s --help)", arg, cli->prog, cli->cmd);
+            return -1;
+        }
+        if (o->flag != NULL) {
+            *o->flag = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            tk_cli_error(cli, 0, "option '%s' needs a value", arg);
+            return -1;
+        }
+        *o->value = argv[++i];
+    }
+    if (help) {
+        print_help(cli, usage, common, extra);
+        *exit_code = TK_EXIT_OK;
+        return -1;
+    }
+    return i;
+}
+
+int tk_cli_open_module(TK_CLI *cli)
+{
+    CK_RV rv;
+
+    if (cli->module == NULL || *cli->module == '\0') {
+        tk_cli_error(cli, 0, "no PKCS#11 module: pass --module PATH or set TOKENKEY_MODULE");
+        return 0;
+    }
+    if (access(cli->module, R_OK) != 0) {
+        tk_cli_error(cli, 0, "PKCS#11 module '%s': %s", cli->module, strerror(errno));
+        return 0;
+    }
+    rv = tk_p11_module_open(cli->module, getenv("TOKENKEY_INIT_ARGS"), &cli->m);
+    if (rv == TK_CKR_MODULE_LOAD)
+        tk_cli_error(cli, 0, "cannot load PKCS#11 module '%s': %s", cli->module,
+                     tk_p11_module_load_error());
+    else if (rv != CKR_OK)
+        tk_cli_error(cli, 0, "PKCS#11 module '%s' failed to initialise: %s", cli->module,
+                     tk_p11_rv_name(rv));
+    return rv == CKR_OK;
+}
+
+void tk_cli_close(TK_CLI *cli)
+{
+    tk_p11_module_close(cli->m);
+    cli->m = NULL;
+}
+
+static size_t strip_newline(char *buf, size_t len)
+{
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
+static CK_RV pin_from_file(TK_CLI *cli, char *buf, size_t cap, size_t *len)
+{
+    struct stat st;
+    ssize_t got;
+    size_t total = 0;
+    int fd = open(cli->pin_file, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", cli->pin_file, strerror(errno));
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+        fprintf(stderr, "%s %s: warning: PIN file '%s' can be read by other users (mode %04o): "
+                        "chmod 600 it\n", cli->prog, cli->cmd, cli->pin_file,
+                (unsigned)(st.st_mode & 07777));
+    while (total < cap && (got = read(fd, buf + total, cap - total)) > 0)
+        total += (size_t)got;
+    close(fd);
+    *len = strip_newline(buf, total);
+    if (*len == 0) {
+        tk_cli_error(cli, 0, "PIN file '%s' is empty", cli->pin_file);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    return CKR_OK;
+}
+
+/* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */
+static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
+{
+    struct termios old, quiet;
+    FILE *tty = fopen("/dev/tty", "r+e");
+    int ok;
+
+    if (tty == NULL) {
+        tk_cli_error(cli, 0, "the token needs a PIN and there is no terminal to ask: "
+                             "use --pin-file FILE or TOKENKEY_PIN");
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    fprintf(tty, "PIN for the token: ");
+    fflush(tty);
+    tcgetattr(fileno(tty), &old);
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    ok = fgets(buf, (int)cap, tty) != NULL;
+    tcsetattr(fileno(tty), TCSAFLUSH, &old);
+    fputc('\n', tty);
+    fclose(tty);
+    *len = ok ? strip_newline(buf, strlen(buf)) : 0;
+    return *len > 0 ? CKR_OK : TK_CKR_PIN_UNAVAILABLE;
+}
+
+static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
+{
+    TK_CLI *cli = arg;
+    const char *env;
+
+    if (cli->pin_file != NULL)
+        return pin_from_file(cli, buf, cap, len);
+    env = getenv("TOKENKEY_PIN");
+    if (env != NULL && *env != '\0') {
+        *len = strlen(env) < cap ? strlen(env) : cap;
+        memcpy(buf, env, *len);
+        return CKR_OK;
+    }
+    return pin_from_prompt(cli, buf, cap, len);
+}
+
+TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)
+{
+    TK_P11_PIN_GETTER g = { cli_pin_get, cli };
+
+    return g;
+}
+
+void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size)
+{
+    size_t len = size;
+
+    while (len > 0 && field[len - 1] == ' ')
+        len--;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, field, len);
+    out[len] = '\0';
+}
+
+void tk_cli_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}

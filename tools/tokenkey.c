@@ -1,0 +1,41 @@
+/*
+ * tokenkey: keep a Kafka client's TLS key on a PKCS#11 token.
+ * One table of subcommands, which also prints the usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    { "tokens", tk_cmd_tokens, "list slots and tokens of a PKCS#11 module" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tokenkey COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n'tokenkey COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TK_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return TK_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tokenkey: unknown command '%s' (see tokenkey --help)\n", argv[1]);
+    return TK_EXIT_USAGE;
+}
