@@ -65,7 +65,16 @@ void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size
 /* JSON string output with escaping. */
 void tk_cli_json_string(FILE *out, const char *s);
 
+/* --key (or, with NULL, --token) as a parsed URI; prints the error. */
+TK_URI *tk_cli_uri(TK_CLI *cli, const char *key_or_null);
+/* Exactly one token matching uri; prints why not. */
+int tk_cli_find_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out);
+/* Log in with the CLI's PIN getter; prints why not. */
+int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t);
+
 /* Subcommands (one file each). */
 int tk_cmd_tokens(int argc, char **argv);
+int tk_cmd_list(int argc, char **argv);
+int tk_cmd_delete(int argc, char **argv);
 
 #endif

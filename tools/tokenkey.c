@@ -13,6 +13,8 @@ static const struct {
     const char *help;
 } commands[] = {
     { "tokens", tk_cmd_tokens, "list slots and tokens of a PKCS#11 module" },
+    { "list", tk_cmd_list, "list the objects on a token with their pkcs11: URIs" },
+    { "delete", tk_cmd_delete, "remove a key pair and its certificate (needs --yes)" },
 };
 
 static void usage(FILE *out)
