@@ -21,6 +21,8 @@ struct tk_p11_module {
 
 /* Idle sessions kept per token; more than this are closed when given back. */
 #define TK_P11_POOL_MAX 32
+/* Rejected PINs remembered per token (a ring: the oldest is forgotten). */
+#define TK_P11_FAILED_PINS 8
 
 struct tk_p11_token {
     struct tk_p11_token *next;
@@ -39,10 +41,17 @@ struct tk_p11_token {
     CK_SESSION_HANDLE anchor;
     unsigned long generation;
 
-    pthread_mutex_t login_lock;  /* serialises C_Login; held across the PIN prompt */
+    /*
+     * Login is serialised by a flag and a condition variable under lock,
+     * not by a mutex held across the PIN getter: a getter may prompt for a
+     * long time or fork (pinentry), and fork_prepare takes our locks.
+     */
+    int login_busy;
+    pthread_cond_t login_done;
     int logged_in;
-    int has_failed_pin;          /* the hash of a PIN the token rejected          */
-    unsigned char failed_pin[32];
+    /* Salted hashes of PINs the token rejected since the last good login. */
+    unsigned char failed_pins[TK_P11_FAILED_PINS][32];
+    int n_failed_pins;
 
     pthread_once_t mech_once;    /* mechanism list read once per token            */
     CK_RV mech_rv;
@@ -62,7 +71,19 @@ CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const ch
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
 /* Token bookkeeping after fork: handles from the parent are meaningless here. */
 void tk_p11_token_forget(struct tk_p11_token *t);
+/*
+ * The module closed every session behind our back (C_CloseAllSessions by
+ * another library, a token reset): forget them all without closing - a
+ * handle number may already belong to someone else's new session.
+ */
+void tk_p11_token_forget_sessions(struct tk_p11_token *t);
 void tk_p11_token_free(struct tk_p11_token *t);
+/*
+ * Make sure the anchor session is alive (C_GetSessionInfo): when it is
+ * gone, every session went with it (C_CloseAllSessions, token reset), so
+ * forget them all and open a new anchor. Login state is then lost too.
+ */
+CK_RV tk_p11_anchor_check(struct tk_p11_token *t);
 /* Opens a session on t (not pooled); used by the pool and by login. */
 CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h);
 void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h);

@@ -44,9 +44,30 @@ static int pin_rejected_before(CK_RV rv)
     return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE;
 }
 
+/* Under t->lock: was this PIN (by hash) rejected since the last good login? */
+static int pin_failed_before(struct tk_p11_token *t, const unsigned char hash[32])
+{
+    for (int i = 0; i < t->n_failed_pins && i < TK_P11_FAILED_PINS; i++)
+        if (CRYPTO_memcmp(hash, t->failed_pins[i], 32) == 0)
+            return 1;
+    return 0;
+}
+
+/* Under t->lock: remember a rejected PIN (ring of TK_P11_FAILED_PINS), or forget all. */
+static void record_pin_result(struct tk_p11_token *t, const unsigned char hash[32], CK_RV rv)
+{
+    if (pin_rejected_before(rv)) {
+        memcpy(t->failed_pins[t->n_failed_pins % TK_P11_FAILED_PINS], hash, 32);
+        t->n_failed_pins++;
+    } else if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
+        OPENSSL_cleanse(t->failed_pins, sizeof(t->failed_pins));
+        t->n_failed_pins = 0;
+    }
+}
+
 /*
- * Check the token's PIN state, get the PIN, send it once. Called with
- * login_lock held (user login) so concurrent callers prompt only once.
+ * Check the token's PIN state, get the PIN, send it once. Never called
+ * with a lock held: the getter may prompt for long, or fork.
  */
 static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE user,
                       const TK_P11_PIN_GETTER *getter)
@@ -55,6 +76,7 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     char pin[TK_PIN_MAX];
     unsigned char hash[32];
     size_t len = 0;
+    int refused;
     CK_RV rv;
 
     rv = tk_p11_token_info(t->module, t->slot, &info);
@@ -82,8 +104,12 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     if (len > sizeof(pin))
         len = sizeof(pin);
     pin_hash(pin, len, hash);
-    if (t->has_failed_pin && CRYPTO_memcmp(hash, t->failed_pin, sizeof(hash)) == 0) {
+    pthread_mutex_lock(&t->lock);
+    refused = pin_failed_before(t, hash);
+    pthread_mutex_unlock(&t->lock);
+    if (refused) {
         OPENSSL_cleanse(pin, sizeof(pin));
+        OPENSSL_cleanse(hash, sizeof(hash));
         return TK_CKR_PIN_NOT_RETRIED;
     }
     /* The PIN itself never reaches the log: only its length. */
@@ -92,12 +118,9 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
                        "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
                        (unsigned long)user, len);
     OPENSSL_cleanse(pin, sizeof(pin));
-    if (pin_rejected_before(rv)) {
-        memcpy(t->failed_pin, hash, sizeof(hash));
-        t->has_failed_pin = 1;
-    } else if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        t->has_failed_pin = 0;
-    }
+    pthread_mutex_lock(&t->lock);
+    record_pin_result(t, hash, rv);
+    pthread_mutex_unlock(&t->lock);
     OPENSSL_cleanse(hash, sizeof(hash));
     return rv;
 }
@@ -110,6 +133,30 @@ static CK_SESSION_HANDLE anchor_of(struct tk_p11_token *t)
     h = t->anchor;
     pthread_mutex_unlock(&t->lock);
     return h;
+}
+
+/* Wait for another thread's login to finish; then claim the next one if still needed. */
+static int claim_login(struct tk_p11_token *t)
+{
+    int claimed;
+
+    pthread_mutex_lock(&t->lock);
+    while (t->login_busy)
+        pthread_cond_wait(&t->login_done, &t->lock);
+    claimed = !__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE);
+    t->login_busy = claimed;
+    pthread_mutex_unlock(&t->lock);
+    return claimed;
+}
+
+static void release_login(struct tk_p11_token *t, CK_RV rv)
+{
+    pthread_mutex_lock(&t->lock);
+    if (rv == CKR_OK)
+        __atomic_store_n(&t->logged_in, 1, __ATOMIC_RELEASE);
+    t->login_busy = 0;
+    pthread_cond_broadcast(&t->login_done);
+    pthread_mutex_unlock(&t->lock);
 }
 
 CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
@@ -128,35 +175,23 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
     if (rv != CKR_OK)
         return rv;
 
-    pthread_mutex_lock(&t->login_lock);
-    if (!__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE)) {
+    /* Concurrent first users: one logs in (one prompt), the others wait for it. */
+    if (!claim_login(t))
+        return CKR_OK;
+    /* Never spend a PIN on a session that is gone: check the anchor first. */
+    rv = tk_p11_anchor_check(t);
+    if (rv == CKR_OK)
         rv = send_pin(t, anchor_of(t), CKU_USER, pin);
-        /* The anchor was closed behind our back: open another, try once more. */
-        if (tk_p11_rv_session_dead(rv)) {
-            tk_p11_token_reset(t);
-            rv = tk_p11_session_get(t, &probe);
-            tk_p11_session_put(&probe, rv);
-            if (rv == CKR_OK)
-                rv = send_pin(t, anchor_of(t), CKU_USER, pin);
-        }
-        if (rv == CKR_USER_ALREADY_LOGGED_IN)
-            rv = CKR_OK;
-        if (rv == CKR_OK)
-            __atomic_store_n(&t->logged_in, 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&t->login_lock);
+    if (rv == CKR_USER_ALREADY_LOGGED_IN)
+        rv = CKR_OK;
+    release_login(t, rv);
     return rv;
 }
 
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)
 {
-    CK_RV rv;
-
-    /* Context-specific logins are per operation; serialise only the PIN check. */
-    pthread_mutex_lock(&s->token->login_lock);
-    rv = send_pin(s->token, s->handle, CKU_CONTEXT_SPECIFIC, pin);
-    pthread_mutex_unlock(&s->token->login_lock);
-    return rv;
+    /* Context-specific logins are per operation and per session: no serialising. */
+    return send_pin(s->token, s->handle, CKU_CONTEXT_SPECIFIC, pin);
 }
 
 int tk_p11_token_logged_in(TK_P11_TOKEN *t)

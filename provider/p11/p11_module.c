@@ -34,27 +34,23 @@ static __thread char load_error[512];
 /*
  * fork: hold every lock of the layer across fork() so the child never
  * inherits one that a parent thread held mid-update (registry -> module ->
- * token login_lock -> token lock is the lock order everywhere).
+ * token lock is the lock order everywhere; no lock is held across a PIN prompt).
  */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&registry_lock);
     for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
         pthread_mutex_lock(&m->lock);
-        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
-            pthread_mutex_lock(&t->login_lock);
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             pthread_mutex_lock(&t->lock);
-        }
     }
 }
 
 static void fork_release(void)
 {
     for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
-        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             pthread_mutex_unlock(&t->lock);
-            pthread_mutex_unlock(&t->login_lock);
-        }
         pthread_mutex_unlock(&m->lock);
     }
     pthread_mutex_unlock(&registry_lock);

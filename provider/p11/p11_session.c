@@ -33,29 +33,45 @@ void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h)
                   "session=%lu", (unsigned long)h);
 }
 
-/* The anchor keeps the login alive when the pool is empty; see p11_internal.h. */
+/*
+ * The anchor keeps the login alive when the pool is empty; see
+ * p11_internal.h. Opened under the lock (once per token lifetime) so
+ * threads starting together don't each open one.
+ */
 static CK_RV ensure_anchor(struct tk_p11_token *t)
 {
-    CK_SESSION_HANDLE h;
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
 
-    pthread_mutex_lock(&t->lock);
-    h = t->anchor;
-    pthread_mutex_unlock(&t->lock);
-    if (h != CK_INVALID_HANDLE)
+    if (__atomic_load_n(&t->anchor, __ATOMIC_ACQUIRE) != CK_INVALID_HANDLE)
         return CKR_OK;
-    rv = tk_p11_session_open(t, &h);
-    if (rv != CKR_OK)
-        return rv;
     pthread_mutex_lock(&t->lock);
     if (t->anchor == CK_INVALID_HANDLE) {
-        t->anchor = h;
-        h = CK_INVALID_HANDLE;
+        CK_SESSION_HANDLE h;
+
+        rv = tk_p11_session_open(t, &h);
+        if (rv == CKR_OK)
+            __atomic_store_n(&t->anchor, h, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&t->lock);
-    if (h != CK_INVALID_HANDLE)
-        tk_p11_session_close(t, h);
-    return CKR_OK;
+    return rv;
+}
+
+CK_RV tk_p11_anchor_check(struct tk_p11_token *t)
+{
+    CK_SESSION_INFO info;
+    CK_SESSION_HANDLE h = __atomic_load_n(&t->anchor, __ATOMIC_ACQUIRE);
+    CK_RV rv;
+
+    if (h != CK_INVALID_HANDLE) {
+        rv = TK_P11_TRACED(TK_FN_C_GetSessionInfo, t->module->fl->C_GetSessionInfo(h, &info),
+                           "anchor session=%lu", (unsigned long)h);
+        if (!tk_p11_rv_session_dead(rv))
+            return CKR_OK;
+        TK_DEBUG("slot %lu: the anchor session is gone; forgetting all sessions",
+                 (unsigned long)t->slot);
+        tk_p11_token_forget_sessions(t);
+    }
+    return ensure_anchor(t);
 }
 
 CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
@@ -124,7 +140,7 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
 {
     TK_P11_SESSION s;
     CK_RV rv = CKR_OK;
-    /* Each kind of recovery at most once, so a broken token can't loop us. */
+    /* Each kind of recovery a bounded number of times, so a broken token can't loop us. */
     int reopened = 0, relogged = 0, reset = 0;
 
     for (;;) {
@@ -133,8 +149,16 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
             rv = op(&s, arg);
         tk_p11_session_put(&s, rv);
 
-        if (tk_p11_rv_session_dead(rv) && !reopened) {
-            reopened = 1;
+        /*
+         * One dead session usually means others died with it (the module
+         * closed all of them): the anchor tells, and then all are forgotten.
+         */
+        if (tk_p11_rv_session_dead(rv) && reopened < 2) {
+            reopened++;
+            if (tk_p11_anchor_check(t) != CKR_OK)
+                return rv;
+            if (!tk_p11_token_logged_in(t) && pin != NULL && tk_p11_login(t, pin) != CKR_OK)
+                return CKR_USER_NOT_LOGGED_IN;
             continue;
         }
         if (tk_p11_rv_token_gone(rv) && !reset) {
@@ -143,11 +167,13 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
                 return rv;
             continue;
         }
+        /* Whatever we believed, the token says we are not logged in. */
+        if (rv == CKR_USER_NOT_LOGGED_IN)
+            __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
         if (rv == CKR_USER_NOT_LOGGED_IN && pin != NULL && !relogged) {
             CK_RV lrv;
 
             relogged = 1;
-            __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
             lrv = tk_p11_login(t, pin);
             if (lrv != CKR_OK)
                 return lrv;

@@ -180,14 +180,14 @@ CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
     t->module = m;
     t->slot = slot;
     t->info = info;
-    t->anchor = CK_INVALID_HANDLE;
+    __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     {
         pthread_once_t once = PTHREAD_ONCE_INIT;
 
         t->mech_once = once;
     }
     pthread_mutex_init(&t->lock, NULL);
-    pthread_mutex_init(&t->login_lock, NULL);
+    pthread_cond_init(&t->login_done, NULL);
 
     pthread_mutex_lock(&m->lock);
     /* Another thread may have opened the same slot meanwhile: use its. */
@@ -236,7 +236,7 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
     t->pool_len = 0;
     if (t->anchor != CK_INVALID_HANDLE)
         closing[n++] = t->anchor;
-    t->anchor = CK_INVALID_HANDLE;
+    __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&t->lock);
     __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
@@ -248,17 +248,32 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
 
 void tk_p11_token_forget(struct tk_p11_token *t)
 {
-    /* Called in a fork child with the module lock held; nothing to close. */
+    /*
+     * Called in a fork child with the module lock held; nothing to close.
+     * A login that a parent thread had in progress is not ours to wait for.
+     */
+    pthread_cond_init(&t->login_done, NULL);
+    t->login_busy = 0;
     t->pool_len = 0;
-    t->anchor = CK_INVALID_HANDLE;
+    __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     t->logged_in = 0;
     t->generation++;
+}
+
+void tk_p11_token_forget_sessions(struct tk_p11_token *t)
+{
+    pthread_mutex_lock(&t->lock);
+    t->pool_len = 0;
+    __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&t->lock);
 }
 
 void tk_p11_token_free(struct tk_p11_token *t)
 {
     pthread_mutex_destroy(&t->lock);
-    pthread_mutex_destroy(&t->login_lock);
+    pthread_cond_destroy(&t->login_done);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);
     OPENSSL_free(t);

@@ -1,0 +1,321 @@
+/*
+ * Login through the PKCS#11 layer against a fresh SoftHSM2 token: the
+ * right PIN once, a wrong PIN never twice, and what the token itself
+ * reports afterwards (read both through the layer and by OpenSC's
+ * pkcs11-tool, a separate process reading SoftHSM2's files).
+ *
+ * Run with "known-bugs" as argument for the cases the layer gets wrong
+ * today (meson expects that run to fail; see tests/p11/meson.build).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "p11_test.h"
+
+static TK_P11_TEST env;
+
+static int setup(void)
+{
+    return tk_p11_test_setup(&env, "tokenkey-login", NULL);
+}
+
+static void teardown(void)
+{
+    tk_p11_test_teardown(&env);
+}
+
+/*
+ * Each test starts logged out: closing every session of ours logs the
+ * application out (PKCS#11 v2.40 section 5.6); check it with the module.
+ */
+static int logged_out(void **state)
+{
+    tk_p11_token_reset(env.t);
+    if (tk_p11_token_logged_in(env.t) != 0
+        || tk_test_raw_session_state(env.raw, tk_p11_token_slot(env.t)) != CKS_RW_PUBLIC_SESSION) {
+        fprintf(stderr, "test: could not log out before the test\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- a PIN getter that counts its calls ---- */
+
+typedef struct {
+    TK_P11_PIN_GETTER inner;
+    int calls;
+} COUNTING;
+
+static CK_RV counting_get(void *arg, char *buf, size_t cap, size_t *len)
+{
+    COUNTING *c = arg;
+
+    __atomic_fetch_add(&c->calls, 1, __ATOMIC_SEQ_CST);
+    return c->inner.get(c->inner.arg, buf, cap, len);
+}
+
+static TK_P11_PIN_GETTER wrong_pin(const char *pin)
+{
+    TK_P11_PIN_GETTER g = { tk_test_pin_literal, (void *)pin };
+
+    return g;
+}
+
+/* The token-flags line pkcs11-tool prints for our token. */
+static char *pkcs11_tool_flags(void)
+{
+    char tool[] = "pkcs11-tool", module[] = "--module", list[] = "--list-token-slots";
+    char *argv[] = { tool, module, (char *)tk_fixture_module(&env.fx), list, NULL };
+    char want[64], *out, *p, *flags = NULL;
+    int status;
+
+    out = tk_test_run_capture(argv, &status);
+    assert_non_null(out);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("pkcs11-tool failed (status 0x%x):\n%s", (unsigned)status, out);
+    snprintf(want, sizeof(want), "token label        : %s\n", tk_fixture_token(&env.fx));
+    p = strstr(out, want);
+    if (p != NULL)
+        p = strstr(p, "token flags");
+    if (p == NULL)
+        fail_msg("pkcs11-tool shows no flags for token '%s':\n%s", tk_fixture_token(&env.fx), out);
+    flags = strndup(p, strcspn(p, "\n"));
+    free(out);
+    return flags;
+}
+
+/* ---- tests ---- */
+
+static void test_login_right_pin(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    COUNTING c = { env.pin, 0 };
+    TK_P11_PIN_GETTER g = { counting_get, &c };
+
+    assert_int_equal(tk_p11_token_logged_in(env.t), 0);
+    assert_int_equal(tk_p11_login(env.t, &g), CKR_OK);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 1);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+    /* The module agrees. */
+    assert_int_equal(tk_test_raw_session_state(env.raw, tk_p11_token_slot(env.t)),
+                     CKS_RW_USER_FUNCTIONS);
+    /* Already logged in: no C_Login, and the PIN is not even read. */
+    assert_int_equal(tk_p11_login(env.t, &g), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+    assert_int_equal(c.calls, 1);
+    /* Nor does an op that needs the login. */
+    assert_int_equal(tk_p11_with_session(env.t, &g, tk_test_op_create_private, NULL), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+}
+
+static void test_wrong_pin_not_retried(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    TK_P11_PIN_GETTER wrong = wrong_pin("0000-not-the-pin");
+    char *flags;
+
+    /* Before: a clean token, as both the layer and pkcs11-tool see it. */
+    assert_int_equal(tk_test_live_token_flags(&env) & CKF_USER_PIN_COUNT_LOW, 0);
+    flags = pkcs11_tool_flags();
+    assert_null(strstr(flags, "count low"));
+    free(flags);
+
+    assert_int_equal(tk_p11_login(env.t, &wrong), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 0);
+
+    /* The same PIN again: refused by the layer, never sent. */
+    assert_int_equal(tk_p11_login(env.t, &wrong), TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+    /* Nor through the recovery path of tk_p11_with_session. */
+    assert_int_equal(tk_p11_with_session(env.t, &wrong, tk_test_op_create_private, NULL),
+                     TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+
+    /*
+     * The token counted a failure. PKCS#11 exposes no count, only flags:
+     * SoftHSM2 sets COUNT_LOW on any failure and never FINAL_TRY/LOCKED.
+     */
+    {
+        CK_FLAGS f = tk_test_live_token_flags(&env);
+
+        assert_true(f & CKF_USER_PIN_COUNT_LOW);
+        assert_false(f & (CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED));
+    }
+    flags = pkcs11_tool_flags();
+    if (strstr(flags, "user PIN count low") == NULL)
+        fail_msg("pkcs11-tool: %s", flags);
+    assert_null(strstr(flags, "final try"));
+    assert_null(strstr(flags, "locked"));
+    free(flags);
+
+    /* The token is not locked: the right PIN works, and resets the token's count. */
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 1);
+    assert_int_equal(tk_test_live_token_flags(&env) & CKF_USER_PIN_COUNT_LOW, 0);
+    flags = pkcs11_tool_flags();
+    assert_null(strstr(flags, "count low"));
+    free(flags);
+}
+
+/* Only the PIN that failed is refused: a different one is the user's new attempt. */
+static void test_other_wrong_pin_sent_once(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    TK_P11_PIN_GETTER a = wrong_pin("1111-not-the-pin"), b = wrong_pin("2222-not-the-pin");
+
+    assert_int_equal(tk_p11_login(env.t, &a), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_login(env.t, &b), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    assert_int_equal(tk_p11_login(env.t, &b), TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+}
+
+/* ---- concurrent callers log in once ---- */
+
+#define THREADS 8
+
+typedef struct {
+    pthread_barrier_t *go;
+    const TK_P11_PIN_GETTER *pin;
+    CK_RV rv;
+} LOGIN_ARG;
+
+static void *login_thread(void *p)
+{
+    LOGIN_ARG *a = p;
+
+    pthread_barrier_wait(a->go);
+    a->rv = tk_p11_login(env.t, a->pin);
+    return NULL;
+}
+
+static void test_concurrent_login_once(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    COUNTING c = { env.pin, 0 };
+    TK_P11_PIN_GETTER g = { counting_get, &c };
+    pthread_barrier_t go;
+    pthread_t th[THREADS];
+    LOGIN_ARG args[THREADS];
+
+    assert_int_equal(pthread_barrier_init(&go, NULL, THREADS), 0);
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (LOGIN_ARG){ &go, &g, CKR_GENERAL_ERROR };
+        assert_int_equal(pthread_create(&th[i], NULL, login_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].rv, CKR_OK);
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 1);
+}
+
+/* ---- known bugs: these assert the contract, and fail today ---- */
+
+/*
+ * p11.h: the layer "never resends a PIN the token already rejected". It
+ * remembers only the last rejected PIN, so two wrong PIN sources used in
+ * turn (two keys' pin-source files, say) are each sent again and again
+ * until the token locks.
+ */
+static void test_alternating_wrong_pins_not_resent(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    TK_P11_PIN_GETTER a = wrong_pin("3333-not-the-pin"), b = wrong_pin("4444-not-the-pin");
+
+    assert_int_equal(tk_p11_login(env.t, &a), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_login(env.t, &b), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    assert_int_equal(tk_p11_login(env.t, &a), TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+}
+
+/*
+ * A PIN getter that runs a helper process (a pinentry, an askpass): it
+ * forks. The layer holds the token's login_lock across the getter, and its
+ * pthread_atfork prepare handler (p11_module.c fork_prepare) locks every
+ * token's login_lock: the getter's fork() deadlocks on a mutex its own
+ * thread holds. Run in a child process so the deadlock can be seen and
+ * killed.
+ */
+static CK_RV forking_pin(void *arg, char *buf, size_t cap, size_t *len)
+{
+    int fds[2], status;
+    ssize_t got;
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return TK_CKR_PIN_UNAVAILABLE;
+    pid = fork();
+    if (pid == 0) {
+        char pin[256];
+        size_t n = 0;
+
+        close(fds[0]);
+        if (tk_fixture_pin_from_file(arg, pin, sizeof(pin), &n) == CKR_OK)
+            (void)!write(fds[1], pin, n);
+        _exit(0);
+    }
+    close(fds[1]);
+    got = pid > 0 ? read(fds[0], buf, cap) : -1;
+    close(fds[0]);
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (got <= 0)
+        return TK_CKR_PIN_UNAVAILABLE;
+    *len = (size_t)got;
+    return CKR_OK;
+}
+
+static void test_pin_getter_may_fork(void **state)
+{
+    TK_P11_PIN_GETTER g = { forking_pin, (void *)tk_fixture_pin_file(&env.fx) };
+    int status = 0;
+    pid_t pid, done = 0;
+
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(tk_p11_login(env.t, &g) == CKR_OK && tk_p11_token_logged_in(env.t) ? 0 : 2);
+    for (int i = 0; i < 50 && done == 0; i++) {
+        struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0)
+            nanosleep(&tick, NULL);
+    }
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("tk_p11_login with a PIN getter that forks did not return in 5 s (deadlock)");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_login_right_pin, logged_out),
+        cmocka_unit_test_setup(test_wrong_pin_not_retried, logged_out),
+        cmocka_unit_test_setup(test_other_wrong_pin_sent_once, logged_out),
+        cmocka_unit_test_setup(test_concurrent_login_once, logged_out),
+        cmocka_unit_test_setup(test_alternating_wrong_pins_not_resent, logged_out),
+        cmocka_unit_test_setup(test_pin_getter_may_fork, logged_out),
+    };
+
+    return tk_test_run("p11-login", tests, TK_TEST_COUNT(tests), setup, teardown);
+}

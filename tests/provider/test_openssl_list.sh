@@ -1,0 +1,59 @@
+#!/bin/sh
+# `openssl list -providers` with tokenkey: what a user runs first to see
+# whether the provider loads. Checks the exit status of every run (a crash
+# at exit is a failure too) and the text the user would read.
+set -eu
+
+: "${TK_PROVIDER_DIR:?run with meson test}"
+. "${TK_FIXTURE_SH:?run with meson test}"
+
+# Nothing from the caller's environment decides what the provider does.
+unset TOKENKEY_MODULE TOKENKEY_INIT_ARGS TOKENKEY_PIN TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE \
+      TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TOKENKEY_SESSION_KEY_COPY
+
+tk_fixture_setup tokenkey-provider
+out=$TK_FIXTURE_DIR/out
+err=$TK_FIXTURE_DIR/err
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- stdout:" >&2; cat "$out" >&2
+    echo "--- stderr:" >&2; cat "$err" >&2
+    failures=$((failures + 1))
+}
+
+list_providers() {
+    rc=0
+    openssl list -providers -provider-path "$TK_PROVIDER_DIR" -provider tokenkey >"$out" 2>"$err" || rc=$?
+}
+
+# 1. No module configured: the provider still loads (it needs a module only when used).
+list_providers
+[ "$rc" -eq 0 ] || fail "openssl list exited $rc"
+grep -q '^  tokenkey$' "$out" || fail "tokenkey is not listed"
+grep -q 'status: active' "$out" || fail "tokenkey is not active"
+grep -q 'name: tokenkey' "$out" || fail "no name line"
+
+# 2. A module path that does not exist: loading fails and says which path.
+TOKENKEY_MODULE=/nonexistent/x.so list_providers
+[ "$rc" -ne 0 ] || fail "TOKENKEY_MODULE=/nonexistent/x.so: exit status 0"
+[ "$rc" -lt 128 ] || fail "TOKENKEY_MODULE=/nonexistent/x.so: killed by signal $((rc - 128))"
+grep -q "'/nonexistent/x.so'" "$err" || fail "stderr does not name '/nonexistent/x.so'"
+grep -q 'PKCS#11 module' "$err" || fail "stderr does not say it is the PKCS#11 module"
+grep -q 'status: active' "$out" && fail "tokenkey listed as active with a missing module"
+
+# 3. The fixture's SoftHSM2 as the module: loads, active, exit 0.
+TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE list_providers
+[ "$rc" -eq 0 ] || fail "TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE: exit status $rc"
+grep -q 'status: active' "$out" || fail "tokenkey not active with the SoftHSM2 module"
+
+# 4. An empty TOKENKEY_MODULE means unset, not the current directory.
+TOKENKEY_MODULE= list_providers
+[ "$rc" -eq 0 ] || fail "TOKENKEY_MODULE='': exit status $rc"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "ok: openssl list -providers"
