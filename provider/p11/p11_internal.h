@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 
+#include <openssl/err.h>
+
 #include "p11.h"
 
 struct tk_p11_module {
@@ -60,12 +62,20 @@ struct tk_p11_token {
     CK_ULONG n_mechs;
 };
 
-/* Counts the call and logs it with its CKR_ name when debugging; returns rv. */
+/*
+ * Every call into a module goes through this macro. The comma operator
+ * sets an error-queue mark before the call runs; tk_p11_traced pops back
+ * to it afterwards, because modules built on OpenSSL (SoftHSM2) leave
+ * their own errors on our thread's queue, which would then show up under
+ * tokenkey's errors or make a later successful operation look failed.
+ * It also counts the call and logs it with its CKR_ name when debugging.
+ */
 #if defined(__GNUC__)
 __attribute__((format(printf, 5, 6)))
 #endif
 CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const char *fmt, ...);
-#define TK_P11_TRACED(fn, rv, ...) tk_p11_traced(fn, rv, __FILE__, __LINE__, __VA_ARGS__)
+#define TK_P11_TRACED(fn, call, ...) \
+    (ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__))
 
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
