@@ -64,10 +64,10 @@ int tk_key_ec_order_bytes(const TK_KEY *k)
     return (k->bits + 7) / 8;
 }
 
-/* DER length of an INTEGER of up to n content bytes (plus a sign byte). */
-static int der_integer_max(int n)
+/* DER length of an INTEGER of up to n content bytes, plus a sign byte when asked. */
+static int der_integer_max(int n, int sign)
 {
-    int content = n + 1;
+    int content = n + sign;
 
     return 1 + (content < 128 ? 1 : content < 256 ? 2 : 3) + content;
 }
@@ -79,7 +79,8 @@ int tk_key_max_signature_size(const TK_KEY *k)
         return (k->bits + 7) / 8;
     case TK_KEY_EC: {
         /* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (RFC 3279) */
-        int body = 2 * der_integer_max(tk_key_ec_order_bytes(k));
+        /* P-256/P-384 orders start with 0xFF (r, s may need a sign byte); P-521's with 0x01. */
+        int body = 2 * der_integer_max(tk_key_ec_order_bytes(k), k->bits % 8 == 0);
 
         return 1 + (body < 128 ? 1 : body < 256 ? 2 : 3) + body;
     }
@@ -96,7 +97,8 @@ int tk_key_security_bits(const TK_KEY *k)
     case TK_KEY_RSA:
         return BN_security_bits(k->bits, -1);
     case TK_KEY_EC:
-        return k->bits / 2;
+        /* NIST SP 800-57 part 1 table 2: P-521 counts as 256 bits. */
+        return k->bits >= 512 ? 256 : k->bits / 2;
     case TK_KEY_ED25519:
         return 128;
     default:

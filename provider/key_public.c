@@ -12,6 +12,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -24,8 +25,13 @@ static int ec_params_group(const unsigned char *der, long len, TK_KEY_TYPE *type
                            char *group, size_t cap)
 {
     const unsigned char *p = der;
-    ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, len);
+    ASN1_OBJECT *oid;
     int nid = NID_undef;
+
+    /* Not an OID is fine: PKCS#11 3.0 allows a PrintableString curve name. */
+    ERR_set_mark();
+    oid = d2i_ASN1_OBJECT(NULL, &p, len);
+    ERR_pop_to_mark();
 
     if (oid != NULL) {
         nid = OBJ_obj2nid(oid);
@@ -73,7 +79,12 @@ static int field_bits(const char *group)
 static int set_point(TK_KEY *k, const unsigned char *val, long len)
 {
     const unsigned char *p = val;
-    ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, len);
+    ASN1_OCTET_STRING *os;
+
+    /* Not DER is fine: some tokens give the raw point. */
+    ERR_set_mark();
+    os = d2i_ASN1_OCTET_STRING(NULL, &p, len);
+    ERR_pop_to_mark();
 
     OPENSSL_free(k->pub);
     if (os != NULL && p == val + len) {
