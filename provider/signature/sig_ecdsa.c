@@ -1,0 +1,199 @@
+/*
+ * ECDSA with token keys (P-256, P-384, P-521). The token signs with
+ * CKM_ECDSA over a digest computed here, or with CKM_ECDSA_SHAxxx over the
+ * message, and returns r || s (PKCS#11 v2.40 section 2.3.1); OpenSSL and
+ * TLS want the DER ECDSA-Sig-Value (RFC 3279 section 2.2.3).
+ */
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
+
+#include "errors.h"
+#include "signature.h"
+
+static OSSL_FUNC_signature_newctx_fn tk_ecdsa_newctx;
+static OSSL_FUNC_signature_get_ctx_params_fn tk_ecdsa_get_ctx_params;
+static OSSL_FUNC_signature_gettable_ctx_params_fn tk_ecdsa_gettable_ctx_params;
+static OSSL_FUNC_signature_settable_ctx_params_fn tk_ecdsa_settable_ctx_params;
+
+/* The largest group tokenkey takes is P-521: 66-byte r and s. */
+#define TK_ECDSA_MAX_RS (2 * 66)
+
+static void ecdsa_reset(TK_SIG_CTX *ctx)
+{
+}
+
+static int ecdsa_set_params(TK_SIG_CTX *ctx, const OSSL_PARAM params[])
+{
+    return params == NULL || tk_sig_set_digest_params(ctx, params);
+}
+
+static int ecdsa_plan(TK_SIG_CTX *ctx)
+{
+    CK_MECHANISM_TYPE combined = 0;
+
+    if (ctx->digest != NULL && ctx->op == TK_SIG_OP_DIGEST_SIGN)
+        combined = ctx->digest->ecdsa;
+    memset(&ctx->mech, 0, sizeof(ctx->mech));
+    ctx->combined = 0;
+    if (tk_key_token_has_mechanism(ctx->key, CKM_ECDSA, CKF_SIGN)) {
+        ctx->mech.mechanism = CKM_ECDSA;
+    } else if (combined != 0 && tk_key_token_has_mechanism(ctx->key, combined, CKF_SIGN)) {
+        ctx->mech.mechanism = combined;
+        ctx->combined = 1;
+    } else {
+        tk_sig_raise_no_mechanism(ctx, CKM_ECDSA, combined);
+        return 0;
+    }
+    return 1;
+}
+
+static int ecdsa_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
+                      unsigned char *sig, size_t *siglen, size_t sigsize)
+{
+    unsigned char rs[TK_ECDSA_MAX_RS], *p = sig;
+    size_t rslen = sizeof(rs), n = (size_t)tk_key_ec_order_bytes(ctx->key);
+    ECDSA_SIG *esig = NULL;
+    BIGNUM *r = NULL, *s = NULL;
+    int der_len = 0;
+
+    /*
+     * A digest longer than the group order is cut to its leftmost bits
+     * (SEC 1 v2 section 4.1.3 step 5). PKCS#11 leaves that to the token,
+     * but not every token does it; our groups' orders are whole bytes
+     * (256, 384 bits; 521 bits is longer than any digest we take), so
+     * cutting whole bytes here is exact.
+     */
+    if (!ctx->combined && inlen > n)
+        inlen = n;
+    if (!tk_sig_token_sign(ctx, in, inlen, rs, &rslen))
+        return 0;
+    if (rslen != 2 * n) {
+        TK_RAISE(ctx->provctx, TK_R_OPERATION_FAILED, "the token returned a %zu-byte ECDSA "
+                 "signature for a %zu-byte group order (want r || s)", rslen, n);
+        return 0;
+    }
+    if ((r = BN_bin2bn(rs, (int)n, NULL)) == NULL || (s = BN_bin2bn(rs + n, (int)n, NULL)) == NULL
+        || (esig = ECDSA_SIG_new()) == NULL || !ECDSA_SIG_set0(esig, r, s)) {
+        BN_free(r);
+        BN_free(s);
+        goto err;
+    }
+    der_len = i2d_ECDSA_SIG(esig, NULL);
+    if (der_len <= 0 || (size_t)der_len > sigsize || i2d_ECDSA_SIG(esig, &p) != der_len)
+        goto err;
+    ECDSA_SIG_free(esig);
+    *siglen = (size_t)der_len;
+    return 1;
+err:
+    ECDSA_SIG_free(esig);
+    TK_RAISE(ctx->provctx, TK_R_OPERATION_FAILED, "cannot encode the ECDSA signature (%d bytes "
+             "into %zu)", der_len, sigsize);
+    return 0;
+}
+
+static int ecdsa_verify_setup(TK_SIG_CTX *ctx, EVP_PKEY_CTX *pctx)
+{
+    return ctx->md == NULL || EVP_PKEY_CTX_set_signature_md(pctx, ctx->md) == 1;
+}
+
+/* ecdsa-with-SHA256 etc., parameters absent (RFC 5758 section 3.2). */
+static int ecdsa_algorithm_id(TK_SIG_CTX *ctx, OSSL_PARAM *p)
+{
+    X509_ALGOR *alg = NULL;
+    int sigid, ok;
+
+    if (ctx->digest == NULL)
+        return 1;
+    ok = OBJ_find_sigid_by_algs(&sigid, ctx->digest->nid, NID_X9_62_id_ecPublicKey)
+         && (alg = X509_ALGOR_new()) != NULL
+         && X509_ALGOR_set0(alg, OBJ_nid2obj(sigid), V_ASN1_UNDEF, NULL)
+         && tk_sig_set_algor_param(p, alg);
+    X509_ALGOR_free(alg);
+    if (!ok)
+        TK_RAISE(ctx->provctx, TK_R_OPERATION_FAILED, "cannot encode the ECDSA signature's "
+                 "AlgorithmIdentifier");
+    return ok;
+}
+
+static int tk_ecdsa_get_ctx_params(void *vctx, OSSL_PARAM params[])
+{
+    TK_SIG_CTX *ctx = vctx;
+    OSSL_PARAM *p;
+
+    if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID)) != NULL
+        && !ecdsa_algorithm_id(ctx, p))
+        return 0;
+    if (((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST)) != NULL
+         && !OSSL_PARAM_set_utf8_string(p, ctx->md != NULL ? EVP_MD_get0_name(ctx->md) : ""))
+        || ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_DIGEST_SIZE)) != NULL
+            && !OSSL_PARAM_set_size_t(p, ctx->digest != NULL ? ctx->digest->size : 0))) {
+        TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "ECDSA signature parameter of the wrong type");
+        return 0;
+    }
+    return 1;
+}
+
+static const OSSL_PARAM ecdsa_gettable[] = {
+    OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_size_t(OSSL_SIGNATURE_PARAM_DIGEST_SIZE, NULL),
+    OSSL_PARAM_END
+};
+
+static const OSSL_PARAM *tk_ecdsa_gettable_ctx_params(void *vctx, void *provctx)
+{
+    return ecdsa_gettable;
+}
+
+static const OSSL_PARAM ecdsa_settable[] = {
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_END
+};
+
+static const OSSL_PARAM *tk_ecdsa_settable_ctx_params(void *vctx, void *provctx)
+{
+    const TK_SIG_CTX *ctx = vctx;
+
+    return ctx != NULL && ctx->md_locked ? ecdsa_settable + 2 : ecdsa_settable;
+}
+
+static const TK_SIG_OPS ecdsa_ops = {
+    TK_KEY_EC, "ECDSA", ecdsa_reset, ecdsa_set_params, ecdsa_plan, ecdsa_sign, ecdsa_verify_setup,
+};
+
+static void *tk_ecdsa_newctx(void *provctx, const char *propq)
+{
+    return tk_sig_newctx(provctx, propq, &ecdsa_ops);
+}
+
+const OSSL_DISPATCH tk_ecdsa_signature_functions[] = {
+    { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))tk_ecdsa_newctx },
+    { OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))tk_sig_freectx },
+    { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))tk_sig_dupctx },
+    { OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))tk_sig_sign_init },
+    { OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))tk_sig_sign },
+    { OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))tk_sig_verify_init },
+    { OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))tk_sig_verify },
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))tk_sig_digest_sign_init },
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))tk_sig_digest_update },
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))tk_sig_digest_sign_final },
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))tk_sig_digest_sign },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))tk_sig_digest_verify_init },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))tk_sig_digest_update },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))tk_sig_digest_verify_final },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))tk_sig_digest_verify },
+    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))tk_ecdsa_get_ctx_params },
+    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))tk_ecdsa_gettable_ctx_params },
+    { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))tk_sig_set_ctx_params },
+    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))tk_ecdsa_settable_ctx_params },
+    { OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS, (void (*)(void))tk_sig_get_ctx_md_params },
+    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_gettable_ctx_md_params },
+    { OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS, (void (*)(void))tk_sig_set_ctx_md_params },
+    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_settable_ctx_md_params },
+    { 0, NULL }
+};

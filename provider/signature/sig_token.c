@@ -1,0 +1,92 @@
+/*
+ * The token calls of the signature code and what is said when they fail:
+ * which token lacks which mechanism, which parameters a token refused,
+ * and nothing of what the module itself left on OpenSSL's error queue.
+ */
+#include <stdio.h>
+
+#include <openssl/err.h>
+
+#include "errors.h"
+#include "signature.h"
+
+const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap)
+{
+    const CK_TOKEN_INFO *ti = k->token != NULL ? tk_p11_token_cached_info(k->token) : NULL;
+    size_t n = 0;
+
+    if (ti != NULL) {
+        n = sizeof(ti->label);
+        while (n > 0 && ti->label[n - 1] == ' ')
+            n--;
+    }
+    snprintf(buf, cap, "%.*s", (int)n, ti != NULL ? (const char *)ti->label : "");
+    return buf;
+}
+
+void tk_sig_raise_no_mechanism(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE combined)
+{
+    char label[40], rawname[64];
+
+    /* tk_p11_mech_name's buffer is per thread: copy before the second call. */
+    snprintf(rawname, sizeof(rawname), "%s", tk_p11_mech_name(raw));
+    tk_sig_token_label(ctx->key, label, sizeof(label));
+    if (combined != 0)
+        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM,
+                 "token '%s' supports neither %s nor %s for signing", label, rawname,
+                 tk_p11_mech_name(combined));
+    else
+        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "token '%s' does not support %s for "
+                 "signing", label, rawname);
+}
+
+int tk_sig_rv_refused(CK_RV rv)
+{
+    return rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID
+           || rv == CKR_ARGUMENTS_BAD;
+}
+
+int tk_sig_end_token_call(CK_RV rv)
+{
+    /*
+     * Modules built on libcrypto (SoftHSM2) leave their own errors on this
+     * thread's queue: ours is the one the application should see. A PIN
+     * source that gave no PIN (on a login the layer redid) raised the one
+     * error that says why: keep it, and nothing more.
+     */
+    if (rv == TK_CKR_PIN_UNAVAILABLE) {
+        ERR_clear_last_mark();
+        return 1;
+    }
+    ERR_pop_to_mark();
+    return rv == CKR_OK;
+}
+
+int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
+                      unsigned char *out, size_t *outlen)
+{
+    char what[512], label[40];
+    CK_RV rv;
+
+    ERR_set_mark();
+    rv = tk_key_sign(ctx->key, &ctx->mech, in, inlen, out, outlen);
+    if (tk_sig_end_token_call(rv))
+        return rv == CKR_OK;
+    /*
+     * A token may list a mechanism yet refuse some of its parameters
+     * (SoftHSM2 2.6.1: PSS only with MGF1 over the message digest): say
+     * which, so the user can pick parameters this token takes.
+     */
+    if (tk_sig_rv_refused(rv) && ctx->mech.pParameter == &ctx->pss) {
+        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "token '%s' refused %s with hash %s, "
+                 "MGF1 %s, salt %lu (%s)", tk_sig_token_label(ctx->key, label, sizeof(label)),
+                 tk_p11_mech_name(ctx->mech.mechanism), ctx->digest->name,
+                 (ctx->mgf1 != NULL ? ctx->mgf1 : ctx->digest)->name,
+                 (unsigned long)ctx->pss.sLen, tk_p11_rv_name(rv));
+        return 0;
+    }
+    snprintf(what, sizeof(what), "signing with %s (%s)", ctx->key->uri != NULL ? ctx->key->uri : "",
+             tk_p11_mech_name(ctx->mech.mechanism));
+    TK_RAISE_RV(ctx->provctx, rv, what);
+    return 0;
+}

@@ -1,0 +1,188 @@
+/*
+ * Shared by the signature implementations (RSA, ECDSA, Ed25519) and RSA
+ * decryption in this folder; nothing outside provider/signature/ includes it.
+ *
+ * Every private-key operation goes through tk_key_sign / tk_key_decrypt.
+ * What the token is asked to do is decided once per operation init (and
+ * again only when a parameter changes): hash in software and sign the
+ * digest with the raw mechanism (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS,
+ * CKM_ECDSA), so a signature costs one C_SignInit + one C_Sign however the
+ * data arrives; or, on tokens without the raw mechanism, keep the message
+ * and sign it in one go with the combined one (CKM_SHA256_RSA_PKCS...).
+ * Verification and encryption need no secret: they run in software, in
+ * another provider, with the key's public half.
+ */
+#ifndef TK_SIGNATURE_H
+#define TK_SIGNATURE_H
+
+#include <openssl/core_dispatch.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "key.h"
+#include "provider.h"
+
+/* Property query for the software half: anything but us (we hold no public-key code). */
+#define TK_SIG_PUBLIC_PROPQ "provider!=" TK_PROV_NAME
+
+/* ---- digests (sig_digests.c) ---- */
+
+/* A digest a token signature can use, with its PKCS#11 names. */
+typedef struct tk_sig_digest {
+    int nid;
+    const char *name;              /* for messages */
+    size_t size;
+    CK_MECHANISM_TYPE hash;        /* PSS/OAEP hashAlg: CKM_SHA256 */
+    CK_RSA_PKCS_MGF_TYPE mgf1;     /* PSS/OAEP mgf: CKG_MGF1_SHA256 */
+    CK_MECHANISM_TYPE rsa_pkcs;    /* combined mechanisms: CKM_SHA256_RSA_PKCS */
+    CK_MECHANISM_TYPE rsa_pss;     /* CKM_SHA256_RSA_PKCS_PSS */
+    CK_MECHANISM_TYPE ecdsa;       /* CKM_ECDSA_SHA256 */
+    const unsigned char *digest_info; /* DER DigestInfo up to the hash (RFC 8017 9.2 note 1) */
+    size_t digest_info_len;
+} TK_SIG_DIGEST;
+
+/* The table entry for a digest's NID, NULL for one no token mechanism takes. */
+const TK_SIG_DIGEST *tk_sig_digest_by_nid(int nid);
+
+/*
+ * Fetch a digest by name from our child library context (never from
+ * ourselves: we have none) and find its table entry. Returns 1, or 0
+ * after raising one error naming the digest.
+ */
+int tk_sig_md_fetch(TK_PROVCTX *pc, const char *name, const char *propq, EVP_MD **md,
+                    const TK_SIG_DIGEST **d);
+
+/* i2d of alg into an OSSL_PARAM octet string (OSSL_SIGNATURE_PARAM_ALGORITHM_ID). */
+int tk_sig_set_algor_param(OSSL_PARAM *p, const X509_ALGOR *alg);
+
+/* ---- the public half in software (sig_public.c) ---- */
+
+/*
+ * An EVP_PKEY of another provider holding k's public half, made with
+ * EVP_PKEY_fromdata in pc->libctx. Returns 1, or 0 after raising one error.
+ */
+int tk_sig_public_pkey(TK_PROVCTX *pc, const TK_KEY *k, EVP_PKEY **out);
+
+/* ---- signature contexts (signature_common.c) ---- */
+
+typedef enum {
+    TK_SIG_OP_NONE,
+    TK_SIG_OP_SIGN,            /* EVP_PKEY_sign: input is a digest (or raw) */
+    TK_SIG_OP_VERIFY,
+    TK_SIG_OP_DIGEST_SIGN,     /* EVP_DigestSign*: input is the message */
+    TK_SIG_OP_DIGEST_VERIFY
+} TK_SIG_OP;
+
+typedef struct tk_sig_ctx TK_SIG_CTX;
+
+/* What differs between RSA, ECDSA and Ed25519. */
+typedef struct tk_sig_ops {
+    TK_KEY_TYPE key_type;
+    const char *name;          /* for messages */
+    /* Defaults of a fresh operation (padding, salt length). */
+    void (*reset)(TK_SIG_CTX *ctx);
+    /* Apply parameters; the common code re-plans afterwards. */
+    int (*set_params)(TK_SIG_CTX *ctx, const OSSL_PARAM params[]);
+    /* Choose ctx->mech for the current parameters (sign operations). */
+    int (*plan)(TK_SIG_CTX *ctx);
+    /*
+     * Sign in on the token: a digest (raw mechanism), the raw input of
+     * EVP_PKEY_sign without a digest, or the message (combined mechanism).
+     */
+    int (*sign)(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
+                unsigned char *sig, size_t *siglen, size_t sigsize);
+    /* Set the software verifier's parameters on pctx (after verify_init). */
+    int (*verify_setup)(TK_SIG_CTX *ctx, EVP_PKEY_CTX *pctx);
+} TK_SIG_OPS;
+
+struct tk_sig_ctx {
+    TK_PROVCTX *provctx;
+    const TK_SIG_OPS *ops;
+    char *propq;
+    TK_KEY *key;
+    TK_SIG_OP op;
+
+    /* The message digest; NULL for EVP_PKEY_sign of raw input and Ed25519. */
+    EVP_MD *md;
+    const TK_SIG_DIGEST *digest;
+    int md_locked;             /* digest operations: fixed at init, as OpenSSL's own */
+
+    /* Digest operations: the message is hashed here, or kept for the token. */
+    EVP_MD_CTX *mdctx;
+    int buffering;             /* a combined mechanism hashes on the token */
+    unsigned char *msg;
+    size_t msg_len, msg_cap;
+    int data_fed;              /* update was called since init/final */
+    int ready;                 /* initialised, and the parameters have a mechanism */
+
+    /* What the token is asked to do, chosen by ops->plan. */
+    CK_MECHANISM mech;
+    int combined;              /* mech hashes the message itself */
+    CK_RSA_PKCS_PSS_PARAMS pss; /* mech.pParameter for PSS: points here */
+
+    /* RSA */
+    int pad;                   /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
+    int saltlen;               /* >= 0 or RSA_PSS_SALTLEN_DIGEST/AUTO/MAX */
+    EVP_MD *mgf1_md;           /* NULL: the message digest */
+    const TK_SIG_DIGEST *mgf1;
+
+    /* Verification: the public half in another provider. */
+    EVP_PKEY *pub;
+};
+
+void *tk_sig_newctx(void *provctx, const char *propq, const TK_SIG_OPS *ops);
+
+/* Common dispatch functions: the same for every algorithm. */
+OSSL_FUNC_signature_freectx_fn tk_sig_freectx;
+OSSL_FUNC_signature_dupctx_fn tk_sig_dupctx;
+OSSL_FUNC_signature_sign_init_fn tk_sig_sign_init;
+OSSL_FUNC_signature_sign_fn tk_sig_sign;
+OSSL_FUNC_signature_verify_init_fn tk_sig_verify_init;
+OSSL_FUNC_signature_verify_fn tk_sig_verify;
+OSSL_FUNC_signature_digest_sign_init_fn tk_sig_digest_sign_init;
+OSSL_FUNC_signature_digest_sign_update_fn tk_sig_digest_update;
+OSSL_FUNC_signature_digest_sign_final_fn tk_sig_digest_sign_final;
+OSSL_FUNC_signature_digest_sign_fn tk_sig_digest_sign;
+OSSL_FUNC_signature_digest_verify_init_fn tk_sig_digest_verify_init;
+OSSL_FUNC_signature_digest_verify_final_fn tk_sig_digest_verify_final;
+OSSL_FUNC_signature_digest_verify_fn tk_sig_digest_verify;
+OSSL_FUNC_signature_set_ctx_params_fn tk_sig_set_ctx_params;
+OSSL_FUNC_signature_get_ctx_md_params_fn tk_sig_get_ctx_md_params;
+OSSL_FUNC_signature_gettable_ctx_md_params_fn tk_sig_gettable_ctx_md_params;
+OSSL_FUNC_signature_set_ctx_md_params_fn tk_sig_set_ctx_md_params;
+OSSL_FUNC_signature_settable_ctx_md_params_fn tk_sig_settable_ctx_md_params;
+
+/*
+ * The "digest" and "properties" parameters, shared by RSA and ECDSA:
+ * refused once a digest operation started (OpenSSL's own do the same).
+ */
+int tk_sig_set_digest_params(TK_SIG_CTX *ctx, const OSSL_PARAM params[]);
+/* Set ctx->md by name (NULL name: none). */
+int tk_sig_set_digest(TK_SIG_CTX *ctx, const char *name, const char *props);
+
+/* ---- token calls and their errors (sig_token.c) ---- */
+
+/* A token's "not with these parameters" answers to C_SignInit / C_DecryptInit. */
+int tk_sig_rv_refused(CK_RV rv);
+/*
+ * Close the ERR_set_mark() made before a token call: drop what the module
+ * left on the error queue. Returns 1 when the caller has nothing to raise
+ * (success, or a PIN source already said why it failed).
+ */
+int tk_sig_end_token_call(CK_RV rv);
+/* tk_key_sign into out (outlen bytes available), raising one error on failure. */
+int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
+                      unsigned char *out, size_t *outlen);
+/* Raise TK_R_UNSUPPORTED_MECHANISM: the token has neither mechanism (second may be 0). */
+void tk_sig_raise_no_mechanism(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE combined);
+/* The label of the key's token, for messages. */
+const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap);
+
+/* ---- the dispatch tables ---- */
+
+extern const OSSL_DISPATCH tk_rsa_signature_functions[];
+extern const OSSL_DISPATCH tk_ecdsa_signature_functions[];
+extern const OSSL_DISPATCH tk_ed25519_signature_functions[];
+extern const OSSL_DISPATCH tk_rsa_asym_cipher_functions[];
+
+#endif

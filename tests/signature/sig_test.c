@@ -1,0 +1,429 @@
+/* Helpers for the signature tests: see sig_test.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+
+#include "sig_test.h"
+#include "tokenkey/uri.h"
+
+int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra)
+{
+    TK_URI *uri = NULL;
+    char text[256];
+    size_t count = 0;
+    CK_RV rv;
+
+    memset(e, 0, sizeof(*e));
+    if (tk_fixture_setup(&e->fx, label) != 0)
+        return -1;
+    if (softhsm_extra != NULL) {
+        FILE *f = fopen(e->fx.softhsm_conf, "a");
+
+        if (f == NULL || fprintf(f, "%s\n", softhsm_extra) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "test: cannot extend %s\n", e->fx.softhsm_conf);
+            goto fail;
+        }
+    }
+    rv = tk_p11_module_open(tk_fixture_module(&e->fx), NULL, &e->m);
+    if (rv != CKR_OK) {
+        fprintf(stderr, "test: module: %s\n", tk_p11_rv_name(rv));
+        goto fail;
+    }
+    snprintf(text, sizeof(text), "pkcs11:serial=%s", tk_fixture_serial(&e->fx));
+    if (tk_uri_parse(text, &uri, NULL) != TK_URI_OK)
+        goto fail;
+    rv = tk_p11_token_find(e->m, uri, &e->t, 1, &count);
+    tk_uri_free(uri);
+    if (rv != CKR_OK || count != 1) {
+        fprintf(stderr, "test: token %s: %s\n", text, tk_p11_rv_name(rv));
+        goto fail;
+    }
+    e->pin = tk_fixture_user_pin(&e->fx);
+
+    /* The provider's configuration when there is no openssl.cnf section. */
+    setenv("TOKENKEY_MODULE", tk_fixture_module(&e->fx), 1);
+    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&e->fx), 1);
+    e->libctx = OSSL_LIB_CTX_new();
+    if (e->libctx == NULL
+        || !OSSL_PROVIDER_add_builtin(e->libctx, "tokenkey", OSSL_provider_init)
+        || (e->deflt = OSSL_PROVIDER_load(e->libctx, "default")) == NULL
+        || (e->tk = OSSL_PROVIDER_load(e->libctx, "tokenkey")) == NULL) {
+        fprintf(stderr, "test: cannot load the providers\n");
+        ERR_print_errors_fp(stderr);
+        goto fail;
+    }
+    return 0;
+fail:
+    sig_env_teardown(e);
+    return -1;
+}
+
+void sig_env_teardown(SIG_ENV *e)
+{
+    OSSL_PROVIDER_unload(e->tk);
+    OSSL_PROVIDER_unload(e->deflt);
+    OSSL_LIB_CTX_free(e->libctx);
+    if (e->m != NULL)
+        tk_p11_module_close(e->m);
+    tk_fixture_teardown(&e->fx);
+    memset(e, 0, sizeof(*e));
+}
+
+int sig_module_at_most(SIG_ENV *e, int major, int minor)
+{
+    CK_INFO info;
+
+    assert_int_equal(tk_p11_module_info(e->m, &info), CKR_OK);
+    return info.libraryVersion.major < major
+           || (info.libraryVersion.major == major && info.libraryVersion.minor <= minor);
+}
+
+void sig_key_uri(const SIG_ENV *e, const char *label, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "pkcs11:serial=%s;object=%s;type=private", tk_fixture_serial(&e->fx), label);
+}
+
+/* DER of the curve's OID, as CKA_EC_PARAMS (namedCurve, RFC 5480 2.1.1.1). */
+static int ec_params(SIG_KIND kind, unsigned char *der, size_t cap)
+{
+    int nid = kind == SIG_P256 ? NID_X9_62_prime256v1 : kind == SIG_P384 ? NID_secp384r1
+            : kind == SIG_P521 ? NID_secp521r1 : NID_ED25519;
+    ASN1_OBJECT *oid = OBJ_nid2obj(nid);
+    int len = i2d_ASN1_OBJECT(oid, NULL);
+    unsigned char *p = der;
+
+    if (len <= 0 || (size_t)len > cap)
+        return -1;
+    return i2d_ASN1_OBJECT(oid, &p);
+}
+
+static EVP_PKEY *rsa_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub)
+{
+    unsigned char *n = NULL, *ex = NULL;
+    CK_ULONG nlen = 0, elen = 0;
+    BIGNUM *bn = NULL, *be = NULL;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
+    EVP_PKEY *pkey = NULL;
+
+    if (tk_p11_get_attr_alloc(s, pub, CKA_MODULUS, &n, &nlen) == CKR_OK
+        && tk_p11_get_attr_alloc(s, pub, CKA_PUBLIC_EXPONENT, &ex, &elen) == CKR_OK
+        && (bn = BN_bin2bn(n, (int)nlen, NULL)) != NULL && (be = BN_bin2bn(ex, (int)elen, NULL)) != NULL
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn)
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)
+        && (params = OSSL_PARAM_BLD_to_param(bld)) != NULL
+        && EVP_PKEY_fromdata_init(pctx) == 1)
+        EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(pctx);
+    BN_free(bn);
+    BN_free(be);
+    OPENSSL_free(n);
+    OPENSSL_free(ex);
+    return pkey;
+}
+
+/* CKA_EC_POINT: a DER OCTET STRING around the point (PKCS#11 v2.40 2.3.3). */
+static EVP_PKEY *ec_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub, SIG_KIND kind)
+{
+    unsigned char *der = NULL;
+    CK_ULONG len = 0;
+    const unsigned char *p;
+    ASN1_OCTET_STRING *os = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    if (tk_p11_get_attr_alloc(s, pub, CKA_EC_POINT, &der, &len) != CKR_OK)
+        return NULL;
+    p = der;
+    os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
+    if (os != NULL && kind == SIG_ED25519) {
+        pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", "provider=default",
+                                              ASN1_STRING_get0_data(os),
+                                              (size_t)ASN1_STRING_length(os));
+    } else if (os != NULL) {
+        const char *group = kind == SIG_P256 ? "P-256" : kind == SIG_P384 ? "P-384" : "P-521";
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, os->data, (size_t)os->length),
+            OSSL_PARAM_construct_end()
+        };
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", "provider=default");
+
+        if (pctx != NULL && EVP_PKEY_fromdata_init(pctx) == 1)
+            EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
+        EVP_PKEY_CTX_free(pctx);
+    }
+    ASN1_OCTET_STRING_free(os);
+    OPENSSL_free(der);
+    return pkey;
+}
+
+static CK_RV generate(SIG_ENV *e, SIG_KIND kind, const char *label, EVP_PKEY **pub)
+{
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG bits = 2048;
+    unsigned char exponent[] = { 0x01, 0x00, 0x01 };
+    unsigned char params[16];
+    int plen = kind == SIG_RSA2048 ? 0 : ec_params(kind, params, sizeof(params));
+    CK_ULONG idlen = strlen(label), llen = strlen(label);
+    CK_MECHANISM mech = {
+        kind == SIG_RSA2048 ? CKM_RSA_PKCS_KEY_PAIR_GEN
+        : kind == SIG_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0
+    };
+    CK_ATTRIBUTE pubt[8] = {
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_VERIFY, &yes, sizeof(yes) },
+        { CKA_ID, (void *)label, idlen },
+        { CKA_LABEL, (void *)label, llen },
+    };
+    CK_ATTRIBUTE privt[] = {
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &no, sizeof(no) },
+        { CKA_SIGN, &yes, sizeof(yes) },
+        { CKA_ID, (void *)label, idlen },
+        { CKA_LABEL, (void *)label, llen },
+        { CKA_DECRYPT, &yes, sizeof(yes) }, /* RSA only: the last one */
+    };
+    CK_ULONG npub = 4, npriv = sizeof(privt) / sizeof(privt[0]);
+    CK_OBJECT_HANDLE hpub, hpriv;
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    if (kind == SIG_RSA2048) {
+        pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+        pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
+        pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &yes, sizeof(yes) };
+    } else {
+        if (plen <= 0)
+            return CKR_GENERAL_ERROR;
+        pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, (CK_ULONG)plen };
+        npriv--;
+    }
+    rv = tk_p11_login(e->t, &e->pin);
+    if (rv != CKR_OK)
+        return rv;
+    rv = tk_p11_session_get(e->t, &s);
+    if (rv != CKR_OK)
+        return rv;
+    rv = tk_p11_generate_key_pair(&s, &mech, pubt, npub, privt, npriv, &hpub, &hpriv);
+    if (rv == CKR_OK) {
+        *pub = kind == SIG_RSA2048 ? rsa_public(&s, hpub) : ec_public(&s, hpub, kind);
+        if (*pub == NULL)
+            rv = CKR_GENERAL_ERROR;
+    }
+    tk_p11_session_put(&s, rv);
+    return rv;
+}
+
+static EVP_PKEY *load_private(SIG_ENV *e, const char *label)
+{
+    char uri[512];
+    OSSL_STORE_CTX *sc;
+    EVP_PKEY *pkey = NULL;
+
+    sig_key_uri(e, label, uri, sizeof(uri));
+    sc = OSSL_STORE_open_ex(uri, e->libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (sc == NULL)
+        return NULL;
+    OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY);
+    while (pkey == NULL && !OSSL_STORE_eof(sc)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
+
+        if (info == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            pkey = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(sc);
+    return pkey;
+}
+
+int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out)
+{
+    CK_RV rv;
+    const OSSL_PROVIDER *prov;
+
+    memset(out, 0, sizeof(*out));
+    out->kind = kind;
+    rv = generate(e, kind, label, &out->pub);
+    if (rv != CKR_OK) {
+        fprintf(stderr, "test: generating %s: %s\n", label, tk_p11_rv_name(rv));
+        ERR_print_errors_fp(stderr);
+        return -1;
+    }
+    out->token = load_private(e, label);
+    prov = out->token != NULL ? EVP_PKEY_get0_provider(out->token) : NULL;
+    if (prov == NULL || strcmp(OSSL_PROVIDER_get0_name(prov), "tokenkey") != 0) {
+        fprintf(stderr, "test: loading %s through OSSL_STORE failed\n", label);
+        ERR_print_errors_fp(stderr);
+        sig_key_free(out);
+        return -1;
+    }
+    ERR_clear_error();
+    return 0;
+}
+
+void sig_key_free(SIG_KEY *k)
+{
+    EVP_PKEY_free(k->token);
+    EVP_PKEY_free(k->pub);
+    memset(k, 0, sizeof(*k));
+}
+
+void sig_stats_take(SIG_STATS *s)
+{
+    for (int i = 0; i < TK_FN_COUNT; i++)
+        s->n[i] = tk_p11_stat((TK_P11_FN)i);
+}
+
+unsigned long sig_stats_delta(const SIG_STATS *before, TK_P11_FN fn)
+{
+    return tk_p11_stat(fn) - before->n[fn];
+}
+
+unsigned char *sig_sign_message(SIG_ENV *e, EVP_PKEY *key, const char *md, const OSSL_PARAM *params,
+                                const unsigned char *msg, size_t msglen, int oneshot,
+                                size_t *siglen)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    unsigned char *sig;
+    size_t len = 0, max;
+    SIG_STATS before;
+
+    assert_non_null(mctx);
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, md, e->libctx, NULL, key, params), 1);
+    sig_stats_take(&before);
+    if (oneshot) {
+        assert_int_equal(EVP_DigestSign(mctx, NULL, &len, msg, msglen), 1);
+        max = len;
+        sig = OPENSSL_malloc(len);
+        assert_non_null(sig);
+        assert_int_equal(EVP_DigestSign(mctx, sig, &len, msg, msglen), 1);
+    } else {
+        /* Three pieces: the token must still see one operation. */
+        size_t a = msglen / 3, b = msglen / 2;
+
+        assert_int_equal(EVP_DigestSignUpdate(mctx, msg, a), 1);
+        assert_int_equal(EVP_DigestSignUpdate(mctx, msg + a, b - a), 1);
+        assert_int_equal(EVP_DigestSignUpdate(mctx, msg + b, msglen - b), 1);
+        assert_int_equal(EVP_DigestSignFinal(mctx, NULL, &len), 1);
+        max = len;
+        sig = OPENSSL_malloc(len);
+        assert_non_null(sig);
+        assert_int_equal(EVP_DigestSignFinal(mctx, sig, &len), 1);
+    }
+    assert_true(len > 0 && len <= max);
+    if (ERR_peek_error() != 0) {
+        char *text = sig_errors_text();
+
+        fail_msg("a signature that worked left errors: %s", text);
+    }
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_Sign), 1);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 1);
+    EVP_MD_CTX_free(mctx);
+    *siglen = len;
+    return sig;
+}
+
+unsigned char *sig_sign_digest(SIG_ENV *e, EVP_PKEY *key, const char *md, const OSSL_PARAM *params,
+                               const unsigned char *dgst, size_t dlen, size_t *siglen)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(e->libctx, key, NULL);
+    OSSL_PARAM mdp[2] = { OSSL_PARAM_END, OSSL_PARAM_END };
+    unsigned char *sig;
+    size_t len = 0;
+    SIG_STATS before;
+
+    assert_non_null(pctx);
+    assert_int_equal(EVP_PKEY_sign_init(pctx), 1);
+    if (md != NULL) {
+        mdp[0] = OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)md, 0);
+        assert_int_equal(EVP_PKEY_CTX_set_params(pctx, mdp), 1);
+    }
+    if (params != NULL)
+        assert_int_equal(EVP_PKEY_CTX_set_params(pctx, params), 1);
+    sig_stats_take(&before);
+    assert_int_equal(EVP_PKEY_sign(pctx, NULL, &len, dgst, dlen), 1);
+    sig = OPENSSL_malloc(len);
+    assert_non_null(sig);
+    assert_int_equal(EVP_PKEY_sign(pctx, sig, &len, dgst, dlen), 1);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_Sign), 1);
+    EVP_PKEY_CTX_free(pctx);
+    *siglen = len;
+    return sig;
+}
+
+int sig_verify_message(EVP_PKEY *pub, const char *md, const OSSL_PARAM *params,
+                       const unsigned char *sig, size_t siglen,
+                       const unsigned char *msg, size_t msglen)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    int ok = mctx != NULL
+             && EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, "provider=default", pub, params) == 1
+             && EVP_DigestVerify(mctx, sig, siglen, msg, msglen) == 1;
+
+    EVP_MD_CTX_free(mctx);
+    ERR_clear_error();
+    return ok;
+}
+
+int sig_verify_digest(EVP_PKEY *pub, const char *md, const OSSL_PARAM *params,
+                      const unsigned char *sig, size_t siglen,
+                      const unsigned char *dgst, size_t dlen)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, "provider=default");
+    OSSL_PARAM mdp[2] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)md, 0),
+        OSSL_PARAM_END
+    };
+    int ok = pctx != NULL && EVP_PKEY_verify_init(pctx) == 1
+             && (md == NULL || EVP_PKEY_CTX_set_params(pctx, mdp) == 1)
+             && (params == NULL || EVP_PKEY_CTX_set_params(pctx, params) == 1)
+             && EVP_PKEY_verify(pctx, sig, siglen, dgst, dlen) == 1;
+
+    EVP_PKEY_CTX_free(pctx);
+    ERR_clear_error();
+    return ok;
+}
+
+size_t sig_digest(const char *md, const unsigned char *msg, size_t msglen, unsigned char *out)
+{
+    unsigned int len = 0;
+    EVP_MD *m = EVP_MD_fetch(NULL, md, "provider=default");
+
+    assert_non_null(m);
+    assert_int_equal(EVP_Digest(msg, msglen, out, &len, m, NULL), 1);
+    EVP_MD_free(m);
+    return len;
+}
+
+char *sig_errors_text(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL, *text;
+    long len;
+
+    ERR_print_errors(b);
+    len = BIO_get_mem_data(b, &data);
+    text = malloc((size_t)len + 1);
+    if (text != NULL) {
+        memcpy(text, data, (size_t)len);
+        text[len] = '\0';
+    }
+    BIO_free(b);
+    return text;
+}

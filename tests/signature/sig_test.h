@@ -1,0 +1,106 @@
+/*
+ * Helpers for the signature tests: a fresh SoftHSM2 token with keys made
+ * through the PKCS#11 layer, tokenkey loaded in-process (so the tests read
+ * tk_p11_stat directly) next to the default provider in one library
+ * context, the keys loaded through OSSL_STORE, and for each key the same
+ * public key as an ordinary default-provider key read from the token's
+ * public key object: verification never goes through tokenkey's code.
+ */
+#ifndef TK_SIG_TEST_H
+#define TK_SIG_TEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+
+#include "fixture.h"
+#include "p11/p11.h"
+
+typedef struct sig_env {
+    TK_FIXTURE fx;
+    TK_P11_MODULE *m;          /* the test's own reference, for making keys */
+    TK_P11_TOKEN *t;
+    TK_P11_PIN_GETTER pin;
+    OSSL_LIB_CTX *libctx;      /* default + tokenkey (builtin) */
+    OSSL_PROVIDER *deflt, *tk;
+} SIG_ENV;
+
+/*
+ * Fresh token labelled label. softhsm_extra (may be NULL) is appended to the
+ * token's softhsm2.conf before the module loads (e.g. "slots.mechanisms =
+ * -CKM_RSA_PKCS"). Returns 0, or -1 after printing why.
+ */
+int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra);
+void sig_env_teardown(SIG_ENV *e);
+
+typedef enum { SIG_RSA2048, SIG_P256, SIG_P384, SIG_P521, SIG_ED25519 } SIG_KIND;
+
+typedef struct sig_key {
+    SIG_KIND kind;
+    EVP_PKEY *token;           /* tokenkey's, loaded with OSSL_STORE from a pkcs11: URI */
+    EVP_PKEY *pub;             /* the default provider's, in the default library context */
+} SIG_KEY;
+
+/*
+ * Generate a key pair of kind on the token (CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_ID and CKA_LABEL on both halves),
+ * then load it. Returns 0 or -1 after printing why.
+ */
+int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out);
+void sig_key_free(SIG_KEY *k);
+
+/*
+ * Whether the module's library version is at most major.minor: what a
+ * SoftHSM2 release does differently (2.6.1 refuses some PSS and OAEP
+ * parameters) is asserted per version, never skipped.
+ */
+int sig_module_at_most(SIG_ENV *e, int major, int minor);
+
+/* The URI that names the private key labelled label on e's token. */
+void sig_key_uri(const SIG_ENV *e, const char *label, char *buf, size_t cap);
+
+/* ---- PKCS#11 call counting ---- */
+
+typedef struct {
+    unsigned long n[TK_FN_COUNT];
+} SIG_STATS;
+
+void sig_stats_take(SIG_STATS *s);
+unsigned long sig_stats_delta(const SIG_STATS *before, TK_P11_FN fn);
+
+/* ---- signing through tokenkey (each asserts exactly one C_Sign) ---- */
+
+/*
+ * EVP_DigestSign* with key in e->libctx: init with md (NULL for Ed25519)
+ * and params, then the message in chunks (update/final), or one-shot
+ * EVP_DigestSign when oneshot. Returns the signature (OPENSSL_free it).
+ */
+unsigned char *sig_sign_message(SIG_ENV *e, EVP_PKEY *key, const char *md, const OSSL_PARAM *params,
+                                const unsigned char *msg, size_t msglen, int oneshot,
+                                size_t *siglen);
+/* EVP_PKEY_sign of a precomputed digest (md names it; NULL: raw input). */
+unsigned char *sig_sign_digest(SIG_ENV *e, EVP_PKEY *key, const char *md, const OSSL_PARAM *params,
+                               const unsigned char *dgst, size_t dlen, size_t *siglen);
+
+/* ---- verifying with the default provider only ---- */
+
+/* EVP_DigestVerify of msg with pub (default provider); 1 valid, 0 not. */
+int sig_verify_message(EVP_PKEY *pub, const char *md, const OSSL_PARAM *params,
+                       const unsigned char *sig, size_t siglen,
+                       const unsigned char *msg, size_t msglen);
+/* EVP_PKEY_verify of a digest with pub (default provider); 1 valid, 0 not. */
+int sig_verify_digest(EVP_PKEY *pub, const char *md, const OSSL_PARAM *params,
+                      const unsigned char *sig, size_t siglen,
+                      const unsigned char *dgst, size_t dlen);
+
+/* Digest of msg with the default provider; returns its length. */
+size_t sig_digest(const char *md, const unsigned char *msg, size_t msglen, unsigned char *out);
+
+/* All errors queued, as text (free() it); the queue is emptied. */
+char *sig_errors_text(void);
+
+#endif
