@@ -1,0 +1,191 @@
+/* Test objects on a fixture token: see objects_test.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+
+#include "key.h"
+#include "objects_test.h"
+
+TK_P11_TOKEN *tkst_token(const char *module, const char *serial, TK_P11_MODULE **m)
+{
+    TK_P11_TOKEN *t = NULL;
+    TK_URI *uri = NULL;
+    char text[128];
+    size_t count = 0;
+    CK_RV rv = tk_p11_module_open(module, NULL, m);
+
+    if (rv != CKR_OK) {
+        fprintf(stderr, "test: opening %s: %s\n", module, tk_p11_rv_name(rv));
+        return NULL;
+    }
+    snprintf(text, sizeof(text), "pkcs11:serial=%s", serial);
+    if (tk_uri_parse(text, &uri, NULL) != TK_URI_OK)
+        return NULL;
+    rv = tk_p11_token_find(*m, uri, &t, 1, &count);
+    tk_uri_free(uri);
+    if (rv != CKR_OK || count != 1) {
+        fprintf(stderr, "test: token %s: %s (%zu found)\n", text, tk_p11_rv_name(rv), count);
+        return NULL;
+    }
+    return t;
+}
+
+static size_t hex_to_bin(const char *hex, unsigned char *out, size_t cap)
+{
+    long len = 0;
+    unsigned char *bin = OPENSSL_hexstr2buf(hex, &len);
+
+    if (bin == NULL || (size_t)len > cap) {
+        OPENSSL_free(bin);
+        return 0;
+    }
+    memcpy(out, bin, (size_t)len);
+    OPENSSL_free(bin);
+    return (size_t)len;
+}
+
+/* A logged-in read-write session; *rv says why not. */
+static int session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, TK_P11_SESSION *s, CK_RV *rv)
+{
+    *rv = tk_p11_login(t, pin);
+    if (*rv == CKR_OK)
+        *rv = tk_p11_session_get(t, s);
+    return *rv == CKR_OK;
+}
+
+CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *type,
+                  const char *label, const char *idhex)
+{
+    /* ECParameters: namedCurve prime256v1 (RFC 5480 section 2.1.1.1) */
+    static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    static const unsigned char f4[] = { 0x01, 0x00, 0x01 };
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG bits = 2048;
+    unsigned char id[64];
+    size_t idlen = hex_to_bin(idhex, id, sizeof(id));
+    int rsa = strcmp(type, "rsa") == 0;
+    CK_MECHANISM mech = { rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_ATTRIBUTE pub[6] = {
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_VERIFY, &yes, sizeof(yes) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_ID, id, idlen },
+    };
+    CK_ATTRIBUTE priv[] = {
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_PRIVATE, &yes, sizeof(yes) },
+        { CKA_SENSITIVE, &yes, sizeof(yes) },
+        { CKA_EXTRACTABLE, &no, sizeof(no) },
+        { CKA_SIGN, &yes, sizeof(yes) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_ID, id, idlen },
+    };
+    CK_ULONG npub = 4;
+    CK_OBJECT_HANDLE hpub, hpriv;
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    if (idlen == 0)
+        return CKR_ARGUMENTS_BAD;
+    if (rsa) {
+        pub[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+        pub[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4) };
+    } else {
+        pub[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256, sizeof(p256) };
+    }
+    if (!session(t, pin, &s, &rv))
+        return rv;
+    rv = tk_p11_generate_key_pair(&s, &mech, pub, npub, priv, sizeof(priv) / sizeof(priv[0]),
+                                  &hpub, &hpriv);
+    tk_p11_session_put(&s, rv);
+    return rv;
+}
+
+CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                       size_t len, const char *label, const char *idhex)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+    CK_BBOOL yes = CK_TRUE;
+    unsigned char id[64];
+    size_t idlen = hex_to_bin(idhex, id, sizeof(id));
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    unsigned char *subject = NULL;
+    int sublen = x != NULL ? i2d_X509_NAME(X509_get_subject_name(x), &subject) : -1;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_ID, id, idlen },
+        { CKA_SUBJECT, subject, sublen > 0 ? (CK_ULONG)sublen : 0 },
+        { CKA_VALUE, (void *)der, len },
+    };
+    CK_OBJECT_HANDLE h;
+    TK_P11_SESSION s;
+    CK_RV rv = CKR_ARGUMENTS_BAD;
+
+    if (x != NULL && sublen > 0 && idlen > 0 && session(t, pin, &s, &rv)) {
+        rv = tk_p11_create(&s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h);
+        tk_p11_session_put(&s, rv);
+    }
+    X509_free(x);
+    OPENSSL_free(subject);
+    return rv;
+}
+
+static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, "provider=default");
+    EVP_PKEY *pkey = NULL;
+
+    if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        pkey = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return pkey;
+}
+
+EVP_PKEY *tkst_public_key(TK_P11_TOKEN *t, const char *label)
+{
+    CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+    };
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    TK_P11_SESSION s;
+    TK_KEY *k = NULL;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    EVP_PKEY *pkey = NULL;
+    CK_RV rv = tk_p11_session_get(t, &s);
+
+    if (rv == CKR_OK)
+        rv = tk_p11_find(&s, tmpl, 2, &h, 1, &n);
+    if (rv == CKR_OK && n == 1)
+        rv = tk_key_from_object(NULL, &s, h, NULL, &k);
+    tk_p11_session_put(&s, rv);
+    if (k != NULL && bld != NULL) {
+        if (k->type == TK_KEY_RSA
+            && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->rsa_n)
+            && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->rsa_e))
+            pkey = from_params("RSA", bld);
+        else if (k->type == TK_KEY_EC
+                 && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0)
+                 && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, k->pub,
+                                                     k->pub_len))
+            pkey = from_params("EC", bld);
+    }
+    OSSL_PARAM_BLD_free(bld);
+    tk_key_free(k);
+    return pkey;
+}

@@ -1,0 +1,448 @@
+/*
+ * The key reference file, in-process against a fresh SoftHSM2 token:
+ * reading it with PEM_read_bio_PrivateKey_ex (what SSL_CTX_use_PrivateKey_file
+ * does), writing it with PEM_write_bio_PrivateKey, pkcs11-provider's files,
+ * every way a file can be broken (each with the text a user sees), URIs
+ * that name no key or two, normal PEM keys still loading, and the text form.
+ */
+#include "store_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/provider.h>
+
+static ST_ENV env;
+
+#define RSA_LABEL "ref-rsa"
+#define EC_LABEL "ref-ec"
+
+static int group_setup(void **state)
+{
+    if (st_setup(&env, "tokenkey-keyref") != 0)
+        return -1;
+    if (tkst_keygen(env.t, &env.pin, "rsa", RSA_LABEL, "a1") != CKR_OK
+        || tkst_keygen(env.t, &env.pin, "ec", EC_LABEL, "e1") != CKR_OK
+        /* Two keys with one label: a URI naming only the label is ambiguous. */
+        || tkst_keygen(env.t, &env.pin, "ec", "twin", "d1") != CKR_OK
+        || tkst_keygen(env.t, &env.pin, "ec", "twin", "d2") != CKR_OK)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    st_teardown(&env);
+    return 0;
+}
+
+static int clear_errors(void **state)
+{
+    ERR_clear_error();
+    return 0;
+}
+
+/* Write a key reference for label as name, return its path (free() it). */
+static char *keyref_file(const char *name, const char *label, const char *desc, const char *uri,
+                         size_t trailing)
+{
+    char *path = st_path(&env, name);
+    char *pem = st_keyref_pem(label, desc, uri, trailing);
+
+    st_write(path, pem);
+    free(pem);
+    return path;
+}
+
+static char *tokenkey_file(const char *name, const char *key_label)
+{
+    char *uri = st_uri(&env, key_label, "private");
+    char *path = keyref_file(name, "TOKENKEY KEY REFERENCE", "tokenkey key reference v1", uri, 0);
+
+    free(uri);
+    return path;
+}
+
+static const char *provider_of(const EVP_PKEY *pkey)
+{
+    return OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(pkey));
+}
+
+/* PEM_write_bio_PrivateKey of a token key, as text (free() it). */
+static char *write_private(EVP_PKEY *pkey)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *data = NULL, *copy;
+    long len;
+
+    assert_non_null(mem);
+    if (PEM_write_bio_PrivateKey(mem, pkey, NULL, NULL, 0, NULL, NULL) != 1) {
+        char *errors = st_errors();
+
+        fail_msg("PEM_write_bio_PrivateKey failed:\n%s", errors);
+    }
+    len = BIO_get_mem_data(mem, &data);
+    copy = strndup(data, (size_t)len);
+    BIO_free(mem);
+    assert_non_null(copy);
+    return copy;
+}
+
+/* ---- round trip ---- */
+
+static void round_trip(const char *label, const char *type_name, const char *idhex)
+{
+    char *path = tokenkey_file("rt.pem", label);
+    char *again = st_path(&env, "rt2.pem");
+    EVP_PKEY *key, *key2, *pub;
+    char *written, *rewritten, *errors, want_id[16];
+
+    key = st_read_key(env.libctx, path);
+    errors = st_errors();
+    if (key == NULL)
+        fail_msg("reading %s:\n%s", path, errors);
+    free(errors);
+    assert_string_equal(provider_of(key), "tokenkey");
+    assert_true(EVP_PKEY_is_a(key, type_name));
+
+    /* Saving a token key writes its key reference, with the key's own URI. */
+    written = write_private(key);
+    st_assert_contains(written, "-----BEGIN TOKENKEY KEY REFERENCE-----");
+    st_write(again, written);
+    key2 = st_read_key(env.libctx, again);
+    assert_non_null(key2);
+    rewritten = write_private(key2);
+    assert_string_equal(written, rewritten);
+
+    /* The same key: same public half as the token's public key object. */
+    pub = tkst_public_key(env.t, label);
+    assert_non_null(pub);
+    assert_int_equal(EVP_PKEY_eq(key, key2), 1);
+    assert_int_equal(EVP_PKEY_eq(key, pub), 1);
+
+    /* The URI inside: token serial, object, id, type; never a PIN. */
+    {
+        BIO *mem = BIO_new_mem_buf(written, -1);
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long len = 0;
+        char *text;
+
+        assert_int_equal(PEM_read_bio(mem, &name, &header, &der, &len), 1);
+        assert_string_equal(name, "TOKENKEY KEY REFERENCE");
+        text = strndup((const char *)der, (size_t)len);
+        st_assert_contains(text, "tokenkey key reference v1");
+        st_assert_contains(text, tk_fixture_serial(&env.fx));
+        st_assert_contains(text, label);
+        /* RFC 3986 section 2.1: percent-encodings in upper case */
+        snprintf(want_id, sizeof(want_id), "id=%%%s", idhex);
+        st_assert_contains(text, want_id);
+        st_assert_contains(text, "type=private");
+        st_assert_not_contains(text, "pin-");
+        free(text);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+        BIO_free(mem);
+    }
+    free(written);
+    free(rewritten);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(key2);
+    free(path);
+    free(again);
+}
+
+static void test_round_trip_rsa(void **state)
+{
+    round_trip(RSA_LABEL, "RSA", "A1");
+}
+
+static void test_round_trip_ec(void **state)
+{
+    round_trip(EC_LABEL, "EC", "E1");
+}
+
+/* pkcs11-provider's own file format reads as the same key. */
+static void test_pkcs11_provider_file(void **state)
+{
+    char *uri = st_uri(&env, RSA_LABEL, "private");
+    char *p11 = keyref_file("p11prov.pem", "PKCS#11 PROVIDER URI", "PKCS#11 Provider URI v1.0",
+                            uri, 0);
+    char *ours = tokenkey_file("ours.pem", RSA_LABEL);
+    EVP_PKEY *a = st_read_key(env.libctx, p11), *b = st_read_key(env.libctx, ours);
+    char *errors = st_errors();
+
+    if (a == NULL || b == NULL)
+        fail_msg("reading the key references:\n%s", errors);
+    assert_string_equal(provider_of(a), "tokenkey");
+    assert_int_equal(EVP_PKEY_eq(a, b), 1);
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    free(errors);
+    free(uri);
+    free(p11);
+    free(ours);
+}
+
+/* A regular PKCS#8 key still loads, through the default provider. */
+static void test_pkcs8_still_loads(void **state)
+{
+    EVP_PKEY *soft = EVP_PKEY_Q_keygen(NULL, "provider=default", "RSA", (size_t)2048), *back;
+    char *path = st_path(&env, "soft.pem");
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(soft);
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, soft, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    back = st_read_key(env.libctx, path);
+    assert_non_null(back);
+    assert_string_equal(provider_of(back), "default");
+    assert_int_equal(EVP_PKEY_eq(soft, back), 1);
+    EVP_PKEY_free(soft);
+    EVP_PKEY_free(back);
+    free(path);
+}
+
+/* ---- broken files: each names its problem ---- */
+
+static void expect_failure(const char *path, const char *reason, const char *detail)
+{
+    EVP_PKEY *key = st_read_key(env.libctx, path);
+    char *errors = st_errors();
+
+    if (key != NULL)
+        fail_msg("%s loaded a key", path);
+    st_assert_contains(errors, reason);
+    st_assert_contains(errors, detail);
+    free(errors);
+}
+
+static void expect_bad(const char *path, const char *detail)
+{
+    expect_failure(path, "malformed key reference file", detail);
+}
+
+/* A good file's text with one edit: at most the first n bytes, or a replaced substring. */
+static char *edited(const char *name, size_t keep, const char *from, const char *to)
+{
+    char *good = tokenkey_file("good.pem", RSA_LABEL);
+    char *text = st_read(good), *path = st_path(&env, name), *at;
+
+    assert_non_null(text);
+    if (keep > 0)
+        text[keep] = '\0';
+    if (from != NULL) {
+        at = strstr(text, from);
+        assert_non_null(at);
+        assert_int_equal(strlen(from), strlen(to));
+        memcpy(at, to, strlen(to));
+    }
+    st_write(path, text);
+    free(text);
+    free(good);
+    return path;
+}
+
+static void test_truncated(void **state)
+{
+    /* The BEGIN line and the first base64 line: no END line. */
+    char *path = edited("truncated.pem", strlen("-----BEGIN TOKENKEY KEY REFERENCE-----\n") + 65,
+                        NULL, NULL);
+
+    expect_bad(path, "truncated: no \"-----END TOKENKEY KEY REFERENCE-----\" line");
+    free(path);
+}
+
+static void test_corrupt_base64(void **state)
+{
+    char *path = edited("b64.pem", 0, "REFERENCE-----\nM", "REFERENCE-----\n!");
+
+    expect_bad(path, "corrupt base64 in the PEM body");
+    free(path);
+}
+
+static void test_wrong_description(void **state)
+{
+    char *uri = st_uri(&env, RSA_LABEL, "private");
+    char *path = keyref_file("desc.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v9",
+                             uri, 0);
+
+    expect_bad(path, "unknown description \"tokenkey key reference v9\" "
+                     "(expected \"tokenkey key reference v1\")");
+    free(path);
+    /* Our description under pkcs11-provider's label: the label decides. */
+    path = keyref_file("mixed.pem", "PKCS#11 PROVIDER URI", "tokenkey key reference v1", uri, 0);
+    expect_bad(path, "unknown description \"tokenkey key reference v1\" "
+                     "(expected \"PKCS#11 Provider URI v1.0\")");
+    free(path);
+    free(uri);
+}
+
+static void test_wrong_label(void **state)
+{
+    char *path = edited("label.pem", 0, "BEGIN TOKENKEY KEY REFERENCE", "BEGIN TOKENKEY KEY REFERENCX");
+    char *uri = st_uri(&env, RSA_LABEL, "private");
+
+    expect_bad(path, "unknown PEM label \"TOKENKEY KEY REFERENCX\" "
+                     "(expected \"TOKENKEY KEY REFERENCE\")");
+    free(path);
+    /* END not matching BEGIN */
+    path = edited("end.pem", 0, "END TOKENKEY KEY REFERENCE", "END TOKENKEY KEY REFERENCX");
+    expect_bad(path, "ends with \"-----END TOKENKEY KEY REFERENCX-----\"");
+    free(path);
+    /* Someone else's label: not ours to read, OpenSSL says nothing could read it. */
+    path = keyref_file("other.pem", "SOMETHING ELSE", "tokenkey key reference v1", uri, 0);
+    expect_failure(path, "unsupported", "No supported data to decode. Input type: PEM");
+    free(path);
+    free(uri);
+}
+
+static void test_trailing_garbage(void **state)
+{
+    char *uri = st_uri(&env, RSA_LABEL, "private");
+    char *path = keyref_file("trailing.pem", "TOKENKEY KEY REFERENCE",
+                             "tokenkey key reference v1", uri, 3);
+
+    expect_bad(path, "3 bytes of trailing data after the key reference");
+    free(path);
+    free(uri);
+}
+
+static void test_empty_uri(void **state)
+{
+    char *path = keyref_file("empty.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                             "", 0);
+
+    expect_bad(path, "the URI is empty");
+    free(path);
+}
+
+static void test_not_pkcs11_uri(void **state)
+{
+    char *path = keyref_file("file.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                             "file:/etc/ssl/private/key.pem", 0);
+
+    expect_bad(path, "not a pkcs11: URI: \"file:/etc/ssl/private/key.pem\"");
+    free(path);
+    path = keyref_file("bad.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                       "pkcs11:token=x;colour=blue", 0);
+    expect_bad(path, "malformed pkcs11: URI: unknown attribute at offset 15 (attribute 'colour')");
+    free(path);
+}
+
+/* ---- URIs naming no key, or two ---- */
+
+static void test_no_key(void **state)
+{
+    char *uri = st_uri(&env, "no-such-key", "private");
+    char *path = keyref_file("none.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                             uri, 0);
+    char want[256];
+
+    snprintf(want, sizeof(want), "no private key matches %s", uri);
+    expect_failure(path, "no object on the token matches the URI", want);
+    free(path);
+    free(uri);
+}
+
+static void test_two_keys(void **state)
+{
+    char *uri = st_uri(&env, "twin", "private");
+    char *path = keyref_file("twin.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                             uri, 0);
+
+    expect_failure(path, "the URI matches more than one key", "matches 2 private keys");
+    /* Both are listed, by id. */
+    {
+        EVP_PKEY *key = st_read_key(env.libctx, path);
+        char *errors = st_errors();
+
+        assert_null(key);
+        st_assert_contains(errors, "id=%D1");
+        st_assert_contains(errors, "id=%D2");
+        free(errors);
+    }
+    free(path);
+    free(uri);
+}
+
+/* ---- text ---- */
+
+static char *print_private(EVP_PKEY *key)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *data = NULL, *copy;
+    long len;
+
+    assert_non_null(mem);
+    if (EVP_PKEY_print_private(mem, key, 0, NULL) != 1) {
+        char *errors = st_errors();
+
+        fail_msg("EVP_PKEY_print_private:\n%s", errors);
+    }
+    len = BIO_get_mem_data(mem, &data);
+    copy = strndup(data, (size_t)len);
+    BIO_free(mem);
+    return copy;
+}
+
+static void test_text(void **state)
+{
+    char *rsa_path = tokenkey_file("text-rsa.pem", RSA_LABEL);
+    char *ec_path = tokenkey_file("text-ec.pem", EC_LABEL);
+    EVP_PKEY *rsa = st_read_key(env.libctx, rsa_path), *ec = st_read_key(env.libctx, ec_path);
+    char *text;
+
+    assert_non_null(rsa);
+    assert_non_null(ec);
+    text = print_private(rsa);
+    st_assert_contains(text, "Private-Key: (2048 bit, on token)");
+    st_assert_contains(text, "modulus:\n    00:");
+    st_assert_contains(text, "publicExponent: 65537 (0x10001)");
+    st_assert_contains(text, "private key: on token, not exportable (pkcs11:");
+    st_assert_contains(text, "object=" RSA_LABEL);
+    st_assert_not_contains(text, "privateExponent");
+    st_assert_not_contains(text, "prime1");
+    free(text);
+
+    text = print_private(ec);
+    st_assert_contains(text, "Private-Key: (256 bit, on token)");
+    st_assert_contains(text, "pub:\n    04:");
+    st_assert_contains(text, "ASN1 OID: prime256v1");
+    st_assert_contains(text, "NIST CURVE: P-256");
+    st_assert_contains(text, "private key: on token, not exportable (pkcs11:");
+    st_assert_not_contains(text, "priv:");
+    free(text);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    free(rsa_path);
+    free(ec_path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_pkcs8_still_loads, clear_errors),
+        cmocka_unit_test_setup(test_truncated, clear_errors),
+        cmocka_unit_test_setup(test_corrupt_base64, clear_errors),
+        cmocka_unit_test_setup(test_wrong_description, clear_errors),
+        cmocka_unit_test_setup(test_wrong_label, clear_errors),
+        cmocka_unit_test_setup(test_trailing_garbage, clear_errors),
+        cmocka_unit_test_setup(test_empty_uri, clear_errors),
+        cmocka_unit_test_setup(test_not_pkcs11_uri, clear_errors),
+        cmocka_unit_test_setup(test_no_key, clear_errors),
+        cmocka_unit_test_setup(test_two_keys, clear_errors),
+        cmocka_unit_test_setup(test_round_trip_rsa, clear_errors),
+        cmocka_unit_test_setup(test_round_trip_ec, clear_errors),
+        cmocka_unit_test_setup(test_pkcs11_provider_file, clear_errors),
+        cmocka_unit_test_setup(test_text, clear_errors),
+    };
+
+    return cmocka_run_group_tests_name("store-keyref", tests, group_setup, group_teardown);
+}

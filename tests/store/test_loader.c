@@ -1,0 +1,343 @@
+/*
+ * The pkcs11: OSSL_STORE loader, in-process against a fresh SoftHSM2 token:
+ * listing a token, type= and OSSL_STORE_expect() filters, a search by
+ * subject, certificates without a PIN (no login at all), exactly one
+ * private key or an error that lists them, and malformed URIs.
+ */
+#include "store_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/store.h>
+#include <openssl/x509.h>
+
+static ST_ENV env;
+static X509 *cert_a;
+
+static int group_setup(void **state)
+{
+    EVP_PKEY *ca_key = NULL, *pub;
+    X509 *ca = NULL;
+    unsigned char *der = NULL;
+    int len;
+    CK_RV rv;
+
+    if (st_setup(&env, "tokenkey-loader") != 0)
+        return -1;
+    if (tkst_keygen(env.t, &env.pin, "rsa", "ld-a", "01") != CKR_OK
+        || tkst_keygen(env.t, &env.pin, "ec", "ld-b", "02") != CKR_OK)
+        return -1;
+    /* A certificate for ld-a, stored next to it (same CKA_ID and label). */
+    ca_key = EVP_PKEY_Q_keygen(NULL, "provider=default", "EC", "P-256");
+    pub = tkst_public_key(env.t, "ld-a");
+    if (ca_key == NULL || pub == NULL)
+        return -1;
+    ca = st_cert(ca_key, "tokenkey loader CA", ca_key, NULL);
+    cert_a = st_cert(pub, "loader client a", ca_key, ca);
+    len = i2d_X509(cert_a, &der);
+    rv = len > 0 ? tkst_import_cert(env.t, &env.pin, der, (size_t)len, "ld-a", "01")
+                 : CKR_GENERAL_ERROR;
+    OPENSSL_free(der);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca_key);
+    X509_free(ca);
+    return rv == CKR_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    X509_free(cert_a);
+    st_teardown(&env);
+    return 0;
+}
+
+static int clear_errors(void **state)
+{
+    ERR_clear_error();
+    return 0;
+}
+
+typedef struct {
+    int pkeys, pubkeys, certs, other, failed_loads;
+    X509 *cert;     /* the last certificate */
+    EVP_PKEY *pkey; /* the last private key */
+} LOADED;
+
+static void loaded_free(LOADED *l)
+{
+    X509_free(l->cert);
+    EVP_PKEY_free(l->pkey);
+}
+
+/*
+ * Open uri in libctx (expect: 0 or an OSSL_STORE_INFO_*), load until eof,
+ * count what came. Returns 1 when opened; errors stay queued.
+ */
+static int load_all(OSSL_LIB_CTX *libctx, const char *uri, int expect, X509_NAME *subject,
+                    LOADED *l)
+{
+    OSSL_STORE_CTX *ctx = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    int guard = 0;
+
+    memset(l, 0, sizeof(*l));
+    if (ctx == NULL)
+        return 0;
+    if (expect != 0)
+        assert_int_equal(OSSL_STORE_expect(ctx, expect), 1);
+    if (subject != NULL) {
+        OSSL_STORE_SEARCH *search = OSSL_STORE_SEARCH_by_name(subject);
+
+        assert_int_equal(OSSL_STORE_supports_search(ctx, OSSL_STORE_SEARCH_BY_NAME), 1);
+        assert_int_equal(OSSL_STORE_find(ctx, search), 1);
+        OSSL_STORE_SEARCH_free(search);
+    }
+    /* apps/lib/apps.c loops until eof, even after an error: so must we end. */
+    while (!OSSL_STORE_eof(ctx)) {
+        OSSL_STORE_INFO *info = OSSL_STORE_load(ctx);
+
+        assert_true(++guard < 100);
+        if (info == NULL) {
+            l->failed_loads++;
+            continue;
+        }
+        switch (OSSL_STORE_INFO_get_type(info)) {
+        case OSSL_STORE_INFO_PKEY:
+            l->pkeys++;
+            EVP_PKEY_free(l->pkey);
+            l->pkey = OSSL_STORE_INFO_get1_PKEY(info);
+            break;
+        case OSSL_STORE_INFO_PUBKEY:
+            l->pubkeys++;
+            break;
+        case OSSL_STORE_INFO_CERT:
+            l->certs++;
+            X509_free(l->cert);
+            l->cert = OSSL_STORE_INFO_get1_CERT(info);
+            break;
+        default:
+            l->other++;
+            break;
+        }
+        OSSL_STORE_INFO_free(info);
+    }
+    OSSL_STORE_close(ctx);
+    return 1;
+}
+
+static char *token_uri(const char *rest)
+{
+    char *uri = NULL;
+
+    assert_true(asprintf(&uri, "pkcs11:serial=%s%s", tk_fixture_serial(&env.fx), rest) > 0);
+    return uri;
+}
+
+static void test_list_token(void **state)
+{
+    char *uri = token_uri("");
+    LOADED l;
+    char *errors;
+
+    assert_int_equal(load_all(env.libctx, uri, 0, NULL, &l), 1);
+    errors = st_errors();
+    if (l.failed_loads != 0)
+        fail_msg("loads failed:\n%s", errors);
+    assert_int_equal(l.pkeys, 2);
+    assert_int_equal(l.pubkeys, 2);
+    assert_int_equal(l.certs, 1);
+    assert_int_equal(l.other, 0);
+    assert_int_equal(X509_cmp(l.cert, cert_a), 0);
+    loaded_free(&l);
+    free(errors);
+    free(uri);
+}
+
+static void test_expect_filters(void **state)
+{
+    char *uri = token_uri("");
+    LOADED l;
+
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_CERT, NULL, &l), 1);
+    assert_int_equal(l.certs, 1);
+    assert_int_equal(l.pkeys + l.pubkeys + l.failed_loads, 0);
+    loaded_free(&l);
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PUBKEY, NULL, &l), 1);
+    assert_int_equal(l.pubkeys, 2);
+    assert_int_equal(l.pkeys + l.certs + l.failed_loads, 0);
+    loaded_free(&l);
+    free(uri);
+    /* type=public: the public key objects only */
+    uri = token_uri(";type=public");
+    assert_int_equal(load_all(env.libctx, uri, 0, NULL, &l), 1);
+    assert_int_equal(l.pubkeys, 2);
+    assert_int_equal(l.pkeys + l.certs + l.failed_loads, 0);
+    loaded_free(&l);
+    free(uri);
+}
+
+static void test_one_private_key(void **state)
+{
+    char *uri = token_uri(";object=ld-b;type=private");
+    LOADED l;
+
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+    assert_int_equal(l.pkeys, 1);
+    assert_int_equal(l.failed_loads, 0);
+    assert_true(EVP_PKEY_is_a(l.pkey, "EC"));
+    loaded_free(&l);
+    free(uri);
+}
+
+/* Only private keys wanted and two match: an error listing both, never a pick. */
+static void test_two_private_keys(void **state)
+{
+    char *uri = token_uri(";type=private");
+    LOADED l;
+    char *errors;
+
+    assert_int_equal(load_all(env.libctx, uri, 0, NULL, &l), 1);
+    errors = st_errors();
+    assert_int_equal(l.pkeys, 0);
+    assert_int_equal(l.failed_loads, 1);
+    st_assert_contains(errors, "the URI matches more than one key");
+    st_assert_contains(errors, "matches 2 private keys");
+    st_assert_contains(errors, "object=ld-a;type=private;id=%01");
+    st_assert_contains(errors, "object=ld-b;type=private;id=%02");
+    free(errors);
+    loaded_free(&l);
+    free(uri);
+    /* The same with no type= but the caller expecting a private key (-key, -inkey). */
+    uri = token_uri("");
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+    errors = st_errors();
+    assert_int_equal(l.pkeys, 0);
+    st_assert_contains(errors, "matches 2 private keys");
+    free(errors);
+    loaded_free(&l);
+    free(uri);
+}
+
+static void test_no_private_key(void **state)
+{
+    char *uri = token_uri(";object=nothing;type=private");
+    LOADED l;
+    char *errors, want[160];
+
+    assert_int_equal(load_all(env.libctx, uri, 0, NULL, &l), 1);
+    errors = st_errors();
+    assert_int_equal(l.pkeys, 0);
+    assert_int_equal(l.failed_loads, 1);
+    snprintf(want, sizeof(want), "no private key matches %s", uri);
+    st_assert_contains(errors, want);
+    free(errors);
+    loaded_free(&l);
+    free(uri);
+}
+
+/* type=cert reads a public object: no PIN is asked for, no C_Login is made. */
+static void test_cert_without_pin(void **state)
+{
+    OSSL_LIB_CTX *nopin = st_libctx(&env, 0);
+    char *uri = token_uri(";object=ld-a;type=cert");
+    unsigned long logins;
+    LOADED l;
+    char *errors;
+
+    /* Log the token out (all sessions closed) so a login would show. */
+    tk_p11_token_reset(env.t);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 0);
+    logins = tk_p11_stat(TK_FN_C_Login);
+    assert_int_equal(load_all(nopin, uri, 0, NULL, &l), 1);
+    errors = st_errors();
+    if (l.certs != 1)
+        fail_msg("no certificate:\n%s", errors);
+    assert_int_equal(l.failed_loads, 0);
+    assert_int_equal(X509_cmp(l.cert, cert_a), 0);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins);
+    loaded_free(&l);
+    free(errors);
+    free(uri);
+
+    /* The same provider does need a PIN for a private key, and says so. */
+    uri = token_uri(";object=ld-a;type=private");
+    assert_int_equal(load_all(nopin, uri, 0, NULL, &l), 1);
+    errors = st_errors();
+    assert_int_equal(l.pkeys, 0);
+    st_assert_contains(errors, "no PIN available");
+    loaded_free(&l);
+    free(errors);
+    free(uri);
+    st_libctx_free(nopin);
+}
+
+static void test_search_by_subject(void **state)
+{
+    char *uri = token_uri("");
+    X509_NAME *other = X509_NAME_new();
+    LOADED l;
+
+    assert_int_equal(load_all(env.libctx, uri, 0, X509_get_subject_name(cert_a), &l), 1);
+    assert_int_equal(l.certs, 1);
+    assert_int_equal(l.pkeys + l.pubkeys + l.failed_loads, 0);
+    loaded_free(&l);
+    /* No certificate with that subject: an error naming the URI. */
+    assert_non_null(other);
+    assert_int_equal(X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC,
+                                                (const unsigned char *)"nobody", -1, -1, 0), 1);
+    assert_int_equal(load_all(env.libctx, uri, 0, other, &l), 1);
+    assert_int_equal(l.certs, 0);
+    loaded_free(&l);
+    X509_NAME_free(other);
+    ERR_clear_error();
+    free(uri);
+}
+
+static void test_malformed_uri(void **state)
+{
+    LOADED l;
+    char *errors;
+
+    assert_int_equal(load_all(env.libctx, "pkcs11:token=x;colour=blue", 0, NULL, &l), 0);
+    errors = st_errors();
+    st_assert_contains(errors, "malformed pkcs11: URI (RFC 7512)");
+    st_assert_contains(errors, "unknown attribute at offset 15 (attribute 'colour')");
+    free(errors);
+    assert_int_equal(load_all(env.libctx, "pkcs11:id=%zz", 0, NULL, &l), 0);
+    errors = st_errors();
+    st_assert_contains(errors, "malformed pkcs11: URI (RFC 7512)");
+    st_assert_contains(errors, "(attribute 'id')");
+    free(errors);
+    /*
+     * A pin-value never shows in our message (OpenSSL's file: loader, tried
+     * first, quotes the whole text as a path: not ours to change).
+     */
+    assert_int_equal(load_all(env.libctx, "pkcs11:colour=blue?pin-value=s3cret", 0, NULL, &l), 0);
+    errors = st_errors();
+    {
+        char *ours = strstr(errors, ":tokenkey:");
+
+        assert_non_null(ours);
+        st_assert_contains(ours, "unknown attribute at offset 7 (attribute 'colour')");
+        st_assert_not_contains(ours, "s3cret");
+    }
+    free(errors);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_list_token, clear_errors),
+        cmocka_unit_test_setup(test_expect_filters, clear_errors),
+        cmocka_unit_test_setup(test_one_private_key, clear_errors),
+        cmocka_unit_test_setup(test_two_private_keys, clear_errors),
+        cmocka_unit_test_setup(test_no_private_key, clear_errors),
+        cmocka_unit_test_setup(test_search_by_subject, clear_errors),
+        cmocka_unit_test_setup(test_malformed_uri, clear_errors),
+        cmocka_unit_test_setup(test_cert_without_pin, clear_errors),
+    };
+
+    return cmocka_run_group_tests_name("store-loader", tests, group_setup, group_teardown);
+}
