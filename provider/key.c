@@ -19,6 +19,8 @@ TK_KEY *tk_key_new(TK_PROVCTX *ctx, TK_KEY_TYPE type)
     k->ctx = ctx;
     k->type = type;
     k->handle = CK_INVALID_HANDLE;
+    k->copy = CK_INVALID_HANDLE;
+    k->copy_gen = k->copy_failed_gen = (unsigned long)-1;
     pthread_mutex_init(&k->lock, NULL);
     return k;
 }
@@ -33,6 +35,9 @@ void tk_key_free(TK_KEY *k)
 {
     if (k == NULL || __atomic_sub_fetch(&k->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
+    if (k->copy_gen != (unsigned long)-1)
+        tk_p11_destroy_session_copy(k->token, k->copy, k->copy_gen);
+    tk_p11_module_close(k->module);
     tk_pin_source_clear(&k->pin);
     BN_free(k->rsa_n);
     BN_free(k->rsa_e);
@@ -136,12 +141,16 @@ CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE ob
     if (k == NULL)
         return CKR_HOST_MEMORY;
     k->token = s->token;
+    k->module = tk_p11_module_up_ref(tk_p11_token_module(s->token));
     k->handle_gen = s->generation;
     if (cls == CKO_PRIVATE_KEY) {
         k->handle = obj;
         /* Absent on tokens that predate it: treat as false. */
         if (tk_p11_get_bool(s, obj, CKA_ALWAYS_AUTHENTICATE, &always_auth) == CKR_OK)
             k->always_authenticate = always_auth == CK_TRUE;
+        /* A per-use login must stay bound to the token object itself. */
+        k->copy_allowed = !k->always_authenticate
+                          && (ctx == NULL || ctx->cfg.session_key_copy != 0);
     }
     if (tk_p11_get_attr_alloc(s, obj, CKA_ID, &k->id, &len) == CKR_OK)
         k->id_len = len;
@@ -229,38 +238,77 @@ end:
 }
 
 /*
- * The private key's handle, valid in the token's current generation: after
+ * Under k->lock: the private key's handle, valid in generation gen. After
  * the token went away and came back, handles change, so find it again by
  * CKA_ID (and label) - the same object, never another one.
  */
-static CK_RV current_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
+static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
     CK_OBJECT_HANDLE found[2];
     CK_ULONG n = 1, got = 0;
+    CK_RV rv;
+
+    if (k->id_len > 0)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, k->id, k->id_len };
+    if (k->label != NULL)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label, strlen(k->label) };
+    rv = tk_p11_find(s, tmpl, n, found, 2, &got);
+    if (rv == CKR_OK && got != 1)
+        rv = CKR_KEY_HANDLE_INVALID;
+    if (rv == CKR_OK) {
+        __atomic_store_n(&k->handle, found[0], __ATOMIC_RELAXED);
+        __atomic_store_n(&k->handle_gen, s->generation, __ATOMIC_RELEASE);
+        TK_DEBUG("key %s found again as object %lu", k->uri, (unsigned long)found[0]);
+    }
+    return rv;
+}
+
+/* Under k->lock: make the session copy for this generation, once. */
+static void make_copy(TK_KEY *k, unsigned long gen)
+{
+    CK_OBJECT_HANDLE copy;
+    unsigned long copy_gen;
+    CK_RV rv = tk_p11_copy_to_session(k->token, k->handle, &copy, &copy_gen);
+
+    if (rv == CKR_OK && copy_gen == gen) {
+        __atomic_store_n(&k->copy, copy, __ATOMIC_RELAXED);
+        __atomic_store_n(&k->copy_gen, gen, __ATOMIC_RELEASE);
+        return;
+    }
+    if (rv == CKR_OK)
+        tk_p11_destroy_session_copy(k->token, copy, copy_gen);
+    TK_DEBUG("key %s: no session copy (%s); signing with the token object", k->uri,
+             tk_p11_rv_name(rv));
+    __atomic_store_n(&k->copy_failed_gen, gen, __ATOMIC_RELEASE);
+}
+
+/*
+ * The object to sign with on session s: the session copy when there is
+ * one for s's generation, else the token object. The fast path is two
+ * atomic loads; the lock is taken once per key per token generation.
+ */
+static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
+{
+    unsigned long gen = s->generation;
     CK_RV rv = CKR_OK;
 
-    if (__atomic_load_n(&k->handle_gen, __ATOMIC_ACQUIRE) == s->generation) {
+    if (__atomic_load_n(&k->copy_gen, __ATOMIC_ACQUIRE) == gen) {
+        *h = __atomic_load_n(&k->copy, __ATOMIC_RELAXED);
+        return CKR_OK;
+    }
+    if (__atomic_load_n(&k->handle_gen, __ATOMIC_ACQUIRE) == gen
+        && (!k->copy_allowed || __atomic_load_n(&k->copy_failed_gen, __ATOMIC_RELAXED) == gen)) {
         *h = __atomic_load_n(&k->handle, __ATOMIC_RELAXED);
         return CKR_OK;
     }
     pthread_mutex_lock(&k->lock);
-    if (k->handle_gen != s->generation) {
-        if (k->id_len > 0)
-            tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, k->id, k->id_len };
-        if (k->label != NULL)
-            tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label, strlen(k->label) };
-        rv = tk_p11_find(s, tmpl, n, found, 2, &got);
-        if (rv == CKR_OK && got != 1)
-            rv = CKR_KEY_HANDLE_INVALID;
-        if (rv == CKR_OK) {
-            __atomic_store_n(&k->handle, found[0], __ATOMIC_RELAXED);
-            __atomic_store_n(&k->handle_gen, s->generation, __ATOMIC_RELEASE);
-            TK_DEBUG("key %s found again as object %lu", k->uri, (unsigned long)found[0]);
-        }
-    }
-    *h = k->handle;
+    if (k->handle_gen != gen)
+        rv = refind_handle(k, s);
+    if (rv == CKR_OK && k->copy_allowed && k->copy_gen != gen && k->copy_failed_gen != gen)
+        make_copy(k, gen);
+    *h = k->copy_gen == gen ? k->copy : k->handle;
     pthread_mutex_unlock(&k->lock);
     return rv;
 }
@@ -281,7 +329,7 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
     PRIVATE_OP *op = arg;
     const TK_P11_PIN_GETTER *ctx_pin = op->key->always_authenticate ? &op->pin : NULL;
     CK_OBJECT_HANDLE h;
-    CK_RV rv = current_handle(op->key, s, &h);
+    CK_RV rv = signing_handle(op->key, s, &h);
 
     if (rv != CKR_OK)
         return rv;
@@ -299,8 +347,12 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     if (!tk_key_has_private(k))
         return CKR_KEY_HANDLE_INVALID;
     rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
-    /* The object was replaced behind us (same token generation): look again once. */
+    /* The object or its copy was removed behind us (same token generation): look again once. */
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+        pthread_mutex_lock(&k->lock);
+        __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&k->lock);
         __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         op.outlen = *outlen;
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);

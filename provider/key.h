@@ -28,9 +28,20 @@ typedef struct tk_key {
     /* Where the private half lives; token == NULL for a public-only key
      * made by keymgmt import (e.g. a certificate's key being compared). */
     TK_P11_TOKEN *token;
+    TK_P11_MODULE *module;          /* a reference, so the token outlives the key */
     CK_OBJECT_HANDLE handle;        /* the private key object, or CK_INVALID_HANDLE */
     unsigned long handle_gen;       /* token generation the handle belongs to */
-    pthread_mutex_t lock;           /* finding the handle again */
+    pthread_mutex_t lock;           /* finding the handle again, making the copy */
+    /*
+     * The session-object copy signatures use (tk_p11_copy_to_session), made
+     * on first use in each token generation unless the key needs a login
+     * per use (CKA_ALWAYS_AUTHENTICATE), the config says no, or the token
+     * refuses C_CopyObject (then copy_failed_gen says not to ask again).
+     */
+    int copy_allowed;
+    CK_OBJECT_HANDLE copy;
+    unsigned long copy_gen;
+    unsigned long copy_failed_gen;
     unsigned char *id;              /* CKA_ID, to find the object again */
     size_t id_len;
     char *label;                    /* CKA_LABEL, NULL if none */

@@ -86,6 +86,8 @@ void tk_p11_stats_reset(void);
 CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE **out);
 /* Drop a reference; the last one C_Finalizes and unloads (never at process exit). */
 void tk_p11_module_close(TK_P11_MODULE *m);
+/* Another reference (keys hold one, so their token outlives them). */
+TK_P11_MODULE *tk_p11_module_up_ref(TK_P11_MODULE *m);
 const char *tk_p11_module_path(const TK_P11_MODULE *m);
 CK_RV tk_p11_module_info(TK_P11_MODULE *m, CK_INFO *info);
 /* dlerror() text of the last failed load on this thread, "" if none. */
@@ -157,6 +159,20 @@ typedef CK_RV tk_p11_op_fn(TK_P11_SESSION *s, void *arg);
 CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
                           tk_p11_op_fn *op, void *arg);
 
+/*
+ * A session-object copy of key object o (C_CopyObject with CKA_TOKEN=FALSE,
+ * PKCS#11 v2.40 section 5.7): it keeps o's CKA_SENSITIVE and
+ * non-extractable attributes (PKCS#11 forbids weakening them on copy),
+ * lives only in the token's memory for as long as the token's anchor
+ * session, and on tokens that keep token objects encrypted at rest
+ * (SoftHSM2) signs faster. *generation is the token generation the copy
+ * belongs to: a reset of the token invalidates it.
+ */
+CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *copy,
+                             unsigned long *generation);
+/* Destroy such a copy if its generation is still current (and not at process exit). */
+void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigned long generation);
+
 /* ---- login (p11_login.c) ---- */
 
 /*
@@ -172,7 +188,12 @@ int tk_p11_token_logged_in(TK_P11_TOKEN *t);
 
 /* ---- objects (p11_object.c) ---- */
 
-/* Up to max handles of objects matching tmpl; *count is how many were stored. */
+/*
+ * Up to max handles of token objects (CKA_TOKEN=TRUE is added to tmpl)
+ * matching tmpl; *count is how many were stored. At most
+ * TK_P11_FIND_MAX_ATTRS attributes in tmpl.
+ */
+#define TK_P11_FIND_MAX_ATTRS 15
 CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
 /*

@@ -77,6 +77,8 @@ CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const ch
 #define TK_P11_TRACED(fn, call, ...) \
     (ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__))
 
+/* 1 once the process is exiting: the module may be gone (see p11_module.c). */
+int tk_p11_process_exiting(void);
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
 /* Token bookkeeping after fork: handles from the parent are meaningless here. */

@@ -271,6 +271,19 @@ CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
     return rv;
 }
 
+TK_P11_MODULE *tk_p11_module_up_ref(TK_P11_MODULE *m)
+{
+    pthread_mutex_lock(&registry_lock);
+    m->refs++;
+    pthread_mutex_unlock(&registry_lock);
+    return m;
+}
+
+int tk_p11_process_exiting(void)
+{
+    return __atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST);
+}
+
 const char *tk_p11_module_path(const TK_P11_MODULE *m)
 {
     return m->path;

@@ -36,12 +36,25 @@ CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
 {
     CK_FUNCTION_LIST *fl = fl_of(s);
+    CK_BBOOL on_token = CK_TRUE;
+    CK_ATTRIBUTE full[TK_P11_FIND_MAX_ATTRS + 1];
     CK_ULONG got = 0;
     CK_RV rv, frv;
 
     *count = 0;
-    rv = TK_P11_TRACED(TK_FN_C_FindObjectsInit, fl->C_FindObjectsInit(s->handle, tmpl, n),
-                       "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
+    if (n > TK_P11_FIND_MAX_ATTRS)
+        return CKR_ARGUMENTS_BAD;
+    /*
+     * Token objects only: session objects are never what a lookup wants,
+     * and our own session copies of keys (tk_p11_copy_to_session) carry
+     * the same CKA_ID and label as the key they copy.
+     */
+    for (CK_ULONG i = 0; i < n; i++)
+        full[i] = tmpl[i];
+    full[n] = (CK_ATTRIBUTE){ CKA_TOKEN, &on_token, sizeof(on_token) };
+    rv = TK_P11_TRACED(TK_FN_C_FindObjectsInit, fl->C_FindObjectsInit(s->handle, full, n + 1),
+                       "session=%lu, %lu attributes + CKA_TOKEN", (unsigned long)s->handle,
+                       (unsigned long)n);
     if (rv != CKR_OK)
         return rv;
     /* Some modules return fewer than asked per call: loop until none come. */

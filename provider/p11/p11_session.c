@@ -182,3 +182,42 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
         return rv;
     }
 }
+
+CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *copy,
+                             unsigned long *generation)
+{
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &no, sizeof(no) } };
+    CK_SESSION_HANDLE anchor;
+    CK_RV rv = ensure_anchor(t);
+
+    if (rv != CKR_OK)
+        return rv;
+    /*
+     * Copy in the anchor session: session objects belong to the session
+     * that made them, and the anchor lives as long as the generation.
+     */
+    pthread_mutex_lock(&t->lock);
+    anchor = t->anchor;
+    *generation = t->generation;
+    pthread_mutex_unlock(&t->lock);
+    return TK_P11_TRACED(TK_FN_C_CopyObject,
+                         t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),
+                         "anchor session=%lu, object=%lu, CKA_TOKEN=FALSE", (unsigned long)anchor,
+                         (unsigned long)o);
+}
+
+void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigned long generation)
+{
+    CK_SESSION_HANDLE anchor;
+
+    if (tk_p11_process_exiting())
+        return;
+    pthread_mutex_lock(&t->lock);
+    anchor = generation == t->generation ? t->anchor : CK_INVALID_HANDLE;
+    pthread_mutex_unlock(&t->lock);
+    if (anchor != CK_INVALID_HANDLE)
+        TK_P11_TRACED(TK_FN_C_DestroyObject, t->module->fl->C_DestroyObject(anchor, copy),
+                      "anchor session=%lu, session copy=%lu", (unsigned long)anchor,
+                      (unsigned long)copy);
+}
