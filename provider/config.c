@@ -136,7 +136,12 @@ int tk_config_from_env(TK_CONFIG *cfg, char *err, size_t errlen)
         return 0;
     }
     if (cfg->pin == NULL && (v = getenv("TOKENKEY_PIN_FILE")) != NULL && *v != '\0') {
-        char *src = OPENSSL_malloc(strlen(v) + 6);
+        char *src;
+
+        /* A path, though people write file:/path too. */
+        if (strncmp(v, "file:", 5) == 0)
+            v += 5;
+        src = OPENSSL_malloc(strlen(v) + 6);
 
         if (src == NULL) {
             snprintf(err, errlen, "out of memory");

@@ -9,7 +9,7 @@
  *   pin               TOKENKEY_PIN_SOURCE    file:/path or env:NAME
  *   -                 TOKENKEY_PIN_FILE      same as pin = file:/path
  *   -                 TOKENKEY_PIN           the PIN itself (containers)
- *   debug             TOKENKEY_DEBUG         0, 1 or 2
+ *   debug             TOKENKEY_DEBUG         0, 1 or 2 (here the environment wins: debug.c)
  *   debug-file        TOKENKEY_DEBUG_FILE    log to this file
  *   session-key-copy  TOKENKEY_SESSION_KEY_COPY  yes|no (default yes)
  */

@@ -9,6 +9,7 @@
 #include "debug.h"
 
 int tk_debug_level;
+static int env_decided;   /* TOKENKEY_DEBUG was set, even to 0: the config can't override it */
 static FILE *debug_out;
 static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t debug_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,7 +33,10 @@ static void debug_init_from_env(void)
 {
     const char *level = getenv("TOKENKEY_DEBUG");
 
-    if (level == NULL || *level == '\0' || strcmp(level, "0") == 0)
+    if (level == NULL || *level == '\0')
+        return;
+    env_decided = 1;
+    if (strcmp(level, "0") == 0)
         return;
     open_output(getenv("TOKENKEY_DEBUG_FILE"));
     tk_debug_level = atoi(level) > 0 ? atoi(level) : 1;
@@ -48,8 +52,8 @@ void tk_debug_configure(int level, const char *file)
 {
     pthread_once(&debug_once, debug_init_from_env);
     pthread_mutex_lock(&debug_lock);
-    /* The environment, when set, wins over the config file. */
-    if (tk_debug_level == 0 && level > 0) {
+    /* The environment, when set (even to 0), wins over the config file. */
+    if (!env_decided && tk_debug_level == 0 && level > 0) {
         open_output(file);
         __atomic_store_n(&tk_debug_level, level, __ATOMIC_RELAXED);
     }

@@ -225,9 +225,13 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
     if (rv == CKR_OK)
         rv = tk_key_from_object(ctx, &s, found[0].handle, &pin, out);
     tk_p11_session_put(&s, rv);
-    if (rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_CURVE_NOT_SUPPORTED)
-        TK_RAISE(ctx, TK_R_UNSUPPORTED_KEY_TYPE, "the key %s", uri->object != NULL ? uri->object : "");
-    else if (rv != CKR_OK)
+    if (rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_CURVE_NOT_SUPPORTED) {
+        char *text = tk_objects_uri_for_message(uri);
+
+        TK_RAISE(ctx, TK_R_UNSUPPORTED_KEY_TYPE, "the private key %s is of a type or curve "
+                 "tokenkey does not handle", text);
+        OPENSSL_free(text);
+    } else if (rv != CKR_OK)
         TK_RAISE_RV(ctx, rv, "reading the key's public part");
     ok = rv == CKR_OK;
     if (ok)

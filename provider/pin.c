@@ -117,6 +117,12 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
     }
     while (total < cap && (got = read(fd, buf + total, cap - total)) > 0)
         total += (size_t)got;
+    /* Anything left after cap bytes means the file is not a PIN: don't send a cut one. */
+    if (total == cap && read(fd, &(char){ 0 }, 1) == 1) {
+        close(fd);
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is longer than %zu bytes", src->spec, cap);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
     close(fd);
     total = strip_newline(buf, total);
     if (total == 0) {

@@ -126,18 +126,21 @@ static int load_config(TK_PROVCTX *ctx, OSSL_FUNC_core_get_params_fn *get_params
         for (size_t i = 0; i < nkeys; i++)
             if (values[i] != NULL && !tk_config_set(&ctx->cfg, tk_config_keys[i], values[i],
                                                     err, sizeof(err))) {
-                TK_RAISE(ctx, TK_R_BAD_CONFIG, "openssl.cnf: %s", err);
+                TK_RAISE(ctx, TK_R_BAD_CONFIG, "tokenkey: invalid openssl.cnf setting: %s", err);
                 return 0;
             }
     }
     if (!tk_config_from_env(&ctx->cfg, err, sizeof(err))) {
-        TK_RAISE(ctx, TK_R_BAD_CONFIG, "environment: %s", err);
+        TK_RAISE(ctx, TK_R_BAD_CONFIG, "tokenkey: invalid environment setting: %s", err);
         return 0;
     }
     return 1;
 }
 
 /*
+ * Errors raised here come before OpenSSL registers our reason strings
+ * (it does that only after init succeeds), so their text must stand alone.
+ *
  * A wrong module path is a configuration error: say so when the provider
  * loads (librdkafka then fails at rd_kafka_new) rather than at the first
  * handshake. Checking the file exists does not touch the token.
@@ -145,7 +148,8 @@ static int load_config(TK_PROVCTX *ctx, OSSL_FUNC_core_get_params_fn *get_params
 static int check_module_path(TK_PROVCTX *ctx)
 {
     if (ctx->cfg.module != NULL && access(ctx->cfg.module, R_OK) != 0) {
-        TK_RAISE(ctx, TK_R_MODULE_NOT_FOUND, "PKCS#11 module '%s': %s", ctx->cfg.module,
+        TK_RAISE(ctx, TK_R_MODULE_NOT_FOUND, "tokenkey: PKCS#11 module '%s' not found: %s: "
+                 "check pkcs11-module in openssl.cnf or TOKENKEY_MODULE", ctx->cfg.module,
                  strerror(errno));
         return 0;
     }

@@ -18,6 +18,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
@@ -30,6 +31,7 @@
 #include "debug.h"
 #include "errors.h"
 #include "keymgmt_local.h"
+#include "objects.h"
 
 #define GEN_ID_LEN 16 /* random CKA_ID when none is given */
 
@@ -422,10 +424,11 @@ static TK_URI *token_uri(const TK_GEN *g)
     TK_URI *uri = NULL;
     TK_URI_ERROR err;
 
-    if (strncmp(g->token, "pkcs11:", 7) == 0) {
+    if (strncasecmp(g->token, "pkcs11:", 7) == 0) {
+        /* Never echo the text: it may carry a pin-value. */
         if (tk_uri_parse(g->token, &uri, &err) != TK_URI_OK) {
-            TK_RAISE(g->ctx, TK_R_BAD_URI, "token '%s': %s at offset %zu", g->token,
-                     tk_uri_strerror(err.code), err.offset);
+            TK_RAISE(g->ctx, TK_R_BAD_URI, "token URI: %s at offset %zu%s%s",
+                     tk_uri_strerror(err.code), err.offset, err.attr[0] ? " in " : "", err.attr);
             return NULL;
         }
     } else if (tk_uri_parse("pkcs11:", &uri, NULL) != TK_URI_OK
@@ -451,8 +454,11 @@ static int find_token(const TK_GEN *g, const TK_URI *uri, TK_PIN_SOURCE *pin, TK
         return 0;
     rv = tk_p11_token_find(m, uri, tokens, 2, &count);
     if (rv == TK_CKR_NO_TOKEN) {
+        char *text = tk_objects_uri_for_message(uri);
+
         TK_RAISE(g->ctx, TK_R_TOKEN_NOT_FOUND, "no token in '%s' matches '%s'",
-                 tk_p11_module_path(m), g->token);
+                 tk_p11_module_path(m), text);
+        OPENSSL_free(text);
         return 0;
     }
     if (rv != CKR_OK) {
@@ -460,8 +466,11 @@ static int find_token(const TK_GEN *g, const TK_URI *uri, TK_PIN_SOURCE *pin, TK
         return 0;
     }
     if (count > 1) {
+        char *text = tk_objects_uri_for_message(uri);
+
         TK_RAISE(g->ctx, TK_R_BAD_ARGUMENT, "'%s' matches %zu tokens: name one with a "
-                 "pkcs11: URI giving its serial", g->token, count);
+                 "pkcs11: URI giving its serial", text, count);
+        OPENSSL_free(text);
         return 0;
     }
     token_label(tokens[0], label, sizeof(label));
@@ -510,7 +519,7 @@ static int run_generation(const TK_GEN *g, TK_P11_TOKEN *t, TK_PIN_SOURCE *pin, 
         return 0;
     }
     if (rv != CKR_OK) {
-        snprintf(what, sizeof(what), "generating a %s key on token '%s'",
+        snprintf(what, sizeof(what), "generating the %s key on token '%s'",
                  tk_key_type_name(g->type), label);
         TK_RAISE_RV(g->ctx, rv, what);
         return 0;
@@ -551,11 +560,14 @@ void *tk_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         tk_uri_free(uri);
         return NULL;
     }
-    if (pin.kind == TK_PIN_NONE)
+    if (pin.kind == TK_PIN_NONE) {
+        char *text = tk_objects_uri_for_message(uri);
+
         TK_RAISE(g->ctx, TK_R_PIN_UNAVAILABLE, "generating a key on token '%s' needs the user "
                  "PIN and there is no prompt here: set TOKENKEY_PIN_FILE, 'pin' in the "
-                 "provider's config, or pin-source in a token URI", g->token);
-    else if (find_token(g, uri, &pin, &t))
+                 "provider's config, or pin-source in a token URI", text);
+        OPENSSL_free(text);
+    } else if (find_token(g, uri, &pin, &t))
         run_generation(g, t, &pin, &key);
     tk_pin_source_clear(&pin);
     tk_uri_free(uri);

@@ -135,6 +135,9 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
         /* A token can vanish between the list and this call: skip it. */
         if (tk_p11_token_info(m, slots[i], &ti) != CKR_OK)
             continue;
+        /* An uninitialised token (SoftHSM2's spare slot) holds nothing a URI can name. */
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
         if (!tk_p11_uri_matches(uri, uri_needs_library_info(uri) ? &lib : NULL, slots[i],
                                 uri_needs_slot_info(uri) ? &si : NULL, &ti))
             continue;

@@ -89,7 +89,7 @@ int tk_sig_md_fetch(TK_PROVCTX *pc, const char *name, const char *propq, EVP_MD 
     }
     entry = tk_sig_digest_by_nid(EVP_MD_get_type(m));
     if (entry == NULL) {
-        TK_RAISE(pc, TK_R_UNSUPPORTED_MECHANISM,
+        TK_RAISE(pc, TK_R_BAD_ARGUMENT,
                  "digest '%s': token keys sign with SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512",
                  name);
         EVP_MD_free(m);

@@ -156,6 +156,15 @@ static void test_bad_parameters_refused(void **state)
         str("token", "no-such-token"),
         OSSL_PARAM_construct_end()
     };
+    /* A token URI may carry a pin-value: no message may repeat it. */
+    OSSL_PARAM secret_in_uri[] = {
+        str("token", "pkcs11:token=no-such-token?pin-value=Secret-4711"),
+        OSSL_PARAM_construct_end()
+    };
+    OSSL_PARAM secret_in_bad_uri[] = {
+        str("token", "pkcs11:token=no-such-token;bogus=1?pin-value=Secret-4711"),
+        OSSL_PARAM_construct_end()
+    };
 
     assert_null(generate_with("EC", ec));
     assert_non_null(strstr(errs, "EC group 'brainpoolP256r1': use P-256, P-384 or P-521"));
@@ -166,7 +175,13 @@ static void test_bad_parameters_refused(void **state)
     assert_null(generate_with("ED25519", bad_id));
     assert_non_null(strstr(errs, "'id' must be hex digits"));
     assert_null(generate_with("ED25519", no_such_token));
-    assert_non_null(strstr(errs, "matches 'no-such-token'"));
+    assert_non_null(strstr(errs, "matches 'pkcs11:token=no-such-token'"));
+    assert_null(generate_with("ED25519", secret_in_uri));
+    assert_non_null(strstr(errs, "no-such-token"));
+    assert_null(strstr(errs, "Secret-4711"));
+    assert_null(generate_with("ED25519", secret_in_bad_uri));
+    assert_non_null(strstr(errs, "unknown attribute"));
+    assert_null(strstr(errs, "Secret-4711"));
 }
 
 /* ---- what the token holds, seen by an independent client ---- */

@@ -259,7 +259,7 @@ static void test_config_section_loads(void **state)
 /* A PIN typed into openssl.cnf is refused, and not repeated in the error. */
 static void test_config_pin_value_refused(void **state)
 {
-    static const char *const needles[] = { "openssl.cnf: 'pin' must be file:", NULL };
+    static const char *const needles[] = { "invalid openssl.cnf setting: 'pin' must be file:", NULL };
     OSSL_LIB_CTX *libctx = new_libctx();
     char *err;
 
@@ -275,7 +275,7 @@ static void test_config_pin_value_refused(void **state)
 
 static void test_config_bad_debug_level(void **state)
 {
-    static const char *const needles[] = { "openssl.cnf: 'debug' must be 0, 1 or 2, not '7'", NULL };
+    static const char *const needles[] = { "invalid openssl.cnf setting: 'debug' must be 0, 1 or 2, not '7'", NULL };
 
     assert_config_refused("debug = 7\n", needles);
 }
