@@ -479,6 +479,17 @@ static int find_token(const TK_GEN *g, const TK_URI *uri, TK_PIN_SOURCE *pin, TK
                  label, tk_key_type_name(g->type), tk_p11_mech_name(kind_of(g->type)->mech));
         return 0;
     }
+    /*
+     * gen has no prompt callback: without a PIN source we can only use a
+     * token that needs no login or is logged in already (the CLI does that).
+     */
+    if (pin->kind == TK_PIN_NONE && !tk_p11_token_logged_in(tokens[0])
+        && (tk_p11_token_cached_info(tokens[0])->flags & CKF_LOGIN_REQUIRED)) {
+        TK_RAISE(g->ctx, TK_R_PIN_UNAVAILABLE, "generating a key on token '%s' needs the user "
+                 "PIN and there is no prompt here: set TOKENKEY_PIN_FILE, 'pin' in the "
+                 "provider's config, or pin-source in a token URI", label);
+        return 0;
+    }
     rv = tk_p11_login(tokens[0], &getter);
     if (rv != CKR_OK) {
         char what[96];
@@ -560,14 +571,7 @@ void *tk_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
         tk_uri_free(uri);
         return NULL;
     }
-    if (pin.kind == TK_PIN_NONE) {
-        char *text = tk_objects_uri_for_message(uri);
-
-        TK_RAISE(g->ctx, TK_R_PIN_UNAVAILABLE, "generating a key on token '%s' needs the user "
-                 "PIN and there is no prompt here: set TOKENKEY_PIN_FILE, 'pin' in the "
-                 "provider's config, or pin-source in a token URI", text);
-        OPENSSL_free(text);
-    } else if (find_token(g, uri, &pin, &t))
+    if (find_token(g, uri, &pin, &t))
         run_generation(g, t, &pin, &key);
     tk_pin_source_clear(&pin);
     tk_uri_free(uri);
