@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/provider.h>
 
 #include "cli.h"
 
@@ -124,6 +125,14 @@ int tk_cli_open_module(TK_CLI *cli)
 
 void tk_cli_close(TK_CLI *cli)
 {
+    /* The provider holds its own reference to the module: free it first. */
+    /* tokenkey before default, the reverse of loading. */
+    for (int i = 1; i >= 0; i--) {
+        OSSL_PROVIDER_unload(cli->providers[i]);
+        cli->providers[i] = NULL;
+    }
+    OSSL_LIB_CTX_free(cli->libctx);
+    cli->libctx = NULL;
     tk_p11_module_close(cli->m);
     cli->m = NULL;
 }
@@ -173,12 +182,13 @@ static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
                              "use --pin-file FILE or TOKENKEY_PIN");
         return TK_CKR_PIN_UNAVAILABLE;
     }
-    fprintf(tty, "PIN for the token: ");
-    fflush(tty);
+    /* Echo off before the prompt shows: a PIN typed at once must not be echoed or flushed. */
     tcgetattr(fileno(tty), &old);
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)ECHO;
     tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    fprintf(tty, "PIN for the token: ");
+    fflush(tty);
     ok = fgets(buf, (int)cap, tty) != NULL;
     tcsetattr(fileno(tty), TCSAFLUSH, &old);
     fputc('\n', tty);

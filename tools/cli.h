@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include <openssl/evp.h>
+
 #include "p11/p11.h"
 
 /* Exit codes, documented in tokenkey(1). */
@@ -28,6 +30,8 @@ typedef struct tk_cli {
     const char *key;       /* --key LABEL or pkcs11: URI */
     int json;              /* --json */
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
+    OSSL_LIB_CTX *libctx;  /* made by tk_cli_libctx */
+    OSSL_PROVIDER *providers[2]; /* default and tokenkey in libctx, unloaded by tk_cli_close */
 } TK_CLI;
 
 /* One line to stderr: "tokenkey CMD: <message>". Returns TK_EXIT_* given. */
@@ -72,9 +76,198 @@ int tk_cli_find_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out);
 /* Log in with the CLI's PIN getter; prints why not. */
 int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t);
 
+/* ---- the provider, for every key operation (cli_provider.c) ---- */
+
+/*
+ * A library context with the default provider and tokenkey (built in, so
+ * it shares this process's PKCS#11 layer and login). Made once per run.
+ */
+OSSL_LIB_CTX *tk_cli_libctx(TK_CLI *cli);
+/*
+ * The one private key uri names, loaded through tokenkey's OSSL_STORE
+ * (log in with tk_cli_login first). Prints the errors and returns NULL
+ * when there is not exactly one.
+ */
+EVP_PKEY *tk_cli_load_key(TK_CLI *cli, const TK_URI *uri);
+/* uri as text, type=private added when it has no type (OPENSSL_free it). */
+char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri);
+/* Drain OpenSSL's error queue to stderr, one indented line each. */
+void tk_cli_print_openssl_errors(const TK_CLI *cli);
+
+/* ---- part B: inspect and doctor (cmd_inspect.c, inspect_*.c, cmd_doctor.c, doctor_*.c) ---- */
+
+#include <openssl/x509.h>
+
+/*
+ * The initialised tokens uri's token attributes match: up to max in out,
+ * *n how many matched. TK_CKR_NO_TOKEN when none did.
+ */
+CK_RV tk_cli_find_tokens(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out, size_t max, size_t *n);
+/* Exactly one of them (tk_cli_find_token, without the empty slots); prints why not. */
+int tk_cli_one_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out);
+/* uri's token attributes alone, as a pkcs11: URI (OPENSSL_free it). */
+char *tk_cli_token_text(const TK_URI *uri);
+/* Private keys matching uri's id= and object= on s's token: up to max handles, *n stored. */
+CK_RV tk_cli_find_keys(TK_P11_SESSION *s, const TK_URI *uri, CK_OBJECT_HANDLE *out,
+                       CK_ULONG max, CK_ULONG *n);
+/* The pkcs11: URIs of the private keys keys[0..n), comma separated. */
+void tk_cli_key_list(TK_P11_SESSION *s, const CK_OBJECT_HANDLE *keys, CK_ULONG n, char *out, size_t cap);
+/* The same keys as "'label' (id 0102), ...", sorted: shorter, for long lists. */
+void tk_cli_key_labels(TK_P11_SESSION *s, const CK_OBJECT_HANDLE *keys, CK_ULONG n, char *out, size_t cap);
+/* Certificates whose CKA_ID is id (every certificate when id is NULL). */
+CK_RV tk_cli_find_certs(TK_P11_SESSION *s, const unsigned char *id, CK_ULONG id_len,
+                        CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
+/* The certificate object o, parsed; NULL when it is not an X.509 certificate. */
+X509 *tk_cli_token_cert(TK_P11_SESSION *s, CK_OBJECT_HANDLE o);
+/* Whether cert holds pkey's public key (X509_check_private_key); leaves no error queued. */
+int tk_cli_cert_matches(X509 *cert, EVP_PKEY *pkey);
+/* Text forms for output: lowercase hex, an RFC 2253 name, a time as ASN1_TIME_print does. */
+void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len);
+void tk_cli_name(char *out, size_t cap, const X509_NAME *name);
+void tk_cli_time(char *out, size_t cap, const ASN1_TIME *t);
+/* 1 (after printing why) when uri carries pin-value=: a PIN in argv is visible to every user. */
+int tk_cli_uri_has_pin(TK_CLI *cli, const TK_URI *uri);
+
+/*
+ * The ways a private key could leave a token, each tried (inspect_paths.c):
+ * 1 when the path is open, 0 when shut; detail says what was found.
+ * sensitive / extractable: 1 TRUE, 0 FALSE, -1 the token did not say.
+ */
+int tk_cli_export_token(int sensitive, int extractable, char *detail, size_t cap);
+int tk_cli_export_provider(EVP_PKEY *pkey, char *detail, size_t cap);
+int tk_cli_export_layer(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, char *detail, size_t cap);
+int tk_cli_export_encoder(EVP_PKEY *pkey, OSSL_LIB_CTX *libctx, char *detail, size_t cap);
+
+typedef enum { TK_DOCTOR_OK, TK_DOCTOR_WARN, TK_DOCTOR_FAIL } TK_DOCTOR_STATUS;
+
+#define TK_DOCTOR_MAX_CHECKS 12
+
+/* What tokenkey doctor found so far; each check adds to it (cmd_doctor.c). */
+typedef struct tk_doctor {
+    TK_CLI *cli;
+    const char *cert_file;  /* --cert: instead of the token's certificate */
+    const char *ca_file;    /* --ca: the CAs the cluster trusts */
+    const char *chain_file; /* --chain: intermediates */
+    TK_P11_TOKEN *token;
+    TK_P11_SESSION session;
+    char *key_uri;          /* the one key found */
+    unsigned char *key_id;  /* its CKA_ID */
+    CK_ULONG key_id_len;
+    EVP_PKEY *pkey;         /* the key, loaded through the provider */
+    X509 *cert;             /* its certificate */
+    STACK_OF(X509) *chain;  /* the verified chain, leaf first, once verified */
+    int n;
+    struct {
+        const char *check;
+        TK_DOCTOR_STATUS status;
+        char *detail;
+    } results[TK_DOCTOR_MAX_CHECKS];
+    char *hint;             /* what to do about the first FAIL */
+} TK_DOCTOR;
+
+/* Record one check's outcome and print it (unless --json); returns status (doctor_report.c). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+TK_DOCTOR_STATUS tk_doctor_report(TK_DOCTOR *d, const char *check, TK_DOCTOR_STATUS status,
+                                  const char *fmt, ...);
+/* The one-line hint for the first FAIL. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void tk_doctor_hint(TK_DOCTOR *d, const char *fmt, ...);
+/* --json: the checks so far and the hint as one object (doctor_report.c). */
+void tk_doctor_print_json(const TK_DOCTOR *d);
+/* The checks after the key was found (doctor_cert.c), in this order. */
+TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d);
+TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d);
+TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d);
+TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d);
+
+/* ---- end of part B ---- */
+
+/* ---- part A: enrollment (keygen, csr, import-cert, export, kafka-config) ---- */
+
+#include <openssl/x509.h>
+
+/*
+ * The token key --key names (cli_key.c): exactly one CKO_PRIVATE_KEY,
+ * found through the PKCS#11 layer (for its CKA_ID, CKA_LABEL and URI) and
+ * loaded through the provider (for every key operation).
+ */
+typedef struct tk_cli_key {
+    TK_URI *uri;              /* --key, parsed */
+    TK_P11_TOKEN *token;
+    TK_P11_SESSION s;         /* held until tk_cli_key_close */
+    CK_OBJECT_HANDLE handle;  /* the private key object */
+    unsigned char *id;        /* its CKA_ID (may be empty) */
+    CK_ULONG id_len;
+    char *label;              /* its CKA_LABEL, NUL-terminated; NULL if none */
+    char *uri_text;           /* its full pkcs11: URI (never a PIN) */
+    char token_label[33];
+    EVP_PKEY *pkey;
+} TK_CLI_KEY;
+
+/*
+ * Open the module, find --key's token, log in, find the key and load it.
+ * Returns TK_EXIT_OK, or the exit code after printing the one error line.
+ */
+int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k);
+/*
+ * The common flags an enrollment subcommand takes: 0 (after printing why)
+ * when --key or --token is a URI with a pin-value (a PIN on the command
+ * line is visible to every user), or --json was given (their output is a
+ * URI, paths or PEM already). Checked first.
+ */
+int tk_cli_enroll_args_ok(TK_CLI *cli);
+/* Frees k, gives back its session, and closes cli's module and libctx. */
+void tk_cli_key_close(TK_CLI *cli, TK_CLI_KEY *k);
+/* CKO_CERTIFICATE objects with the key's CKA_ID (up to max; *count found). */
+CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
+
+/*
+ * Certificates from a PEM file (one or more) or a DER file (one). Returns
+ * the stack, or NULL after printing why ("what" names the option).
+ */
+STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path);
+/* "2026-01-31 12:00:00 UTC" */
+void tk_cli_time_text(const ASN1_TIME *t, char *buf, size_t cap);
+
+/*
+ * Public output files: certificates, key references, configs. Written
+ * mode 0644; an existing file is replaced only with force (atomically).
+ * Both print the error and return 0 on failure.
+ */
+int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force);
+int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force);
+/* The same, with what a memory BIO holds. */
+int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force);
+/* DIR/NAME in a new string (OPENSSL_free it). */
+char *tk_cli_path_join(const char *dir, const char *name);
+
+/* The most telling line of OpenSSL's error queue, which is then cleared. */
+const char *tk_cli_openssl_reason(char *buf, size_t cap);
+
+/*
+ * Write k's key reference to key_path and its certificate (with the
+ * intermediates stored on the token) to cert_path; either may be NULL.
+ * Shared by export and kafka-config (cmd_export.c). Returns TK_EXIT_*.
+ */
+int tk_cli_export(TK_CLI *cli, TK_CLI_KEY *k, const char *key_path, const char *cert_path,
+                  int force);
+
+/* ---- end of part A ---- */
+
 /* Subcommands (one file each). */
 int tk_cmd_tokens(int argc, char **argv);
 int tk_cmd_list(int argc, char **argv);
+int tk_cmd_keygen(int argc, char **argv);
+int tk_cmd_csr(int argc, char **argv);
+int tk_cmd_import_cert(int argc, char **argv);
+int tk_cmd_export(int argc, char **argv);
+int tk_cmd_kafka_config(int argc, char **argv);
+int tk_cmd_inspect(int argc, char **argv);
+int tk_cmd_doctor(int argc, char **argv);
 int tk_cmd_delete(int argc, char **argv);
 
 #endif

@@ -14,6 +14,13 @@ static const struct {
 } commands[] = {
     { "tokens", tk_cmd_tokens, "list slots and tokens of a PKCS#11 module" },
     { "list", tk_cmd_list, "list the objects on a token with their pkcs11: URIs" },
+    { "keygen", tk_cmd_keygen, "generate a non-exportable key pair on a token" },
+    { "csr", tk_cmd_csr, "make a PKCS#10 certificate request signed by a token key" },
+    { "import-cert", tk_cmd_import_cert, "store the CA-signed certificate next to its key" },
+    { "export", tk_cmd_export, "write the key reference and certificate PEM files" },
+    { "kafka-config", tk_cmd_kafka_config, "write librdkafka properties and openssl.cnf for a key" },
+    { "inspect", tk_cmd_inspect, "show the evidence a compliance review asks for" },
+    { "doctor", tk_cmd_doctor, "check a setup end to end and explain the first problem" },
     { "delete", tk_cmd_delete, "remove a key pair and its certificate (needs --yes)" },
 };
 

@@ -1,0 +1,166 @@
+#!/bin/sh
+# tokenkey doctor on a fresh SoftHSM2 token: passes on a good setup (EC key
+# made by tokenkey's keygen, CA-signed certificate on the token, CA file),
+# and for each broken setup fails at the right check, with the exact line a
+# user sees, its hint and exit code (1 a check failed, 3 module/token unusable).
+set -u
+
+# shellcheck source=../lib/fixture.sh
+. "$TK_FIXTURE_SH"
+tk_fixture_setup tk-doctor || exit 1
+D=$TK_FIXTURE_DIR
+# shellcheck source=lib.sh
+. "$TK_CLI_DOCTOR_LIB"
+export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE" TOKENKEY_PIN_FILE="$TOKENKEY_TEST_PIN_FILE"
+unset TOKENKEY_PIN
+TOKEN="pkcs11:serial=$TOKENKEY_TEST_SERIAL"
+MOD=$TOKENKEY_TEST_MODULE
+PIN=$TOKENKEY_TEST_PIN_FILE
+
+# ---- the setups, made with the stock openssl CLI and the PKCS#11 layer ----
+tk_make_ca ca-one
+tk_make_ca ca-two
+# ca-one -> ca-inter -> the key "inter"'s certificate: a chain with an intermediate CA.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/ca-inter.key" \
+    -subj /CN=ca-inter -out "$D/ca-inter.csr" > "$D/openssl.log" 2>&1 || exit 1
+printf 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' > "$D/ca.ext"
+openssl x509 -req -in "$D/ca-inter.csr" -CA "$D/ca-one.pem" -CAkey "$D/ca-one.key" -CAcreateserial \
+    -days 3650 -extfile "$D/ca.ext" -out "$D/ca-inter.pem" > "$D/openssl.log" 2>&1 || exit 1
+for k in good:01 mismatch:04 untrusted:05 expired:06 notyet:07 soon:08 nocert:09 inter:0a; do
+    tk_genkey "${k%:*}" "${k#*:}"
+done
+"$TK_STORE_MKOBJ" keygen ec twin 02 && "$TK_STORE_MKOBJ" keygen ec twin 03 || exit 1
+for k in good untrusted expired notyet soon inter; do
+    tk_csr "$k" "$k-client" "$D/$k.csr"
+done
+tk_sign ca-one "$D/good.csr" "$D/good.pem"
+tk_sign ca-two "$D/untrusted.csr" "$D/untrusted.pem"
+tk_sign ca-inter "$D/inter.csr" "$D/inter.pem"
+tk_sign ca-one "$D/expired.csr" "$D/expired.pem" -startdate 20200101000000Z -enddate 20210101000000Z
+tk_sign ca-one "$D/notyet.csr" "$D/notyet.pem" -startdate 20990101000000Z -enddate 20991231000000Z
+tk_sign ca-one "$D/soon.csr" "$D/soon.pem" -enddate "$(date -u -d '+10 days 1 hour' +%Y%m%d%H%M%SZ)"
+tk_store_cert good 01 "$D/good.pem"
+tk_store_cert mismatch 04 "$D/good.pem"   # another key's certificate
+tk_store_cert untrusted 05 "$D/untrusted.pem"
+tk_store_cert expired 06 "$D/expired.pem"
+tk_store_cert notyet 07 "$D/notyet.pem"
+tk_store_cert soon 08 "$D/soon.pem"
+tk_store_cert inter 0a "$D/inter.pem"
+
+doctor() { want=$1 name=$2; shift 2; tk_run "$want" "$name" doctor --pin-file "$PIN" "$@"; }
+
+# ---- a good setup ----
+doctor 0 "good setup" --key good --ca "$D/ca-one.pem"
+tk_has "good: module" "ok    module: '$MOD' loaded and initialised (" "$D/out"
+tk_has "good: token" "ok    token: 'tk-doctor' (SoftHSM v2, serial $TOKENKEY_TEST_SERIAL) in slot " "$D/out"
+tk_line "good: pin" "ok    pin: user PIN initialised, no failed login reported" "$D/out"
+tk_line "good: login" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+tk_line "good: key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
+tk_line "good: certificate" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one', on the token (id 01), matches the key" "$D/out"
+tk_line "good: chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=good-client' <- 'CN=ca-one'" "$D/out"
+tk_has "good: dates" "ok    dates: valid now; the first to expire is 'CN=good-client', on " "$D/out"
+tk_line "good: signature" "ok    signature: an ECDSA-SHA256 signature made by the token verifies with the certificate's public key" "$D/out"
+tk_if "good: nine lines, no hint" "$(wc -l < "$D/out")" -eq 9
+tk_empty "good: nothing on stderr" "$D/err"
+
+doctor 0 "good setup, --json" --key good --ca "$D/ca-one.pem" --json
+tk_json "json: the nine checks in order" "[c['check'] for c in d['checks']] == ['module', 'token', 'pin', 'login', 'key', 'certificate', 'chain', 'dates', 'signature']"
+tk_json "json: all ok" "all(c['status'] == 'ok' for c in d['checks'])"
+tk_json "json: no hint" "d['hint'] is None"
+tk_json "json: key detail" "d['checks'][4]['detail'] == '$(tk_key_uri good 01) (EC, 256 bits)'"
+
+doctor 0 "good setup, certificate from --cert" --key good --cert "$D/good.pem" --ca "$D/ca-one.pem"
+tk_line "--cert: used" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one', from '$D/good.pem', matches the key" "$D/out"
+
+doctor 0 "without --ca: a warning" --key good
+tk_line "no --ca: chain warns" "warn  chain: not checked: pass --ca CAFILE (the CAs the brokers trust) to verify the certificate chain" "$D/out"
+tk_has "no --ca: still signs" "ok    signature: " "$D/out"
+
+doctor 0 "expiring soon: a warning" --key soon --ca "$D/ca-one.pem"
+tk_has "soon: dates warn" "warn  dates: 'CN=soon-client' expires on " "$D/out"
+tk_has "soon: in ten days" ", in 10 days: renew it soon" "$D/out"
+
+doctor 0 "the other CA trusts its own certificate" --key untrusted --ca "$D/ca-two.pem"
+
+# An intermediate CA: missing, then from --chain, then from the token.
+doctor 1 "intermediate CA missing" --key inter --ca "$D/ca-one.pem"
+tk_line "no intermediate: FAIL" "FAIL  chain: 'CN=inter-client' (issued by 'CN=ca-inter') does not verify against '$D/ca-one.pem': unable to get local issuer certificate" "$D/out"
+doctor 0 "intermediate CA from --chain" --key inter --ca "$D/ca-one.pem" --chain "$D/ca-inter.pem"
+tk_line "--chain: the whole chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=inter-client' <- 'CN=ca-inter' <- 'CN=ca-one'" "$D/out"
+tk_store_cert ca-inter ff "$D/ca-inter.pem"
+doctor 0 "intermediate CA on the token" --key inter --ca "$D/ca-one.pem"
+tk_line "token chain: the whole chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=inter-client' <- 'CN=ca-inter' <- 'CN=ca-one'" "$D/out"
+doctor 1 "a CA file that is not the root" --key inter --ca "$D/ca-two.pem"
+tk_has "wrong root: FAIL" "FAIL  chain: 'CN=ca-inter' (issued by 'CN=ca-one') does not verify against '$D/ca-two.pem': unable to get local issuer certificate" "$D/out"
+
+# ---- broken setups: the first FAIL, its hint, nothing after ----
+doctor 3 "missing module" --key good --module "$D/missing.so"
+tk_line "missing module: FAIL" "FAIL  module: '$D/missing.so': No such file or directory" "$D/out"
+tk_line "missing module: hint" "hint: install the token's PKCS#11 library or correct --module / TOKENKEY_MODULE (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)" "$D/out"
+tk_if "missing module: stops there" "$(wc -l < "$D/out")" -eq 2
+
+doctor 3 "missing module, --json" --key good --module "$D/missing.so" --json
+tk_json "missing module json: one failed check" "d['checks'] == [{'check': 'module', 'status': 'fail', 'detail': \"'$D/missing.so': No such file or directory\"}]"
+tk_json "missing module json: hint" "d['hint'].startswith(\"install the token's PKCS#11 library\")"
+
+doctor 3 "not a PKCS#11 module" --key good --module /etc/hostname
+tk_line "not a module: FAIL" "FAIL  module: cannot load '/etc/hostname': /etc/hostname: file too short" "$D/out"
+
+doctor 3 "no such token" --key good --token no-such-token
+tk_line "no such token: FAIL" "FAIL  token: no token matches 'pkcs11:token=no-such-token' in '$MOD'" "$D/out"
+tk_line "no such token: hint" "hint: the tokens present are 'tk-doctor' (serial $TOKENKEY_TEST_SERIAL): name one with --token LABEL or token= in the key URI" "$D/out"
+
+doctor 1 "no key" --key no-such-key
+tk_line "no key: FAIL" "FAIL  key: no private key matches 'pkcs11:object=no-such-key;type=private'" "$D/out"
+tk_line "no key: hint lists the keys, sorted" "hint: the token's private keys are 'expired' (id 06), 'good' (id 01), 'inter' (id 0a), 'mismatch' (id 04), 'nocert' (id 09), 'notyet' (id 07), 'soon' (id 08), 'twin' (id 02), 'twin' (id 03), 'untrusted' (id 05): name one with --key" "$D/out"
+
+doctor 1 "two keys" --key twin
+tk_has "two keys: FAIL" "FAIL  key: 2 private keys match 'pkcs11:object=twin;type=private': " "$D/out"
+tk_has "two keys: lists id 02" "$(tk_key_uri twin 02)" "$D/out"
+tk_has "two keys: lists id 03" "$(tk_key_uri twin 03)" "$D/out"
+tk_has "two keys: hint" "hint: name one with --key and its id=, e.g. --key 'pkcs11:token=tk-doctor;" "$D/out"
+
+doctor 1 "no certificate" --key nocert --ca "$D/ca-one.pem"
+tk_line "no certificate: FAIL" "FAIL  certificate: no certificate on the token has the key's id 09" "$D/out"
+tk_line "no certificate: hint" "hint: store the CA-signed certificate with 'tokenkey import-cert --key KEY --cert FILE', or pass it with --cert FILE" "$D/out"
+
+doctor 1 "certificate of another key" --key mismatch --ca "$D/ca-one.pem"
+tk_line "mismatch: FAIL" "FAIL  certificate: 'CN=good-client' on the token (id 04) does not match the key: it certifies another public key" "$D/out"
+tk_line "mismatch: hint" "hint: that certificate was issued for another key: make a CSR with this key ('tokenkey csr --key ...'), have the CA sign it, then 'tokenkey import-cert'" "$D/out"
+
+doctor 1 "--cert of another key" --key untrusted --cert "$D/good.pem"
+tk_line "--cert mismatch: FAIL" "FAIL  certificate: 'CN=good-client' from '$D/good.pem' does not match the key: it certifies another public key" "$D/out"
+
+doctor 1 "untrusted chain" --key untrusted --ca "$D/ca-one.pem"
+tk_line "untrusted: FAIL" "FAIL  chain: 'CN=untrusted-client' (issued by 'CN=ca-two') does not verify against '$D/ca-one.pem': unable to get local issuer certificate" "$D/out"
+tk_line "untrusted: hint" "hint: the certificate's issuer is not a CA in the --ca file: use the CA file the brokers trust, and give intermediate CAs with --chain FILE (or store them with 'tokenkey import-cert --chain')" "$D/out"
+
+doctor 1 "expired certificate" --key expired --ca "$D/ca-one.pem"
+tk_line "expired: chain still fine" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=expired-client' <- 'CN=ca-one'" "$D/out"
+tk_line "expired: FAIL" "FAIL  dates: 'CN=expired-client' expired on Jan  1 00:00:00 2021 GMT" "$D/out"
+tk_line "expired: hint" "hint: the certificate needs renewing: make a CSR with this key ('tokenkey csr --key ...'), have the CA sign it, then 'tokenkey import-cert'" "$D/out"
+
+doctor 1 "not yet valid" --key notyet --ca "$D/ca-one.pem"
+tk_line "not yet valid: FAIL" "FAIL  dates: 'CN=notyet-client' is not valid before Jan  1 00:00:00 2099 GMT" "$D/out"
+
+doctor 1 "unreadable CA file" --key good --ca "$D/no-such-ca.pem"
+tk_line "no CA file: FAIL" "FAIL  chain: cannot read CA certificates from '$D/no-such-ca.pem'" "$D/out"
+
+tk_run 1 "missing PIN file" doctor --pin-file "$D/no-such.pin" --key good
+tk_line "missing PIN file: FAIL" "FAIL  login: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/out"
+
+# ---- the command line ----
+tk_run 2 "--pin refused" doctor --pin 1234 --key good
+tk_line "--pin: one line" "tokenkey doctor: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt" "$D/err"
+tk_run 2 "pin-value= refused" doctor --key "$TOKEN;object=good?pin-value=1234"
+tk_line "pin-value=: one line" "tokenkey doctor: a PIN in the URI (pin-value=) is visible to every user of this machine: remove it and use --pin-file FILE, TOKENKEY_PIN or the prompt" "$D/err"
+if grep -q 1234 "$D/out" "$D/err"; then not_ok "pin-value=: not echoed"; else ok "pin-value=: not echoed"; fi
+tk_run 2 "unknown option" doctor --colour blue
+tk_line "unknown option: one line" "tokenkey doctor: unknown option '--colour' (see tokenkey doctor --help)" "$D/err"
+tk_run 2 "stray argument" doctor good
+tk_line "stray argument: one line" "tokenkey doctor: unexpected argument 'good' (see tokenkey doctor --help)" "$D/err"
+tk_run 0 "--help" doctor --help
+tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI]" "$D/out"
+tk_has "--help: --ca" "--ca" "$D/out"
+
+tk_finish

@@ -1,0 +1,243 @@
+#!/bin/sh
+# The whole enrollment of an mTLS client on a fresh SoftHSM2 token, as
+# docs/enrollment.md tells a person to do it, for an EC P-256 and an RSA
+# 2048 key: keygen -> csr (checked with openssl req) -> a test CA made with
+# the stock openssl CLI signs it -> import-cert -> list -> export -> the
+# exported key reference and certificate complete a TLS handshake with
+# s_server -Verify 1 -> kafka-config's files work the way librdkafka uses
+# them. Every command's exit status is checked; the PIN is never in a
+# file written or in any output.
+set -u
+
+# shellcheck source=../lib/fixture.sh
+. "$TK_FIXTURE_SH"
+tk_fixture_setup tk-enroll || exit 1
+D=$TK_FIXTURE_DIR
+# shellcheck source=lib.sh
+. "$TK_CLI_ENROLL_LIB"
+export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
+unset TOKENKEY_PIN TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE
+PIN=$TOKENKEY_TEST_PIN_FILE
+P="-provider default -provider tokenkey"
+# Public files are 0644 whatever the umask.
+umask 077
+
+tk_make_ca enroll-ca
+
+# ---- keygen: EC with a given id, RSA with a random one, Ed25519 through the PIN prompt ----
+tk_run 0 "keygen ec:P-256" keygen --type ec:P-256 --label client-ec --id 01 --pin-file "$PIN"
+tk_line "keygen prints the EC key's URI" "$(tk_uri client-ec private %01)" "$D/out"
+tk_quiet "keygen EC: nothing on stderr"
+tk_run 0 "keygen rsa:2048" keygen --type rsa:2048 --label client-rsa --pin-file "$PIN"
+tk_err "keygen RSA: one progress line (stderr is no terminal)" \
+    "tokenkey keygen: generating RSA 2048 key on token 'tk-enroll' (this can take a while)"
+rsa_uri=$(cat "$D/out")
+case $rsa_uri in
+    "$(tk_uri client-rsa private '')"%??%??%??%??%??%??%??%??%??%??%??%??%??%??%??%??)
+        ok "keygen RSA: a random 16-byte id" ;;
+    *) not_ok "keygen RSA: URI '$rsa_uri'" ;;
+esac
+tk_cmd "keygen ed25519, PIN typed at the prompt" python3 "$TK_TYPE_PIN" "$PIN" \
+    "$TK_CLI" keygen --type ed25519 --label client-ed --id 03
+tk_line "keygen asked for the PIN, which was not echoed" "PIN for the token: " "$D/cmd.out"
+tk_line "keygen ed25519 prints its URI" "$(tk_uri client-ed private %03)" "$D/cmd.out"
+# On a terminal, RSA generation shows a dot a second until done.
+tk_cmd "keygen rsa:3072 on a terminal" python3 "$TK_TYPE_PIN" "$PIN" \
+    "$TK_CLI" keygen --type rsa:3072 --label client-rsa3k
+if grep -qx "tokenkey keygen: generating RSA 3072 key on token 'tk-enroll' \.* done" "$D/cmd.out"
+then
+    ok "keygen rsa:3072: progress on the terminal"
+else
+    not_ok "keygen rsa:3072: no progress line"
+fi
+tk_run 0 "list" list --pin-file "$PIN"
+tk_line "list: EC key, never extractable" \
+    "private-key 'client-ec' id=01 EC prime256v1 [SENSITIVE,ALWAYS_SENSITIVE,NEVER_EXTRACTABLE]" \
+    "$D/out"
+tk_has "list: RSA key" "private-key 'client-rsa' id=" "$D/out"
+
+# ---- csr, CA, import-cert, export, TLS: for each key type ----
+if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$D/server.key" -subj "/CN=127.0.0.1" -out "$D/server.csr" > "$D/openssl.log" 2>&1 \
+    || ! openssl x509 -req -in "$D/server.csr" -CA "$D/enroll-ca.pem" -CAkey "$D/enroll-ca.key" \
+        -CAcreateserial -days 2 -out "$D/server.pem" > "$D/openssl.log" 2>&1; then
+    cat "$D/openssl.log"
+    exit 1
+fi
+port=$((20000 + $$ % 20000))
+mkfifo "$D/server.in" || exit 1
+
+# handshake NAME KEYFILE CERTFILE SUBJECT: s_client with the files against s_server -Verify 1.
+handshake() {
+    server_pid=
+    # s_server ends a connection when its stdin ends: give it a FIFO we hold open.
+    exec 3<> "$D/server.in"
+    for _try in 1 2 3 4 5; do
+        timeout 60 openssl s_server -accept "127.0.0.1:$port" -cert "$D/server.pem" \
+            -key "$D/server.key" -CAfile "$D/enroll-ca.pem" -Verify 1 -verify_return_error \
+            -naccept 1 < "$D/server.in" > "$D/server.log" 2>&1 &
+        server_pid=$!
+        for _i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+            grep -q ACCEPT "$D/server.log" 2>/dev/null && break
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        grep -q ACCEPT "$D/server.log" && break
+        wait "$server_pid" 2>/dev/null
+        server_pid=
+        port=$((port + 1))
+    done
+    if [ -z "$server_pid" ]; then
+        not_ok "$1: s_server did not start"
+        exec 3>&-
+        return
+    fi
+    # Only the key reference and the PIN file's path: nothing on argv names a secret.
+    tk_cmd "$1: s_client with the exported files" env TOKENKEY_PIN_FILE="$PIN" sh -c \
+        "echo | timeout 60 openssl s_client $P -connect 127.0.0.1:$port -key '$2' -cert '$3' \
+         -CAfile '$D/enroll-ca.pem' -verify_return_error"
+    tk_has "$1: s_client verified the server" "Verify return code: 0 (ok)" "$D/cmd.out"
+    wait "$server_pid"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then ok "$1: s_server exit 0"; else not_ok "$1: s_server exit $rc"; fi
+    exec 3>&-
+    tk_line "$1: s_server verified the client certificate" "verify return:1" "$D/server.log"
+    tk_line "$1: s_server saw the client's subject" "subject=$4" "$D/server.log"
+    port=$((port + 1))
+}
+
+for k in ec rsa; do
+    case $k in
+        ec) id=%01 ku="Digital Signature" ;;
+        rsa) id=${rsa_uri##*;id=} ku="Digital Signature, Key Encipherment" ;;
+    esac
+    san="DNS:client-$k.example.com,IP:192.0.2.10,IP:2001:db8::10,email:ops@example.com,URI:spiffe://example.com/client-$k"
+    tk_run 0 "$k: csr" csr --key "client-$k" --subject "/C=DE/O=Acme Corp/CN=client-$k" \
+        --san "$san" --out "$D/$k.csr" --pin-file "$PIN"
+    tk_quiet "$k: csr is quiet"
+    tk_mode "$k: the CSR is mode 644" 644 "$D/$k.csr"
+    tk_cmd "$k: openssl req -verify" openssl req -verify -in "$D/$k.csr" -noout
+    tk_has "$k: CSR signature verifies" "verify OK" "$D/cmd.out"
+    tk_cmd "$k: openssl req -text" openssl req -in "$D/$k.csr" -noout -text
+    cp "$D/cmd.out" "$D/$k.csr.txt"
+    tk_has "$k: CSR subject" "Subject: C = DE, O = Acme Corp, CN = client-$k" "$D/$k.csr.txt"
+    tk_has "$k: CSR SAN" "DNS:client-$k.example.com, IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10, email:ops@example.com, URI:spiffe://example.com/client-$k" "$D/$k.csr.txt"
+    tk_has "$k: CSR key usage is critical" "X509v3 Key Usage: critical" "$D/$k.csr.txt"
+    tk_line "$k: CSR key usage" "                    $ku" "$D/$k.csr.txt"
+    tk_line "$k: CSR asks for clientAuth" "                    TLS Web Client Authentication" \
+        "$D/$k.csr.txt"
+    # The same subject in RFC 4514 form, to stdout.
+    tk_run 0 "$k: csr to stdout, RFC 4514 subject" csr --key "client-$k" \
+        --subject "CN=client-$k,O=Acme Corp,C=DE" --pin-file "$PIN"
+    tk_cmd "$k: stdout is a CSR" openssl req -in "$D/out" -noout -subject
+    tk_line "$k: RFC 4514 gives the same subject" "subject=C = DE, O = Acme Corp, CN = client-$k" \
+        "$D/cmd.out"
+
+    tk_sign enroll-ca "$D/$k.csr" "$D/$k.pem"
+    tk_run 0 "$k: import-cert with the CA as chain" import-cert --key "client-$k" \
+        --cert "$D/$k.pem" --chain "$D/enroll-ca.pem" --pin-file "$PIN"
+    tk_line "$k: import-cert prints the certificate's URI" "$(tk_uri "client-$k" cert "$id")" \
+        "$D/out"
+    tk_has "$k: import-cert prints the CA's URI" ";object=enroll-ca;type=cert;id=%" "$D/out"
+    tk_quiet "$k: import-cert is quiet"
+    tk_run 0 "$k: list after import" list --pin-file "$PIN"
+    tk_line "$k: list shows the certificate" "  subject: /C=DE/O=Acme Corp/CN=client-$k" "$D/out"
+    tk_line "$k: list shows its issuer" "  issuer:  /CN=enroll-ca" "$D/out"
+    tk_line "$k: list shows the certificate's URI" "  uri: $(tk_uri "client-$k" cert "$id")" \
+        "$D/out"
+
+    tk_run 0 "$k: export" export --key "client-$k" --out-dir "$D/export-$k" --pin-file "$PIN"
+    tk_line "$k: export names the key reference" "$D/export-$k/key.pem" "$D/out"
+    tk_line "$k: export names the certificate" "$D/export-$k/cert.pem" "$D/out"
+    tk_mode "$k: key.pem is 644" 644 "$D/export-$k/key.pem"
+    tk_mode "$k: cert.pem is 644" 644 "$D/export-$k/cert.pem"
+    tk_line "$k: key.pem is a key reference" "-----BEGIN TOKENKEY KEY REFERENCE-----" \
+        "$D/export-$k/key.pem"
+    tk_cmd "$k: cert.pem is the CA-signed certificate" cmp "$D/export-$k/cert.pem" "$D/$k.pem"
+    handshake "$k" "$D/export-$k/key.pem" "$D/export-$k/cert.pem" \
+        "C = DE, O = Acme Corp, CN = client-$k"
+done
+tk_run 0 "ed25519: csr" csr --key client-ed --subject "/CN=client-ed" --san "DNS:ed.example.com" \
+    --out "$D/ed.csr" --pin-file "$PIN"
+tk_cmd "ed25519: openssl req -verify" openssl req -verify -in "$D/ed.csr" -noout -text
+tk_has "ed25519: CSR signed with Ed25519" "Signature Algorithm: ED25519" "$D/cmd.out"
+tk_run 0 "list after both imports" list --pin-file "$PIN"
+n=$(grep -c "^certificate 'enroll-ca'" "$D/out")
+if [ "$n" -eq 1 ]; then ok "the CA is stored once"; else not_ok "the CA is stored $n times"; fi
+
+# ---- kafka-config: the files librdkafka gets ----
+K=$D/kafka
+tk_run 0 "kafka-config" kafka-config --key client-ec --ca "$D/enroll-ca.pem" --out-dir "$K" \
+    --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --bootstrap 127.0.0.1:9093 --pin-file "$PIN"
+tk_quiet "kafka-config is quiet"
+tk_line "kafka-config: line 1 to use it" "export OPENSSL_CONF=$K/openssl.cnf" "$D/out"
+tk_line "kafka-config: line 2 to use it" "kcat -F $K/client.properties -L" "$D/out"
+for f in key.pem cert.pem ca.pem client.properties openssl.cnf; do
+    tk_mode "kafka-config: $f is 644" 644 "$K/$f"
+done
+for line in "bootstrap.servers=127.0.0.1:9093" "security.protocol=ssl" \
+    "ssl.providers=default,tokenkey" "ssl.key.location=$K/key.pem" \
+    "ssl.certificate.location=$K/cert.pem" "ssl.ca.location=$K/ca.pem"; do
+    tk_line "client.properties: $line" "$line" "$K/client.properties"
+done
+for line in "openssl_conf = openssl_init" "tokenkey = tokenkey_sect" \
+    "module = $TK_PROVIDER_DIR/tokenkey.so" "pkcs11-module = $TOKENKEY_TEST_MODULE" \
+    "pin = file:$PIN" "activate = 1"; do
+    tk_line "openssl.cnf: $line" "$line" "$K/openssl.cnf"
+done
+tk_cmd "ca.pem is the CA" openssl x509 -in "$K/ca.pem" -noout -subject
+tk_line "ca.pem's subject" "subject=CN = enroll-ca" "$D/cmd.out"
+# Nothing from this test's environment: the configuration alone must do.
+# conf CNF CMD...: CMD with OPENSSL_CONF=CNF and none of the test's tokenkey variables.
+conf() {
+    cnf=$1
+    shift
+    env -u TOKENKEY_MODULE -u OPENSSL_MODULES -u TOKENKEY_PIN_FILE -u TOKENKEY_PIN \
+        OPENSSL_CONF="$cnf" "$@"
+}
+openssl x509 -in "$D/ec.pem" -noout -pubkey > "$D/ec.pub.pem"
+tk_cmd "OPENSSL_CONF: openssl pkey reads key.pem" conf "$K/openssl.cnf" openssl pkey -in "$K/key.pem" -pubout \
+    -out "$D/kafka.pub.pem"
+tk_cmd "key.pem's public key is the certificate's" cmp "$D/kafka.pub.pem" "$D/ec.pub.pem"
+tk_cmd "OPENSSL_CONF: librdkafka's loading works" conf "$K/openssl.cnf" "$TK_KAFKA_LOAD" "$K/cert.pem" \
+    "$K/key.pem"
+# No --pin-file: the PIN comes from TOKENKEY_PIN here; the client sets TOKENKEY_PIN_FILE.
+K2=$D/kafka-nopin
+TOKENKEY_PIN=$(cat "$PIN")
+export TOKENKEY_PIN
+tk_run 0 "kafka-config without --pin-file" kafka-config --key client-rsa --ca "$D/enroll-ca.pem" \
+    --out-dir "$K2" --provider-module "$TK_PROVIDER_DIR/tokenkey.so"
+unset TOKENKEY_PIN
+tk_line "kafka-config without --bootstrap: line 2" "kcat -F $K2/client.properties -b BROKER:PORT -L" \
+    "$D/out"
+if grep -q '^pin' "$K2/openssl.cnf"; then not_ok "openssl.cnf: a pin line"; else ok "openssl.cnf: no pin line"; fi
+tk_line "openssl.cnf: says how to give the PIN" \
+    "# No PIN source was given: set TOKENKEY_PIN_FILE=/path/to/pin-file (mode 0600)" \
+    "$K2/openssl.cnf"
+tk_hasnt "client.properties: no bootstrap.servers" "bootstrap.servers" "$K2/client.properties"
+tk_cmd "TOKENKEY_PIN_FILE: librdkafka's loading works" conf "$K2/openssl.cnf" \
+    env TOKENKEY_PIN_FILE="$PIN" \
+    "$TK_KAFKA_LOAD" "$K2/cert.pem" "$K2/key.pem"
+# setsid: no terminal for OpenSSL's own pass phrase prompt to wait on.
+if conf "$K2/openssl.cnf" timeout 60 setsid -w "$TK_KAFKA_LOAD" "$K2/cert.pem" "$K2/key.pem" > "$D/cmd.out" 2>&1
+then
+    not_ok "without any PIN source the key does not load"
+else
+    ok "without any PIN source the key does not load"
+fi
+tk_run 1 "kafka-config again: files exist" kafka-config --key client-ec --ca "$D/enroll-ca.pem" \
+    --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+tk_err "kafka-config again: says why" \
+    "tokenkey kafka-config: '$K/key.pem' already exists: pass --force to overwrite it"
+tk_run 0 "kafka-config --force" kafka-config --key client-ec --ca "$D/enroll-ca.pem" \
+    --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN" --force
+tk_hasnt "kafka-config --force: no bootstrap.servers now" "bootstrap.servers" "$K/client.properties"
+
+# ---- the PIN is in no file written ----
+if grep -rlF -- "$(cat "$PIN")" "$D"/*.csr "$D"/*.pem "$D"/export-* "$K" "$K2" > "$D/cmd.out"; then
+    not_ok "a written file holds the PIN"
+else
+    ok "no written file holds the PIN"
+fi
+
+tk_finish

@@ -1,0 +1,186 @@
+#!/bin/sh
+# What the enrollment subcommands refuse, on a fresh SoftHSM2 token: each
+# refusal is one line on stderr, quoting the bad value and saying what to
+# do, with the documented exit code (1 refused, 2 bad command line, 3 the
+# module, token, PIN or key is not usable). A PIN is never taken from argv.
+set -u
+
+# shellcheck source=../lib/fixture.sh
+. "$TK_FIXTURE_SH"
+tk_fixture_setup tk-refuse || exit 1
+D=$TK_FIXTURE_DIR
+# shellcheck source=lib.sh
+. "$TK_CLI_ENROLL_LIB"
+export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
+unset TOKENKEY_PIN TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE
+PIN=$TOKENKEY_TEST_PIN_FILE
+TOK=tk-refuse
+# Public files are 0644 whatever the umask.
+umask 077
+
+# ---- every subcommand: --help, and no PIN on the command line ----
+for cmd in keygen csr import-cert export kafka-config; do
+    tk_run 0 "$cmd --help" "$cmd" --help
+    case $(head -n 1 "$D/out") in
+        "usage: tokenkey $cmd "*) ok "$cmd --help: usage on stdout" ;;
+        *) not_ok "$cmd --help: no usage line" ;;
+    esac
+    tk_has "$cmd --help lists --pin-file" "--pin-file" "$D/out"
+    tk_run 2 "$cmd --json" "$cmd" --json
+    tk_err "$cmd --json: refused" \
+        "tokenkey $cmd: --json is not offered here: the output is already a URI, paths or PEM (see tokenkey $cmd --help)"
+    for flag in "--pin 1234" "--pin=1234" "--so-pin 1234"; do
+        # shellcheck disable=SC2086 # the flag and its value are two words
+        tk_run 2 "$cmd $flag" "$cmd" --key k $flag
+        tk_err "$cmd $flag: refused" \
+            "tokenkey $cmd: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+    done
+done
+for cmd in csr import-cert export kafka-config; do
+    tk_run 2 "$cmd: a PIN in the --key URI" "$cmd" --key "pkcs11:object=k;pin-value=1234"
+    tk_err "$cmd: a PIN in the --key URI refused" \
+        "tokenkey $cmd: the --key URI holds pin-value=: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+done
+tk_run 2 "keygen: a PIN in the --token URI" keygen --type ec:P-256 --label x \
+    --token "pkcs11:token=$TOK;pin-value=1234"
+tk_err "keygen: a PIN in the --token URI refused" \
+    "tokenkey keygen: the --token URI holds pin-value=: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+
+# ---- keygen ----
+tk_run 2 "keygen: bad --type" keygen --type rsa:1024 --label x
+tk_err "keygen: bad --type explained" \
+    "tokenkey keygen: unknown key type 'rsa:1024': use rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519"
+tk_run 2 "keygen: no --type" keygen --label x
+tk_err "keygen: no --type explained" \
+    "tokenkey keygen: --type is required: rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521 or ed25519"
+tk_run 2 "keygen: no --label" keygen --type ec:P-256
+tk_err "keygen: no --label explained" \
+    "tokenkey keygen: --label is required: the name to find the key by later"
+tk_run 2 "keygen: bad --id" keygen --type ec:P-256 --label x --id 0g
+tk_err "keygen: bad --id explained" \
+    "tokenkey keygen: bad --id '0g': give 1 to 64 bytes as hex digits, e.g. --id 0a1b"
+tk_run 2 "keygen: stray argument" keygen --type ec:P-256 --label x extra
+tk_err "keygen: stray argument explained" \
+    "tokenkey keygen: unexpected argument 'extra' (see tokenkey keygen --help)"
+printf 'not-the-pin\n' > "$D/wrong.pin"
+chmod 600 "$D/wrong.pin"
+tk_run 3 "keygen: wrong PIN" keygen --type ec:P-256 --label x --pin-file "$D/wrong.pin"
+tk_err "keygen: wrong PIN explained" \
+    "tokenkey keygen: the token rejected the PIN from '$D/wrong.pin' (tokenkey never retries a PIN): check it before the token locks"
+tk_run 3 "keygen: no such token" keygen --type ec:P-256 --label x --token nosuch --pin-file "$PIN"
+tk_err "keygen: no such token explained" \
+    "tokenkey keygen: no token matches 'pkcs11:token=nosuch' in '$TOKENKEY_TEST_MODULE': see 'tokenkey tokens'"
+tk_run 0 "keygen a" keygen --type ec:P-256 --label a --id 0a --pin-file "$PIN"
+tk_run 0 "keygen b" keygen --type ec:P-256 --label b --id 0b --pin-file "$PIN"
+tk_run 1 "keygen: duplicate label" keygen --type ed25519 --label a --pin-file "$PIN"
+tk_err "keygen: duplicate label explained" \
+    "tokenkey keygen: token '$TOK' already has a key labelled 'a': choose another --label (or remove it: tokenkey delete --key 'a' --yes)"
+tk_run 1 "keygen: duplicate id" keygen --type rsa:2048 --label c --id 0A --pin-file "$PIN"
+tk_err "keygen: duplicate id explained" \
+    "tokenkey keygen: token '$TOK' already has an object with id 0A: choose another --id, or leave --id out for a random one"
+tk_run 0 "list" list --pin-file "$PIN"
+n=$(grep -c "^private-key " "$D/out")
+if [ "$n" -eq 2 ]; then ok "refused keygens made nothing"; else not_ok "$n private keys on the token"; fi
+
+# ---- csr: the command line is checked before the token is touched ----
+tk_run 2 "csr: bad --subject" csr --key a --subject "/CN=a/" --pin-file "$PIN"
+tk_err "csr: bad --subject explained" \
+    "tokenkey csr: bad --subject: the subject ends with '/': remove it, or write '\\/' for a '/' in the last value"
+tk_run 2 "csr: unknown attribute" csr --key a --subject "CN=a,Org=b" --pin-file "$PIN"
+tk_err "csr: unknown attribute explained" \
+    "tokenkey csr: bad --subject: unknown attribute type 'Org': use C, ST, L, O, OU, CN, DC, UID, emailAddress, serialNumber (or a dotted OID)"
+tk_run 2 "csr: bad --san" csr --key a --subject /CN=a --san "DNS:my_host.example" --pin-file "$PIN"
+tk_err "csr: bad --san explained" \
+    "tokenkey csr: bad --san: 'DNS:my_host.example' is not a valid DNS name: labels of letters, digits and '-', separated by dots, no trailing dot; '*' only as the whole first label"
+tk_run 2 "csr: --san IP without a type" csr --key a --subject /CN=a --san "192.0.2.1" \
+    --pin-file "$PIN"
+tk_err "csr: --san without a type explained" \
+    "tokenkey csr: bad --san: '192.0.2.1' has no type: write DNS:name, IP:address, email:address or URI:uri (a ',' inside a URI must be written %2C)"
+tk_run 2 "csr: no --subject" csr --key a --pin-file "$PIN"
+tk_err "csr: no --subject explained" \
+    "tokenkey csr: --subject is required, e.g. --subject '/CN=my-client/O=Acme'"
+tk_run 3 "csr: no such key" csr --key nokey --subject /CN=a --pin-file "$PIN"
+tk_err "csr: no such key explained" \
+    "tokenkey csr: no private key matches 'nokey' on token '$TOK': see 'tokenkey list'"
+: > "$D/exists.csr"
+tk_run 1 "csr: --out exists" csr --key a --subject /CN=a --out "$D/exists.csr" --pin-file "$PIN"
+tk_err "csr: --out exists explained" \
+    "tokenkey csr: '$D/exists.csr' already exists: pass --force to overwrite it"
+tk_run 0 "csr: --force" csr --key a --subject /CN=a --out "$D/exists.csr" --force --pin-file "$PIN"
+tk_mode "csr: a replaced file is 644 too" 644 "$D/exists.csr"
+
+# ---- import-cert ----
+tk_make_ca refuse-ca
+for k in a b; do
+    tk_run 0 "csr for $k" csr --key "$k" --subject "/CN=client-$k" --out "$D/$k.csr" \
+        --pin-file "$PIN"
+done
+tk_sign refuse-ca "$D/a.csr" "$D/a.pem"
+tk_sign refuse-ca "$D/b.csr" "$D/expired.pem" -startdate 20200101000000Z -enddate 20210101000000Z
+tk_sign refuse-ca "$D/b.csr" "$D/notyet.pem" -startdate 20990101000000Z -enddate 20991231000000Z
+A=$(tk_uri a private %0A)
+B=$(tk_uri b private %0B)
+tk_run 1 "import-cert: another key's certificate" import-cert --key b --cert "$D/a.pem" \
+    --pin-file "$PIN"
+tk_err "import-cert: mismatch explained" \
+    "tokenkey import-cert: the certificate in '$D/a.pem' is not for key '$B': its public key differs (was the request made with another key?)"
+tk_run 1 "import-cert: expired" import-cert --key b --cert "$D/expired.pem" --pin-file "$PIN"
+tk_err "import-cert: expired explained" \
+    "tokenkey import-cert: the certificate in '$D/expired.pem' expired on 2021-01-01 00:00:00 UTC: ask the CA for a new one"
+tk_run 1 "import-cert: not yet valid" import-cert --key b --cert "$D/notyet.pem" --pin-file "$PIN"
+tk_err "import-cert: not yet valid explained" \
+    "tokenkey import-cert: the certificate in '$D/notyet.pem' is not valid before 2099-01-01 00:00:00 UTC: check this machine's clock, or wait"
+cat "$D/a.pem" "$D/refuse-ca.pem" > "$D/two.pem"
+tk_run 1 "import-cert: two certificates in --cert" import-cert --key a --cert "$D/two.pem" \
+    --pin-file "$PIN"
+tk_err "import-cert: two certificates explained" \
+    "tokenkey import-cert: '$D/two.pem' holds 2 certificates: give the client certificate alone in --cert and the CA certificates in --chain"
+tk_run 1 "import-cert: not a certificate" import-cert --key a --cert "$D/a.csr" --pin-file "$PIN"
+tk_err "import-cert: not a certificate explained" \
+    "tokenkey import-cert: --cert '$D/a.csr' holds no certificate: give a PEM or DER X.509 certificate file"
+tk_run 1 "import-cert: no such file" import-cert --key a --cert "$D/none.pem" --pin-file "$PIN"
+tk_err "import-cert: no such file explained" \
+    "tokenkey import-cert: cannot read --cert '$D/none.pem': No such file or directory"
+openssl x509 -in "$D/a.pem" -outform DER -out "$D/a.der" || exit 1
+tk_run 0 "import-cert: DER" import-cert --key a --cert "$D/a.der" --pin-file "$PIN"
+tk_line "import-cert: the certificate's URI" "$(tk_uri a cert %0A)" "$D/out"
+tk_run 1 "import-cert: a second certificate" import-cert --key a --cert "$D/a.pem" \
+    --pin-file "$PIN"
+tk_err "import-cert: a second certificate explained" \
+    "tokenkey import-cert: token '$TOK' already has a certificate for key '$A': pass --replace to replace it"
+tk_run 0 "import-cert --replace" import-cert --key a --cert "$D/a.pem" --replace --pin-file "$PIN"
+tk_run 0 "list after --replace" list --pin-file "$PIN"
+n=$(grep -c "^certificate 'a' " "$D/out")
+if [ "$n" -eq 1 ]; then ok "--replace leaves one certificate"; else not_ok "$n certificates for a"; fi
+
+# ---- export ----
+tk_run 1 "export: key without a certificate" export --key b --out-dir "$D/exp-b" --pin-file "$PIN"
+tk_err "export: no certificate explained" \
+    "tokenkey export: no certificate for $B on the token: run tokenkey import-cert first"
+tk_run 0 "export --key-out only" export --key b --key-out "$D/b.ref" --pin-file "$PIN"
+tk_line "export --key-out: the key reference" "-----BEGIN TOKENKEY KEY REFERENCE-----" "$D/b.ref"
+tk_run 2 "export: nowhere to write" export --key a --pin-file "$PIN"
+tk_err "export: nowhere explained" \
+    "tokenkey export: nowhere to write: give --out-dir DIR, or --key-out FILE and/or --cert-out FILE"
+tk_run 0 "export a" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
+tk_run 1 "export again" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
+tk_err "export again explained" \
+    "tokenkey export: '$D/exp-a/key.pem' already exists: pass --force to overwrite it"
+
+# ---- kafka-config ----
+tk_run 2 "kafka-config: bad --bootstrap" kafka-config --key a --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k" --bootstrap "broker 9093" --pin-file "$PIN"
+tk_err "kafka-config: bad --bootstrap explained" \
+    "tokenkey kafka-config: bad --bootstrap 'broker 9093': give HOST:PORT, or several separated by commas"
+tk_run 3 "kafka-config: no provider module" kafka-config --key a --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k" --provider-module "$D/none.so" --pin-file "$PIN"
+tk_err "kafka-config: no provider module explained" \
+    "tokenkey kafka-config: provider module '$D/none.so' not found: install tokenkey, or pass --provider-module PATH"
+tk_run 1 "kafka-config: --ca is no certificate" kafka-config --key a --ca "$D/a.csr" \
+    --out-dir "$D/k" --pin-file "$PIN"
+tk_err "kafka-config: bad --ca explained" \
+    "tokenkey kafka-config: --ca '$D/a.csr' holds no certificate: give a PEM or DER X.509 certificate file"
+tk_run 2 "kafka-config: no --out-dir" kafka-config --key a --ca "$D/refuse-ca.pem"
+tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir DIR is required"
+
+tk_finish

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Run a command on a pseudo-terminal and type the PIN, from a file, at its prompt.
+
+usage: type-pin.py PIN_FILE COMMAND [ARGS...]
+
+Unlike tests/lib/answer-pin-prompt.py (made for tools that read the PIN
+some other way), this types only once the program has switched terminal
+echo off after its prompt: that is when a PIN may be typed, and what it
+checks is that the PIN would not show. Typing earlier races the program's
+own tcsetattr(TCSAFLUSH), which throws typed-ahead input away.
+
+The command's output is passed through with CRLF turned into LF; the exit
+status is the command's (128+N if killed by signal N; 124 after 60 s of
+silence; 125 when echo never went off after a prompt).
+"""
+import os
+import pty
+import re
+import select
+import sys
+import termios
+import time
+
+PROMPT = re.compile(rb"PIN[^\n]*:\s*$")
+
+
+def echo_off(fd, wait):
+    """Whether the terminal's ECHO flag goes off within wait seconds."""
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if not termios.tcgetattr(fd)[3] & termios.ECHO:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.stderr.write(__doc__)
+        return 2
+    with open(sys.argv[1], "rb") as f:
+        pin = f.read().rstrip(b"\r\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    out = sys.stdout.buffer
+    pending = b""
+    status = None
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            os.kill(pid, 9)
+            status = 124
+            break
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out.write(data.replace(b"\r\n", b"\n"))
+        out.flush()
+        pending = (pending + data)[-256:]
+        if PROMPT.search(pending):
+            pending = b""
+            # tcgetattr on the master reads the terminal the program set up.
+            if not echo_off(fd, 10):
+                os.kill(pid, 9)
+                status = 125
+                break
+            os.write(fd, pin + b"\n")
+    _, wstatus = os.waitpid(pid, 0)
+    if status is not None:
+        return status
+    if os.WIFSIGNALED(wstatus):
+        return 128 + os.WTERMSIG(wstatus)
+    return os.WEXITSTATUS(wstatus)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

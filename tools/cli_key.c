@@ -1,0 +1,316 @@
+/*
+ * What the enrollment subcommands share (cli.h, part A): the one token key
+ * --key names, certificate files in, public files out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "cli.h"
+#include "objects.h"
+
+/* ---- the key ---- */
+
+static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 1, count = 0;
+    unsigned char *label = NULL;
+    CK_ULONG label_len = 0;
+    CK_RV rv;
+
+    if (k->uri->has_id)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, k->uri->id, k->uri->id_len };
+    if (k->uri->object != NULL)
+        tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->uri->object, strlen(k->uri->object) };
+    rv = tk_p11_session_get(k->token, &k->s);
+    if (rv == CKR_OK)
+        rv = tk_p11_find(&k->s, tmpl, n, found, 2, &count);
+    if (rv != CKR_OK) {
+        tk_cli_error(cli, 0, "cannot search token '%s': %s", k->token_label, tk_p11_rv_name(rv));
+        return 0;
+    }
+    if (count != 1) {
+        tk_cli_error(cli, 0, count == 0 ? "no private key matches '%s' on token '%s': see "
+                                          "'tokenkey list'"
+                                        : "'%s' matches more than one private key on token '%s': "
+                                          "give a pkcs11: URI with id= (see 'tokenkey list')",
+                     cli->key, k->token_label);
+        return 0;
+    }
+    k->handle = found[0];
+    if ((rv = tk_p11_get_attr_alloc(&k->s, k->handle, CKA_ID, &k->id, &k->id_len)) != CKR_OK
+        || (rv = tk_p11_get_attr_alloc(&k->s, k->handle, CKA_LABEL, &label, &label_len))
+               != CKR_OK) {
+        tk_cli_error(cli, 0, "cannot read key '%s': %s", cli->key, tk_p11_rv_name(rv));
+        OPENSSL_free(label);
+        return 0;
+    }
+    k->label = label_len > 0 ? OPENSSL_strndup((const char *)label, label_len) : NULL;
+    OPENSSL_free(label);
+    k->uri_text = tk_objects_uri(&k->s, k->handle, CKO_PRIVATE_KEY);
+    if (k->uri_text == NULL) {
+        tk_cli_error(cli, 0, "out of memory");
+        return 0;
+    }
+    return 1;
+}
+
+int tk_cli_enroll_args_ok(TK_CLI *cli)
+{
+    /* Any mention at all: a malformed URI would otherwise be echoed, PIN included. */
+    const char *opt = cli->key != NULL && strstr(cli->key, "pin-value") != NULL ? "--key"
+                      : cli->token != NULL && strstr(cli->token, "pin-value") != NULL ? "--token"
+                      : NULL;
+
+    if (opt != NULL) {
+        tk_cli_error(cli, 0, "the %s URI holds pin-value=: PINs are never taken from the "
+                             "command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt", opt);
+        return 0;
+    }
+    if (cli->json) {
+        tk_cli_error(cli, 0, "--json is not offered here: the output is already a URI, paths "
+                             "or PEM (see tokenkey %s --help)", cli->cmd);
+        return 0;
+    }
+    return 1;
+}
+
+int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k)
+{
+    TK_URI *exact = NULL;
+
+    memset(k, 0, sizeof(*k));
+    if (cli->key == NULL)
+        return tk_cli_error(cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
+                                                "list')");
+    if (!tk_cli_open_module(cli))
+        return TK_EXIT_SETUP;
+    if (!tk_cli_enroll_args_ok(cli) || (k->uri = tk_cli_uri(cli, cli->key)) == NULL)
+        return TK_EXIT_USAGE;
+    if (!tk_cli_one_token(cli, k->uri, &k->token) || !tk_cli_login(cli, k->token))
+        return TK_EXIT_SETUP;
+    tk_cli_field(k->token_label, sizeof(k->token_label), tk_p11_token_cached_info(k->token)->label,
+                 sizeof(tk_p11_token_cached_info(k->token)->label));
+    if (!find_key(cli, k))
+        return TK_EXIT_SETUP;
+    /* Load exactly the object found, by its full URI (it carries the id). */
+    if (tk_uri_parse(k->uri_text, &exact, NULL) != TK_URI_OK)
+        return tk_cli_error(cli, TK_EXIT_SETUP, "cannot use the key's URI '%s'", k->uri_text);
+    k->pkey = tk_cli_load_key(cli, exact);
+    tk_uri_free(exact);
+    return k->pkey != NULL ? TK_EXIT_OK : TK_EXIT_SETUP;
+}
+
+void tk_cli_key_close(TK_CLI *cli, TK_CLI_KEY *k)
+{
+    /* The key holds a provider reference: free it before the library context. */
+    EVP_PKEY_free(k->pkey);
+    tk_p11_session_put(&k->s, CKR_OK);
+    tk_uri_free(k->uri);
+    OPENSSL_free(k->id);
+    OPENSSL_free(k->label);
+    OPENSSL_free(k->uri_text);
+    memset(k, 0, sizeof(*k));
+    tk_cli_close(cli);
+}
+
+CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+{
+    /* Without an id nothing ties a certificate to the key (PKCS#11 v2.40 4.6.3). */
+    if (k->id_len == 0) {
+        *count = 0;
+        return CKR_OK;
+    }
+    return tk_cli_find_certs(&k->s, k->id, k->id_len, out, max, count);
+}
+
+/* ---- certificate files ---- */
+
+STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    BIO *in = BIO_new_file(path, "rb");
+    X509 *x;
+
+    if (certs == NULL || in == NULL) {
+        tk_cli_error(cli, 0, "cannot read %s '%s': %s", what, path,
+                     in == NULL ? strerror(errno) : "out of memory");
+        goto bad;
+    }
+    /* PEM first (one or more blocks); a file without any is tried as DER. */
+    ERR_set_mark();
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(certs, x)) {
+            X509_free(x);
+            ERR_pop_to_mark();
+            goto bad;
+        }
+    ERR_pop_to_mark();
+    if (sk_X509_num(certs) == 0 && BIO_reset(in) == 0) {
+        ERR_set_mark();
+        x = d2i_X509_bio(in, NULL);
+        ERR_pop_to_mark();
+        if (x != NULL && !sk_X509_push(certs, x))
+            X509_free(x);
+    }
+    if (sk_X509_num(certs) == 0) {
+        tk_cli_error(cli, 0, "%s '%s' holds no certificate: give a PEM or DER X.509 "
+                             "certificate file", what, path);
+        goto bad;
+    }
+    BIO_free(in);
+    return certs;
+bad:
+    BIO_free(in);
+    sk_X509_pop_free(certs, X509_free);
+    return NULL;
+}
+
+void tk_cli_time_text(const ASN1_TIME *t, char *buf, size_t cap)
+{
+    struct tm tm;
+
+    if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1)
+        strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    else
+        snprintf(buf, cap, "(unreadable time)");
+}
+
+/* ---- public output files ---- */
+
+char *tk_cli_path_join(const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    char *p = OPENSSL_malloc(dl + nl + 2);
+
+    if (p == NULL)
+        return NULL;
+    memcpy(p, dir, dl);
+    if (dl == 0 || dir[dl - 1] != '/')
+        p[dl++] = '/';
+    memcpy(p + dl, name, nl + 1);
+    return p;
+}
+
+int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 1;
+        tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        tk_cli_error(cli, 0, "'%s' is a directory: give a file name", path);
+        return 0;
+    }
+    if (!force) {
+        tk_cli_error(cli, 0, "'%s' already exists: pass --force to overwrite it", path);
+        return 0;
+    }
+    return 1;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 1;
+}
+
+int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force)
+{
+    char *tmp = NULL;
+    int fd, ok;
+
+    if (!tk_cli_check_new_file(cli, path, force))
+        return 0;
+    if (force) {
+        /* Replace atomically: a reader never sees half a file. */
+        size_t cap = strlen(path) + 16;
+
+        if ((tmp = OPENSSL_malloc(cap)) == NULL) {
+            tk_cli_error(cli, 0, "out of memory");
+            return 0;
+        }
+        snprintf(tmp, cap, "%s.tmp.XXXXXX", path);
+        fd = mkostemp(tmp, O_CLOEXEC);
+    } else {
+        /* O_EXCL: never follow a link or overwrite a file that appeared meanwhile. */
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) {
+        tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
+        OPENSSL_free(tmp);
+        return 0;
+    }
+    /* Public data: readable by the services that use it, whatever the umask. */
+    ok = fchmod(fd, 0644) == 0 && write_all(fd, data, len);
+    ok = close(fd) == 0 && ok;
+    if (ok && tmp != NULL)
+        ok = rename(tmp, path) == 0;
+    if (!ok) {
+        tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp != NULL ? tmp : path);
+    }
+    OPENSSL_free(tmp);
+    return ok;
+}
+
+int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force)
+{
+    char *data;
+    long len = BIO_get_mem_data(mem, &data);
+
+    return len >= 0 && tk_cli_write_public(cli, path, data, (size_t)len, force);
+}
+
+/* ---- errors ---- */
+
+const char *tk_cli_openssl_reason(char *buf, size_t cap)
+{
+    unsigned long e;
+    const char *data;
+    int flags, have_text = 0;
+
+    buf[0] = '\0';
+    /*
+     * The provider raises one error whose text says what to do, and it comes
+     * first; libcrypto's own, added on the way out, say less.
+     */
+    while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+        if (!have_text && (flags & ERR_TXT_STRING) && data != NULL && *data != '\0') {
+            snprintf(buf, cap, "%s", data);
+            have_text = 1;
+        } else if (buf[0] == '\0') {
+            const char *r = ERR_reason_error_string(e);
+
+            snprintf(buf, cap, "%s", r != NULL ? r : "unknown OpenSSL error");
+        }
+    }
+    if (buf[0] == '\0')
+        snprintf(buf, cap, "no reason given");
+    return buf;
+}

@@ -1,0 +1,186 @@
+/*
+ * tokenkey export: the files a program that wants paths needs (librdkafka's
+ * ssl.key.location, s_client -key): the key reference PEM, written by the
+ * provider's encoder, and the certificate from the token. Both are public;
+ * the key itself never leaves the token (it can't: it was made
+ * non-extractable).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "cli.h"
+#include "store/keyref.h"
+
+#define EXPORT_USAGE "--key LABEL|URI (--out-dir DIR | --key-out FILE | --cert-out FILE) " \
+                     "[--force] [--token LABEL|URI] [--module PATH] [--pin-file FILE]"
+
+/* At most this many CA certificates are added after the client's. */
+#define MAX_INTERMEDIATES 8
+
+/* The key reference, through the provider's encoder ("TOKENKEY KEY REFERENCE", keyref.h). */
+static int key_reference(TK_CLI *cli, TK_CLI_KEY *k, BIO *out)
+{
+    static const char begin[] = "-----BEGIN " TK_KEYREF_PEM_LABEL "-----";
+    char *data, why[512];
+    long len;
+
+    if (!PEM_write_bio_PrivateKey_ex(out, k->pkey, NULL, NULL, 0, NULL, NULL, cli->libctx, NULL)) {
+        tk_cli_error(cli, 0, "cannot write the key reference of '%s': %s", k->uri_text,
+                     tk_cli_openssl_reason(why, sizeof(why)));
+        return 0;
+    }
+    /* Belt and braces: whatever encoder answered, only a key reference may be written. */
+    len = BIO_get_mem_data(out, &data);
+    if (len < (long)sizeof(begin) - 1 || memcmp(data, begin, sizeof(begin) - 1) != 0) {
+        tk_cli_error(cli, 0, "the encoder of '%s' did not write a key reference: nothing written",
+                     k->uri_text);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * The CA certificates import-cert stored (category authority) that lead up
+ * from x, issuer by issuer, stopping before a self-signed root: TLS
+ * clients send intermediates, the server has the root.
+ */
+static void add_intermediates(TK_P11_SESSION *s, X509 *x, BIO *out)
+{
+    X509 *cur = X509_dup(x);
+
+    for (int depth = 0; cur != NULL && depth < MAX_INTERMEDIATES; depth++) {
+        CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+        CK_ULONG category = 2, n = 0; /* CKA_CERTIFICATE_CATEGORY authority */
+        unsigned char *issuer = NULL;
+        int issuer_len = i2d_X509_NAME(X509_get_issuer_name(cur), &issuer);
+        CK_ATTRIBUTE t[3] = { { CKA_CLASS, &cls, sizeof(cls) },
+                              { CKA_SUBJECT, issuer, (CK_ULONG)(issuer_len > 0 ? issuer_len : 0) },
+                              { CKA_CERTIFICATE_CATEGORY, &category, sizeof(category) } };
+        CK_OBJECT_HANDLE h;
+        X509 *next = NULL;
+
+        if (issuer_len > 0 && X509_self_signed(cur, 0) == 0
+            && tk_p11_find(s, t, 3, &h, 1, &n) == CKR_OK && n == 1)
+            next = tk_cli_token_cert(s, h);
+        OPENSSL_free(issuer);
+        /* A root is left out; so is anything that did not really issue the last one. */
+        if (next != NULL && (X509_self_signed(next, 0) != 0
+                             || X509_check_issued(next, cur) != X509_V_OK)) {
+            X509_free(next);
+            next = NULL;
+        }
+        X509_free(cur);
+        if ((cur = next) != NULL)
+            PEM_write_bio_X509(out, cur);
+    }
+    X509_free(cur);
+}
+
+/* The key's certificate, checked against the key, then the intermediates. */
+static int certificate(TK_CLI *cli, TK_CLI_KEY *k, BIO *out)
+{
+    CK_OBJECT_HANDLE h[2];
+    CK_ULONG n = 0;
+    CK_RV rv = tk_cli_key_certs(k, h, 2, &n);
+    X509 *x;
+    int ok;
+
+    if (rv != CKR_OK)
+        return tk_cli_error(cli, 0, "cannot search token '%s': %s", k->token_label,
+                            tk_p11_rv_name(rv));
+    if (n == 0)
+        return tk_cli_error(cli, 0, "no certificate for %s on the token: run tokenkey "
+                                    "import-cert first", k->uri_text);
+    if (n > 1)
+        return tk_cli_error(cli, 0, "more than one certificate for %s on the token: keep one "
+                                    "(tokenkey import-cert --replace)", k->uri_text);
+    if ((x = tk_cli_token_cert(&k->s, h[0])) == NULL)
+        return tk_cli_error(cli, 0, "the certificate for %s on the token is not X.509",
+                            k->uri_text);
+    if (!(ok = tk_cli_cert_matches(x, k->pkey)))
+        tk_cli_error(cli, 0, "the certificate stored for %s does not match the key: import the "
+                             "right one with tokenkey import-cert --replace", k->uri_text);
+    else if (!(ok = PEM_write_bio_X509(out, x)))
+        tk_cli_error(cli, 0, "cannot encode the certificate for %s", k->uri_text);
+    else
+        add_intermediates(&k->s, x, out);
+    X509_free(x);
+    return ok;
+}
+
+int tk_cli_export(TK_CLI *cli, TK_CLI_KEY *k, const char *key_path, const char *cert_path,
+                  int force)
+{
+    BIO *key_pem = BIO_new(BIO_s_mem()), *cert_pem = BIO_new(BIO_s_mem());
+    int ok;
+
+    /* Both made before either is written: no half export. */
+    ok = key_pem != NULL && cert_pem != NULL
+         && (key_path == NULL || key_reference(cli, k, key_pem))
+         && (cert_path == NULL || certificate(cli, k, cert_pem))
+         && (key_path == NULL || tk_cli_write_bio(cli, key_path, key_pem, force))
+         && (cert_path == NULL || tk_cli_write_bio(cli, cert_path, cert_pem, force));
+    BIO_free(key_pem);
+    BIO_free(cert_pem);
+    return ok ? TK_EXIT_OK : TK_EXIT_FAILURE;
+}
+
+int tk_cmd_export(int argc, char **argv)
+{
+    TK_CLI cli = { .prog = "tokenkey", .cmd = "export" };
+    const char *out_dir = NULL, *key_out = NULL, *cert_out = NULL;
+    int force = 0, code, next;
+    const TK_CLI_OPTION opts[] = {
+        { "--out-dir", &out_dir, NULL, "write DIR/key.pem and DIR/cert.pem (DIR made if missing)" },
+        { "--key-out", &key_out, NULL, "write the key reference to FILE" },
+        { "--cert-out", &cert_out, NULL, "write the certificate (and intermediates) to FILE" },
+        { "--force", NULL, &force, "overwrite files that exist" },
+        { NULL, NULL, NULL, NULL }
+    };
+    char *key_path = NULL, *cert_path = NULL;
+    TK_CLI_KEY k;
+
+    if ((next = tk_cli_parse(&cli, argc, argv, opts, EXPORT_USAGE, &code)) < 0)
+        return code;
+    if (!tk_cli_enroll_args_ok(&cli))
+        return TK_EXIT_USAGE;
+    if (next < argc)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey export "
+                                                 "--help)", argv[next]);
+    if (cli.key == NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
+                                                 "list')");
+    if (out_dir == NULL && key_out == NULL && cert_out == NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "nowhere to write: give --out-dir DIR, or "
+                                                 "--key-out FILE and/or --cert-out FILE");
+    /* --key-out / --cert-out override the names --out-dir gives. */
+    key_path = key_out != NULL ? OPENSSL_strdup(key_out)
+               : out_dir != NULL ? tk_cli_path_join(out_dir, "key.pem") : NULL;
+    cert_path = cert_out != NULL ? OPENSSL_strdup(cert_out)
+                : out_dir != NULL ? tk_cli_path_join(out_dir, "cert.pem") : NULL;
+    code = TK_EXIT_FAILURE;
+    if (out_dir != NULL && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        tk_cli_error(&cli, 0, "cannot create --out-dir '%s': %s", out_dir, strerror(errno));
+        goto end;
+    }
+    if ((key_path != NULL && !tk_cli_check_new_file(&cli, key_path, force))
+        || (cert_path != NULL && !tk_cli_check_new_file(&cli, cert_path, force)))
+        goto end;
+    if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK
+        && (code = tk_cli_export(&cli, &k, key_path, cert_path, force)) == TK_EXIT_OK) {
+        if (key_path != NULL)
+            printf("%s\n", key_path);
+        if (cert_path != NULL)
+            printf("%s\n", cert_path);
+    }
+    tk_cli_key_close(&cli, &k);
+end:
+    OPENSSL_free(key_path);
+    OPENSSL_free(cert_path);
+    return code;
+}

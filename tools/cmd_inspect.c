@@ -1,0 +1,336 @@
+/*
+ * tokenkey inspect: the evidence a compliance reviewer asks for about one
+ * token key - what it is, its PKCS#11 attributes (public ones only, read
+ * through the PKCS#11 layer), the certificate stored with it, and whether
+ * any path takes the private key off the token. That verdict is computed
+ * by trying each path, never asserted: exit 0 only when every path is shut.
+ */
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "cli.h"
+#include "objects.h"
+
+/* The attributes that decide whether a key can leave a token (PKCS#11 v2.40 section 4.9). */
+static const struct {
+    CK_ATTRIBUTE_TYPE type;
+    const char *name;
+} flag_attrs[] = {
+    { CKA_SENSITIVE, "CKA_SENSITIVE" },
+    { CKA_EXTRACTABLE, "CKA_EXTRACTABLE" },
+    { CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE" },
+    { CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE" },
+    { CKA_ALWAYS_AUTHENTICATE, "CKA_ALWAYS_AUTHENTICATE" },
+    { CKA_LOCAL, "CKA_LOCAL" },
+    { CKA_PRIVATE, "CKA_PRIVATE" },
+    { CKA_TOKEN, "CKA_TOKEN" },
+    { CKA_MODIFIABLE, "CKA_MODIFIABLE" },
+};
+#define N_FLAGS (sizeof(flag_attrs) / sizeof(flag_attrs[0]))
+enum { F_SENSITIVE, F_EXTRACTABLE }; /* indexes into flag_attrs */
+
+#define DETAIL 512
+enum { PATH_TOKEN, PATH_PROVIDER, PATH_LAYER, PATH_ENCODER, N_PATHS };
+static const char *const path_names[N_PATHS] = { "token", "provider", "pkcs11-layer", "encoder" };
+
+typedef struct {
+    char *uri;
+    const char *key_type;          /* "CKK_EC" */
+    char curve[32];
+    int bits;
+    char label[256], id[130];
+    int flags[N_FLAGS];            /* 1 TRUE, 0 FALSE, -1 the token did not say */
+    int n_certs;                   /* certificates sharing the key's CKA_ID */
+    char *cert_uri;
+    char subject[512], issuer[512], serial[128], not_before[64], not_after[64];
+    int cert_matches;
+    struct {
+        int possible;
+        char detail[DETAIL];
+    } paths[N_PATHS];
+    int export_possible;
+} INSPECTION;
+
+static const char *key_type_name(CK_KEY_TYPE kt)
+{
+    switch (kt) {
+    case CKK_RSA: return "CKK_RSA";
+    case CKK_EC: return "CKK_EC";
+    case CKK_EC_EDWARDS: return "CKK_EC_EDWARDS";
+    default: return "other";
+    }
+}
+
+/* Label, id, type, curve and the flags, straight from the token. */
+static void read_attributes(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *in)
+{
+    unsigned char *val = NULL;
+    CK_ULONG len = 0;
+    CK_KEY_TYPE kt = CK_UNAVAILABLE_INFORMATION;
+
+    if (tk_p11_get_attr_alloc(s, h, CKA_LABEL, &val, &len) == CKR_OK)
+        snprintf(in->label, sizeof(in->label), "%.*s", (int)len, (const char *)val);
+    OPENSSL_free(val);
+    val = NULL;
+    if (tk_p11_get_attr_alloc(s, h, CKA_ID, &val, &len) == CKR_OK)
+        tk_cli_hex(in->id, sizeof(in->id), val, len);
+    OPENSSL_free(val);
+    val = NULL;
+    tk_p11_get_ulong(s, h, CKA_KEY_TYPE, &kt);
+    in->key_type = key_type_name(kt);
+    if ((kt == CKK_EC || kt == CKK_EC_EDWARDS)
+        && tk_p11_get_attr_alloc(s, h, CKA_EC_PARAMS, &val, &len) == CKR_OK) {
+        const unsigned char *p = val;
+        ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+
+        /* PKCS#11 3.0 also allows the curve as a PrintableString ("edwards25519"). */
+        if (oid != NULL)
+            snprintf(in->curve, sizeof(in->curve), "%s", OBJ_nid2sn(OBJ_obj2nid(oid)));
+        else if (len > 2 && val[0] == 0x13)
+            snprintf(in->curve, sizeof(in->curve), "%.*s", (int)(len - 2), (const char *)val + 2);
+        ASN1_OBJECT_free(oid);
+        ERR_clear_error();
+    }
+    OPENSSL_free(val);
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        CK_BBOOL b = CK_FALSE;
+
+        in->flags[i] = tk_p11_get_bool(s, h, flag_attrs[i].type, &b) != CKR_OK ? -1 : b == CK_TRUE;
+    }
+}
+
+/* The certificate stored with the key: one matching the key when several share its id. */
+static void read_certificate(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *pkey, INSPECTION *in)
+{
+    CK_OBJECT_HANDLE certs[8], chosen = CK_INVALID_HANDLE;
+    CK_ULONG n = 0, id_len = 0;
+    unsigned char *id = NULL;
+    X509 *x = NULL;
+
+    if (tk_p11_get_attr_alloc(s, key, CKA_ID, &id, &id_len) != CKR_OK || id_len == 0
+        || tk_cli_find_certs(s, id, id_len, certs, 8, &n) != CKR_OK)
+        n = 0;
+    OPENSSL_free(id);
+    for (CK_ULONG i = 0; i < n && !in->cert_matches; i++) {
+        X509 *c = tk_cli_token_cert(s, certs[i]);
+
+        if (c == NULL)
+            continue;
+        in->n_certs++;
+        if (x == NULL || tk_cli_cert_matches(c, pkey)) {
+            X509_free(x);
+            x = c;
+            chosen = certs[i];
+            in->cert_matches = tk_cli_cert_matches(c, pkey);
+        } else {
+            X509_free(c);
+        }
+    }
+    if (x == NULL)
+        return;
+    in->cert_uri = tk_objects_uri(s, chosen, CKO_CERTIFICATE);
+    tk_cli_name(in->subject, sizeof(in->subject), X509_get_subject_name(x));
+    tk_cli_name(in->issuer, sizeof(in->issuer), X509_get_issuer_name(x));
+    tk_cli_time(in->not_before, sizeof(in->not_before), X509_get0_notBefore(x));
+    tk_cli_time(in->not_after, sizeof(in->not_after), X509_get0_notAfter(x));
+    {
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+        char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+        snprintf(in->serial, sizeof(in->serial), "%s", hex != NULL ? hex : "?");
+        OPENSSL_free(hex);
+        BN_free(bn);
+    }
+    X509_free(x);
+}
+
+static void print_text(const INSPECTION *in)
+{
+    printf("key:           %s\n", in->uri);
+    printf("class:         CKO_PRIVATE_KEY\n");
+    printf("type:          %s%s%s, %d bits\n", in->key_type, in->curve[0] ? " " : "", in->curve, in->bits);
+    printf("label:         %s\nid:            %s\n", in->label, in->id[0] ? in->id : "(none)");
+    printf("attributes:\n");
+    for (size_t i = 0; i < N_FLAGS; i++)
+        printf("  %-24s %s\n", flag_attrs[i].name,
+               in->flags[i] < 0 ? "(not reported)" : in->flags[i] ? "TRUE" : "FALSE");
+    if (in->n_certs == 0) {
+        printf("certificate:   none on the token with id %s\n", in->id[0] ? in->id : "(none)");
+    } else {
+        printf("certificate:   %s\n", in->cert_uri != NULL ? in->cert_uri : "");
+        printf("  subject:     %s\n  issuer:      %s\n  serial:      %s\n", in->subject, in->issuer,
+               in->serial);
+        printf("  not before:  %s\n  not after:   %s\n", in->not_before, in->not_after);
+        printf("  matches key: %s\n", in->cert_matches ? "yes (X509_check_private_key with the token key)"
+                                                       : "NO: its public key is another key's");
+    }
+    if (!in->export_possible) {
+        printf("export paths:  none\n");
+    } else {
+        for (int i = 0; i < N_PATHS; i++)
+            if (in->paths[i].possible) {
+                printf("export paths:  %s\n", in->paths[i].detail);
+                break;
+            }
+    }
+    for (int i = 0; i < N_PATHS; i++)
+        printf("  %-13s %s\n", path_names[i], in->paths[i].detail);
+}
+
+static void json_field(const char *name, const char *value, int comma)
+{
+    printf("%s\"%s\": ", comma ? ", " : "", name);
+    if (value != NULL)
+        tk_cli_json_string(stdout, value);
+    else
+        printf("null");
+}
+
+static void print_json(const INSPECTION *in)
+{
+    printf("{");
+    json_field("uri", in->uri, 0);
+    json_field("class", "CKO_PRIVATE_KEY", 1);
+    json_field("key_type", in->key_type, 1);
+    json_field("curve", in->curve[0] ? in->curve : NULL, 1);
+    printf(", \"bits\": %d", in->bits);
+    json_field("label", in->label, 1);
+    json_field("id", in->id, 1);
+    printf(", \"attributes\": {");
+    for (size_t i = 0; i < N_FLAGS; i++)
+        printf("%s\"%s\": %s", i ? ", " : "", flag_attrs[i].name,
+               in->flags[i] < 0 ? "null" : in->flags[i] ? "true" : "false");
+    printf("}, \"certificate\": ");
+    if (in->n_certs == 0) {
+        printf("null");
+    } else {
+        printf("{");
+        json_field("uri", in->cert_uri, 0);
+        json_field("subject", in->subject, 1);
+        json_field("issuer", in->issuer, 1);
+        json_field("serial", in->serial, 1);
+        json_field("not_before", in->not_before, 1);
+        json_field("not_after", in->not_after, 1);
+        printf(", \"matches_key\": %s}", in->cert_matches ? "true" : "false");
+    }
+    printf(", \"export_possible\": %s, \"export_paths\": [", in->export_possible ? "true" : "false");
+    for (int i = 0; i < N_PATHS; i++) {
+        printf("%s{", i ? ", " : "");
+        json_field("path", path_names[i], 0);
+        printf(", \"possible\": %s", in->paths[i].possible ? "true" : "false");
+        json_field("detail", in->paths[i].detail, 1);
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+/* Exactly one private key matches; prints why not. */
+static int find_one_key(TK_CLI *cli, TK_P11_SESSION *s, const TK_URI *uri, const char *text,
+                        CK_OBJECT_HANDLE *out)
+{
+    CK_OBJECT_HANDLE keys[8];
+    CK_ULONG n = 0;
+    CK_RV rv = tk_cli_find_keys(s, uri, keys, 8, &n);
+    char list[1536];
+
+    if (rv != CKR_OK)
+        return tk_cli_error(cli, 0, "cannot search the token: %s", tk_p11_rv_name(rv));
+    if (n == 0)
+        return tk_cli_error(cli, 0, "no private key matches '%s': see 'tokenkey list'", text);
+    if (n == 1) {
+        *out = keys[0];
+        return 1;
+    }
+    tk_cli_key_list(s, keys, n, list, sizeof(list));
+    return tk_cli_error(cli, 0, "%lu private keys match '%s' (%s): name one by its id=",
+                        (unsigned long)n, text, list);
+}
+
+int tk_cmd_inspect(int argc, char **argv)
+{
+    TK_CLI cli = { .prog = "tokenkey", .cmd = "inspect" };
+    const char *usage = "URI|--key LABEL|URI [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--json]";
+    INSPECTION in;
+    TK_P11_SESSION s = { 0 };
+    TK_P11_TOKEN *t;
+    TK_URI *uri = NULL, *found = NULL;
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    EVP_PKEY *pkey = NULL;
+    const char *text;
+    int code, i, j = 0;
+    CK_RV rv = CKR_OK;
+
+    memset(&in, 0, sizeof(in));
+    if ((i = tk_cli_parse(&cli, argc, argv, NULL, usage, &code)) < 0)
+        return code;
+    /* Options may follow the URI too: parse what comes after it (argv[i] plays argv[0]). */
+    if (i < argc && (j = tk_cli_parse(&cli, argc - i, argv + i, NULL, usage, &code)) < 0)
+        return code;
+    if (i < argc && cli.key != NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: '%s' or --key '%s'", argv[i], cli.key);
+    if (i < argc && i + j < argc)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey inspect --help)",
+                            argv[i + j]);
+    text = i < argc ? argv[i] : cli.key;
+    if (text == NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI or --key LABEL|URI");
+    uri = tk_cli_uri(&cli, text);
+    if (uri == NULL || tk_cli_uri_has_pin(&cli, uri)) {
+        tk_uri_free(uri);
+        return TK_EXIT_USAGE;
+    }
+    if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {
+        tk_cli_error(&cli, 0, "'%s' names a %s object: inspect shows private keys (type=private)", text,
+                     tk_uri_type_name(uri->type));
+        tk_uri_free(uri);
+        return TK_EXIT_USAGE;
+    }
+    code = TK_EXIT_SETUP;
+    if (!tk_cli_open_module(&cli))
+        goto end;
+    /* Private keys are visible only after login. */
+    if (!tk_cli_one_token(&cli, uri, &t) || !tk_cli_login(&cli, t))
+        goto end;
+    if ((rv = tk_p11_session_get(t, &s)) != CKR_OK) {
+        tk_cli_error(&cli, 0, "cannot open a session: %s", tk_p11_rv_name(rv));
+        goto end;
+    }
+    if (!find_one_key(&cli, &s, uri, text, &h))
+        goto end;
+    in.uri = tk_objects_uri(&s, h, CKO_PRIVATE_KEY);
+    /* Load exactly the key found (its full URI), through the provider. */
+    if (in.uri == NULL || tk_uri_parse(in.uri, &found, NULL) != TK_URI_OK
+        || (pkey = tk_cli_load_key(&cli, found)) == NULL)
+        goto end;
+    read_attributes(&s, h, &in);
+    in.bits = EVP_PKEY_get_bits(pkey);
+    read_certificate(&s, h, pkey, &in);
+    in.paths[PATH_TOKEN].possible = tk_cli_export_token(in.flags[F_SENSITIVE], in.flags[F_EXTRACTABLE],
+                                                        in.paths[PATH_TOKEN].detail, DETAIL);
+    in.paths[PATH_PROVIDER].possible = tk_cli_export_provider(pkey, in.paths[PATH_PROVIDER].detail, DETAIL);
+    in.paths[PATH_LAYER].possible = tk_cli_export_layer(&s, h, in.paths[PATH_LAYER].detail, DETAIL);
+    in.paths[PATH_ENCODER].possible = tk_cli_export_encoder(pkey, cli.libctx, in.paths[PATH_ENCODER].detail,
+                                                            DETAIL);
+    for (int p = 0; p < N_PATHS; p++)
+        in.export_possible |= in.paths[p].possible;
+    if (cli.json)
+        print_json(&in);
+    else
+        print_text(&in);
+    code = TK_EXIT_OK;
+    if (in.export_possible)
+        code = tk_cli_error(&cli, TK_EXIT_FAILURE, "EXPORT POSSIBLE: '%s' can leave the token: replace "
+                                                   "it with a key made by 'tokenkey keygen'", in.uri);
+end:
+    EVP_PKEY_free(pkey);
+    tk_p11_session_put(&s, rv);
+    OPENSSL_free(in.uri);
+    OPENSSL_free(in.cert_uri);
+    tk_uri_free(found);
+    tk_uri_free(uri);
+    tk_cli_close(&cli);
+    return code;
+}

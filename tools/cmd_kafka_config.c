@@ -1,0 +1,294 @@
+/*
+ * tokenkey kafka-config: everything a librdkafka client (kcat, confluent-
+ * kafka-python, a C program) needs to use the token key, in one directory:
+ *   key.pem            the key reference (export)
+ *   cert.pem           the certificate and intermediates (export)
+ *   ca.pem             the CAs that sign the brokers' certificates
+ *   client.properties  security.protocol, ssl.providers, the three paths
+ *   openssl.cnf        loads default and tokenkey with its PKCS#11 module
+ * librdkafka 2.0.2 loads ssl.key.location with SSL_CTX_use_PrivateKey_file
+ * through the providers of the default library context, and ssl.providers
+ * only calls OSSL_PROVIDER_load(NULL, name): the provider's settings
+ * (module, PIN source) come from OPENSSL_CONF. All files are public: the
+ * PIN is never in them, at most the path of a PIN file.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+
+#include "cli.h"
+
+#ifndef TK_MODULESDIR
+#error "TK_MODULESDIR must be defined (tools/meson.build sets it)"
+#endif
+
+#define KAFKA_USAGE "--key LABEL|URI --ca CAFILE --out-dir DIR [--bootstrap HOST:PORT[,...]] " \
+                    "[--provider-module PATH] [--force] [--token LABEL|URI] [--module PATH] " \
+                    "[--pin-file FILE]"
+
+static const char *const out_names[] = {
+    "key.pem", "cert.pem", "ca.pem", "client.properties", "openssl.cnf"
+};
+enum { OUT_KEY, OUT_CERT, OUT_CA, OUT_PROPS, OUT_CNF, OUT_N };
+
+/*
+ * A path that goes into openssl.cnf (where '$' expands a variable, '#'
+ * starts a comment, '\' escapes) and a properties file (one line each).
+ */
+static int path_ok(TK_CLI *cli, const char *what, const char *path)
+{
+    const char *bad = strpbrk(path, "\n\r$#\\\"");
+
+    if (bad == NULL)
+        return 1;
+    tk_cli_error(cli, 0, "%s '%s' holds a character openssl.cnf can't carry ('%s'): use a path "
+                         "without $ # \\ \" or line breaks", what, path,
+                 *bad == '\n' ? "\\n" : *bad == '\r' ? "\\r" : (char[]){ *bad, 0 });
+    return 0;
+}
+
+/*
+ * path made absolute (the client runs from anywhere), without resolving
+ * symbolic links: /usr/lib/softhsm/libsofthsm2.so should outlive the
+ * versioned file it points at today. NULL after printing why.
+ */
+static char *absolute(TK_CLI *cli, const char *what, const char *path)
+{
+    char *cwd = NULL, *abs;
+
+    if (access(path, F_OK) != 0) {
+        tk_cli_error(cli, 0, "%s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    if (path[0] == '/') {
+        abs = OPENSSL_strdup(path);
+    } else if ((cwd = getcwd(NULL, 0)) == NULL) {
+        tk_cli_error(cli, 0, "%s '%s': cannot tell the current directory: %s", what, path,
+                     strerror(errno));
+        return NULL;
+    } else {
+        abs = tk_cli_path_join(cwd, strncmp(path, "./", 2) == 0 ? path + 2 : path);
+    }
+    free(cwd);
+    if (abs == NULL) {
+        tk_cli_error(cli, 0, "out of memory");
+        return NULL;
+    }
+    if (!path_ok(cli, what, abs)) {
+        OPENSSL_free(abs);
+        return NULL;
+    }
+    return abs;
+}
+
+/* HOST:PORT[,HOST:PORT...]: printable, no spaces, each with a port 1-65535. */
+static int bootstrap_ok(const char *s)
+{
+    const char *item = s;
+
+    if (*s == '\0')
+        return 0;
+    for (;;) {
+        const char *end = strchr(item, ','), *colon;
+        size_t len = end != NULL ? (size_t)(end - item) : strlen(item);
+        long port = 0;
+
+        colon = len > 0 ? memrchr(item, ':', len) : NULL;
+        if (colon == NULL || colon == item || (size_t)(colon - item) + 1 >= len)
+            return 0;
+        for (const char *p = item; p < colon; p++)
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+                return 0;
+        for (const char *p = colon + 1; p < item + len; p++) {
+            if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
+                return 0;
+        }
+        if (port == 0)
+            return 0;
+        if (end == NULL)
+            return 1;
+        item = end + 1;
+    }
+}
+
+/* Shell-quote s for a line the user copies, when it needs it. */
+static void print_quoted(const char *s)
+{
+    if (strpbrk(s, " \t'\"`$&|;<>()*?[]{}~!") == NULL) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('\'');
+    for (; *s != '\0'; s++)
+        if (*s == '\'')
+            fputs("'\\''", stdout);
+        else
+            putchar(*s);
+    putchar('\'');
+}
+
+static int write_ca(TK_CLI *cli, const char *path, STACK_OF(X509) *cas, int force)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int ok = b != NULL;
+
+    for (int i = 0; ok && i < sk_X509_num(cas); i++)
+        ok = PEM_write_bio_X509(b, sk_X509_value(cas, i));
+    if (ok)
+        ok = tk_cli_write_bio(cli, path, b, force);
+    else
+        tk_cli_error(cli, 0, "cannot encode the CA certificates");
+    BIO_free(b);
+    return ok;
+}
+
+typedef struct {
+    const char *key_uri;
+    char *paths[OUT_N];
+    char *provider, *pkcs11, *pin_file; /* absolute */
+    const char *bootstrap;
+} KAFKA_FILES;
+
+static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
+{
+    BIO *props = BIO_new(BIO_s_mem()), *cnf = BIO_new(BIO_s_mem());
+    int ok = props != NULL && cnf != NULL;
+
+    if (ok) {
+        BIO_printf(props, "# librdkafka client properties for the token key\n#   %s\n"
+                          "# written by tokenkey kafka-config; use with\n"
+                          "#   OPENSSL_CONF=%s\n", f->key_uri, f->paths[OUT_CNF]);
+        if (f->bootstrap != NULL)
+            BIO_printf(props, "bootstrap.servers=%s\n", f->bootstrap);
+        BIO_printf(props, "security.protocol=ssl\n"
+                          "# librdkafka loads only the providers listed here: default too.\n"
+                          "ssl.providers=default,tokenkey\n"
+                          "ssl.key.location=%s\nssl.certificate.location=%s\nssl.ca.location=%s\n",
+                   f->paths[OUT_KEY], f->paths[OUT_CERT], f->paths[OUT_CA]);
+
+        BIO_printf(cnf, "# OpenSSL configuration for the token key\n#   %s\n"
+                        "# written by tokenkey kafka-config; use with\n#   export OPENSSL_CONF=%s\n"
+                        "openssl_conf = openssl_init\n\n[openssl_init]\n"
+                        "providers = provider_sect\n\n[provider_sect]\n"
+                        "default = default_sect\ntokenkey = tokenkey_sect\n\n"
+                        "[default_sect]\nactivate = 1\n\n[tokenkey_sect]\nmodule = %s\n"
+                        "pkcs11-module = %s\n", f->key_uri, f->paths[OUT_CNF], f->provider,
+                   f->pkcs11);
+        /* Where the PIN is, never the PIN: the provider refuses a PIN here anyway. */
+        if (f->pin_file != NULL)
+            BIO_printf(cnf, "pin = file:%s\n", f->pin_file);
+        else
+            BIO_printf(cnf, "# No PIN source was given: set TOKENKEY_PIN_FILE=/path/to/pin-file "
+                            "(mode 0600)\n# in the client's environment, or add here:\n"
+                            "#   pin = file:/path/to/pin-file\n");
+        BIO_printf(cnf, "activate = 1\n");
+        ok = tk_cli_write_bio(cli, f->paths[OUT_PROPS], props, force)
+             && tk_cli_write_bio(cli, f->paths[OUT_CNF], cnf, force);
+    }
+    BIO_free(props);
+    BIO_free(cnf);
+    return ok;
+}
+
+/* Resolve every path first, so a bad one stops us before the token is touched. */
+static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char *provider,
+                   int force)
+{
+    char *dir;
+    int ok = 1;
+
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
+        return tk_cli_error(cli, TK_EXIT_FAILURE, "cannot create --out-dir '%s': %s", out_dir,
+                            strerror(errno));
+    if ((dir = absolute(cli, "--out-dir", out_dir)) == NULL)
+        return TK_EXIT_FAILURE;
+    for (int i = 0; ok && i < OUT_N; i++)
+        ok = (f->paths[i] = tk_cli_path_join(dir, out_names[i])) != NULL
+             && tk_cli_check_new_file(cli, f->paths[i], force);
+    OPENSSL_free(dir);
+    if (!ok)
+        return TK_EXIT_FAILURE;
+    if (access(provider, R_OK) != 0)
+        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
+                                                "tokenkey, or pass --provider-module PATH",
+                            provider);
+    ok = (f->provider = absolute(cli, "--provider-module", provider)) != NULL
+         && (f->pkcs11 = absolute(cli, "--module", cli->module)) != NULL
+         && (cli->pin_file == NULL
+             || (f->pin_file = absolute(cli, "--pin-file", cli->pin_file)) != NULL);
+    return ok ? TK_EXIT_OK : TK_EXIT_SETUP;
+}
+
+int tk_cmd_kafka_config(int argc, char **argv)
+{
+    TK_CLI cli = { .prog = "tokenkey", .cmd = "kafka-config" };
+    const char *ca = NULL, *out_dir = NULL, *provider = TK_MODULESDIR "/tokenkey.so";
+    int force = 0, code, next;
+    KAFKA_FILES f = { 0 };
+    const TK_CLI_OPTION opts[] = {
+        { "--ca", &ca, NULL, "CA certificate(s) that sign the brokers' certificates (required)" },
+        { "--out-dir", &out_dir, NULL, "directory for the five files (required; made if "
+                                       "missing)" },
+        { "--bootstrap", &f.bootstrap, NULL, "HOST:PORT[,...] for bootstrap.servers" },
+        { "--provider-module", &provider, NULL, "tokenkey.so for openssl.cnf (default: "
+                                                TK_MODULESDIR "/tokenkey.so)" },
+        { "--force", NULL, &force, "overwrite files that exist" },
+        { NULL, NULL, NULL, NULL }
+    };
+    STACK_OF(X509) *cas = NULL;
+    TK_CLI_KEY k;
+
+    if ((next = tk_cli_parse(&cli, argc, argv, opts, KAFKA_USAGE, &code)) < 0)
+        return code;
+    if (!tk_cli_enroll_args_ok(&cli))
+        return TK_EXIT_USAGE;
+    if (next < argc)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey "
+                                                 "kafka-config --help)", argv[next]);
+    if (cli.key == NULL || ca == NULL || out_dir == NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "%s is required",
+                            cli.key == NULL ? "--key LABEL|URI"
+                            : ca == NULL ? "--ca CAFILE" : "--out-dir DIR");
+    if (f.bootstrap != NULL && !bootstrap_ok(f.bootstrap))
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --bootstrap '%s': give HOST:PORT, or "
+                                                 "several separated by commas", f.bootstrap);
+    if (cli.module == NULL || *cli.module == '\0')
+        return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: pass --module PATH or set "
+                                                 "TOKENKEY_MODULE");
+    code = TK_EXIT_FAILURE;
+    if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL)
+        goto end;
+    if ((code = prepare(&cli, &f, out_dir, provider, force)) != TK_EXIT_OK)
+        goto end;
+    if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK) {
+        f.key_uri = k.uri_text;
+        code = tk_cli_export(&cli, &k, f.paths[OUT_KEY], f.paths[OUT_CERT], force);
+        if (code == TK_EXIT_OK && !(write_ca(&cli, f.paths[OUT_CA], cas, force)
+                                    && write_configs(&cli, &f, force)))
+            code = TK_EXIT_FAILURE;
+    }
+    if (code == TK_EXIT_OK) {
+        /* The two lines to use it (the brokers' address goes where BROKER is). */
+        fputs("export OPENSSL_CONF=", stdout);
+        print_quoted(f.paths[OUT_CNF]);
+        fputs("\nkcat -F ", stdout);
+        print_quoted(f.paths[OUT_PROPS]);
+        fputs(f.bootstrap != NULL ? " -L\n" : " -b BROKER:PORT -L\n", stdout);
+    }
+    sk_X509_pop_free(cas, X509_free); /* before the providers go, whatever they cached */
+    cas = NULL;
+    tk_cli_key_close(&cli, &k);
+end:
+    for (int i = 0; i < OUT_N; i++)
+        OPENSSL_free(f.paths[i]);
+    OPENSSL_free(f.provider);
+    OPENSSL_free(f.pkcs11);
+    OPENSSL_free(f.pin_file);
+    sk_X509_pop_free(cas, X509_free);
+    return code;
+}

@@ -1,0 +1,314 @@
+/*
+ * tokenkey doctor, after the key was found: the certificate that goes with
+ * it, its chain to the CAs the brokers trust, its dates, and a signature
+ * made by the token that verifies with the certificate's public key - the
+ * last being what a TLS server checks in CertificateVerify (RFC 8446
+ * section 4.4.3).
+ */
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "cli.h"
+
+/* "the key's certificate: make a CSR and import the signed certificate" */
+#define REISSUE_HINT "make a CSR with this key ('tokenkey csr --key ...'), have the CA sign it, then " \
+                     "'tokenkey import-cert'"
+
+static X509 *read_cert_file(const char *path, char *why, size_t cap)
+{
+    BIO *b = BIO_new_file(path, "rb");
+    X509 *x = NULL;
+
+    if (b == NULL) {
+        snprintf(why, cap, "cannot open it");
+        ERR_clear_error();
+        return NULL;
+    }
+    /* PEM or DER, as openssl x509 -inform would take either. */
+    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    if (x == NULL && BIO_reset(b) == 0)
+        x = d2i_X509_bio(b, NULL);
+    if (x == NULL)
+        snprintf(why, cap, "not a PEM or DER X.509 certificate");
+    BIO_free(b);
+    ERR_clear_error();
+    return x;
+}
+
+static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *detail)
+{
+    tk_doctor_report(d, "certificate", TK_DOCTOR_FAIL, "%s", detail);
+    tk_doctor_hint(d, "%s", hint);
+    return TK_DOCTOR_FAIL;
+}
+
+TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
+{
+    char subject[512], issuer[512], where[1100], why[128], id[130], msg[2048];
+    CK_OBJECT_HANDLE certs[8];
+    CK_ULONG n = 0;
+
+    tk_cli_hex(id, sizeof(id), d->key_id, d->key_id_len);
+    if (d->cert_file != NULL) {
+        if ((d->cert = read_cert_file(d->cert_file, why, sizeof(why))) == NULL) {
+            snprintf(msg, sizeof(msg), "'%s': %s", d->cert_file, why);
+            return cert_fail(d, "pass the client certificate (PEM or DER) with --cert", msg);
+        }
+        snprintf(where, sizeof(where), "from '%s'", d->cert_file);
+    } else {
+        if (d->key_id_len == 0)
+            return cert_fail(d, "pass the certificate with --cert FILE",
+                             "the key has no CKA_ID, so no certificate on the token is paired with it");
+        if (tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, &n) != CKR_OK)
+            n = 0;
+        /* Several may share the id (renewals): the one that matches the key counts. */
+        for (CK_ULONG i = 0; i < n; i++) {
+            X509 *x = tk_cli_token_cert(&d->session, certs[i]);
+
+            if (x == NULL)
+                continue;
+            if (d->cert == NULL || tk_cli_cert_matches(x, d->pkey)) {
+                X509_free(d->cert);
+                d->cert = x;
+                if (tk_cli_cert_matches(x, d->pkey))
+                    break;
+            } else {
+                X509_free(x);
+            }
+        }
+        if (d->cert == NULL) {
+            snprintf(msg, sizeof(msg), "no certificate on the token has the key's id %s", id);
+            return cert_fail(d, "store the CA-signed certificate with 'tokenkey import-cert --key KEY --cert "
+                                "FILE', or pass it with --cert FILE", msg);
+        }
+        snprintf(where, sizeof(where), "on the token (id %s)", id);
+    }
+    tk_cli_name(subject, sizeof(subject), X509_get_subject_name(d->cert));
+    tk_cli_name(issuer, sizeof(issuer), X509_get_issuer_name(d->cert));
+    if (!tk_cli_cert_matches(d->cert, d->pkey)) {
+        snprintf(msg, sizeof(msg), "'%s' %s does not match the key: it certifies another public key", subject,
+                 where);
+        return cert_fail(d, "that certificate was issued for another key: " REISSUE_HINT, msg);
+    }
+    return tk_doctor_report(d, "certificate", TK_DOCTOR_OK, "'%s' issued by '%s', %s, matches the key",
+                            subject, issuer, where);
+}
+
+/* Every certificate in a PEM file onto sk; 0 when none could be read. */
+static int read_pem_certs(const char *path, STACK_OF(X509) *sk)
+{
+    BIO *b = BIO_new_file(path, "r");
+    X509 *x;
+    int n = 0;
+
+    while (b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(sk, x)) {
+            X509_free(x);
+            break;
+        }
+        n++;
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return n;
+}
+
+/* The token's other certificates: candidates for intermediates (trust still comes only from --ca). */
+static void token_certs(TK_DOCTOR *d, STACK_OF(X509) *sk)
+{
+    CK_OBJECT_HANDLE certs[32];
+    CK_ULONG n = 0;
+
+    if (d->cert_file != NULL || tk_cli_find_certs(&d->session, NULL, 0, certs, 32, &n) != CKR_OK)
+        return;
+    for (CK_ULONG i = 0; i < n; i++) {
+        X509 *x = tk_cli_token_cert(&d->session, certs[i]);
+
+        if (x == NULL || X509_cmp(x, d->cert) == 0 || !sk_X509_push(sk, x))
+            X509_free(x);
+    }
+}
+
+static const char *chain_hint(int err)
+{
+    switch (err) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "the certificate's issuer is not a CA in the --ca file: use the CA file the brokers trust, "
+               "and give intermediate CAs with --chain FILE (or store them with 'tokenkey import-cert "
+               "--chain')";
+    case X509_V_ERR_INVALID_PURPOSE:
+        return "the certificate is not for TLS client authentication (its extendedKeyUsage lacks "
+               "clientAuth): ask the CA for a client certificate";
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return "the certificate's signature does not verify with its issuer's key: the --ca file holds "
+               "another CA with the same name, or the certificate is damaged";
+    default:
+        return "compare with 'openssl verify -CAfile CAFILE -purpose sslclient CERT'";
+    }
+}
+
+TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
+{
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    TK_DOCTOR_STATUS st = TK_DOCTOR_FAIL;
+    char subject[512], issuer[512], path[1024] = "";
+
+    if (d->ca_file == NULL) {
+        sk_X509_free(untrusted);
+        return tk_doctor_report(d, "chain", TK_DOCTOR_WARN, "not checked: pass --ca CAFILE (the CAs the "
+                                "brokers trust) to verify the certificate chain");
+    }
+    store = X509_STORE_new();
+    if (untrusted == NULL || store == NULL || !X509_STORE_load_file(store, d->ca_file)) {
+        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "cannot read CA certificates from '%s'", d->ca_file);
+        tk_doctor_hint(d, "pass a PEM file of the CA certificates the brokers trust with --ca");
+        goto end;
+    }
+    if (d->chain_file != NULL && !read_pem_certs(d->chain_file, untrusted)) {
+        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "cannot read certificates from --chain '%s'",
+                         d->chain_file);
+        tk_doctor_hint(d, "pass a PEM file of intermediate CA certificates with --chain");
+        goto end;
+    }
+    token_certs(d, untrusted);
+    ctx = X509_STORE_CTX_new();
+    if (ctx == NULL || !X509_STORE_CTX_init(ctx, store, d->cert, untrusted)) {
+        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "out of memory");
+        tk_doctor_hint(d, "run it again");
+        goto end;
+    }
+    /* Dates are the next check, with their own message: here only trust and purpose. */
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_NO_CHECK_TIME);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    if (X509_verify_cert(ctx) == 1) {
+        d->chain = X509_STORE_CTX_get1_chain(ctx);
+        for (int i = 0; d->chain != NULL && i < sk_X509_num(d->chain); i++) {
+            tk_cli_name(subject, sizeof(subject), X509_get_subject_name(sk_X509_value(d->chain, i)));
+            OPENSSL_strlcat(path, i ? " <- '" : "'", sizeof(path));
+            OPENSSL_strlcat(path, subject, sizeof(path));
+            OPENSSL_strlcat(path, "'", sizeof(path));
+        }
+        st = tk_doctor_report(d, "chain", TK_DOCTOR_OK, "verifies against '%s' for TLS client use: %s",
+                              d->ca_file, path);
+    } else {
+        int err = X509_STORE_CTX_get_error(ctx);
+        X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+
+        tk_cli_name(subject, sizeof(subject), X509_get_subject_name(cur != NULL ? cur : d->cert));
+        tk_cli_name(issuer, sizeof(issuer), X509_get_issuer_name(cur != NULL ? cur : d->cert));
+        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "'%s' (issued by '%s') does not verify against '%s': %s",
+                         subject, issuer, d->ca_file, X509_verify_cert_error_string(err));
+        tk_doctor_hint(d, "%s", chain_hint(err));
+    }
+end:
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    sk_X509_pop_free(untrusted, X509_free);
+    return st;
+}
+
+TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d)
+{
+    int n = d->chain != NULL ? sk_X509_num(d->chain) : 1, soonest = -1, soonest_days = 0;
+    char subject[512], when[64];
+
+    /* The leaf first, then its CAs: any one out of its dates breaks the handshake. */
+    for (int i = 0; i < n; i++) {
+        X509 *x = d->chain != NULL ? sk_X509_value(d->chain, i) : d->cert;
+        int days = 0, secs = 0;
+
+        tk_cli_name(subject, sizeof(subject), X509_get_subject_name(x));
+        if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+            tk_cli_time(when, sizeof(when), X509_get0_notBefore(x));
+            tk_doctor_report(d, "dates", TK_DOCTOR_FAIL, "'%s' is not valid before %s", subject, when);
+            tk_doctor_hint(d, "its validity starts in the future: check this machine's clock ('date -u'), or "
+                              "wait until then");
+            return TK_DOCTOR_FAIL;
+        }
+        if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+            tk_cli_time(when, sizeof(when), X509_get0_notAfter(x));
+            tk_doctor_report(d, "dates", TK_DOCTOR_FAIL, "'%s' expired on %s", subject, when);
+            if (i == 0)
+                tk_doctor_hint(d, "the certificate needs renewing: %s", REISSUE_HINT);
+            else
+                tk_doctor_hint(d, "a CA certificate in the chain has expired: get the CA's current "
+                                  "certificate");
+            return TK_DOCTOR_FAIL;
+        }
+        if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x))
+            && (soonest < 0 || days < soonest_days)) {
+            soonest = i;
+            soonest_days = days;
+        }
+    }
+    if (soonest < 0)
+        soonest = 0;
+    tk_cli_name(subject, sizeof(subject),
+                X509_get_subject_name(d->chain != NULL ? sk_X509_value(d->chain, soonest) : d->cert));
+    tk_cli_time(when, sizeof(when),
+                X509_get0_notAfter(d->chain != NULL ? sk_X509_value(d->chain, soonest) : d->cert));
+    /* Thirty days: time to get a new certificate signed before clients stop connecting. */
+    if (soonest_days < 30)
+        return tk_doctor_report(d, "dates", TK_DOCTOR_WARN, "'%s' expires on %s, in %d day%s: renew it soon",
+                                subject, when, soonest_days, soonest_days == 1 ? "" : "s");
+    return tk_doctor_report(d, "dates", TK_DOCTOR_OK,
+                            "valid now; the first to expire is '%s', on %s (%d days)", subject, when,
+                            soonest_days);
+}
+
+TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
+{
+    static const unsigned char msg[] = "tokenkey doctor: a test signature";
+    const size_t msglen = sizeof(msg) - 1;
+    int ed = EVP_PKEY_is_a(d->pkey, "ED25519");
+    const char *md = ed ? NULL : "SHA256";
+    const char *alg = ed ? "Ed25519" : EVP_PKEY_is_a(d->pkey, "RSA") ? "RSA-SHA256" : "ECDSA-SHA256";
+    EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
+    EVP_PKEY *pub = X509_get0_pubkey(d->cert);
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    TK_DOCTOR_STATUS st = TK_DOCTOR_FAIL;
+
+    ERR_clear_error();
+    /* Signed by the token, through the provider. */
+    if (sctx == NULL || vctx == NULL
+        || EVP_DigestSignInit_ex(sctx, NULL, md, d->cli->libctx, NULL, d->pkey, NULL) != 1
+        || EVP_DigestSign(sctx, NULL, &siglen, msg, msglen) != 1 || (sig = OPENSSL_malloc(siglen)) == NULL
+        || EVP_DigestSign(sctx, sig, &siglen, msg, msglen) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+        tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "the token did not sign (%s)",
+                         reason != NULL ? reason : "no reason given");
+        tk_doctor_hint(d, "run with TOKENKEY_DEBUG=1 to see the PKCS#11 calls: the key may lack CKA_SIGN, or "
+                          "the token the mechanism");
+        goto end;
+    }
+    /* Checked by the default provider alone, as the TLS peer would, with the certificate's key. */
+    if (pub == NULL || EVP_DigestVerifyInit_ex(vctx, NULL, md, NULL, "provider=default", pub, NULL) != 1
+        || EVP_DigestVerify(vctx, sig, siglen, msg, msglen) != 1) {
+        tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "an %s signature made by the token does not verify "
+                         "with the certificate's public key", alg);
+        tk_doctor_hint(d, "the key and the certificate do not belong together: %s", REISSUE_HINT);
+        goto end;
+    }
+    st = tk_doctor_report(d, "signature", TK_DOCTOR_OK, "an %s signature made by the token verifies with "
+                          "the certificate's public key", alg);
+end:
+    ERR_clear_error();
+    OPENSSL_free(sig);
+    EVP_MD_CTX_free(sctx);
+    EVP_MD_CTX_free(vctx);
+    return st;
+}

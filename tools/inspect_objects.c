@@ -1,0 +1,218 @@
+/*
+ * What inspect and doctor both need: the private keys a URI names, the
+ * certificates stored with a key (same CKA_ID, the PKCS#11 v2.40 section
+ * 4.6.3 convention for pairing a key with its certificate), and text forms
+ * of their fields. Everything is read through the PKCS#11 layer, public
+ * attributes only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "cli.h"
+#include "objects.h"
+
+CK_RV tk_cli_find_tokens(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out, size_t max, size_t *n)
+{
+    TK_P11_TOKEN *all[16];
+    size_t count = 0;
+    CK_RV rv = tk_p11_token_find(cli->m, uri, all, 16, &count);
+
+    *n = 0;
+    if (rv != CKR_OK)
+        return rv;
+    /*
+     * SoftHSM2 and others always offer an empty slot for a new token: it
+     * has no label to be named by, so it can't be the token meant.
+     */
+    for (size_t i = 0; i < count && i < 16; i++)
+        if (tk_p11_token_cached_info(all[i])->flags & CKF_TOKEN_INITIALIZED) {
+            if (*n < max)
+                out[*n] = all[i];
+            (*n)++;
+        }
+    return *n > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
+}
+
+char *tk_cli_token_text(const TK_URI *uri)
+{
+    TK_URI only;
+
+    memset(&only, 0, sizeof(only));
+    only.token = uri->token;
+    only.manufacturer = uri->manufacturer;
+    only.model = uri->model;
+    only.serial = uri->serial;
+    return tk_uri_format(&only);
+}
+
+int tk_cli_one_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out)
+{
+    size_t n = 0;
+    CK_RV rv = tk_cli_find_tokens(cli, uri, out, 1, &n);
+    char *text = tk_cli_token_text(uri);
+
+    if (rv == TK_CKR_NO_TOKEN)
+        tk_cli_error(cli, 0, "no token matches '%s' in '%s': see 'tokenkey tokens'", text, cli->module);
+    else if (rv != CKR_OK)
+        tk_cli_error(cli, 0, "cannot list tokens of '%s': %s", cli->module, tk_p11_rv_name(rv));
+    else if (n > 1)
+        tk_cli_error(cli, 0, "%zu tokens match '%s': pass --token LABEL or a URI with serial=", n, text);
+    OPENSSL_free(text);
+    return rv == CKR_OK && n == 1;
+}
+
+CK_RV tk_cli_find_keys(TK_P11_SESSION *s, const TK_URI *uri, CK_OBJECT_HANDLE *out,
+                       CK_ULONG max, CK_ULONG *n)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[3] = { { CKA_CLASS, &cls, sizeof(cls) } };
+    CK_ULONG k = 1;
+
+    /* RFC 7512: id= and object= select; the token attributes were used to find the token. */
+    if (uri->has_id)
+        tmpl[k++] = (CK_ATTRIBUTE){ CKA_ID, uri->id, uri->id_len };
+    if (uri->object != NULL)
+        tmpl[k++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
+    return tk_p11_find(s, tmpl, k, out, max, n);
+}
+
+void tk_cli_key_list(TK_P11_SESSION *s, const CK_OBJECT_HANDLE *keys, CK_ULONG n, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (CK_ULONG i = 0; i < n; i++) {
+        char *one = tk_objects_uri(s, keys[i], CKO_PRIVATE_KEY);
+
+        OPENSSL_strlcat(out, i ? ", " : "", cap);
+        OPENSSL_strlcat(out, one != NULL ? one : "?", cap);
+        OPENSSL_free(one);
+    }
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void tk_cli_key_labels(TK_P11_SESSION *s, const CK_OBJECT_HANDLE *keys, CK_ULONG n, char *out, size_t cap)
+{
+    char *names[32];
+    size_t k = 0;
+
+    /* Tokens return objects in no particular order: sorted, a person finds theirs. */
+    for (CK_ULONG i = 0; i < n && k < sizeof(names) / sizeof(names[0]); i++) {
+        unsigned char *label = NULL, *id = NULL;
+        CK_ULONG label_len = 0, id_len = 0;
+        char hex[65];
+
+        if (tk_p11_get_attr_alloc(s, keys[i], CKA_LABEL, &label, &label_len) != CKR_OK)
+            label_len = 0;
+        if (tk_p11_get_attr_alloc(s, keys[i], CKA_ID, &id, &id_len) != CKR_OK)
+            id_len = 0;
+        tk_cli_hex(hex, sizeof(hex), id, id_len);
+        names[k] = OPENSSL_zalloc(label_len + sizeof(hex) + 16);
+        if (names[k] != NULL)
+            snprintf(names[k++], label_len + sizeof(hex) + 16, "'%.*s' (id %s)", (int)label_len,
+                     label != NULL ? (const char *)label : "", id_len ? hex : "none");
+        OPENSSL_free(label);
+        OPENSSL_free(id);
+    }
+    qsort(names, k, sizeof(names[0]), by_text);
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++) {
+        OPENSSL_strlcat(out, i ? ", " : "", cap);
+        OPENSSL_strlcat(out, names[i], cap);
+        OPENSSL_free(names[i]);
+    }
+}
+
+CK_RV tk_cli_find_certs(TK_P11_SESSION *s, const unsigned char *id, CK_ULONG id_len,
+                        CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) },
+                             { CKA_ID, (void *)id, id_len } };
+
+    return tk_p11_find(s, tmpl, id != NULL ? 2 : 1, out, max, n);
+}
+
+X509 *tk_cli_token_cert(TK_P11_SESSION *s, CK_OBJECT_HANDLE o)
+{
+    unsigned char *der = NULL;
+    CK_ULONG len = 0;
+    const unsigned char *p;
+    X509 *x = NULL;
+
+    if (tk_p11_get_cert_der(s, o, &der, &len) == CKR_OK) {
+        p = der;
+        x = d2i_X509(NULL, &p, (long)len);
+    }
+    OPENSSL_free(der);
+    ERR_clear_error(); /* a non-X.509 certificate object is simply skipped */
+    return x;
+}
+
+int tk_cli_cert_matches(X509 *cert, EVP_PKEY *pkey)
+{
+    int ok;
+
+    /*
+     * The certificate's key (default provider) and the token key (tokenkey)
+     * are compared on their public halves: OpenSSL exports the public key
+     * into tokenkey's keymgmt, never anything private.
+     */
+    ERR_set_mark();
+    ok = X509_check_private_key(cert, pkey) == 1;
+    ERR_pop_to_mark();
+    return ok;
+}
+
+void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < len && 2 * i + 2 < cap; i++)
+        snprintf(out + 2 * i, 3, "%02x", v[i]);
+}
+
+static void bio_text(char *out, size_t cap, BIO *b)
+{
+    int n = b != NULL ? BIO_read(b, out, (int)cap - 1) : -1;
+
+    out[n > 0 ? n : 0] = '\0';
+    BIO_free(b);
+}
+
+void tk_cli_name(char *out, size_t cap, const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (b != NULL && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0) {
+        BIO_free(b);
+        b = NULL;
+    }
+    bio_text(out, cap, b);
+}
+
+void tk_cli_time(char *out, size_t cap, const ASN1_TIME *t)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+
+    if (b != NULL && !ASN1_TIME_print(b, t)) {
+        BIO_free(b);
+        b = NULL;
+    }
+    bio_text(out, cap, b);
+}
+
+int tk_cli_uri_has_pin(TK_CLI *cli, const TK_URI *uri)
+{
+    /* Not quoted: the value is the secret. */
+    if (uri->pin_value == NULL)
+        return 0;
+    tk_cli_error(cli, 0, "a PIN in the URI (pin-value=) is visible to every user of this "
+                         "machine: remove it and use --pin-file FILE, TOKENKEY_PIN or the prompt");
+    return 1;
+}
