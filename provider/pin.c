@@ -1,11 +1,8 @@
 /* PIN sources (see pin.h). PINs live in stack buffers and are wiped after use. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -14,6 +11,7 @@
 #include "debug.h"
 #include "errors.h"
 #include "pin.h"
+#include "pinfile.h"
 #include "provider.h"
 
 static int set_from_spec(TK_PIN_SOURCE *src, const char *spec)
@@ -91,46 +89,32 @@ void tk_pin_source_clear(TK_PIN_SOURCE *src)
     memset(src, 0, sizeof(*src));
 }
 
-/* A trailing newline in a PIN file is the editor's, not the PIN's. */
-static size_t strip_newline(char *buf, size_t len)
-{
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    return len;
-}
-
 static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
 {
-    struct stat st;
-    ssize_t got;
-    size_t total = 0;
-    int fd = open(src->spec, O_RDONLY | O_CLOEXEC);
+    unsigned mode;
+    int err = 0;
+    TK_PINFILE_STATUS st = tk_pinfile_read(src->spec, buf, cap, len, &mode, &err);
 
-    if (fd < 0) {
-        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s': %s", src->spec, strerror(errno));
-        return TK_CKR_PIN_UNAVAILABLE;
-    }
-    if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    if (st != TK_PINFILE_UNREADABLE && tk_pinfile_too_open(mode)) {
         fprintf(stderr, "tokenkey: warning: PIN file '%s' can be read by other users "
-                        "(mode %04o): chmod 600 it\n", src->spec, (unsigned)(st.st_mode & 07777));
-        TK_DEBUG("PIN file '%s' has mode %04o", src->spec, (unsigned)(st.st_mode & 07777));
+                        "(mode %04o): chmod 600 it\n", src->spec, mode);
+        TK_DEBUG("PIN file '%s' has mode %04o", src->spec, mode);
     }
-    while (total < cap && (got = read(fd, buf + total, cap - total)) > 0)
-        total += (size_t)got;
-    /* Anything left after cap bytes means the file is not a PIN: don't send a cut one. */
-    if (total == cap && read(fd, &(char){ 0 }, 1) == 1) {
-        close(fd);
+    switch (st) {
+    case TK_PINFILE_OK:
+        return CKR_OK;
+    case TK_PINFILE_UNREADABLE:
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s': %s", src->spec, strerror(err));
+        break;
+    case TK_PINFILE_TOO_LONG:
         TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is longer than %zu bytes", src->spec, cap);
-        return TK_CKR_PIN_UNAVAILABLE;
-    }
-    close(fd);
-    total = strip_newline(buf, total);
-    if (total == 0) {
+        break;
+    case TK_PINFILE_EMPTY:
+    default:
         TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is empty", src->spec);
-        return TK_CKR_PIN_UNAVAILABLE;
+        break;
     }
-    *len = total;
-    return CKR_OK;
+    return TK_CKR_PIN_UNAVAILABLE;
 }
 
 static CK_RV copy_pin(TK_PIN_SOURCE *src, const char *pin, const char *what,

@@ -13,22 +13,18 @@
 #include <openssl/crypto.h>
 
 #include "p11/p11.h"
+#include "pinfile.h"
 
 static CK_RV pin_from_file(void *arg, char *buf, size_t cap, size_t *len)
 {
-    FILE *f = fopen(arg, "re");
-    size_t n;
+    unsigned mode;
+    int err = 0;
 
-    if (f == NULL) {
-        fprintf(stderr, "tk-init-token: cannot open PIN file '%s'\n", (const char *)arg);
+    if (tk_pinfile_read(arg, buf, cap, len, &mode, &err) != TK_PINFILE_OK) {
+        fprintf(stderr, "tk-init-token: cannot read a PIN from '%s'\n", (const char *)arg);
         return TK_CKR_PIN_UNAVAILABLE;
     }
-    n = fread(buf, 1, cap, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    *len = n;
-    return n > 0 ? CKR_OK : TK_CKR_PIN_UNAVAILABLE;
+    return CKR_OK;
 }
 
 static int fail(const char *what, CK_RV rv)

@@ -12,6 +12,7 @@
 #include <openssl/provider.h>
 
 #include "cli.h"
+#include "pinfile.h"
 
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
 {
@@ -137,6 +138,7 @@ void tk_cli_close(TK_CLI *cli)
     cli->m = NULL;
 }
 
+/* A trailing newline is the terminal's, not the PIN's. */
 static size_t strip_newline(char *buf, size_t len)
 {
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
@@ -146,28 +148,29 @@ static size_t strip_newline(char *buf, size_t len)
 
 static CK_RV pin_from_file(TK_CLI *cli, char *buf, size_t cap, size_t *len)
 {
-    struct stat st;
-    ssize_t got;
-    size_t total = 0;
-    int fd = open(cli->pin_file, O_RDONLY | O_CLOEXEC);
+    unsigned mode;
+    int err = 0;
+    TK_PINFILE_STATUS st = tk_pinfile_read(cli->pin_file, buf, cap, len, &mode, &err);
 
-    if (fd < 0) {
-        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", cli->pin_file, strerror(errno));
-        return TK_CKR_PIN_UNAVAILABLE;
-    }
-    if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+    if (st != TK_PINFILE_UNREADABLE && tk_pinfile_too_open(mode))
         fprintf(stderr, "%s %s: warning: PIN file '%s' can be read by other users (mode %04o): "
-                        "chmod 600 it\n", cli->prog, cli->cmd, cli->pin_file,
-                (unsigned)(st.st_mode & 07777));
-    while (total < cap && (got = read(fd, buf + total, cap - total)) > 0)
-        total += (size_t)got;
-    close(fd);
-    *len = strip_newline(buf, total);
-    if (*len == 0) {
+                        "chmod 600 it\n", cli->prog, cli->cmd, cli->pin_file, mode);
+    switch (st) {
+    case TK_PINFILE_OK:
+        return CKR_OK;
+    case TK_PINFILE_UNREADABLE:
+        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", cli->pin_file, strerror(err));
+        break;
+    case TK_PINFILE_TOO_LONG:
+        tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?",
+                     cli->pin_file, cap);
+        break;
+    case TK_PINFILE_EMPTY:
+    default:
         tk_cli_error(cli, 0, "PIN file '%s' is empty", cli->pin_file);
-        return TK_CKR_PIN_UNAVAILABLE;
+        break;
     }
-    return CKR_OK;
+    return TK_CKR_PIN_UNAVAILABLE;
 }
 
 /* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */

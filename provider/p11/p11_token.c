@@ -3,6 +3,7 @@
  * (RFC 7512 section 3), the per-token state we keep, and its mechanism cache.
  */
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -112,19 +113,20 @@ static int uri_needs_library_info(const TK_URI *uri)
            || uri->has_library_version;
 }
 
-CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
-                        TK_P11_TOKEN **tokens, size_t max, size_t *count)
+/*
+ * One pass over the slots. *unsure is set when a token could not be read
+ * or looked uninitialised: a file-backed token (SoftHSM2) that another
+ * process is rewriting - it does so on every login - answers
+ * CKR_GENERAL_ERROR or shows an empty token for a moment.
+ */
+static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
+                       TK_P11_TOKEN **tokens, size_t max, size_t *count, int *unsure)
 {
-    CK_INFO lib;
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0;
     size_t found = 0;
-    CK_RV rv = CKR_OK;
+    CK_RV rv = tk_p11_slot_list(m, 1, &slots, &n);
 
-    if (uri_needs_library_info(uri))
-        rv = tk_p11_module_info(m, &lib);
-    if (rv == CKR_OK)
-        rv = tk_p11_slot_list(m, 1, &slots, &n);
     for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
         CK_SLOT_INFO si;
         CK_TOKEN_INFO ti;
@@ -133,13 +135,16 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
         if (uri_needs_slot_info(uri) && tk_p11_slot_info(m, slots[i], &si) != CKR_OK)
             continue;
         /* A token can vanish between the list and this call: skip it. */
-        if (tk_p11_token_info(m, slots[i], &ti) != CKR_OK)
+        if (tk_p11_token_info(m, slots[i], &ti) != CKR_OK) {
+            *unsure = 1;
             continue;
+        }
         /* An uninitialised token (SoftHSM2's spare slot) holds nothing a URI can name. */
-        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED)) {
+            *unsure = 1;
             continue;
-        if (!tk_p11_uri_matches(uri, uri_needs_library_info(uri) ? &lib : NULL, slots[i],
-                                uri_needs_slot_info(uri) ? &si : NULL, &ti))
+        }
+        if (!tk_p11_uri_matches(uri, lib, slots[i], uri_needs_slot_info(uri) ? &si : NULL, &ti))
             continue;
         if (found < max) {
             rv = tk_p11_token_get(m, slots[i], &t);
@@ -150,10 +155,31 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
         found++;
     }
     OPENSSL_free(slots);
+    *count = found;
+    return rv;
+}
+
+CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
+                        TK_P11_TOKEN **tokens, size_t max, size_t *count)
+{
+    CK_INFO lib;
+    CK_RV rv = CKR_OK;
+    int unsure;
+
+    if (uri_needs_library_info(uri))
+        rv = tk_p11_module_info(m, &lib);
+    /* Look again, briefly, only when a token might have been mid-rewrite. */
+    for (int attempt = 0; rv == CKR_OK; attempt++) {
+        unsure = 0;
+        rv = find_once(m, uri, uri_needs_library_info(uri) ? &lib : NULL, tokens, max, count,
+                       &unsure);
+        if (rv != CKR_OK || *count > 0 || !unsure || attempt == 4)
+            break;
+        nanosleep(&(struct timespec){ 0, 20000000L * (attempt + 1) }, NULL);
+    }
     if (rv != CKR_OK)
         return rv;
-    *count = found;
-    return found > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
+    return *count > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
 }
 
 CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)

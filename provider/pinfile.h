@@ -1,0 +1,29 @@
+/*
+ * Reading a PIN file: the one reader the provider's PIN sources and the
+ * CLI's --pin-file share. It only reads; each caller words its own
+ * messages (OpenSSL errors in the provider, one stderr line in the CLI).
+ */
+#ifndef TK_PINFILE_H
+#define TK_PINFILE_H
+
+#include <stddef.h>
+
+typedef enum {
+    TK_PINFILE_OK,
+    TK_PINFILE_UNREADABLE,  /* open failed: *err holds errno */
+    TK_PINFILE_EMPTY,       /* nothing but a newline, or nothing */
+    TK_PINFILE_TOO_LONG     /* more than cap bytes: not a PIN, never cut one */
+} TK_PINFILE_STATUS;
+
+/*
+ * The PIN in path, without a trailing newline (an editor's, not the
+ * PIN's), in buf (at most cap bytes, no NUL added). *mode gets the file's
+ * permission bits. The caller wipes buf.
+ */
+TK_PINFILE_STATUS tk_pinfile_read(const char *path, char *buf, size_t cap, size_t *len,
+                                  unsigned *mode, int *err);
+
+/* Whether group or others can read a file with these permission bits. */
+int tk_pinfile_too_open(unsigned mode);
+
+#endif
