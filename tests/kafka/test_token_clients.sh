@@ -50,29 +50,29 @@ for tls in 1.2 1.3; do
     kafka_stop
 done
 
-# Several clients at once, all on the same token key.
+# Several client instances at once on the same token key: 4 librdkafka
+# producer/consumer pairs in one process (confluent-kafka-python threads
+# released together), so their handshakes sign concurrently. (Separate
+# processes starting at the same instant are not used here: SoftHSM2
+# rewrites its token file on every login and a process initialising
+# meanwhile may not see the token; docs/kafka.md explains.)
 kafka_start --topic tk-token:2
 before=$(verified_count)
-pids=
-for i in 1 2 3 4; do
-    OPENSSL_CONF=$KAFKA_DIR/ec-client/openssl.cnf PKCS11SPY_OUTPUT=$KAFKA_DIR/spy-par$i.log \
-        timeout 90 "$TK_KAFKA_EXAMPLE" -F "$KAFKA_DIR/ec-client/client.properties" \
-        -b "$KAFKA_BOOTSTRAP" -t tk-token -n 10 >"$KAFKA_DIR/par$i.out" 2>"$KAFKA_DIR/par$i.err" &
-    pids="$pids $!"
-done
-i=0
-for pid in $pids; do
-    i=$((i + 1))
-    rc=0
-    wait "$pid" || rc=$?
-    [ "$rc" -eq 0 ] || { fail "parallel client $i exited with status $rc"; show "$KAFKA_DIR/par$i.err"; }
-done
-signs=0
-for i in 1 2 3 4; do
-    signs=$((signs + $(spy_count "$KAFKA_DIR/spy-par$i.log" C_Sign)))
-done
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+# kafka-config's properties, pointed at this run's cluster.
+sed "s|^bootstrap.servers=.*|bootstrap.servers=$KAFKA_BOOTSTRAP|" \
+    "$KAFKA_DIR/ec-client/client.properties" >"$KAFKA_DIR/par.properties"
+rc=0
+OPENSSL_CONF=$KAFKA_DIR/ec-client/openssl.cnf PKCS11SPY_OUTPUT=$KAFKA_DIR/spy-par.log \
+    timeout 120 "$python" "$TK_KAFKA_PY" "$KAFKA_DIR/par.properties" tk-token 4 \
+    >"$KAFKA_DIR/par.out" 2>"$KAFKA_DIR/par.err" || rc=$?
+[ "$rc" -eq 0 ] || { fail "4 instances at once: status $rc"; show "$KAFKA_DIR/par.err"; }
+grep -q "^4 of 4 instances read their message back$" "$KAFKA_DIR/par.out" ||
+    fail "not all 4 instances read their message back"
+signs=$(spy_count "$KAFKA_DIR/spy-par.log" C_Sign)
 handshakes=$(($(verified_count) - before))
-[ "$handshakes" -ge 4 ] || fail "parallel: only $handshakes verified handshakes for 4 clients"
-[ "$signs" -eq "$handshakes" ] || fail "parallel: $signs C_Sign calls for $handshakes handshakes"
+[ "$handshakes" -ge 8 ] || fail "4 instances at once: only $handshakes verified handshakes"
+[ "$signs" -eq "$handshakes" ] || fail "4 instances at once: $signs C_Sign calls for $handshakes handshakes"
 
 kafka_finish "librdkafka clients with RSA and EC token keys over TLS 1.2 and 1.3"
