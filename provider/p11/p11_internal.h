@@ -55,7 +55,8 @@ struct tk_p11_token {
     unsigned char failed_pins[TK_P11_FAILED_PINS][32];
     int n_failed_pins;
 
-    pthread_once_t mech_once;    /* mechanism list read once per token            */
+    pthread_mutex_t mech_lock;   /* reading the mechanism list (until it works)   */
+    int mechs_ready;
     CK_RV mech_rv;
     CK_MECHANISM_TYPE *mechs;
     CK_MECHANISM_INFO *mech_info;
@@ -75,7 +76,18 @@ __attribute__((format(printf, 5, 6)))
 #endif
 CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const char *fmt, ...);
 #define TK_P11_TRACED(fn, call, ...) \
-    (ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__))
+    (tk_p11_gate_enter(), ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__))
+
+/*
+ * The fork gate: every call into a module is counted in flight (entered in
+ * TK_P11_TRACED, left in tk_p11_traced); fork_prepare, after taking the
+ * layer's locks, waits for the count to reach zero and holds new calls
+ * back, so no thread is inside a module when fork() copies the process. A
+ * module's own locks (SoftHSM2 has no atfork handlers) are then never
+ * inherited held by the child.
+ */
+void tk_p11_gate_enter(void);
+void tk_p11_gate_leave(void);
 
 /* 1 once the process is exiting: the module may be gone (see p11_module.c). */
 int tk_p11_process_exiting(void);

@@ -36,6 +36,33 @@ static __thread char load_error[512];
  * inherits one that a parent thread held mid-update (registry -> module ->
  * token lock is the lock order everywhere; no lock is held across a PIN prompt).
  */
+/*
+ * The fork gate (see p11_internal.h): a count of calls in flight, which
+ * fork_prepare waits to fall to zero while new calls wait for the fork.
+ * The gate's mutex is held only for a few instructions on each call.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long gate_inflight;
+static int gate_forking;
+
+void tk_p11_gate_enter(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    while (gate_forking)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    gate_inflight++;
+    pthread_mutex_unlock(&gate_lock);
+}
+
+void tk_p11_gate_leave(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    if (--gate_inflight == 0 && gate_forking)
+        pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&registry_lock);
@@ -44,9 +71,14 @@ static void fork_prepare(void)
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             pthread_mutex_lock(&t->lock);
     }
+    /* Last: a thread inside a module call holds none of the locks above while in it. */
+    pthread_mutex_lock(&gate_lock);
+    gate_forking = 1;
+    while (gate_inflight > 0)
+        pthread_cond_wait(&gate_cond, &gate_lock);
 }
 
-static void fork_release(void)
+static void fork_release_locks(void)
 {
     for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
@@ -56,9 +88,22 @@ static void fork_release(void)
     pthread_mutex_unlock(&registry_lock);
 }
 
+static void fork_release(void)
+{
+    gate_forking = 0;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+    fork_release_locks();
+}
+
 static void fork_child(void)
 {
-    fork_release();
+    /* The parent's threads that waited at the gate are not in this process. */
+    gate_forking = 0;
+    gate_inflight = 0;
+    pthread_cond_init(&gate_cond, NULL);
+    pthread_mutex_unlock(&gate_lock);
+    fork_release_locks();
     __atomic_fetch_add(&fork_generation, 1, __ATOMIC_SEQ_CST);
 }
 

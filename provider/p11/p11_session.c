@@ -65,11 +65,15 @@ CK_RV tk_p11_anchor_check(struct tk_p11_token *t)
     if (h != CK_INVALID_HANDLE) {
         rv = TK_P11_TRACED(TK_FN_C_GetSessionInfo, t->module->fl->C_GetSessionInfo(h, &info),
                            "anchor session=%lu", (unsigned long)h);
-        if (!tk_p11_rv_session_dead(rv))
+        if (rv == CKR_OK)
             return CKR_OK;
-        TK_DEBUG("slot %lu: the anchor session is gone; forgetting all sessions",
-                 (unsigned long)t->slot);
-        tk_p11_token_forget_sessions(t);
+        /* Any other answer: the anchor (and the login it kept) can't be trusted. */
+        TK_DEBUG("slot %lu: the anchor session answers %s; forgetting all sessions",
+                 (unsigned long)t->slot, tk_p11_rv_name(rv));
+        if (tk_p11_rv_token_gone(rv))
+            tk_p11_token_reset(t);
+        else
+            tk_p11_token_forget_sessions(t);
     }
     return ensure_anchor(t);
 }
@@ -120,9 +124,8 @@ void tk_p11_session_put(TK_P11_SESSION *s, CK_RV last_rv)
         TK_DEBUG("token in slot %lu went away (%s): resetting", (unsigned long)t->slot,
                  tk_p11_rv_name(last_rv));
         tk_p11_token_reset(t);
-    } else if (!tk_p11_rv_session_dead(last_rv)
-               /* an operation left active would make the next C_SignInit fail */
-               && last_rv != CKR_BUFFER_TOO_SMALL && last_rv != CKR_OPERATION_ACTIVE) {
+    } else if (last_rv == CKR_OK) {
+        /* After a failure the session's state is unknown (an operation or a search left active). */
         pthread_mutex_lock(&t->lock);
         if (s->generation == t->generation && t->pool_len < TK_P11_POOL_MAX) {
             t->pool[t->pool_len++] = s->handle;
@@ -141,13 +144,19 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     TK_P11_SESSION s;
     CK_RV rv = CKR_OK;
     /* Each kind of recovery a bounded number of times, so a broken token can't loop us. */
-    int reopened = 0, relogged = 0, reset = 0;
+    int reopened = 0, relogged = 0, reset = 0, checked = 0;
 
     for (;;) {
-        rv = tk_p11_session_get(t, &s);
-        if (rv == CKR_OK)
-            rv = op(&s, arg);
-        tk_p11_session_put(&s, rv);
+        /* A login lost before (a recovery that failed half-way) is redone first. */
+        rv = pin != NULL ? tk_p11_login(t, pin) : CKR_OK;
+        if (rv == CKR_OK) {
+            rv = tk_p11_session_get(t, &s);
+            if (rv == CKR_OK)
+                rv = op(&s, arg);
+            tk_p11_session_put(&s, rv);
+        } else if (tk_p11_rv_token_gone(rv)) {
+            tk_p11_token_reset(t);
+        }
 
         /*
          * One dead session usually means others died with it (the module
@@ -155,29 +164,29 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
          */
         if (tk_p11_rv_session_dead(rv) && reopened < 2) {
             reopened++;
-            if (tk_p11_anchor_check(t) != CKR_OK)
-                return rv;
-            if (!tk_p11_token_logged_in(t) && pin != NULL && tk_p11_login(t, pin) != CKR_OK)
-                return CKR_USER_NOT_LOGGED_IN;
-            continue;
+            rv = tk_p11_anchor_check(t);
+            if (rv == CKR_OK)
+                continue;
+        }
+        /* An object handle gone may mean the sessions, and the login, went with it. */
+        if ((rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) && !checked) {
+            unsigned long gen = tk_p11_token_generation(t);
+
+            checked = 1;
+            if (tk_p11_anchor_check(t) == CKR_OK && tk_p11_token_generation(t) != gen)
+                continue;
         }
         if (tk_p11_rv_token_gone(rv) && !reset) {
             reset = 1;
-            if (pin != NULL && tk_p11_login(t, pin) != CKR_OK)
-                return rv;
             continue;
         }
         /* Whatever we believed, the token says we are not logged in. */
-        if (rv == CKR_USER_NOT_LOGGED_IN)
+        if (rv == CKR_USER_NOT_LOGGED_IN) {
             __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
-        if (rv == CKR_USER_NOT_LOGGED_IN && pin != NULL && !relogged) {
-            CK_RV lrv;
-
-            relogged = 1;
-            lrv = tk_p11_login(t, pin);
-            if (lrv != CKR_OK)
-                return lrv;
-            continue;
+            if (pin != NULL && !relogged) {
+                relogged = 1;
+                continue;
+            }
         }
         return rv;
     }

@@ -120,7 +120,8 @@ static int uri_needs_library_info(const TK_URI *uri)
  * CKR_GENERAL_ERROR or shows an empty token for a moment.
  */
 static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
-                       TK_P11_TOKEN **tokens, size_t max, size_t *count, int *unsure)
+                       TK_P11_TOKEN **tokens, size_t max, size_t *count, int *unsure,
+                       CK_RV *unreadable)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0;
@@ -134,9 +135,12 @@ static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
 
         if (uri_needs_slot_info(uri) && tk_p11_slot_info(m, slots[i], &si) != CKR_OK)
             continue;
-        /* A token can vanish between the list and this call: skip it. */
-        if (tk_p11_token_info(m, slots[i], &ti) != CKR_OK) {
+        /* A token can vanish between the list and this call: skip it, but say why if none matched. */
+        CK_RV irv = tk_p11_token_info(m, slots[i], &ti);
+
+        if (irv != CKR_OK) {
             *unsure = 1;
+            *unreadable = irv;
             continue;
         }
         /* An uninitialised token (SoftHSM2's spare slot) holds nothing a URI can name. */
@@ -163,7 +167,7 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
                         TK_P11_TOKEN **tokens, size_t max, size_t *count)
 {
     CK_INFO lib;
-    CK_RV rv = CKR_OK;
+    CK_RV rv = CKR_OK, unreadable = CKR_OK;
     int unsure;
 
     if (uri_needs_library_info(uri))
@@ -171,15 +175,16 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
     /* Look again, briefly, only when a token might have been mid-rewrite. */
     for (int attempt = 0; rv == CKR_OK; attempt++) {
         unsure = 0;
+        unreadable = CKR_OK;
         rv = find_once(m, uri, uri_needs_library_info(uri) ? &lib : NULL, tokens, max, count,
-                       &unsure);
+                       &unsure, &unreadable);
         if (rv != CKR_OK || *count > 0 || !unsure || attempt == 4)
             break;
         nanosleep(&(struct timespec){ 0, 20000000L * (attempt + 1) }, NULL);
     }
     if (rv != CKR_OK)
         return rv;
-    return *count > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
+    return *count > 0 ? CKR_OK : unreadable != CKR_OK ? unreadable : TK_CKR_NO_TOKEN;
 }
 
 CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
@@ -210,11 +215,7 @@ CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
     t->slot = slot;
     t->info = info;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
-    {
-        pthread_once_t once = PTHREAD_ONCE_INIT;
-
-        t->mech_once = once;
-    }
+    pthread_mutex_init(&t->mech_lock, NULL);
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->login_done, NULL);
 
@@ -282,6 +283,8 @@ void tk_p11_token_forget(struct tk_p11_token *t)
      * A login that a parent thread had in progress is not ours to wait for.
      */
     pthread_cond_init(&t->login_done, NULL);
+    /* A read of the mechanism list a parent thread had under way is not ours to wait for. */
+    pthread_mutex_init(&t->mech_lock, NULL);
     t->login_busy = 0;
     t->pool_len = 0;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
@@ -303,6 +306,7 @@ void tk_p11_token_free(struct tk_p11_token *t)
 {
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->login_done);
+    pthread_mutex_destroy(&t->mech_lock);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);
     OPENSSL_free(t);
@@ -344,10 +348,24 @@ CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANIS
 
     if (rv != CKR_OK)
         return rv;
-    mech_loading = t;
-    pthread_once(&t->mech_once, load_mechanisms);
-    if (t->mech_rv != CKR_OK)
-        return t->mech_rv;
+    /* Read once when it works; a failed read is tried again on the next use. */
+    if (!__atomic_load_n(&t->mechs_ready, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&t->mech_lock);
+        if (!t->mechs_ready) {
+            OPENSSL_free(t->mechs);
+            OPENSSL_free(t->mech_info);
+            t->mechs = NULL;
+            t->mech_info = NULL;
+            mech_loading = t;
+            load_mechanisms();
+            if (t->mech_rv == CKR_OK)
+                __atomic_store_n(&t->mechs_ready, 1, __ATOMIC_RELEASE);
+        }
+        rv = t->mech_rv;
+        pthread_mutex_unlock(&t->mech_lock);
+        if (rv != CKR_OK)
+            return rv;
+    }
     for (CK_ULONG i = 0; i < t->n_mechs; i++)
         if (t->mechs[i] == mech) {
             *info = t->mech_info[i];
@@ -361,4 +379,14 @@ int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need)
     CK_MECHANISM_INFO info;
 
     return tk_p11_mechanism_info(t, mech, &info) == CKR_OK && (info.flags & need) == need;
+}
+
+CK_RV tk_p11_mechanism_list_rv(TK_P11_TOKEN *t)
+{
+    CK_RV rv;
+
+    pthread_mutex_lock(&t->mech_lock);
+    rv = t->mech_rv;
+    pthread_mutex_unlock(&t->mech_lock);
+    return rv;
 }

@@ -9,6 +9,7 @@ static unsigned long call_counts[TK_FN_COUNT];
 
 CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const char *fmt, ...)
 {
+    tk_p11_gate_leave();
     /* Drop whatever the module left on the queue since TK_P11_TRACED's mark. */
     ERR_pop_to_mark();
     /* Relaxed: the counts are statistics, read after the work is done. */

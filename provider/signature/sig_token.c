@@ -27,7 +27,17 @@ const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap)
 void tk_sig_raise_no_mechanism(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE combined)
 {
     char label[40], rawname[64];
+    CK_RV mrv = ctx->key->token != NULL ? tk_p11_mechanism_list_rv(ctx->key->token) : CKR_OK;
 
+    /* The list could not be read: say why, not that the mechanism is missing. */
+    if (mrv != CKR_OK) {
+        char what[96];
+
+        snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
+                 tk_sig_token_label(ctx->key, label, sizeof(label)));
+        TK_RAISE_RV(ctx->provctx, mrv, what);
+        return;
+    }
     /* tk_p11_mech_name's buffer is per thread: copy before the second call. */
     snprintf(rawname, sizeof(rawname), "%s", tk_p11_mech_name(raw));
     tk_sig_token_label(ctx->key, label, sizeof(label));
