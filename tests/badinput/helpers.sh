@@ -1,0 +1,35 @@
+# Functions the cases of cases.txt may call; test_badinput.sh puts this in
+# front of each case's command (a fresh sh, in an empty directory $WORK).
+
+# cnf LINE...: an openssl.cnf that activates default and tokenkey, with
+# LINE... in tokenkey's section; prints its path (OPENSSL_CONF=$(cnf ...)).
+cnf() {
+    {
+        printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n'
+        printf '[provider_sect]\ndefault = default_sect\ntokenkey = tokenkey_sect\n'
+        printf '[default_sect]\nactivate = 1\n[tokenkey_sect]\nactivate = 1\n'
+        for l in "$@"; do printf '%s\n' "$l"; done
+    } > "$WORK/openssl.cnf"
+    printf '%s' "$WORK/openssl.cnf"
+}
+
+# cnf_section LINE...: the same section without activate: the provider is
+# configured from it when a program loads it (-provider tokenkey).
+cnf_section() {
+    {
+        printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n'
+        printf '[provider_sect]\ntokenkey = tokenkey_sect\n[tokenkey_sect]\n'
+        for l in "$@"; do printf '%s\n' "$l"; done
+    } > "$WORK/openssl.cnf"
+    printf '%s' "$WORK/openssl.cnf"
+}
+
+# no_login_sent: fails (exit 99) when a C_Login reached the token through
+# tk-tokenflags (TK_TOKENFLAGS_LOGINS=$LOGINS).
+no_login_sent() {
+    if [ -s "$LOGINS" ]; then
+        echo "a PIN was sent to the token: $(wc -l < "$LOGINS") C_Login" >&2
+        exit 99
+    fi
+}
+
