@@ -274,7 +274,10 @@ void tk_p11_module_close(TK_P11_MODULE *m)
     if (!last)
         return;
     if (__atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST)) {
+        /* Our own memory is freed; the module and its mapping are not touched. */
         TK_DEBUG("process exiting: leaving %s to the operating system", m->path);
+        m->dl = NULL;
+        module_free(m);
         return;
     }
     /* Closing our sessions first keeps modules that count them happy. */

@@ -165,14 +165,15 @@ static void test_copy_switched_off(void **state)
     SIG_STATS before;
     char uri[512];
     OSSL_LIB_CTX *saved = env.libctx;
+    OSSL_PROVIDER *deflt, *tokenkey;
 
     assert_int_equal(sig_key_make(&env, SIG_P256, "copy-off", &key), 0);
     /* The provider reads its configuration when it loads: a second one, told no. */
     setenv("TOKENKEY_SESSION_KEY_COPY", "no", 1);
     assert_non_null(libctx);
-    assert_non_null(OSSL_PROVIDER_load(libctx, "default"));
+    assert_non_null(deflt = OSSL_PROVIDER_load(libctx, "default"));
     assert_int_equal(OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init), 1);
-    assert_non_null(OSSL_PROVIDER_load(libctx, "tokenkey"));
+    assert_non_null(tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey"));
     unsetenv("TOKENKEY_SESSION_KEY_COPY");
     sig_key_uri(&env, "copy-off", uri, sizeof(uri));
     sc = OSSL_STORE_open_ex(uri, libctx, NULL, NULL, NULL, NULL, NULL, NULL);
@@ -192,6 +193,8 @@ static void test_copy_switched_off(void **state)
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_CopyObject), 0);
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_Sign), 2);
     EVP_PKEY_free(pkey);
+    OSSL_PROVIDER_unload(tokenkey);
+    OSSL_PROVIDER_unload(deflt);
     OSSL_LIB_CTX_free(libctx);
     sig_key_free(&key);
 }
