@@ -8,7 +8,8 @@ set -eu
 # Debian's package is for Debian's python3; a python3 earlier in PATH (a
 # pyenv, a venv) may not have it.
 py=
-for p in /usr/bin/python3 python3; do
+# TK_PYTHON: the sanitizer setup's wrapper (tests/setups/meson.build).
+for p in ${TK_PYTHON:-} /usr/bin/python3 python3; do
     if "$p" -c 'import confluent_kafka' 2>/dev/null; then
         py=$p
         break

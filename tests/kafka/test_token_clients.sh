@@ -58,7 +58,8 @@ done
 # meanwhile may not see the token; docs/kafka.md explains.)
 kafka_start --topic tk-token:2
 before=$(verified_count)
-python=/usr/bin/python3
+# TK_PYTHON: the sanitizer setup's wrapper (tests/setups/meson.build).
+python=${TK_PYTHON:-/usr/bin/python3}
 [ -x "$python" ] || python=python3
 # kafka-config's properties, pointed at this run's cluster.
 sed "s|^bootstrap.servers=.*|bootstrap.servers=$KAFKA_BOOTSTRAP|" \

@@ -40,7 +40,8 @@ for log in "$KAFKA_DIR/spy-kcat-p.log" "$KAFKA_DIR/spy-kcat-c.log"; do
 done
 
 # confluent-kafka-python: Debian's package, under Debian's python3.
-python=/usr/bin/python3
+# TK_PYTHON: the sanitizer setup's wrapper (tests/setups/meson.build).
+python=${TK_PYTHON:-/usr/bin/python3}
 [ -x "$python" ] || python=python3
 rc=0
 PKCS11SPY_OUTPUT=$KAFKA_DIR/spy-py.log timeout 90 "$python" "$TK_KAFKA_PY" "$cfg/client.properties" \

@@ -9,10 +9,11 @@
  *   - a child that never touches the token exits 0 through exit(): the
  *     exit handlers (tokenkey's, OpenSSL's, SoftHSM2's destructors) run in
  *     a process that inherited a loaded module, and none crashes;
- *   - 4 threads sign in a loop while the main thread forks 20 times; each
- *     child signs once and _exit()s with its result: no deadlock (each
- *     child is bounded, the whole test by alarm()), every child exits 0,
- *     the threads see no error;
+ *   - 4 threads sign in a loop while the main thread forks 20 times
+ *     (TK_STRESS_FORKS); each child signs once and _exit()s with its
+ *     result: no deadlock (each child is bounded by TK_REL_CHILD_TIMEOUT,
+ *     the whole test by alarm(), TK_STRESS_FORK_ALARM), every child exits
+ *     0, the threads see no error;
  *   - the test program itself, run as a subprocess that does all of this
  *     and then returns from main() (with and without freeing what it
  *     used), exits 0: a crash at exit is a crash.
@@ -209,7 +210,7 @@ static void test_fork_while_signing(void **state)
 
     /* The whole test is bounded: a deadlock in the parent ends it with SIGALRM. */
     alarm((unsigned)rel_env_long("TK_STRESS_FORK_ALARM", 300));
-    failed = fork_while_signing(4, 20, &signatures, &errors);
+    failed = fork_while_signing(4, (int)rel_env_long("TK_STRESS_FORKS", 20), &signatures, &errors);
     alarm(0);
     assert_int_equal(failed, 0);
     assert_int_equal(errors, 0);
