@@ -39,28 +39,42 @@ static __thread char load_error[512];
 /*
  * The fork gate (see p11_internal.h): a count of calls in flight, which
  * fork_prepare waits to fall to zero while new calls wait for the fork.
- * The gate's mutex is held only for a few instructions on each call.
+ * No lock on a call's way in or out (signing threads must not serialize):
+ * one atomic add, then a look at the flag. The two sides follow Dekker's
+ * pattern with sequentially consistent atomics - a caller increments then
+ * reads gate_forking, fork_prepare sets gate_forking then reads the count -
+ * so at least one of them sees the other. gate_lock and gate_cond are for
+ * the waiting only: the caller that brings the count to zero during a fork
+ * takes gate_lock to wake fork_prepare, which reads the count under it.
  */
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static unsigned long gate_inflight;
 static int gate_forking;
 
-void tk_p11_gate_enter(void)
-{
-    pthread_mutex_lock(&gate_lock);
-    while (gate_forking)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    gate_inflight++;
-    pthread_mutex_unlock(&gate_lock);
-}
-
 void tk_p11_gate_leave(void)
 {
-    pthread_mutex_lock(&gate_lock);
-    if (--gate_inflight == 0 && gate_forking)
+    if (__atomic_sub_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST) == 0
+        && __atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&gate_lock);
         pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+    }
+}
+
+void tk_p11_gate_enter(void)
+{
+    for (;;) {
+        __atomic_add_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST))
+            return;
+        /* A fork is waiting for the calls in flight: step back until it is done. */
+        tk_p11_gate_leave();
+        pthread_mutex_lock(&gate_lock);
+        while (__atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST))
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        pthread_mutex_unlock(&gate_lock);
+    }
 }
 
 static void fork_prepare(void)
@@ -73,8 +87,8 @@ static void fork_prepare(void)
     }
     /* Last: a thread inside a module call holds none of the locks above while in it. */
     pthread_mutex_lock(&gate_lock);
-    gate_forking = 1;
-    while (gate_inflight > 0)
+    __atomic_store_n(&gate_forking, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&gate_inflight, __ATOMIC_SEQ_CST) > 0)
         pthread_cond_wait(&gate_cond, &gate_lock);
 }
 
@@ -90,7 +104,7 @@ static void fork_release_locks(void)
 
 static void fork_release(void)
 {
-    gate_forking = 0;
+    __atomic_store_n(&gate_forking, 0, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&gate_cond);
     pthread_mutex_unlock(&gate_lock);
     fork_release_locks();
@@ -99,8 +113,8 @@ static void fork_release(void)
 static void fork_child(void)
 {
     /* The parent's threads that waited at the gate are not in this process. */
-    gate_forking = 0;
-    gate_inflight = 0;
+    __atomic_store_n(&gate_forking, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&gate_inflight, 0, __ATOMIC_SEQ_CST);
     pthread_cond_init(&gate_cond, NULL);
     pthread_mutex_unlock(&gate_lock);
     fork_release_locks();
