@@ -209,14 +209,14 @@ static const char *const ecx_private_names[] = { OSSL_PKEY_PARAM_PRIV_KEY, NULL 
 
 /* ECDSA: RFC 5758 section 3.2 with SHA-256 for the smallest curve we handle. */
 const TK_KM_ALG tk_km_ec = {
-    TK_KEY_EC, "ECDSA", "SHA256", ecx_private_names,
+    TK_KEY_EC, TK_SIG_NAME_ECDSA, "SHA256", ecx_private_names,
     ecx_has_public, ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
     ecx_public_copy, ecx_get_params,
 };
 
 /* PureEdDSA (RFC 8032 section 5.1) hashes inside: no digest may be chosen. */
 const TK_KM_ALG tk_km_ed25519 = {
-    TK_KEY_ED25519, "ED25519", NULL, ecx_private_names,
+    TK_KEY_ED25519, TK_SIG_NAME_ED25519, NULL, ecx_private_names,
     ecx_has_public, ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
     ecx_public_copy, ecx_get_params,
 };

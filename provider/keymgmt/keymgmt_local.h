@@ -11,6 +11,7 @@
 #include <openssl/core_dispatch.h>
 #include <openssl/param_build.h>
 
+#include "algorithms.h"
 #include "key.h"
 
 typedef struct tk_km_alg {

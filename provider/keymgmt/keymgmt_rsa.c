@@ -81,7 +81,7 @@ static const char *const rsa_private_names[] = {
 };
 
 const TK_KM_ALG tk_km_rsa = {
-    TK_KEY_RSA, "RSA", "SHA256", rsa_private_names,
+    TK_KEY_RSA, TK_SIG_NAME_RSA, "SHA256", rsa_private_names,
     rsa_has_public, rsa_public_eq, rsa_public_to_params, rsa_public_from_params,
     rsa_public_copy, rsa_get_params,
 };

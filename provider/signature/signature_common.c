@@ -534,5 +534,11 @@ const OSSL_ALGORITHM tk_signature_algorithms[] = {
     { "ECDSA", TK_PROPS, tk_ecdsa_signature_functions, "ECDSA signatures with a token key" },
     { "ED25519:1.3.101.112", TK_PROPS, tk_ed25519_signature_functions,
       "Ed25519 signatures with a token key" },
+    /* The names tokenkey's keys ask for (algorithms.h says why). */
+    { TK_SIG_NAME_RSA, TK_PROPS, tk_rsa_signature_functions,
+      "RSA PKCS#1 v1.5 and PSS signatures with a token key" },
+    { TK_SIG_NAME_ECDSA, TK_PROPS, tk_ecdsa_signature_functions, "ECDSA signatures with a token key" },
+    { TK_SIG_NAME_ED25519, TK_PROPS, tk_ed25519_signature_functions,
+      "Ed25519 signatures with a token key" },
     { NULL, NULL, NULL, NULL }
 };
