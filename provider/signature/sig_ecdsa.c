@@ -19,9 +19,6 @@ static OSSL_FUNC_signature_get_ctx_params_fn tk_ecdsa_get_ctx_params;
 static OSSL_FUNC_signature_gettable_ctx_params_fn tk_ecdsa_gettable_ctx_params;
 static OSSL_FUNC_signature_settable_ctx_params_fn tk_ecdsa_settable_ctx_params;
 
-/* The largest group tokenkey takes is P-521: 66-byte r and s. */
-#define TK_ECDSA_MAX_RS (2 * 66)
-
 static void ecdsa_reset(TK_SIG_CTX *ctx)
 {
 }
@@ -54,11 +51,8 @@ static int ecdsa_plan(TK_SIG_CTX *ctx)
 static int ecdsa_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
                       unsigned char *sig, size_t *siglen, size_t sigsize)
 {
-    unsigned char rs[TK_ECDSA_MAX_RS], *p = sig;
+    unsigned char rs[2 * TK_ECDSA_MAX_HALF];
     size_t rslen = sizeof(rs), n = (size_t)tk_key_ec_order_bytes(ctx->key);
-    ECDSA_SIG *esig = NULL;
-    BIGNUM *r = NULL, *s = NULL;
-    int der_len = 0;
 
     /*
      * A digest longer than the group order is cut to its leftmost bits
@@ -76,23 +70,12 @@ static int ecdsa_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
                  "signature for a %zu-byte group order (want r || s)", rslen, n);
         return 0;
     }
-    if ((r = BN_bin2bn(rs, (int)n, NULL)) == NULL || (s = BN_bin2bn(rs + n, (int)n, NULL)) == NULL
-        || (esig = ECDSA_SIG_new()) == NULL || !ECDSA_SIG_set0(esig, r, s)) {
-        BN_free(r);
-        BN_free(s);
-        goto err;
+    if (!tk_ecdsa_rs_to_der(rs, rslen, sig, sigsize, siglen)) {
+        TK_RAISE(ctx->provctx, TK_R_OPERATION_FAILED, "cannot encode the ECDSA signature (%zu "
+                 "bytes of r || s into %zu)", rslen, sigsize);
+        return 0;
     }
-    der_len = i2d_ECDSA_SIG(esig, NULL);
-    if (der_len <= 0 || (size_t)der_len > sigsize || i2d_ECDSA_SIG(esig, &p) != der_len)
-        goto err;
-    ECDSA_SIG_free(esig);
-    *siglen = (size_t)der_len;
     return 1;
-err:
-    ECDSA_SIG_free(esig);
-    TK_RAISE(ctx->provctx, TK_R_OPERATION_FAILED, "cannot encode the ECDSA signature (%d bytes "
-             "into %zu)", der_len, sigsize);
-    return 0;
 }
 
 static int ecdsa_verify_setup(TK_SIG_CTX *ctx, EVP_PKEY_CTX *pctx)

@@ -55,6 +55,19 @@ int tk_sig_md_fetch(TK_PROVCTX *pc, const char *name, const char *propq, EVP_MD 
 /* i2d of alg into an OSSL_PARAM octet string (OSSL_SIGNATURE_PARAM_ALGORITHM_ID). */
 int tk_sig_set_algor_param(OSSL_PARAM *p, const X509_ALGOR *alg);
 
+/* ---- ECDSA signature encoding (ecdsa_der.c) ---- */
+
+/* The largest half (r or s) of an r || s signature we encode: P-521's 66 bytes. */
+#define TK_ECDSA_MAX_HALF 66
+
+/*
+ * The DER ECDSA-Sig-Value of a token's r || s (rslen bytes, two equal
+ * halves) into out. Returns 1 with *outlen set, 0 when rslen is not two
+ * halves of 1..TK_ECDSA_MAX_HALF bytes or outsize is too small.
+ */
+int tk_ecdsa_rs_to_der(const unsigned char *rs, size_t rslen, unsigned char *out, size_t outsize,
+                       size_t *outlen);
+
 /* ---- the public half in software (sig_public.c) ---- */
 
 /*
