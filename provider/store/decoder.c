@@ -179,11 +179,17 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
 
 /* ---- step 2: DER to a token key ---- */
 
+/*
+ * A reference stands for a private key (with its public half); 0 means
+ * "whatever is there". A request for a public key alone is not ours:
+ * that is what OpenSSL asks for each certificate's key (d2i_PUBKEY, in
+ * every TLS handshake), and OpenSSL 3.0 builds a decoder instance for
+ * every decoder that says yes here, on every such decode - about 0.4M
+ * instructions per handshake for our three (docs/performance.md).
+ */
 static int tk_dec_key_does_selection(void *provctx, int selection)
 {
-    /* A reference stands for the whole key pair; 0 means "whatever is there". */
-    return selection == 0
-           || (selection & (OSSL_KEYMGMT_SELECT_PRIVATE_KEY | OSSL_KEYMGMT_SELECT_PUBLIC_KEY)) != 0;
+    return selection == 0 || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0;
 }
 
 /* All of the input, up to what a key reference can be. */
