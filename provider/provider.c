@@ -160,6 +160,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *get_params = NULL;
+    OSSL_FUNC_core_get_libctx_fn *get_libctx = NULL;
     TK_PROVCTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
 
     if (ctx == NULL)
@@ -171,6 +172,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         switch (f->function_id) {
         case OSSL_FUNC_CORE_GET_PARAMS:
             get_params = OSSL_FUNC_core_get_params(f);
+            break;
+        case OSSL_FUNC_CORE_GET_LIBCTX:
+            get_libctx = OSSL_FUNC_core_get_libctx(f);
             break;
         case OSSL_FUNC_CORE_NEW_ERROR:
             ctx->core_new_error = OSSL_FUNC_core_new_error(f);
@@ -195,6 +199,19 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (ctx->cfg.debug > 0)
         tk_debug_configure(ctx->cfg.debug, ctx->cfg.debug_file);
     ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
+    /*
+     * The core's library context is opaque to a provider; compared with
+     * libcrypto's default one it can only be equal when it is that one.
+     * Any other answer keeps the child (provider.h, digest_libctx).
+     */
+    ctx->digest_libctx = ctx->libctx;
+    if (get_libctx != NULL) {
+        const void *parent = get_libctx(handle);
+
+        /* OpenSSL 3.0 hands out NULL for the default context it was loaded into by NULL. */
+        if (parent == NULL || parent == (const void *)OSSL_LIB_CTX_get0_global_default())
+            ctx->digest_libctx = NULL;
+    }
     TK_DEBUG("provider loaded (module %s)", ctx->cfg.module != NULL ? ctx->cfg.module : "not set");
     *out = tk_dispatch;
     *provctx = ctx;

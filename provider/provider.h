@@ -17,7 +17,17 @@
 
 typedef struct tk_provctx {
     const OSSL_CORE_HANDLE *handle;
-    OSSL_LIB_CTX *libctx;          /* child of the application's: digests, decoders */
+    OSSL_LIB_CTX *libctx;          /* child of the application's: decoders, public halves */
+    /*
+     * Where software digests are fetched: the application's own library
+     * context when that is libcrypto's default one (NULL), else libctx.
+     * The child mirrors the parent's providers, so the digests are the
+     * same; fetching from the parent saves the child's first fetch, which
+     * fills its empty name map (about 3M instructions, 10% of a cold
+     * start, docs/performance.md). An application with its own library
+     * context (a FIPS one, say) keeps getting its digests from there.
+     */
+    OSSL_LIB_CTX *digest_libctx;
     TK_CONFIG cfg;
 
     OSSL_FUNC_core_new_error_fn *core_new_error;

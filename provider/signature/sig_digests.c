@@ -78,9 +78,9 @@ int tk_sig_md_fetch(TK_PROVCTX *pc, const char *name, const char *propq, EVP_MD 
     const TK_SIG_DIGEST *entry;
 
     ERR_set_mark();
-    m = EVP_MD_fetch(pc->libctx, name, propq);
+    m = EVP_MD_fetch(pc->digest_libctx, name, propq);
     if (m == NULL && propq_names_us(propq))
-        m = EVP_MD_fetch(pc->libctx, name, NULL);
+        m = EVP_MD_fetch(pc->digest_libctx, name, NULL);
     ERR_pop_to_mark();
     if (m == NULL) {
         TK_RAISE(pc, TK_R_BAD_ARGUMENT, "unknown digest '%s'%s%s", name,

@@ -45,7 +45,7 @@ typedef struct tk_sig_digest {
 const TK_SIG_DIGEST *tk_sig_digest_by_nid(int nid);
 
 /*
- * Fetch a digest by name from our child library context (never from
+ * Fetch a digest by name from pc->digest_libctx (provider.h; never from
  * ourselves: we have none) and find its table entry. Returns 1, or 0
  * after raising one error naming the digest.
  */
