@@ -22,15 +22,10 @@ static size_t der_integer(const unsigned char *v, size_t n, unsigned char *out)
 {
     size_t len;
 
+    /* n >= 1 (tk_ecdsa_rs_to_der refuses empty halves), and at least one byte stays. */
     while (n > 1 && v[0] == 0) {
         v++;
         n--;
-    }
-    if (n == 0) {
-        static const unsigned char zero = 0;
-
-        v = &zero;
-        n = 1;
     }
     len = n + (v[0] & 0x80 ? 1 : 0);
     if (out != NULL) {
