@@ -52,8 +52,11 @@ for spec in "rsa:2048 rsa 11 SHA256" "EC:prime256v1 ec 12 SHA256"; do
     [ "$rc" -eq 0 ] || { fail "$2: signing through the key reference failed ($rc)"; cat "$work/err" >&2; }
     openssl dgst -sha256 -verify "$work/$2.pub.der" -keyform DER -signature "$work/$2.sig2" \
         "$work/msg" >/dev/null 2>&1 || fail "$2: the signature made through the key reference does not verify"
-    # And a corrupted signature does not.
-    printf '\001' | dd of="$work/$2.sig" bs=1 seek=10 conv=notrunc 2>/dev/null
+    # And a corrupted signature does not: byte 10 inverted (writing a fixed
+    # value would leave the signature intact when the byte already had it).
+    byte=$(od -An -tu1 -j10 -N1 "$work/$2.sig" | tr -d ' ')
+    # shellcheck disable=SC2059
+    printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$work/$2.sig" bs=1 seek=10 conv=notrunc 2>/dev/null
     if openssl dgst -sha256 -verify "$work/$2.pub.der" -keyform DER -signature "$work/$2.sig" \
         "$work/msg" >/dev/null 2>&1; then
         fail "$2: a corrupted signature verified"
