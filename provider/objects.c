@@ -67,14 +67,23 @@ char *tk_objects_uri_for_message(const TK_URI *uri)
     return text != NULL ? text : OPENSSL_strdup("(unprintable URI)");
 }
 
+/*
+ * Matches counted per token and class: the results a caller keeps are
+ * fewer (max), this only bounds how far *count is exact ("matches N keys").
+ */
+#define TK_OBJECTS_COUNT_MAX 256
+
 static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS cls,
                            TK_FOUND *out, size_t max, size_t *count)
 {
     CK_ATTRIBUTE tmpl[3];
     CK_ULONG n = 0, got = 0;
-    CK_OBJECT_HANDLE handles[16];
+    CK_OBJECT_HANDLE *handles = OPENSSL_malloc(sizeof(*handles) * TK_OBJECTS_COUNT_MAX);
     TK_P11_SESSION s;
     CK_RV rv;
+
+    if (handles == NULL)
+        return CKR_HOST_MEMORY;
 
     tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
     if (uri->has_id)
@@ -83,13 +92,14 @@ static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS c
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
     rv = tk_p11_session_get(t, &s);
     if (rv == CKR_OK)
-        rv = tk_p11_find(&s, tmpl, n, handles, 16, &got);
+        rv = tk_p11_find(&s, tmpl, n, handles, TK_OBJECTS_COUNT_MAX, &got);
     tk_p11_session_put(&s, rv);
     for (CK_ULONG i = 0; rv == CKR_OK && i < got; i++) {
         if (*count < max)
             out[*count] = (TK_FOUND){ t, handles[i] };
         (*count)++;
     }
+    OPENSSL_free(handles);
     return rv;
 }
 

@@ -20,7 +20,7 @@ typedef struct tk_found {
  * matches. With login set, logs in to each token first (private objects
  * are visible only then); a login failure is an error, never a reason to
  * look at the next token. Up to max results are stored; *count is the
- * number found (may exceed max). Returns 1, or 0 after raising an error
+ * number found (may exceed max; exact up to 256 per token). Returns 1, or 0 after raising an error
  * (module, token not found, PIN...).
  */
 int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,

@@ -143,5 +143,20 @@ else
 fi
 exec 3>&-
 
+# ---- a token with more keys than one search batch ----
+# 20 more key pairs, 23 of each class with the two above and genpkey's: a
+# listing returns every one, and the ambiguity message counts them all
+# (lookups once stopped at 16).
+i=10
+while [ "$i" -lt 30 ]; do
+    "$TK_STORE_MKOBJ" keygen ec "many-$i" "$i" "$D/many.pub.pem" > "$D/out" 2>&1 ||
+        not_ok "mkobj keygen many-$i"
+    i=$((i + 1))
+done
+run "storeutl lists a token with 46 keys" openssl storeutl $P "$TOKEN"
+has "storeutl: 23 private + 23 public keys" "Total found: 46" "$D/out"
+openssl storeutl $P -keys "$TOKEN" > "$D/keys.out" 2>&1
+has "storeutl -keys: all 23 private keys counted" "matches 23 private keys" "$D/keys.out"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
