@@ -231,8 +231,17 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
         TK_RAISE(ctx, TK_R_UNSUPPORTED_KEY_TYPE, "the private key %s is of a type or curve "
                  "tokenkey does not handle", text);
         OPENSSL_free(text);
-    } else if (rv != CKR_OK)
+    } else if (rv == TK_CKR_NO_PUBLIC_HALF) {
+        char *text = tk_objects_uri_for_message(uri);
+
+        /* Signing needs no public half, but TLS and OpenSSL's key checks do. */
+        TK_RAISE(ctx, TK_R_OBJECT_NOT_FOUND, "%s has no public half on the token: no "
+                 "CKA_EC_POINT on the private key, and no public key or certificate with its "
+                 "CKA_ID; put its certificate back (tokenkey import-cert)", text);
+        OPENSSL_free(text);
+    } else if (rv != CKR_OK) {
         TK_RAISE_RV(ctx, rv, "reading the key's public part");
+    }
     ok = rv == CKR_OK;
     if (ok)
         TK_DEBUG("loaded %s key %s", tk_key_type_name((*out)->type), (*out)->uri);

@@ -265,5 +265,5 @@ CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj, CK_
         return CKR_OK;
     if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
         return read_from_cert(k, s, other);
-    return CKR_KEY_HANDLE_INVALID;
+    return TK_CKR_NO_PUBLIC_HALF;
 }

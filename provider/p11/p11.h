@@ -28,6 +28,7 @@
 #define TK_CKR_PIN_FINAL_TRY     (TK_CKR_BASE + 5) /* one try left: we won't   */
 #define TK_CKR_PIN_NOT_RETRIED   (TK_CKR_BASE + 6) /* this PIN failed before   */
 #define TK_CKR_SECRET_ATTRIBUTE  (TK_CKR_BASE + 7) /* refused to read a secret */
+#define TK_CKR_NO_PUBLIC_HALF    (TK_CKR_BASE + 8) /* a key's public half is nowhere */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

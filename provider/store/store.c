@@ -267,6 +267,12 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
         *skipped = 1;
         return 1;
     }
+    if (rv == TK_CKR_NO_PUBLIC_HALF) {
+        /* Loading it by its own URI says what is missing (key.c); a listing goes on. */
+        TK_DEBUG("skipping a private key whose public half is nowhere on the token");
+        *skipped = 1;
+        return 1;
+    }
     if (rv != CKR_OK) {
         TK_RAISE_RV(ctx, rv, item->cls == CKO_CERTIFICATE ? "reading a certificate"
                                                           : "reading a key");

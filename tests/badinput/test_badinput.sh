@@ -50,6 +50,20 @@ run_setup "EC key" openssl genpkey $P -algorithm EC -pkeyopt group:P-256 \
     -pkeyopt "token:$TOKEN" -pkeyopt label:bad-ec -out "$REFS/ec.pem"
 run_setup "RSA key" openssl genpkey $P -algorithm RSA -pkeyopt bits:2048 \
     -pkeyopt "token:$TOKEN" -pkeyopt label:bad-rsa -out "$REFS/rsa.pem"
+# An EC key pair made by OpenSC's pkcs11-tool, whose public key object is
+# then deleted: SoftHSM2 keeps no CKA_EC_POINT on the private key, and
+# there is no certificate, so its public half is nowhere. (The PIN reaches
+# pkcs11-tool through its env: form only.)
+TK_TOOL_PIN=$(cat "$TOKENKEY_TEST_PIN_FILE")
+export TK_TOOL_PIN
+p11tool() {
+    pkcs11-tool --module "$TOKENKEY_TEST_MODULE" --token-label "$TOKENKEY_TEST_TOKEN" \
+        --login --pin env:TK_TOOL_PIN "$@"
+}
+run_setup "EC key pair by pkcs11-tool" p11tool --keypairgen --key-type EC:prime256v1 \
+    --label bad-nopub --id 4e50
+run_setup "its public key deleted" p11tool --delete-object --type pubkey --id 4e50
+unset TK_TOOL_PIN
 
 # Key reference files, broken in each way a file can be.
 ref_der() { # FILE DESCRIPTION URI: a DER key reference built by openssl asn1parse
