@@ -237,7 +237,8 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
         /* Signing needs no public half, but TLS and OpenSSL's key checks do. */
         TK_RAISE(ctx, TK_R_OBJECT_NOT_FOUND, "%s has no public half on the token: no "
                  "CKA_EC_POINT on the private key, and no public key or certificate with its "
-                 "CKA_ID; put its certificate back (tokenkey import-cert)", text);
+                 "CKA_ID; write its certificate to the token with the key's CKA_ID "
+                 "(pkcs11-tool --write-object CERT --type cert --id ID)", text);
         OPENSSL_free(text);
     } else if (rv != CKR_OK) {
         TK_RAISE_RV(ctx, rv, "reading the key's public part");
