@@ -53,3 +53,36 @@ spy_count() {
 verified_count() {
     grep -c "verified client: subject=" "$KAFKA_LOG" 2>/dev/null || true
 }
+
+# closed_count: handshakes a client abandoned (librdkafka drops connections
+# when an instance is destroyed), as the gateway logs them.
+closed_count() {
+    grep -c "client closed the connection during the TLS handshake" "$KAFKA_LOG" 2>/dev/null || true
+}
+
+# count_handshakes BEFORE_VERIFIED BEFORE_CLOSED SIGNS: sets $handshakes and
+# $closed, the gateway's verified and abandoned handshakes since the two
+# counts given, once they account for the client's SIGNS signatures or
+# after 10 s: a client can exit right after sending its CertificateVerify,
+# before the gateway has logged what became of it.
+count_handshakes() {
+    n=0
+    while :; do
+        handshakes=$(($(verified_count) - $1))
+        closed=$(($(closed_count) - $2))
+        [ $((handshakes + closed)) -ge "$3" ] && break
+        [ "$n" -ge 50 ] && break
+        sleep 0.2
+        n=$((n + 1))
+    done
+}
+
+# check_signs WHAT SIGNS: every verified handshake was signed on the token,
+# once; a signature beyond those belongs to a handshake the client
+# abandoned after signing (at most one each).
+check_signs() {
+    [ "$2" -ge "$handshakes" ] ||
+        fail "$1: $2 C_Sign calls reached the token for $handshakes verified handshakes"
+    [ "$2" -le $((handshakes + closed)) ] ||
+        fail "$1: $2 C_Sign calls for $handshakes verified and $closed abandoned handshakes"
+}
