@@ -121,20 +121,40 @@ static TK_KEY_TYPE key_type_of(CK_KEY_TYPE kt)
     }
 }
 
-CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj,
-                         const TK_PIN_SOURCE *pin, TK_KEY **out)
+/*
+ * Everything a key needs from its own object, read in one batch (two
+ * calls, tk_p11_get_attrs_alloc): a key type's attributes that the object
+ * lacks, like an RSA key's CKA_EC_PARAMS, just come back absent.
+ */
+enum {
+    KA_CLASS, KA_KEY_TYPE, KA_ALWAYS_AUTHENTICATE, KA_ID, KA_LABEL,
+    KA_MODULUS, KA_PUBLIC_EXPONENT, KA_EC_PARAMS, KA_EC_POINT, KA_N
+};
+
+static const CK_ATTRIBUTE_TYPE key_attr_types[KA_N] = {
+    CKA_CLASS, CKA_KEY_TYPE, CKA_ALWAYS_AUTHENTICATE, CKA_ID, CKA_LABEL,
+    CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT,
+};
+
+/* A fixed-size attribute from the batch, if present with exactly that size. */
+static int attr_ulong(const CK_ATTRIBUTE *a, CK_ULONG *v)
+{
+    if (a->pValue == NULL || a->ulValueLen != sizeof(*v))
+        return 0;
+    memcpy(v, a->pValue, sizeof(*v));
+    return 1;
+}
+
+static CK_RV key_from_attrs(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj,
+                            const CK_ATTRIBUTE *a, TK_KEY **out)
 {
     CK_OBJECT_CLASS cls;
     CK_KEY_TYPE kt;
-    CK_BBOOL always_auth = CK_FALSE;
-    CK_ULONG len;
     TK_KEY *k;
-    CK_RV rv = tk_p11_get_ulong(s, obj, CKA_CLASS, &cls);
+    CK_RV rv;
 
-    if (rv == CKR_OK)
-        rv = tk_p11_get_ulong(s, obj, CKA_KEY_TYPE, &kt);
-    if (rv != CKR_OK)
-        return rv;
+    if (!attr_ulong(&a[KA_CLASS], &cls) || !attr_ulong(&a[KA_KEY_TYPE], &kt))
+        return CKR_ATTRIBUTE_TYPE_INVALID;
     if (key_type_of(kt) == 0)
         return CKR_KEY_TYPE_INCONSISTENT;
     k = tk_key_new(ctx, key_type_of(kt));
@@ -146,26 +166,43 @@ CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE ob
     if (cls == CKO_PRIVATE_KEY) {
         k->handle = obj;
         /* Absent on tokens that predate it: treat as false. */
-        if (tk_p11_get_bool(s, obj, CKA_ALWAYS_AUTHENTICATE, &always_auth) == CKR_OK)
-            k->always_authenticate = always_auth == CK_TRUE;
+        k->always_authenticate = a[KA_ALWAYS_AUTHENTICATE].pValue != NULL
+                                 && a[KA_ALWAYS_AUTHENTICATE].ulValueLen == sizeof(CK_BBOOL)
+                                 && *(CK_BBOOL *)a[KA_ALWAYS_AUTHENTICATE].pValue == CK_TRUE;
         /* A per-use login must stay bound to the token object itself. */
         k->copy_allowed = !k->always_authenticate
                           && (ctx == NULL || ctx->cfg.session_key_copy != 0);
     }
-    if (tk_p11_get_attr_alloc(s, obj, CKA_ID, &k->id, &len) == CKR_OK)
-        k->id_len = len;
-    if (tk_p11_get_attr_alloc(s, obj, CKA_LABEL, (unsigned char **)&k->label, &len) == CKR_OK) {
-        char *label = OPENSSL_strndup(k->label, len);
+    if (a[KA_ID].pValue != NULL
+        && (k->id = OPENSSL_memdup(a[KA_ID].pValue, a[KA_ID].ulValueLen > 0 ? a[KA_ID].ulValueLen
+                                                                            : 1)) != NULL)
+        k->id_len = a[KA_ID].ulValueLen;
+    if (a[KA_LABEL].pValue != NULL)
+        k->label = OPENSSL_strndup(a[KA_LABEL].pValue, a[KA_LABEL].ulValueLen);
+    *out = k;
+    rv = tk_key_read_public(k, s, cls, a, KA_N);
+    if (rv == CKR_OK
+        && (k->uri = tk_objects_uri_named(s->token, k->label, k->id, k->id_len, cls)) == NULL)
+        rv = CKR_HOST_MEMORY;
+    return rv;
+}
 
-        OPENSSL_free(k->label);
-        k->label = label;
-    }
-    rv = tk_key_read_public(k, s, obj, cls);
-    if (rv == CKR_OK) {
-        k->uri = tk_objects_uri(s, obj, cls);
-        if (k->uri == NULL || (pin != NULL && !tk_pin_source_copy_lasting(&k->pin, pin)))
-            rv = CKR_HOST_MEMORY;
-    }
+CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj,
+                         const TK_PIN_SOURCE *pin, TK_KEY **out)
+{
+    CK_ATTRIBUTE a[KA_N];
+    TK_KEY *k = NULL;
+    CK_RV rv;
+
+    for (int i = 0; i < KA_N; i++)
+        a[i] = (CK_ATTRIBUTE){ key_attr_types[i], NULL, 0 };
+    rv = tk_p11_get_attrs_alloc(s, obj, a, KA_N);
+    if (rv != CKR_OK)
+        return rv;
+    rv = key_from_attrs(ctx, s, obj, a, &k);
+    tk_p11_attrs_free(a, KA_N);
+    if (rv == CKR_OK && pin != NULL && !tk_pin_source_copy_lasting(&k->pin, pin))
+        rv = CKR_HOST_MEMORY;
     if (rv != CKR_OK) {
         tk_key_free(k);
         return rv;

@@ -103,54 +103,72 @@ static int set_point(TK_KEY *k, const unsigned char *val, long len)
     return k->pub_len == 1 + 2 * (size_t)((k->bits + 7) / 8) && k->pub[0] == 0x04;
 }
 
-static CK_RV read_rsa(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+/* An attribute as a long, for d2i; absent attributes have no value. */
+static long attr_len(const CK_ATTRIBUTE *a)
 {
-    unsigned char *n = NULL, *e = NULL;
-    CK_ULONG nlen, elen;
-    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_MODULUS, &n, &nlen);
-
-    if (rv == CKR_OK)
-        rv = tk_p11_get_attr_alloc(s, obj, CKA_PUBLIC_EXPONENT, &e, &elen);
-    if (rv == CKR_OK) {
-        k->rsa_n = BN_bin2bn(n, (int)nlen, NULL);
-        k->rsa_e = BN_bin2bn(e, (int)elen, NULL);
-        if (k->rsa_n == NULL || k->rsa_e == NULL)
-            rv = CKR_HOST_MEMORY;
-        else
-            k->bits = BN_num_bits(k->rsa_n);
-    }
-    OPENSSL_free(n);
-    OPENSSL_free(e);
-    if (rv == CKR_OK && (BN_is_zero(k->rsa_n) || BN_is_zero(k->rsa_e)))
-        rv = CKR_ATTRIBUTE_VALUE_INVALID;
-    return rv;
+    return (long)a->ulValueLen;
 }
 
-static CK_RV read_ec_params(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+static CK_RV set_rsa(TK_KEY *k, const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e)
 {
-    unsigned char *params = NULL;
-    CK_ULONG len;
-    TK_KEY_TYPE type;
-    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_EC_PARAMS, &params, &len);
+    if (n == NULL || e == NULL)
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    k->rsa_n = BN_bin2bn(n->pValue, (int)n->ulValueLen, NULL);
+    k->rsa_e = BN_bin2bn(e->pValue, (int)e->ulValueLen, NULL);
+    if (k->rsa_n == NULL || k->rsa_e == NULL) {
+        BN_free(k->rsa_n);
+        BN_free(k->rsa_e);
+        k->rsa_n = k->rsa_e = NULL;
+        return CKR_HOST_MEMORY;
+    }
+    k->bits = BN_num_bits(k->rsa_n);
+    if (BN_is_zero(k->rsa_n) || BN_is_zero(k->rsa_e)) {
+        BN_free(k->rsa_n);
+        BN_free(k->rsa_e);
+        k->rsa_n = k->rsa_e = NULL;
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    return CKR_OK;
+}
 
+static CK_RV set_ec_params(TK_KEY *k, const CK_ATTRIBUTE *params)
+{
+    TK_KEY_TYPE type;
+
+    if (params == NULL)
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    if (!ec_params_group(params->pValue, attr_len(params), &type, k->group, sizeof(k->group))
+        || type != k->type)
+        return CKR_CURVE_NOT_SUPPORTED;
+    k->bits = k->type == TK_KEY_ED25519 ? 255 : field_bits(k->group);
+    return CKR_OK;
+}
+
+static CK_RV set_ec_point(TK_KEY *k, const CK_ATTRIBUTE *point)
+{
+    if (point == NULL)
+        return CKR_ATTRIBUTE_TYPE_INVALID;
+    return set_point(k, point->pValue, attr_len(point)) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+/* The public half from another object of the key (its public key object). */
+static CK_RV read_public_object(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
+{
+    CK_ATTRIBUTE a[2] = { { CKA_MODULUS }, { CKA_PUBLIC_EXPONENT } };
+    CK_ULONG n = 2;
+    CK_RV rv;
+
+    if (k->type != TK_KEY_RSA)
+        a[0].type = CKA_EC_POINT, n = 1;
+    rv = tk_p11_get_attrs_alloc(s, obj, a, n);
     if (rv != CKR_OK)
         return rv;
-    if (!ec_params_group(params, (long)len, &type, k->group, sizeof(k->group)) || type != k->type)
-        rv = CKR_CURVE_NOT_SUPPORTED;
-    OPENSSL_free(params);
-    k->bits = k->type == TK_KEY_ED25519 ? 255 : field_bits(k->group);
-    return rv;
-}
-
-static CK_RV read_ec_point(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj)
-{
-    unsigned char *point = NULL;
-    CK_ULONG len;
-    CK_RV rv = tk_p11_get_attr_alloc(s, obj, CKA_EC_POINT, &point, &len);
-
-    if (rv == CKR_OK && !set_point(k, point, (long)len))
-        rv = CKR_ATTRIBUTE_VALUE_INVALID;
-    OPENSSL_free(point);
+    if (k->type == TK_KEY_RSA)
+        rv = set_rsa(k, tk_p11_attr_find(a, n, CKA_MODULUS),
+                     tk_p11_attr_find(a, n, CKA_PUBLIC_EXPONENT));
+    else
+        rv = set_ec_point(k, tk_p11_attr_find(a, n, CKA_EC_POINT));
+    tk_p11_attrs_free(a, n);
     return rv;
 }
 
@@ -230,40 +248,32 @@ static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
     return ok ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
-CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE obj, CK_OBJECT_CLASS cls)
+CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
+                         const CK_ATTRIBUTE *attrs, CK_ULONG nattrs)
 {
     CK_OBJECT_HANDLE other;
     CK_RV rv;
 
     if (k->type == TK_KEY_RSA) {
         /* Most tokens keep the modulus on the private object too. */
-        rv = read_rsa(k, s, obj);
-        if (rv == CKR_OK || cls == CKO_PUBLIC_KEY)
+        rv = set_rsa(k, tk_p11_attr_find(attrs, nattrs, CKA_MODULUS),
+                     tk_p11_attr_find(attrs, nattrs, CKA_PUBLIC_EXPONENT));
+    } else {
+        rv = set_ec_params(k, tk_p11_attr_find(attrs, nattrs, CKA_EC_PARAMS));
+        if (rv != CKR_OK)
             return rv;
-        BN_free(k->rsa_n);
-        BN_free(k->rsa_e);
-        k->rsa_n = k->rsa_e = NULL;
-        if ((other = find_by_id(k, s, CKO_PUBLIC_KEY)) != CK_INVALID_HANDLE
-            && read_rsa(k, s, other) == CKR_OK)
-            return CKR_OK;
-        if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
-            return read_from_cert(k, s, other);
-        return rv;
+        /*
+         * CKA_EC_POINT is a public-key attribute (PKCS#11 v2.40 2.3.3), but
+         * some tokens (and PKCS#11 3.0 writers) put it on the private key too.
+         */
+        rv = set_ec_point(k, tk_p11_attr_find(attrs, nattrs, CKA_EC_POINT));
     }
-
-    rv = read_ec_params(k, s, obj);
-    if (rv != CKR_OK)
+    if (rv == CKR_OK || cls == CKO_PUBLIC_KEY)
         return rv;
-    /* CKA_EC_POINT is a public-key attribute (PKCS#11 v2.40 2.3.3). */
-    if (cls == CKO_PUBLIC_KEY)
-        return read_ec_point(k, s, obj);
     if ((other = find_by_id(k, s, CKO_PUBLIC_KEY)) != CK_INVALID_HANDLE
-        && read_ec_point(k, s, other) == CKR_OK)
-        return CKR_OK;
-    /* Some tokens (and PKCS#11 3.0 writers) put it on the private key. */
-    if (read_ec_point(k, s, obj) == CKR_OK)
+        && read_public_object(k, s, other) == CKR_OK)
         return CKR_OK;
     if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
         return read_from_cert(k, s, other);
-    return TK_CKR_NO_PUBLIC_HALF;
+    return k->type == TK_KEY_RSA ? rv : TK_CKR_NO_PUBLIC_HALF;
 }

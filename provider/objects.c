@@ -26,11 +26,11 @@ static TK_URI_TYPE uri_type_of(CK_OBJECT_CLASS cls)
     }
 }
 
-char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
+char *tk_objects_uri_named(TK_P11_TOKEN *t, const char *label, const unsigned char *id,
+                           size_t id_len, CK_OBJECT_CLASS cls)
 {
-    const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(s->token);
+    const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(t);
     TK_URI uri;
-    CK_ULONG len;
     char *text = NULL;
 
     memset(&uri, 0, sizeof(uri));
@@ -38,16 +38,10 @@ char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
     copy_field(&uri.manufacturer, ti->manufacturerID, sizeof(ti->manufacturerID));
     copy_field(&uri.serial, ti->serialNumber, sizeof(ti->serialNumber));
     copy_field(&uri.token, ti->label, sizeof(ti->label));
-    if (tk_p11_get_attr_alloc(s, o, CKA_LABEL, (unsigned char **)&uri.object, &len) == CKR_OK) {
-        char *label = OPENSSL_strndup(uri.object, len);
-
-        OPENSSL_free(uri.object);
-        uri.object = label;
-    }
-    if (tk_p11_get_attr_alloc(s, o, CKA_ID, &uri.id, &len) == CKR_OK) {
-        uri.id_len = len;
-        uri.has_id = len > 0;
-    }
+    uri.object = (char *)label;
+    uri.id = (unsigned char *)id;
+    uri.id_len = id_len;
+    uri.has_id = id != NULL && id_len > 0;
     uri.type = uri_type_of(cls);
     if (uri.model != NULL && uri.manufacturer != NULL && uri.serial != NULL && uri.token != NULL)
         text = tk_uri_format(&uri);
@@ -55,8 +49,22 @@ char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
     OPENSSL_free(uri.manufacturer);
     OPENSSL_free(uri.serial);
     OPENSSL_free(uri.token);
-    OPENSSL_free(uri.object);
-    OPENSSL_free(uri.id);
+    return text;
+}
+
+char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
+{
+    CK_ATTRIBUTE a[2] = { { CKA_LABEL }, { CKA_ID } };
+    char *label = NULL, *text = NULL;
+
+    if (tk_p11_get_attrs_alloc(s, o, a, 2) != CKR_OK)
+        return NULL;
+    if (a[0].pValue == NULL
+        || (label = OPENSSL_strndup(a[0].pValue, a[0].ulValueLen)) != NULL)
+        text = tk_objects_uri_named(s->token, label, a[1].pValue,
+                                    a[1].pValue != NULL ? a[1].ulValueLen : 0, cls);
+    OPENSSL_free(label);
+    tk_p11_attrs_free(a, 2);
     return text;
 }
 

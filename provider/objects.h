@@ -31,6 +31,9 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
  * serial and label, then object, id and type. Never a PIN. OPENSSL_free it.
  */
 char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls);
+/* The same from what the caller read already: label (or NULL) and id. */
+char *tk_objects_uri_named(TK_P11_TOKEN *t, const char *label, const unsigned char *id,
+                           size_t id_len, CK_OBJECT_CLASS cls);
 
 /* The URI text a user gave, without pin-value, for error messages. */
 char *tk_objects_uri_for_message(const TK_URI *uri);

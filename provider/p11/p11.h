@@ -209,6 +209,19 @@ CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, C
 /* One attribute into a new buffer (OPENSSL_free it); same refusals. */
 CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
                             unsigned char **val, CK_ULONG *len);
+/*
+ * Several attributes of one object, whatever their sizes, in two calls
+ * (lengths, then values). On CKR_OK each a[i].pValue is a new buffer of
+ * a[i].ulValueLen bytes, or NULL with ulValueLen CK_UNAVAILABLE_INFORMATION
+ * when the object has no such attribute or it is sensitive; free them with
+ * tk_p11_attrs_free. On another CK_RV nothing is allocated. At most
+ * TK_P11_ATTRS_ALLOC_MAX attributes; same refusals as tk_p11_get_attrs.
+ */
+#define TK_P11_ATTRS_ALLOC_MAX 16
+CK_RV tk_p11_get_attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n);
+void tk_p11_attrs_free(CK_ATTRIBUTE *a, CK_ULONG n);
+/* The entry of that type in a, if tk_p11_get_attrs_alloc found it; else NULL. */
+const CK_ATTRIBUTE *tk_p11_attr_find(const CK_ATTRIBUTE *a, CK_ULONG n, CK_ATTRIBUTE_TYPE type);
 CK_RV tk_p11_get_ulong(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_ULONG *v);
 CK_RV tk_p11_get_bool(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v);
 /* CKA_VALUE of an object whose CKA_CLASS is CKO_CERTIFICATE (checked first). */

@@ -85,32 +85,100 @@ CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, C
                          n > 0 ? (unsigned long)a[0].type : 0UL);
 }
 
+/*
+ * PKCS#11 (v2.40 5.7, C_GetAttributeValue) requires a module to process
+ * every attribute of the template even when it answers
+ * CKR_ATTRIBUTE_TYPE_INVALID or CKR_ATTRIBUTE_SENSITIVE for some, setting
+ * their lengths to CK_UNAVAILABLE_INFORMATION: so one call asks for all
+ * the lengths, and one more fetches every value that exists. Reading a
+ * key this way instead of one attribute at a time matters on tokens that
+ * pay per call (SoftHSM2 checks its object file on each).
+ */
+static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    CK_ATTRIBUTE present[TK_P11_ATTRS_ALLOC_MAX];
+    CK_ULONG npresent = 0;
+    CK_RV rv;
+
+    if (n > TK_P11_ATTRS_ALLOC_MAX)
+        return CKR_ARGUMENTS_BAD;
+    for (CK_ULONG i = 0; i < n; i++) {
+        a[i].pValue = NULL;
+        /* What a module that skipped an attribute leaves reads as absent. */
+        a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    }
+    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                       "session=%lu, object=%lu, %lu attributes, first 0x%lx, lengths",
+                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                       n > 0 ? (unsigned long)a[0].type : 0UL);
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+        return rv;
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+            continue;
+        a[i].pValue = OPENSSL_malloc(a[i].ulValueLen > 0 ? a[i].ulValueLen : 1);
+        if (a[i].pValue == NULL) {
+            tk_p11_attrs_free(a, n);
+            return CKR_HOST_MEMORY;
+        }
+        present[npresent++] = a[i];
+    }
+    if (npresent == 0)
+        return CKR_OK;
+    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue,
+                       fl_of(s)->C_GetAttributeValue(s->handle, o, present, npresent),
+                       "session=%lu, object=%lu, %lu attributes, first 0x%lx, values",
+                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)npresent,
+                       (unsigned long)present[0].type);
+    if (rv != CKR_OK) {
+        tk_p11_attrs_free(a, n);
+        return rv;
+    }
+    for (CK_ULONG i = 0, j = 0; i < n; i++)
+        if (a[i].pValue != NULL)
+            a[i].ulValueLen = present[j++].ulValueLen;
+    return CKR_OK;
+}
+
+void tk_p11_attrs_free(CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++) {
+        OPENSSL_free(a[i].pValue);
+        a[i].pValue = NULL;
+        a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    }
+}
+
+const CK_ATTRIBUTE *tk_p11_attr_find(const CK_ATTRIBUTE *a, CK_ULONG n, CK_ATTRIBUTE_TYPE type)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (a[i].type == type && a[i].pValue != NULL)
+            return &a[i];
+    return NULL;
+}
+
+/* One attribute into a new buffer; absent is CKR_ATTRIBUTE_TYPE_INVALID. */
 static CK_RV get_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
                        unsigned char **val, CK_ULONG *len)
 {
     CK_ATTRIBUTE a = { type, NULL, 0 };
-    CK_RV rv;
+    CK_RV rv = attrs_alloc(s, o, &a, 1);
 
-    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, &a, 1),
-                       "session=%lu, object=%lu, type=0x%lx, length", (unsigned long)s->handle,
-                       (unsigned long)o, (unsigned long)type);
     if (rv != CKR_OK)
         return rv;
-    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-        return CKR_ATTRIBUTE_TYPE_INVALID;
-    a.pValue = OPENSSL_malloc(a.ulValueLen > 0 ? a.ulValueLen : 1);
     if (a.pValue == NULL)
-        return CKR_HOST_MEMORY;
-    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, &a, 1),
-                       "session=%lu, object=%lu, type=0x%lx, value", (unsigned long)s->handle,
-                       (unsigned long)o, (unsigned long)type);
-    if (rv != CKR_OK) {
-        OPENSSL_free(a.pValue);
-        return rv;
-    }
+        return CKR_ATTRIBUTE_TYPE_INVALID;
     *val = a.pValue;
     *len = a.ulValueLen;
     return CKR_OK;
+}
+
+CK_RV tk_p11_get_attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++)
+        if (is_secret_attribute(a[i].type))
+            return TK_CKR_SECRET_ATTRIBUTE;
+    return attrs_alloc(s, o, a, n);
 }
 
 CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,

@@ -313,6 +313,65 @@ static void test_secret_attributes_refused(void **state)
     tk_p11_session_put(&s, CKR_OK);
 }
 
+/* ---- several attributes in one batch ---- */
+
+static void test_attributes_in_one_batch(void **state)
+{
+    static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    KEYPAIR ec;
+    TK_P11_SESSION s;
+    CK_ATTRIBUTE mixed[] = {
+        { CKA_KEY_TYPE }, { CKA_MODULUS }, { CKA_EC_PARAMS }, { CKA_PUBLIC_EXPONENT }, { CKA_SIGN },
+    };
+    CK_ATTRIBUTE none[] = { { CKA_MODULUS }, { CKA_PUBLIC_EXPONENT } };
+    CK_ATTRIBUTE with_secret[] = { { CKA_EC_PARAMS, (void *)p256, 1 }, { CKA_VALUE } };
+    const CK_ATTRIBUTE *found;
+    unsigned long ga0;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_with_session(env.t, &env.pin, op_gen_ec, &ec), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+
+    /* Present and absent attributes of any size: two calls, lengths then values. */
+    ga0 = tk_p11_stat(TK_FN_C_GetAttributeValue);
+    assert_int_equal(tk_p11_get_attrs_alloc(&s, ec.priv, mixed, 5), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue) - ga0, 2);
+    assert_int_equal(mixed[0].ulValueLen, sizeof(CK_KEY_TYPE));
+    assert_int_equal(*(CK_KEY_TYPE *)mixed[0].pValue, CKK_EC);
+    assert_null(mixed[1].pValue);
+    assert_int_equal(mixed[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(mixed[2].ulValueLen, sizeof(p256));
+    assert_memory_equal(mixed[2].pValue, p256, sizeof(p256));
+    assert_null(mixed[3].pValue);
+    assert_int_equal(mixed[4].ulValueLen, sizeof(CK_BBOOL));
+    assert_int_equal(*(CK_BBOOL *)mixed[4].pValue, CK_TRUE);
+    found = tk_p11_attr_find(mixed, 5, CKA_EC_PARAMS);
+    assert_ptr_equal(found, &mixed[2]);
+    assert_null(tk_p11_attr_find(mixed, 5, CKA_MODULUS));
+    tk_p11_attrs_free(mixed, 5);
+    assert_null(mixed[2].pValue);
+
+    /* Nothing there: one call, nothing allocated, still CKR_OK. */
+    ga0 = tk_p11_stat(TK_FN_C_GetAttributeValue);
+    assert_int_equal(tk_p11_get_attrs_alloc(&s, ec.priv, none, 2), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue) - ga0, 1);
+    assert_null(none[0].pValue);
+    assert_null(none[1].pValue);
+
+    /* A secret in the template: refused before any call, the template untouched. */
+    ga0 = tk_p11_stat(TK_FN_C_GetAttributeValue);
+    assert_int_equal(tk_p11_get_attrs_alloc(&s, ec.priv, with_secret, 2),
+                     TK_CKR_SECRET_ATTRIBUTE);
+    assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue), ga0);
+    assert_ptr_equal(with_secret[0].pValue, p256);
+    assert_int_equal(with_secret[0].ulValueLen, 1);
+
+    /* The token's own failure comes back as such. */
+    assert_int_equal(tk_p11_get_attrs_alloc(&s, (CK_OBJECT_HANDLE)0x7fffff, none, 2),
+                     CKR_OBJECT_HANDLE_INVALID);
+    tk_p11_session_put(&s, CKR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_find_counts_beyond_max),
         cmocka_unit_test(test_mechanism_cache),
         cmocka_unit_test(test_secret_attributes_refused),
+        cmocka_unit_test(test_attributes_in_one_batch),
     };
 
     return tk_test_run("p11-token", tests, TK_TEST_COUNT(tests), setup, teardown);

@@ -191,6 +191,36 @@ static void test_one_private_key(void **state)
     free(uri);
 }
 
+/*
+ * A key's own object is read in one batch (two C_GetAttributeValue:
+ * lengths, then values), not attribute by attribute: tokens like SoftHSM2
+ * pay for every call. RSA keys carry their public half on the private
+ * object; an EC private key's CKA_EC_POINT is on its public key object.
+ */
+static void test_key_read_in_one_batch(void **state)
+{
+    static const struct {
+        const char *rest, *type;
+        unsigned long attr_calls;
+    } keys[] = {
+        { ";object=ld-a;type=private", "RSA", 2 },
+        { ";object=ld-b;type=private", "EC", 2 + 2 },
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char *uri = token_uri(keys[i].rest);
+        unsigned long before = tk_p11_stat(TK_FN_C_GetAttributeValue);
+        LOADED l;
+
+        assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+        assert_int_equal(l.pkeys, 1);
+        assert_true(EVP_PKEY_is_a(l.pkey, keys[i].type));
+        assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue) - before, keys[i].attr_calls);
+        loaded_free(&l);
+        free(uri);
+    }
+}
+
 /* Only private keys wanted and two match: an error listing both, never a pick. */
 static void test_two_private_keys(void **state)
 {
@@ -332,6 +362,7 @@ int main(void)
         cmocka_unit_test_setup(test_list_token, clear_errors),
         cmocka_unit_test_setup(test_expect_filters, clear_errors),
         cmocka_unit_test_setup(test_one_private_key, clear_errors),
+        cmocka_unit_test_setup(test_key_read_in_one_batch, clear_errors),
         cmocka_unit_test_setup(test_two_private_keys, clear_errors),
         cmocka_unit_test_setup(test_no_private_key, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject, clear_errors),
