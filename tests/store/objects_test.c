@@ -140,6 +140,27 @@ CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsi
     return rv;
 }
 
+CK_RV tkst_delete(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, CK_OBJECT_CLASS cls,
+                  const char *label)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+    };
+    CK_OBJECT_HANDLE h[2];
+    CK_ULONG n = 0;
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    if (!session(t, pin, &s, &rv))
+        return rv;
+    rv = tk_p11_find(&s, tmpl, 2, h, 2, &n);
+    if (rv == CKR_OK)
+        rv = n == 1 ? tk_p11_destroy(&s, h[0]) : CKR_ARGUMENTS_BAD;
+    tk_p11_session_put(&s, rv);
+    return rv;
+}
+
 static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
 {
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);

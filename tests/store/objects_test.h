@@ -28,6 +28,10 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
 CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                        size_t len, const char *label, const char *idhex);
 
+/* Destroy the one object of class cls labelled label (CKR_ARGUMENTS_BAD: not one). */
+CK_RV tkst_delete(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, CK_OBJECT_CLASS cls,
+                  const char *label);
+
 /*
  * The public key object labelled label, as a default-provider EVP_PKEY
  * (made from its CKA_MODULUS/CKA_EC_POINT, never from the token key).

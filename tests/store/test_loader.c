@@ -221,6 +221,55 @@ static void test_key_read_in_one_batch(void **state)
     }
 }
 
+/*
+ * An EC private key carries no CKA_EC_POINT, and here its public key
+ * object is gone too: the public half comes from the certificate stored
+ * with the same CKA_ID. The objects are made and removed here, so the
+ * listings of the other tests do not see them.
+ */
+static void test_public_half_from_certificate(void **state)
+{
+    char *uri = token_uri(";object=ld-c;type=private");
+    EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, "provider=default", "EC", "P-256"), *pub;
+    X509 *cert;
+    unsigned char *der = NULL;
+    int len;
+    LOADED l;
+
+    assert_non_null(ca_key);
+    assert_int_equal(tkst_keygen(env.t, &env.pin, "ec", "ld-c", "03"), CKR_OK);
+    assert_non_null(pub = tkst_public_key(env.t, "ld-c"));
+    assert_non_null(cert = st_cert(pub, "loader client c", ca_key, NULL));
+    assert_true((len = i2d_X509(cert, &der)) > 0);
+    assert_int_equal(tkst_import_cert(env.t, &env.pin, der, (size_t)len, "ld-c", "03"), CKR_OK);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, "ld-c"), CKR_OK);
+
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+    assert_int_equal(l.failed_loads, 0);
+    assert_int_equal(l.pkeys, 1);
+    assert_int_equal(EVP_PKEY_eq(l.pkey, X509_get0_pubkey(cert)), 1);
+    assert_int_equal(EVP_PKEY_eq(l.pkey, pub), 1);
+    loaded_free(&l);
+
+    /* Without the certificate there is no public half left, and the error says what to do. */
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_CERTIFICATE, "ld-c"), CKR_OK);
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+    assert_int_equal(l.pkeys, 0);
+    {
+        char *errors = st_errors();
+
+        st_assert_contains(errors, "has no public half on the token");
+        free(errors);
+    }
+    loaded_free(&l);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PRIVATE_KEY, "ld-c"), CKR_OK);
+    OPENSSL_free(der);
+    X509_free(cert);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca_key);
+    free(uri);
+}
+
 /* Only private keys wanted and two match: an error listing both, never a pick. */
 static void test_two_private_keys(void **state)
 {
@@ -363,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup(test_expect_filters, clear_errors),
         cmocka_unit_test_setup(test_one_private_key, clear_errors),
         cmocka_unit_test_setup(test_key_read_in_one_batch, clear_errors),
+        cmocka_unit_test_setup(test_public_half_from_certificate, clear_errors),
         cmocka_unit_test_setup(test_two_private_keys, clear_errors),
         cmocka_unit_test_setup(test_no_private_key, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject, clear_errors),
