@@ -10,10 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/asn1.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/rsa.h>
@@ -22,6 +19,8 @@
 
 #include "p11/p11.h"
 #include "rel_env.h"
+#include "tls_pair.h"
+#include "token_pubkey.h"
 #include "tokenkey/uri.h"
 
 #ifdef TK_HAVE_VALGRIND_H
@@ -44,64 +43,6 @@ long rel_env_long(const char *name, long def)
 }
 
 /* ---- key generation, in a child process ---- */
-
-static EVP_PKEY *rsa_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub)
-{
-    unsigned char *n = NULL, *ex = NULL;
-    CK_ULONG nlen = 0, elen = 0;
-    BIGNUM *bn = NULL, *be = NULL;
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
-    EVP_PKEY *pkey = NULL;
-
-    if (tk_p11_get_attr_alloc(s, pub, CKA_MODULUS, &n, &nlen) == CKR_OK
-        && tk_p11_get_attr_alloc(s, pub, CKA_PUBLIC_EXPONENT, &ex, &elen) == CKR_OK
-        && (bn = BN_bin2bn(n, (int)nlen, NULL)) != NULL && (be = BN_bin2bn(ex, (int)elen, NULL)) != NULL
-        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn)
-        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)
-        && (params = OSSL_PARAM_BLD_to_param(bld)) != NULL
-        && EVP_PKEY_fromdata_init(pctx) == 1)
-        EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    EVP_PKEY_CTX_free(pctx);
-    BN_free(bn);
-    BN_free(be);
-    OPENSSL_free(n);
-    OPENSSL_free(ex);
-    return pkey;
-}
-
-/* CKA_EC_POINT is a DER OCTET STRING around the point (PKCS#11 v2.40 section 2.3.3). */
-static EVP_PKEY *ec_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub)
-{
-    unsigned char *der = NULL;
-    CK_ULONG len = 0;
-    const unsigned char *p;
-    ASN1_OCTET_STRING *os = NULL;
-    EVP_PKEY *pkey = NULL;
-
-    if (tk_p11_get_attr_alloc(s, pub, CKA_EC_POINT, &der, &len) != CKR_OK)
-        return NULL;
-    p = der;
-    os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
-    if (os != NULL) {
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0),
-            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, os->data, (size_t)os->length),
-            OSSL_PARAM_construct_end()
-        };
-        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", "provider=default");
-
-        if (pctx != NULL && EVP_PKEY_fromdata_init(pctx) == 1)
-            EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
-        EVP_PKEY_CTX_free(pctx);
-    }
-    ASN1_OCTET_STRING_free(os);
-    OPENSSL_free(der);
-    return pkey;
-}
 
 /* A token key pair (private: sensitive, never extractable), its public half written as PEM. */
 static CK_RV generate(TK_P11_TOKEN *t, int rsa, const char *label, const char *pem_path)
@@ -144,7 +85,7 @@ static CK_RV generate(TK_P11_TOKEN *t, int rsa, const char *label, const char *p
         return rv;
     rv = tk_p11_generate_key_pair(&s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]),
                                   &hpub, &hpriv);
-    if (rv == CKR_OK && (pub = rsa ? rsa_public(&s, hpub) : ec_public(&s, hpub)) == NULL)
+    if (rv == CKR_OK && (pub = tk_test_token_public_key(&s, hpub)) == NULL)
         rv = CKR_GENERAL_ERROR;
     tk_p11_session_put(&s, rv);
     if (rv != CKR_OK)
@@ -459,39 +400,14 @@ SSL_CTX *rel_tls_server(REL_ENV *e, OSSL_LIB_CTX *libctx)
     return tls_ctx(e, libctx, TLS_server_method(), e->server_key, e->server_cert);
 }
 
-static int progressing(SSL *s, int rc)
-{
-    int err = SSL_get_error(s, rc);
-
-    return rc == 1 || err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE;
-}
-
 int rel_handshake(SSL_CTX *client, SSL_CTX *server)
 {
-    SSL *c = SSL_new(client), *s = SSL_new(server);
-    BIO *bc = NULL, *bs = NULL;
-    int rc = 0, rs = 0, ok = 0;
-    char buf[4];
-
-    if (c == NULL || s == NULL || BIO_new_bio_pair(&bc, 0, &bs, 0) != 1)
-        goto end;
-    SSL_set_bio(c, bc, bc);
-    SSL_set_bio(s, bs, bs);
-    SSL_set_connect_state(c);
-    SSL_set_accept_state(s);
-    for (int i = 0; i < 50 && (rc != 1 || rs != 1); i++) {
-        rc = SSL_do_handshake(c);
-        if (!progressing(c, rc))
-            break;
-        rs = SSL_do_handshake(s);
-        if (!progressing(s, rs))
-            break;
-    }
+    SSL *c = NULL, *s = NULL;
     /* TLS 1.3: the server learns of a bad client signature only when it reads. */
-    ok = rc == 1 && rs == 1 && SSL_get_verify_result(c) == X509_V_OK
-         && SSL_get_verify_result(s) == X509_V_OK && SSL_write(c, "ping", 4) == 4
-         && SSL_read(s, buf, sizeof(buf)) == 4 && memcmp(buf, "ping", 4) == 0;
-end:
+    int ok = tk_test_tls_handshake(client, server, &c, &s)
+             && SSL_get_verify_result(c) == X509_V_OK && SSL_get_verify_result(s) == X509_V_OK
+             && tk_test_tls_ping(c, s);
+
     SSL_free(c);
     SSL_free(s);
     return ok;

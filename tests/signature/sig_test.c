@@ -8,11 +8,11 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
 #include "sig_test.h"
+#include "token_pubkey.h"
 #include "tokenkey/uri.h"
 
 int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra)
@@ -106,69 +106,6 @@ static int ec_params(SIG_KIND kind, unsigned char *der, size_t cap)
     return i2d_ASN1_OBJECT(oid, &p);
 }
 
-static EVP_PKEY *rsa_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub)
-{
-    unsigned char *n = NULL, *ex = NULL;
-    CK_ULONG nlen = 0, elen = 0;
-    BIGNUM *bn = NULL, *be = NULL;
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", "provider=default");
-    EVP_PKEY *pkey = NULL;
-
-    if (tk_p11_get_attr_alloc(s, pub, CKA_MODULUS, &n, &nlen) == CKR_OK
-        && tk_p11_get_attr_alloc(s, pub, CKA_PUBLIC_EXPONENT, &ex, &elen) == CKR_OK
-        && (bn = BN_bin2bn(n, (int)nlen, NULL)) != NULL && (be = BN_bin2bn(ex, (int)elen, NULL)) != NULL
-        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn)
-        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)
-        && (params = OSSL_PARAM_BLD_to_param(bld)) != NULL
-        && EVP_PKEY_fromdata_init(pctx) == 1)
-        EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    EVP_PKEY_CTX_free(pctx);
-    BN_free(bn);
-    BN_free(be);
-    OPENSSL_free(n);
-    OPENSSL_free(ex);
-    return pkey;
-}
-
-/* CKA_EC_POINT: a DER OCTET STRING around the point (PKCS#11 v2.40 2.3.3). */
-static EVP_PKEY *ec_public(TK_P11_SESSION *s, CK_OBJECT_HANDLE pub, SIG_KIND kind)
-{
-    unsigned char *der = NULL;
-    CK_ULONG len = 0;
-    const unsigned char *p;
-    ASN1_OCTET_STRING *os = NULL;
-    EVP_PKEY *pkey = NULL;
-
-    if (tk_p11_get_attr_alloc(s, pub, CKA_EC_POINT, &der, &len) != CKR_OK)
-        return NULL;
-    p = der;
-    os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
-    if (os != NULL && kind == SIG_ED25519) {
-        pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", "provider=default",
-                                              ASN1_STRING_get0_data(os),
-                                              (size_t)ASN1_STRING_length(os));
-    } else if (os != NULL) {
-        const char *group = kind == SIG_P256 ? "P-256" : kind == SIG_P384 ? "P-384" : "P-521";
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
-            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, os->data, (size_t)os->length),
-            OSSL_PARAM_construct_end()
-        };
-        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", "provider=default");
-
-        if (pctx != NULL && EVP_PKEY_fromdata_init(pctx) == 1)
-            EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params);
-        EVP_PKEY_CTX_free(pctx);
-    }
-    ASN1_OCTET_STRING_free(os);
-    OPENSSL_free(der);
-    return pkey;
-}
-
 static CK_RV generate(SIG_ENV *e, SIG_KIND kind, const char *label, EVP_PKEY **pub)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -220,7 +157,7 @@ static CK_RV generate(SIG_ENV *e, SIG_KIND kind, const char *label, EVP_PKEY **p
         return rv;
     rv = tk_p11_generate_key_pair(&s, &mech, pubt, npub, privt, npriv, &hpub, &hpriv);
     if (rv == CKR_OK) {
-        *pub = kind == SIG_RSA2048 ? rsa_public(&s, hpub) : ec_public(&s, hpub, kind);
+        *pub = tk_test_token_public_key(&s, hpub);
         if (*pub == NULL)
             rv = CKR_GENERAL_ERROR;
     }

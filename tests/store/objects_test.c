@@ -3,13 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
-#include "key.h"
 #include "objects_test.h"
+#include "token_pubkey.h"
 
 TK_P11_TOKEN *tkst_token(const char *module, const char *serial, TK_P11_MODULE **m)
 {
@@ -161,20 +159,6 @@ CK_RV tkst_delete(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, CK_OBJECT_CLASS
     return rv;
 }
 
-static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
-{
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, "provider=default");
-    EVP_PKEY *pkey = NULL;
-
-    if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0
-        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-        pkey = NULL;
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    return pkey;
-}
-
 EVP_PKEY *tkst_public_key(TK_P11_TOKEN *t, const char *label)
 {
     CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
@@ -185,28 +169,13 @@ EVP_PKEY *tkst_public_key(TK_P11_TOKEN *t, const char *label)
     CK_OBJECT_HANDLE h;
     CK_ULONG n = 0;
     TK_P11_SESSION s;
-    TK_KEY *k = NULL;
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *pkey = NULL;
     CK_RV rv = tk_p11_session_get(t, &s);
 
     if (rv == CKR_OK)
         rv = tk_p11_find(&s, tmpl, 2, &h, 1, &n);
     if (rv == CKR_OK && n == 1)
-        rv = tk_key_from_object(NULL, &s, h, NULL, &k);
+        pkey = tk_test_token_public_key(&s, h);
     tk_p11_session_put(&s, rv);
-    if (k != NULL && bld != NULL) {
-        if (k->type == TK_KEY_RSA
-            && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->rsa_n)
-            && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->rsa_e))
-            pkey = from_params("RSA", bld);
-        else if (k->type == TK_KEY_EC
-                 && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0)
-                 && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, k->pub,
-                                                     k->pub_len))
-            pkey = from_params("EC", bld);
-    }
-    OSSL_PARAM_BLD_free(bld);
-    tk_key_free(k);
     return pkey;
 }
