@@ -244,7 +244,7 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
 
     if (!tk_pin_source_choose(&pin, ctx, uri, ctx->cfg.pin, cb, cbarg))
         return 0;
-    if (!tk_objects_find(ctx, uri, CKO_PRIVATE_KEY, &pin, 1, found, 4, &n))
+    if (!tk_objects_find(ctx, uri, CKO_PRIVATE_KEY, NULL, &pin, 1, found, 4, &n))
         goto end;
     if (n == 0) {
         char *text = tk_objects_uri_for_message(uri);

@@ -82,9 +82,9 @@ char *tk_objects_uri_for_message(const TK_URI *uri)
 #define TK_OBJECTS_COUNT_MAX 256
 
 static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS cls,
-                           TK_FOUND *out, size_t max, size_t *count)
+                           const CK_ATTRIBUTE *also, TK_FOUND *out, size_t max, size_t *count)
 {
-    CK_ATTRIBUTE tmpl[3];
+    CK_ATTRIBUTE tmpl[4];
     CK_ULONG n = 0, got = 0;
     CK_OBJECT_HANDLE *handles = OPENSSL_malloc(sizeof(*handles) * TK_OBJECTS_COUNT_MAX);
     TK_P11_SESSION s;
@@ -98,6 +98,8 @@ static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS c
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, uri->id, uri->id_len };
     if (uri->object != NULL)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
+    if (also != NULL)
+        tmpl[n++] = *also;
     rv = tk_p11_session_get(t, &s);
     if (rv == CKR_OK)
         rv = tk_p11_find(&s, tmpl, n, handles, TK_OBJECTS_COUNT_MAX, &got);
@@ -112,7 +114,8 @@ static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS c
 }
 
 int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
-                    TK_PIN_SOURCE *pin, int login, TK_FOUND *out, size_t max, size_t *count)
+                    const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
+                    size_t max, size_t *count)
 {
     TK_P11_MODULE *m;
     TK_P11_TOKEN *tokens[8];
@@ -153,7 +156,7 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
                 return 0;
             }
         }
-        rv = find_on_token(tokens[i], uri, cls, out, max, count);
+        rv = find_on_token(tokens[i], uri, cls, also, out, max, count);
         if (rv != CKR_OK) {
             TK_RAISE_RV(ctx, rv, "searching the token");
             return 0;

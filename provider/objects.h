@@ -16,15 +16,16 @@ typedef struct tk_found {
 } TK_FOUND;
 
 /*
- * Objects of class cls matching uri's id= and object= on every token uri
- * matches. With login set, logs in to each token first (private objects
+ * Objects of class cls matching uri's id= and object= (and the attribute
+ * also, when not NULL) on every token uri matches. With login set, logs in to each token first (private objects
  * are visible only then); a login failure is an error, never a reason to
  * look at the next token. Up to max results are stored; *count is the
  * number found (may exceed max; exact up to 256 per token). Returns 1, or 0 after raising an error
  * (module, token not found, PIN...).
  */
 int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
-                    TK_PIN_SOURCE *pin, int login, TK_FOUND *out, size_t max, size_t *count);
+                    const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
+                    size_t max, size_t *count);
 
 /*
  * The pkcs11: URI (RFC 7512) naming one object: token model, manufacturer,

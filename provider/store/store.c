@@ -162,10 +162,25 @@ static int find_class(TK_STORE_CTX *sctx, CK_OBJECT_CLASS cls, int login)
 {
     TK_FOUND found[TK_STORE_MAX];
     size_t count = 0;
+    CK_ATTRIBUTE subject = { CKA_SUBJECT, sctx->subject, sctx->subject_len };
+    int by_subject = cls == CKO_CERTIFICATE && sctx->subject != NULL;
 
-    if (!tk_objects_find(sctx->provctx, sctx->uri, cls, &sctx->pin, login, found, TK_STORE_MAX,
-                         &count))
+    /*
+     * A search by name lets the token match CKA_SUBJECT, so that the
+     * certificate is found among any number. A token that stored the
+     * subject in another DER encoding (or none) matches nothing that way:
+     * then every certificate is listed and emit_item compares the names
+     * themselves, as X509_NAME_cmp does.
+     */
+    if (!tk_objects_find(sctx->provctx, sctx->uri, cls, by_subject ? &subject : NULL, &sctx->pin,
+                         login, found, TK_STORE_MAX, &count))
         return 0;
+    if (by_subject && count == 0) {
+        TK_DEBUG("no certificate has that CKA_SUBJECT; comparing the subjects of all of them");
+        if (!tk_objects_find(sctx->provctx, sctx->uri, cls, NULL, &sctx->pin, login, found,
+                             TK_STORE_MAX, &count))
+            return 0;
+    }
     if (count > TK_STORE_MAX)
         TK_DEBUG("%zu objects of class %lu match; listing the first %d", count,
                  (unsigned long)cls, TK_STORE_MAX);

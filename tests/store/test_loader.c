@@ -374,6 +374,77 @@ static void test_search_by_subject(void **state)
     free(uri);
 }
 
+/* A certificate object whose CKA_SUBJECT holds subject_der (the real one or not). */
+static CK_OBJECT_HANDLE put_cert(X509 *x, const char *label, X509_NAME *stored_subject)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE ctype = CKC_X_509;
+    CK_BBOOL yes = CK_TRUE;
+    unsigned char *der = NULL, *subject = NULL;
+    int len = i2d_X509(x, &der), sublen = i2d_X509_NAME(stored_subject, &subject);
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_CERTIFICATE_TYPE, &ctype, sizeof(ctype) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+        { CKA_SUBJECT, subject, (CK_ULONG)sublen },
+        { CKA_VALUE, der, (CK_ULONG)len },
+    };
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    TK_P11_SESSION s;
+
+    assert_true(len > 0 && sublen > 0);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_p11_create(&s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h), CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+    OPENSSL_free(der);
+    OPENSSL_free(subject);
+    return h;
+}
+
+/*
+ * Among several certificates, a search by subject lets the token match
+ * CKA_SUBJECT: only the one certificate is read. One whose CKA_SUBJECT
+ * does not hold its subject's DER is still found, by comparing the names.
+ */
+static void test_search_by_subject_among_many(void **state)
+{
+    static const char *const labels[] = { "ld-s1", "ld-s2", "ld-s3", "ld-misfiled" };
+    char *uri = token_uri("");
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, "provider=default", "EC", "P-256");
+    X509 *certs[4];
+    unsigned long before;
+    LOADED l;
+
+    assert_non_null(key);
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(certs[i] = st_cert(key, labels[i], key, NULL));
+        /* The last one is stored under another certificate's subject. */
+        put_cert(certs[i], labels[i], X509_get_subject_name(certs[i == 3 ? 0 : i]));
+    }
+
+    before = tk_p11_stat(TK_FN_C_GetAttributeValue);
+    assert_int_equal(load_all(env.libctx, uri, 0, X509_get_subject_name(certs[1]), &l), 1);
+    assert_int_equal(l.certs, 1);
+    assert_int_equal(X509_cmp(l.cert, certs[1]), 0);
+    /* One certificate read: CKA_CLASS, then CKA_VALUE's length and value. */
+    assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue) - before, 3);
+    loaded_free(&l);
+
+    assert_int_equal(load_all(env.libctx, uri, 0, X509_get_subject_name(certs[3]), &l), 1);
+    assert_int_equal(l.certs, 1);
+    assert_int_equal(X509_cmp(l.cert, certs[3]), 0);
+    loaded_free(&l);
+
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(tkst_delete(env.t, &env.pin, CKO_CERTIFICATE, labels[i]), CKR_OK);
+        X509_free(certs[i]);
+    }
+    EVP_PKEY_free(key);
+    free(uri);
+}
+
 static void test_malformed_uri(void **state)
 {
     LOADED l;
@@ -416,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup(test_two_private_keys, clear_errors),
         cmocka_unit_test_setup(test_no_private_key, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject, clear_errors),
+        cmocka_unit_test_setup(test_search_by_subject_among_many, clear_errors),
         cmocka_unit_test_setup(test_malformed_uri, clear_errors),
         cmocka_unit_test_setup(test_cert_without_pin, clear_errors),
     };
