@@ -155,28 +155,6 @@ static void *tk_ecdsa_newctx(void *provctx, const char *propq)
 }
 
 const OSSL_DISPATCH tk_ecdsa_signature_functions[] = {
-    { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))tk_ecdsa_newctx },
-    { OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))tk_sig_freectx },
-    { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))tk_sig_dupctx },
-    { OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))tk_sig_sign_init },
-    { OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))tk_sig_sign },
-    { OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))tk_sig_verify_init },
-    { OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))tk_sig_verify },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))tk_sig_digest_sign_init },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))tk_sig_digest_update },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))tk_sig_digest_sign_final },
-    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))tk_sig_digest_sign },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))tk_sig_digest_verify_init },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))tk_sig_digest_update },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))tk_sig_digest_verify_final },
-    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))tk_sig_digest_verify },
-    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))tk_ecdsa_get_ctx_params },
-    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))tk_ecdsa_gettable_ctx_params },
-    { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))tk_sig_set_ctx_params },
-    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))tk_ecdsa_settable_ctx_params },
-    { OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS, (void (*)(void))tk_sig_get_ctx_md_params },
-    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_gettable_ctx_md_params },
-    { OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS, (void (*)(void))tk_sig_set_ctx_md_params },
-    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_settable_ctx_md_params },
-    { 0, NULL }
+    TK_SIG_DIGEST_DISPATCH(tk_ecdsa_newctx, tk_ecdsa_get_ctx_params, tk_ecdsa_gettable_ctx_params,
+                           tk_ecdsa_settable_ctx_params),
 };

@@ -166,6 +166,37 @@ OSSL_FUNC_signature_set_ctx_md_params_fn tk_sig_set_ctx_md_params;
 OSSL_FUNC_signature_settable_ctx_md_params_fn tk_sig_settable_ctx_md_params;
 
 /*
+ * The dispatch table of a signature with a message digest (RSA, ECDSA):
+ * the common functions above around the algorithm's own newctx and
+ * context parameters.
+ */
+#define TK_SIG_DIGEST_DISPATCH(newctx, get_params, gettable_params, settable_params)            \
+    { OSSL_FUNC_SIGNATURE_NEWCTX, (void (*)(void))(newctx) },                                   \
+    { OSSL_FUNC_SIGNATURE_FREECTX, (void (*)(void))tk_sig_freectx },                            \
+    { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))tk_sig_dupctx },                              \
+    { OSSL_FUNC_SIGNATURE_SIGN_INIT, (void (*)(void))tk_sig_sign_init },                        \
+    { OSSL_FUNC_SIGNATURE_SIGN, (void (*)(void))tk_sig_sign },                                  \
+    { OSSL_FUNC_SIGNATURE_VERIFY_INIT, (void (*)(void))tk_sig_verify_init },                    \
+    { OSSL_FUNC_SIGNATURE_VERIFY, (void (*)(void))tk_sig_verify },                              \
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))tk_sig_digest_sign_init },          \
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))tk_sig_digest_update },           \
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))tk_sig_digest_sign_final },        \
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))tk_sig_digest_sign },                    \
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))tk_sig_digest_verify_init },      \
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))tk_sig_digest_update },         \
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))tk_sig_digest_verify_final },    \
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))tk_sig_digest_verify },                \
+    { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))(get_params) },                       \
+    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))(gettable_params) },             \
+    { OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, (void (*)(void))tk_sig_set_ctx_params },              \
+    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, (void (*)(void))(settable_params) },             \
+    { OSSL_FUNC_SIGNATURE_GET_CTX_MD_PARAMS, (void (*)(void))tk_sig_get_ctx_md_params },        \
+    { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_gettable_ctx_md_params }, \
+    { OSSL_FUNC_SIGNATURE_SET_CTX_MD_PARAMS, (void (*)(void))tk_sig_set_ctx_md_params },        \
+    { OSSL_FUNC_SIGNATURE_SETTABLE_CTX_MD_PARAMS, (void (*)(void))tk_sig_settable_ctx_md_params }, \
+    { 0, NULL }
+
+/*
  * The "digest" and "properties" parameters, shared by RSA and ECDSA:
  * refused once a digest operation started (OpenSSL's own do the same).
  */
