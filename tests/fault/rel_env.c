@@ -20,6 +20,7 @@
 #include "p11/p11.h"
 #include "rel_env.h"
 #include "tls_pair.h"
+#include "token_keygen.h"
 #include "token_pubkey.h"
 #include "tokenkey/uri.h"
 
@@ -44,47 +45,19 @@ long rel_env_long(const char *name, long def)
 
 /* ---- key generation, in a child process ---- */
 
-/* A token key pair (private: sensitive, never extractable), its public half written as PEM. */
+/* A token key pair (CKA_ID and CKA_LABEL both label), its public half written as PEM. */
 static CK_RV generate(TK_P11_TOKEN *t, int rsa, const char *label, const char *pem_path)
 {
-    static const unsigned char p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = 2048, len = strlen(label);
-    unsigned char exponent[] = { 0x01, 0x00, 0x01 };
-    CK_MECHANISM mech = { rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-    CK_ATTRIBUTE pubt[7] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_VERIFY, &yes, sizeof(yes) },
-        { CKA_ID, (void *)label, len },
-        { CKA_LABEL, (void *)label, len },
-    };
-    CK_ATTRIBUTE privt[] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_PRIVATE, &yes, sizeof(yes) },
-        { CKA_SENSITIVE, &yes, sizeof(yes) },
-        { CKA_EXTRACTABLE, &no, sizeof(no) },
-        { CKA_SIGN, &yes, sizeof(yes) },
-        { CKA_ID, (void *)label, len },
-        { CKA_LABEL, (void *)label, len },
-    };
-    CK_ULONG npub = 4;
     CK_OBJECT_HANDLE hpub, hpriv;
     TK_P11_SESSION s;
     EVP_PKEY *pub = NULL;
     FILE *f;
-    CK_RV rv;
+    CK_RV rv = tk_p11_session_get(t, &s);
 
-    if (rsa) {
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
-    } else {
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) };
-    }
-    rv = tk_p11_session_get(t, &s);
     if (rv != CKR_OK)
         return rv;
-    rv = tk_p11_generate_key_pair(&s, &mech, pubt, npub, privt, sizeof(privt) / sizeof(privt[0]),
-                                  &hpub, &hpriv);
+    rv = tk_test_keygen(&s, rsa ? TK_TEST_RSA2048 : TK_TEST_P256, label,
+                        (const unsigned char *)label, strlen(label), &hpub, &hpriv);
     if (rv == CKR_OK && (pub = tk_test_token_public_key(&s, hpub)) == NULL)
         rv = CKR_GENERAL_ERROR;
     tk_p11_session_put(&s, rv);

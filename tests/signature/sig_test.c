@@ -12,6 +12,7 @@
 #include <openssl/store.h>
 
 #include "sig_test.h"
+#include "token_keygen.h"
 #include "token_pubkey.h"
 #include "tokenkey/uri.h"
 
@@ -92,75 +93,19 @@ void sig_key_uri(const SIG_ENV *e, const char *label, char *buf, size_t cap)
     snprintf(buf, cap, "pkcs11:serial=%s;object=%s;type=private", tk_fixture_serial(&e->fx), label);
 }
 
-/* DER of the curve's OID, as CKA_EC_PARAMS (namedCurve, RFC 5480 2.1.1.1). */
-static int ec_params(SIG_KIND kind, unsigned char *der, size_t cap)
-{
-    int nid = kind == SIG_P256 ? NID_X9_62_prime256v1 : kind == SIG_P384 ? NID_secp384r1
-            : kind == SIG_P521 ? NID_secp521r1 : NID_ED25519;
-    ASN1_OBJECT *oid = OBJ_nid2obj(nid);
-    int len = i2d_ASN1_OBJECT(oid, NULL);
-    unsigned char *p = der;
-
-    if (len <= 0 || (size_t)len > cap)
-        return -1;
-    return i2d_ASN1_OBJECT(oid, &p);
-}
-
+/* A key pair with CKA_ID and CKA_LABEL both label, and its public half as a software key. */
 static CK_RV generate(SIG_ENV *e, SIG_KIND kind, const char *label, EVP_PKEY **pub)
 {
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = 2048;
-    unsigned char exponent[] = { 0x01, 0x00, 0x01 };
-    unsigned char params[16];
-    int plen = kind == SIG_RSA2048 ? 0 : ec_params(kind, params, sizeof(params));
-    CK_ULONG idlen = strlen(label), llen = strlen(label);
-    CK_MECHANISM mech = {
-        kind == SIG_RSA2048 ? CKM_RSA_PKCS_KEY_PAIR_GEN
-        : kind == SIG_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0
-    };
-    CK_ATTRIBUTE pubt[8] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_VERIFY, &yes, sizeof(yes) },
-        { CKA_ID, (void *)label, idlen },
-        { CKA_LABEL, (void *)label, llen },
-    };
-    CK_ATTRIBUTE privt[] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_PRIVATE, &yes, sizeof(yes) },
-        { CKA_SENSITIVE, &yes, sizeof(yes) },
-        { CKA_EXTRACTABLE, &no, sizeof(no) },
-        { CKA_SIGN, &yes, sizeof(yes) },
-        { CKA_ID, (void *)label, idlen },
-        { CKA_LABEL, (void *)label, llen },
-        { CKA_DECRYPT, &yes, sizeof(yes) }, /* RSA only: the last one */
-    };
-    CK_ULONG npub = 4, npriv = sizeof(privt) / sizeof(privt[0]);
     CK_OBJECT_HANDLE hpub, hpriv;
     TK_P11_SESSION s;
-    CK_RV rv;
+    CK_RV rv = tk_p11_login(e->t, &e->pin);
 
-    if (kind == SIG_RSA2048) {
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &yes, sizeof(yes) };
-    } else {
-        if (plen <= 0)
-            return CKR_GENERAL_ERROR;
-        pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, (CK_ULONG)plen };
-        npriv--;
-    }
-    rv = tk_p11_login(e->t, &e->pin);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK || (rv = tk_p11_session_get(e->t, &s)) != CKR_OK)
         return rv;
-    rv = tk_p11_session_get(e->t, &s);
-    if (rv != CKR_OK)
-        return rv;
-    rv = tk_p11_generate_key_pair(&s, &mech, pubt, npub, privt, npriv, &hpub, &hpriv);
-    if (rv == CKR_OK) {
-        *pub = tk_test_token_public_key(&s, hpub);
-        if (*pub == NULL)
-            rv = CKR_GENERAL_ERROR;
-    }
+    rv = tk_test_keygen(&s, (TK_TEST_KEY_KIND)kind, label, (const unsigned char *)label,
+                        strlen(label), &hpub, &hpriv);
+    if (rv == CKR_OK && (*pub = tk_test_token_public_key(&s, hpub)) == NULL)
+        rv = CKR_GENERAL_ERROR;
     tk_p11_session_put(&s, rv);
     return rv;
 }

@@ -19,6 +19,7 @@
 
 #include "fixture.h"
 #include "p11/p11.h"
+#include "token_keygen.h"
 
 typedef struct sig_env {
     TK_FIXTURE fx;
@@ -37,7 +38,10 @@ typedef struct sig_env {
 int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra);
 void sig_env_teardown(SIG_ENV *e);
 
-typedef enum { SIG_RSA2048, SIG_P256, SIG_P384, SIG_P521, SIG_ED25519 } SIG_KIND;
+typedef enum {
+    SIG_RSA2048 = TK_TEST_RSA2048, SIG_P256 = TK_TEST_P256, SIG_P384 = TK_TEST_P384,
+    SIG_P521 = TK_TEST_P521, SIG_ED25519 = TK_TEST_ED25519
+} SIG_KIND;
 
 typedef struct sig_key {
     SIG_KIND kind;

@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include "objects_test.h"
+#include "token_keygen.h"
 #include "token_pubkey.h"
 
 TK_P11_TOKEN *tkst_token(const char *module, const char *serial, TK_P11_MODULE **m)
@@ -59,47 +60,18 @@ static int session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, TK_P11_SESSION
 CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *type,
                   const char *label, const char *idhex)
 {
-    /* ECParameters: namedCurve prime256v1 (RFC 5480 section 2.1.1.1) */
-    static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-    static const unsigned char f4[] = { 0x01, 0x00, 0x01 };
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-    CK_ULONG bits = 2048;
     unsigned char id[64];
     size_t idlen = hex_to_bin(idhex, id, sizeof(id));
-    int rsa = strcmp(type, "rsa") == 0;
-    CK_MECHANISM mech = { rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-    CK_ATTRIBUTE pub[6] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_VERIFY, &yes, sizeof(yes) },
-        { CKA_LABEL, (void *)label, strlen(label) },
-        { CKA_ID, id, idlen },
-    };
-    CK_ATTRIBUTE priv[] = {
-        { CKA_TOKEN, &yes, sizeof(yes) },
-        { CKA_PRIVATE, &yes, sizeof(yes) },
-        { CKA_SENSITIVE, &yes, sizeof(yes) },
-        { CKA_EXTRACTABLE, &no, sizeof(no) },
-        { CKA_SIGN, &yes, sizeof(yes) },
-        { CKA_LABEL, (void *)label, strlen(label) },
-        { CKA_ID, id, idlen },
-    };
-    CK_ULONG npub = 4;
     CK_OBJECT_HANDLE hpub, hpriv;
     TK_P11_SESSION s;
     CK_RV rv;
 
     if (idlen == 0)
         return CKR_ARGUMENTS_BAD;
-    if (rsa) {
-        pub[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
-        pub[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4) };
-    } else {
-        pub[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256, sizeof(p256) };
-    }
     if (!session(t, pin, &s, &rv))
         return rv;
-    rv = tk_p11_generate_key_pair(&s, &mech, pub, npub, priv, sizeof(priv) / sizeof(priv[0]),
-                                  &hpub, &hpriv);
+    rv = tk_test_keygen(&s, strcmp(type, "rsa") == 0 ? TK_TEST_RSA2048 : TK_TEST_P256, label, id,
+                        idlen, &hpub, &hpriv);
     tk_p11_session_put(&s, rv);
     return rv;
 }

@@ -1,0 +1,27 @@
+/*
+ * Key pairs made on a token for tests, through tokenkey's PKCS#11 layer,
+ * the way tokenkey's users make them (tokenkey keygen, pkcs11-tool): the
+ * signature, store and fault tests all start from one of these.
+ */
+#ifndef TK_TEST_TOKEN_KEYGEN_H
+#define TK_TEST_TOKEN_KEYGEN_H
+
+#include <stddef.h>
+
+#include "p11/p11.h"
+
+typedef enum {
+    TK_TEST_RSA2048, TK_TEST_P256, TK_TEST_P384, TK_TEST_P521, TK_TEST_ED25519
+} TK_TEST_KEY_KIND;
+
+/*
+ * A token key pair on session s (logged in): the private key CKA_PRIVATE,
+ * CKA_SENSITIVE and not CKA_EXTRACTABLE, able to sign (RSA: and decrypt);
+ * both objects with CKA_LABEL label and CKA_ID id. RSA keys have 2048 bits
+ * and the exponent 65537.
+ */
+CK_RV tk_test_keygen(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, const char *label,
+                     const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpub,
+                     CK_OBJECT_HANDLE *hpriv);
+
+#endif
