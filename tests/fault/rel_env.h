@@ -22,6 +22,7 @@
 
 #include "fixture.h"
 #include "faultmod.h"
+#include "load_key.h"
 
 typedef struct rel_env {
     TK_FIXTURE fx;
@@ -52,8 +53,7 @@ OSSL_LIB_CTX *rel_libctx_new(OSSL_PROVIDER *prov[2]);
 /* Unload both providers (tokenkey's teardown closes its sessions, C_Finalize) and free libctx. */
 void rel_libctx_free(OSSL_LIB_CTX *libctx, OSSL_PROVIDER *prov[2]);
 
-/* The private key uri names, through OSSL_STORE in libctx; NULL with the errors queued. */
-EVP_PKEY *rel_load(OSSL_LIB_CTX *libctx, const char *uri);
+/* Private keys by URI: tk_test_load_private (load_key.h). */
 
 /*
  * One signature as libssl makes it: a fresh EVP_DigestSignInit_ex with

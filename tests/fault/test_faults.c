@@ -254,7 +254,7 @@ static void free_all(CASE *c)
 /* The operation of each stage: 1 when it succeeded, else 0 with the errors in c->errors. */
 static int op_load(CASE *c)
 {
-    EVP_PKEY *k = rel_load(c->libctx, env.rsa_uri);
+    EVP_PKEY *k = tk_test_load_private(c->libctx, env.rsa_uri);
 
     if (k == NULL) {
         rel_errors(c->errors, sizeof(c->errors));
@@ -322,7 +322,7 @@ static void prepare(CASE *c)
     if (c->stage != ST_LOAD && c->rsa == NULL && !op_load(c))
         case_fail(c, "loading the RSA key before the fault: %s", c->errors);
     if (c->stage == ST_TLS && c->ec == NULL) {
-        c->ec = rel_load(c->libctx, env.ec_uri);
+        c->ec = tk_test_load_private(c->libctx, env.ec_uri);
         if (c->ec == NULL)
             case_fail(c, "loading the EC key: %s", rel_errors(c->errors, sizeof(c->errors)));
     }

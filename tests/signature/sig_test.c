@@ -12,6 +12,7 @@
 #include <openssl/store.h>
 
 #include "sig_test.h"
+#include "load_key.h"
 #include "token_keygen.h"
 #include "token_pubkey.h"
 #include "tokenkey/uri.h"
@@ -113,25 +114,9 @@ static CK_RV generate(SIG_ENV *e, SIG_KIND kind, const char *label, EVP_PKEY **p
 static EVP_PKEY *load_private(SIG_ENV *e, const char *label)
 {
     char uri[512];
-    OSSL_STORE_CTX *sc;
-    EVP_PKEY *pkey = NULL;
 
     sig_key_uri(e, label, uri, sizeof(uri));
-    sc = OSSL_STORE_open_ex(uri, e->libctx, NULL, NULL, NULL, NULL, NULL, NULL);
-    if (sc == NULL)
-        return NULL;
-    OSSL_STORE_expect(sc, OSSL_STORE_INFO_PKEY);
-    while (pkey == NULL && !OSSL_STORE_eof(sc)) {
-        OSSL_STORE_INFO *info = OSSL_STORE_load(sc);
-
-        if (info == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            pkey = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-    }
-    OSSL_STORE_close(sc);
-    return pkey;
+    return tk_test_load_private(e->libctx, uri);
 }
 
 int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out)

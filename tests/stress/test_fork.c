@@ -230,7 +230,7 @@ static int load_from_environment(void)
     if (serial == NULL || dir == NULL || (libctx = rel_libctx_new(prov)) == NULL)
         return -1;
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=ec;type=private", serial);
-    ec = rel_load(libctx, uri);
+    ec = tk_test_load_private(libctx, uri);
     snprintf(path, sizeof(path), "%s/ec.pub.pem", dir);
     if ((f = fopen(path, "r")) != NULL) {
         ec_pub = PEM_read_PUBKEY(f, NULL, NULL, NULL);
@@ -292,8 +292,8 @@ static int setup(void)
 {
     if (rel_env_setup(&env, "stress-fork") != 0 || (libctx = rel_libctx_new(prov)) == NULL)
         return -1;
-    rsa = rel_load(libctx, env.rsa_uri);
-    ec = rel_load(libctx, env.ec_uri);
+    rsa = tk_test_load_private(libctx, env.rsa_uri);
+    ec = tk_test_load_private(libctx, env.ec_uri);
     rsa_pub = env.rsa_pub;
     ec_pub = env.ec_pub;
     if (rsa == NULL || ec == NULL) {

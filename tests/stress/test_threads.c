@@ -227,8 +227,8 @@ static int setup(void)
         n_threads = MAX_THREADS;
     if (rel_env_setup(&env, "stress-threads") != 0 || (libctx = rel_libctx_new(prov)) == NULL)
         return -1;
-    rsa = rel_load(libctx, env.rsa_uri);
-    ec = rel_load(libctx, env.ec_uri);
+    rsa = tk_test_load_private(libctx, env.rsa_uri);
+    ec = tk_test_load_private(libctx, env.ec_uri);
     if (rsa == NULL || ec == NULL) {
         ERR_print_errors_fp(stderr);
         return -1;
