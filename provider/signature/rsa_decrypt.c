@@ -209,18 +209,9 @@ static int cipher_init(TK_RSA_CIPHER *ctx, TK_KEY *k, CIPHER_OP op, const OSSL_P
         TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_KEY_TYPE, "RSA encryption needs an RSA key");
         return 0;
     }
-    if (op == CIPHER_DECRYPT && !tk_key_has_private(k)) {
-        TK_RAISE(ctx->provctx, TK_R_OBJECT_NOT_FOUND, "%s: only the public half of this key is "
-                 "known, so it cannot decrypt", k->uri != NULL ? k->uri : "key");
+    if (!tk_sig_take_key(ctx->provctx, &ctx->key, &ctx->pub, k,
+                         op == CIPHER_DECRYPT ? "decrypt" : NULL))
         return 0;
-    }
-    if (k != ctx->key) {
-        tk_key_up_ref(k);
-        tk_key_free(ctx->key);
-        ctx->key = k;
-        EVP_PKEY_free(ctx->pub);
-        ctx->pub = NULL;
-    }
     clear_params(ctx);
     if (!tk_rsa_cipher_set_ctx_params(ctx, params))
         return 0;

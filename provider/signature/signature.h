@@ -76,6 +76,14 @@ int tk_ecdsa_rs_to_der(const unsigned char *rs, size_t rslen, unsigned char *out
  */
 int tk_sig_public_pkey(TK_PROVCTX *pc, const TK_KEY *k, EVP_PKEY **out);
 
+/*
+ * Make k the key of an operation context holding *key and *pub (the
+ * public half of *key, dropped when the key changes). what: "sign" or
+ * "decrypt" when the operation needs the private half (refused, with an
+ * error, for a key known only by its public half), NULL when not.
+ */
+int tk_sig_take_key(TK_PROVCTX *pc, TK_KEY **key, EVP_PKEY **pub, TK_KEY *k, const char *what);
+
 /* ---- signature contexts (signature_common.c) ---- */
 
 typedef enum {

@@ -206,18 +206,8 @@ static int init(TK_SIG_CTX *ctx, void *provkey, TK_SIG_OP op, const char *mdname
                  tk_key_type_name(k->type), ctx->ops->name);
         return 0;
     }
-    if (signing && !tk_key_has_private(k)) {
-        TK_RAISE(ctx->provctx, TK_R_OBJECT_NOT_FOUND, "%s: only the public half of this key is "
-                 "known, so it cannot sign", k->uri != NULL ? k->uri : "key");
+    if (!tk_sig_take_key(ctx->provctx, &ctx->key, &ctx->pub, k, signing ? "sign" : NULL))
         return 0;
-    }
-    if (k != ctx->key) {
-        tk_key_up_ref(k);
-        tk_key_free(ctx->key);
-        ctx->key = k;
-        EVP_PKEY_free(ctx->pub);
-        ctx->pub = NULL;
-    }
     ctx->ops->reset(ctx);
     ctx->op = op;
     if (digest_op && mdname != NULL && !tk_sig_set_digest(ctx, mdname, NULL))
