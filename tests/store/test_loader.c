@@ -270,6 +270,44 @@ static void test_public_half_from_certificate(void **state)
     free(uri);
 }
 
+/* A key known only by its public key object verifies, but never signs or decrypts. */
+static void test_public_key_cannot_sign(void **state)
+{
+    char *uri = token_uri(";object=ld-a;type=public");
+    OSSL_STORE_CTX *sc = OSSL_STORE_open_ex(uri, env.libctx, NULL, NULL, NULL, NULL, NULL, NULL);
+    OSSL_STORE_INFO *info;
+    EVP_PKEY *pub;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx;
+    char *errors;
+
+    assert_non_null(sc);
+    assert_int_equal(OSSL_STORE_expect(sc, OSSL_STORE_INFO_PUBKEY), 1);
+    assert_non_null(info = OSSL_STORE_load(sc));
+    assert_non_null(pub = OSSL_STORE_INFO_get1_PUBKEY(info));
+    OSSL_STORE_INFO_free(info);
+    OSSL_STORE_close(sc);
+
+    assert_true(EVP_DigestSignInit_ex(md, NULL, "SHA256", env.libctx, NULL, pub, NULL) <= 0);
+    errors = st_errors();
+    st_assert_contains(errors, "only the public half of this key is known, so it cannot sign");
+    free(errors);
+
+    /* tokenkey's own RSA decryption (by property: a public key may go to another provider's). */
+    assert_non_null(pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, pub, "provider=tokenkey"));
+    assert_true(EVP_PKEY_decrypt_init(pctx) <= 0);
+    errors = st_errors();
+    st_assert_contains(errors, "so it cannot decrypt");
+    free(errors);
+
+    /* What it can do: be the public half the token key's certificate carries. */
+    assert_int_equal(EVP_PKEY_eq(pub, X509_get0_pubkey(cert_a)), 1);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pub);
+    free(uri);
+}
+
 /* Only private keys wanted and two match: an error listing both, never a pick. */
 static void test_two_private_keys(void **state)
 {
@@ -484,6 +522,7 @@ int main(void)
         cmocka_unit_test_setup(test_one_private_key, clear_errors),
         cmocka_unit_test_setup(test_key_read_in_one_batch, clear_errors),
         cmocka_unit_test_setup(test_public_half_from_certificate, clear_errors),
+        cmocka_unit_test_setup(test_public_key_cannot_sign, clear_errors),
         cmocka_unit_test_setup(test_two_private_keys, clear_errors),
         cmocka_unit_test_setup(test_no_private_key, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject, clear_errors),
