@@ -70,8 +70,9 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
         return CKR_ARGUMENTS_BAD;
     if (!session(t, pin, &s, &rv))
         return rv;
-    rv = tk_test_keygen(&s, strcmp(type, "rsa") == 0 ? TK_TEST_RSA2048 : TK_TEST_P256, label, id,
-                        idlen, &hpub, &hpriv);
+    rv = tk_test_keygen(&s, strcmp(type, "rsa") == 0 ? TK_TEST_RSA2048
+                            : strcmp(type, "ed25519") == 0 ? TK_TEST_ED25519 : TK_TEST_P256,
+                        label, id, idlen, &hpub, &hpriv);
     tk_p11_session_put(&s, rv);
     return rv;
 }

@@ -18,7 +18,7 @@
 TK_P11_TOKEN *tkst_token(const char *module, const char *serial, TK_P11_MODULE **m);
 
 /*
- * A key pair on the token: type "rsa" (2048 bits) or "ec" (P-256), both
+ * A key pair on the token: type "rsa" (2048 bits), "ec" (P-256) or "ed25519", both
  * objects with CKA_LABEL label and CKA_ID from idhex. Returns CKR_OK or why not.
  */
 CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *type,

@@ -19,6 +19,7 @@ static ST_ENV env;
 
 #define RSA_LABEL "ref-rsa"
 #define EC_LABEL "ref-ec"
+#define ED_LABEL "ref-ed25519"
 
 static int group_setup(void **state)
 {
@@ -26,6 +27,7 @@ static int group_setup(void **state)
         return -1;
     if (tkst_keygen(env.t, &env.pin, "rsa", RSA_LABEL, "a1") != CKR_OK
         || tkst_keygen(env.t, &env.pin, "ec", EC_LABEL, "e1") != CKR_OK
+        || tkst_keygen(env.t, &env.pin, "ed25519", ED_LABEL, "f1") != CKR_OK
         /* Two keys with one label: a URI naming only the label is ambiguous. */
         || tkst_keygen(env.t, &env.pin, "ec", "twin", "d1") != CKR_OK
         || tkst_keygen(env.t, &env.pin, "ec", "twin", "d2") != CKR_OK)
@@ -165,6 +167,11 @@ static void test_round_trip_rsa(void **state)
 static void test_round_trip_ec(void **state)
 {
     round_trip(EC_LABEL, "EC", "E1");
+}
+
+static void test_round_trip_ed25519(void **state)
+{
+    round_trip(ED_LABEL, "ED25519", "F1");
 }
 
 /* pkcs11-provider's own file format reads as the same key. */
@@ -396,11 +403,14 @@ static void test_text(void **state)
 {
     char *rsa_path = tokenkey_file("text-rsa.pem", RSA_LABEL);
     char *ec_path = tokenkey_file("text-ec.pem", EC_LABEL);
+    char *ed_path = tokenkey_file("text-ed25519.pem", ED_LABEL);
     EVP_PKEY *rsa = st_read_key(env.libctx, rsa_path), *ec = st_read_key(env.libctx, ec_path);
+    EVP_PKEY *ed = st_read_key(env.libctx, ed_path);
     char *text;
 
     assert_non_null(rsa);
     assert_non_null(ec);
+    assert_non_null(ed);
     text = print_private(rsa);
     st_assert_contains(text, "Private-Key: (2048 bit, on token)");
     st_assert_contains(text, "modulus:\n    00:");
@@ -419,10 +429,21 @@ static void test_text(void **state)
     st_assert_contains(text, "private key: on token, not exportable (pkcs11:");
     st_assert_not_contains(text, "priv:");
     free(text);
+
+    /* Ed25519: the 32-byte public key, nothing private. */
+    text = print_private(ed);
+    st_assert_contains(text, "ED25519 Private-Key: (on token)");
+    st_assert_contains(text, "pub:\n    ");
+    st_assert_contains(text, "private key: on token, not exportable (pkcs11:");
+    st_assert_contains(text, "object=" ED_LABEL);
+    st_assert_not_contains(text, "priv:");
+    free(text);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
+    EVP_PKEY_free(ed);
     free(rsa_path);
     free(ec_path);
+    free(ed_path);
 }
 
 int main(void)
@@ -440,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup(test_two_keys, clear_errors),
         cmocka_unit_test_setup(test_round_trip_rsa, clear_errors),
         cmocka_unit_test_setup(test_round_trip_ec, clear_errors),
+        cmocka_unit_test_setup(test_round_trip_ed25519, clear_errors),
         cmocka_unit_test_setup(test_pkcs11_provider_file, clear_errors),
         cmocka_unit_test_setup(test_text, clear_errors),
     };
