@@ -267,6 +267,30 @@ void rel_libctx_free(OSSL_LIB_CTX *libctx, OSSL_PROVIDER *prov[2])
     OSSL_LIB_CTX_free(libctx);
 }
 
+int rel_open_keys(REL_ENV *e, OSSL_LIB_CTX **libctx, OSSL_PROVIDER *prov[2], EVP_PKEY **rsa,
+                  EVP_PKEY **ec)
+{
+    *rsa = *ec = NULL;
+    if ((*libctx = rel_libctx_new(prov)) == NULL)
+        return -1;
+    *rsa = tk_test_load_private(*libctx, e->rsa_uri);
+    *ec = tk_test_load_private(*libctx, e->ec_uri);
+    if (*rsa == NULL || *ec == NULL) {
+        fprintf(stderr, "rel_env: cannot load the token keys\n");
+        ERR_print_errors_fp(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+void rel_close_keys(OSSL_LIB_CTX *libctx, OSSL_PROVIDER *prov[2], EVP_PKEY *rsa, EVP_PKEY *ec)
+{
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    if (libctx != NULL)
+        rel_libctx_free(libctx, prov);
+}
+
 int rel_sign(OSSL_LIB_CTX *libctx, EVP_PKEY *key, const unsigned char *msg, size_t msglen,
              unsigned char *sig, size_t *siglen)
 {

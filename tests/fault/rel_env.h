@@ -56,6 +56,15 @@ void rel_libctx_free(OSSL_LIB_CTX *libctx, OSSL_PROVIDER *prov[2]);
 /* Private keys by URI: tk_test_load_private (load_key.h). */
 
 /*
+ * The stress tests' start: a library context with tokenkey (rel_libctx_new)
+ * and e's RSA and EC keys loaded in it. 0, or -1 after printing why; what was
+ * made is released by rel_close_keys either way.
+ */
+int rel_open_keys(REL_ENV *e, OSSL_LIB_CTX **libctx, OSSL_PROVIDER *prov[2], EVP_PKEY **rsa,
+                  EVP_PKEY **ec);
+void rel_close_keys(OSSL_LIB_CTX *libctx, OSSL_PROVIDER *prov[2], EVP_PKEY *rsa, EVP_PKEY *ec);
+
+/*
  * One signature as libssl makes it: a fresh EVP_DigestSignInit_ex with
  * SHA-256 (RSA: PSS, salt = digest length, as TLS 1.3 signs), then
  * EVP_DigestSign. sig must hold 512 bytes. 1, or 0 with the errors queued.

@@ -225,23 +225,14 @@ static int setup(void)
                                 getenv("TK_UNDER_VALGRIND") != NULL ? 5 : 100);
     if (n_threads > MAX_THREADS)
         n_threads = MAX_THREADS;
-    if (rel_env_setup(&env, "stress-threads") != 0 || (libctx = rel_libctx_new(prov)) == NULL)
+    if (rel_env_setup(&env, "stress-threads") != 0)
         return -1;
-    rsa = tk_test_load_private(libctx, env.rsa_uri);
-    ec = tk_test_load_private(libctx, env.ec_uri);
-    if (rsa == NULL || ec == NULL) {
-        ERR_print_errors_fp(stderr);
-        return -1;
-    }
-    return 0;
+    return rel_open_keys(&env, &libctx, prov, &rsa, &ec);
 }
 
 static void teardown(void)
 {
-    EVP_PKEY_free(rsa);
-    EVP_PKEY_free(ec);
-    if (libctx != NULL)
-        rel_libctx_free(libctx, prov);
+    rel_close_keys(libctx, prov, rsa, ec);
     rel_env_teardown(&env);
 }
 
