@@ -121,12 +121,25 @@ static void header(const int *cols, int n)
     printf("\n");
 }
 
-static void rates(const BENCH_REPORT *r)
+/* One cell of a per-variant table: x against the limit measured alongside it. */
+typedef void CELL_FN(const BENCH_RESULT *x, const BENCH_RESULT *limit);
+
+static void rate_cell(const BENCH_RESULT *x, const BENCH_RESULT *limit)
+{
+    printf(" %.0f (%.2fx) |", bench_median(x->rate, x->nrounds), ratio(x, limit));
+}
+
+static void latency_cell(const BENCH_RESULT *x, const BENCH_RESULT *limit)
+{
+    printf(" %.0f / %.0f (%.2fx) |", bench_hist_quantile(x->hist, 0.5),
+           bench_hist_quantile(x->hist, 0.99), p50_ratio(x, limit));
+}
+
+/* A row per key and thread count, a column per variant measured. */
+static void variant_table(const BENCH_REPORT *r, const int *cols, int n, CELL_FN *cell)
 {
     const BENCH_OPTS *o = &r->env->o;
-    int cols[BENCH_NV], n = columns(r, cols);
 
-    printf("## Signatures per second (median of rounds; x = ratio to the limit)\n\n");
     header(cols, n);
     for (int k = 0; k < BK_NKEYS; k++)
         for (int ti = 0; ti < o->nthreads && o->keys[k]; ti++) {
@@ -137,29 +150,22 @@ static void rates(const BENCH_REPORT *r)
                 if (x == NULL)
                     printf(" - |");
                 else
-                    printf(" %.0f (%.2fx) |", bench_median(x->rate, x->nrounds),
-                           ratio(x, res(r, k, ti, V_RAW_COPY)));
-            }
-            printf("\n");
-        }
-    printf("\n## Latency per signature, p50 / p99 in microseconds (all rounds; x = limit's p50 / "
-           "this p50)\n\n");
-    header(cols, n);
-    for (int k = 0; k < BK_NKEYS; k++)
-        for (int ti = 0; ti < o->nthreads && o->keys[k]; ti++) {
-            printf("| %s | %d |", bench_key_names[k], o->threads[ti]);
-            for (int i = 0; i < n; i++) {
-                const BENCH_RESULT *x = res(r, k, ti, cols[i]);
-
-                if (x == NULL)
-                    printf(" - |");
-                else
-                    printf(" %.0f / %.0f (%.2fx) |", bench_hist_quantile(x->hist, 0.5),
-                           bench_hist_quantile(x->hist, 0.99), p50_ratio(x, res(r, k, ti, V_RAW_COPY)));
+                    cell(x, res(r, k, ti, V_RAW_COPY));
             }
             printf("\n");
         }
     printf("\n");
+}
+
+static void rates(const BENCH_REPORT *r)
+{
+    int cols[BENCH_NV], n = columns(r, cols);
+
+    printf("## Signatures per second (median of rounds; x = ratio to the limit)\n\n");
+    variant_table(r, cols, n, rate_cell);
+    printf("## Latency per signature, p50 / p99 in microseconds (all rounds; x = limit's p50 / "
+           "this p50)\n\n");
+    variant_table(r, cols, n, latency_cell);
 }
 
 /*
