@@ -75,59 +75,73 @@ static int field_bits(const char *group)
     return 0;
 }
 
-/* Unwrap a DER OCTET STRING if that is what the token gave. */
-static int set_point(TK_KEY *k, const unsigned char *val, long len)
+/* Whether p is a public point of k's curve: 04 || X || Y, or Ed25519's 32 bytes. */
+static int point_fits(const TK_KEY *k, const unsigned char *p, size_t len)
 {
-    const unsigned char *p = val;
-    ASN1_OCTET_STRING *os;
-
-    /* Not DER is fine: some tokens give the raw point. */
-    ERR_set_mark();
-    os = d2i_ASN1_OCTET_STRING(NULL, &p, len);
-    ERR_pop_to_mark();
-
-    OPENSSL_free(k->pub);
-    if (os != NULL && p == val + len) {
-        k->pub = OPENSSL_memdup(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os));
-        k->pub_len = (size_t)ASN1_STRING_length(os);
-    } else {
-        k->pub = OPENSSL_memdup(val, (size_t)len);
-        k->pub_len = (size_t)len;
-    }
-    ASN1_OCTET_STRING_free(os);
-    if (k->pub == NULL)
-        return 0;
     if (k->type == TK_KEY_ED25519)
-        return k->pub_len == 32;
-    /* Uncompressed point: 04 || X || Y with X, Y of the field's byte size. */
-    return k->pub_len == 1 + 2 * (size_t)((k->bits + 7) / 8) && k->pub[0] == 0x04;
+        return len == 32;
+    return len == 1 + 2 * (size_t)((k->bits + 7) / 8) && p[0] == 0x04;
 }
 
-/* An attribute as a long, for d2i; absent attributes have no value. */
+/*
+ * k's public point from val: the raw point (a certificate's), or with
+ * maybe_der a CKA_EC_POINT, which is a DER OCTET STRING around the point
+ * though some tokens give the raw point. A raw point can parse as DER
+ * itself (04, its first byte, is the OCTET STRING tag, and a first X byte
+ * of 3F reads as the length of the rest), so what DER unwrapping gives
+ * counts only when it is a point of the right size.
+ */
+static int set_point(TK_KEY *k, const unsigned char *val, long len, int maybe_der)
+{
+    const unsigned char *p = val, *point = val;
+    size_t point_len = (size_t)len;
+    ASN1_OCTET_STRING *os = NULL;
+    int ok;
+
+    if (maybe_der) {
+        ERR_set_mark();
+        os = d2i_ASN1_OCTET_STRING(NULL, &p, len);
+        ERR_pop_to_mark();
+        if (os != NULL && p == val + len
+            && point_fits(k, ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os))) {
+            point = ASN1_STRING_get0_data(os);
+            point_len = (size_t)ASN1_STRING_length(os);
+        }
+    }
+    ok = point_fits(k, point, point_len);
+    OPENSSL_free(k->pub);
+    k->pub = ok ? OPENSSL_memdup(point, point_len) : NULL;
+    k->pub_len = k->pub != NULL ? point_len : 0;
+    ASN1_OCTET_STRING_free(os);
+    return k->pub != NULL;
+}
+
+/* An attribute's length as a long, for d2i. */
 static long attr_len(const CK_ATTRIBUTE *a)
 {
     return (long)a->ulValueLen;
 }
 
+/* Modulus and exponent, both present and non-zero; k keeps none of them otherwise. */
 static CK_RV set_rsa(TK_KEY *k, const CK_ATTRIBUTE *n, const CK_ATTRIBUTE *e)
 {
+    CK_RV rv = CKR_OK;
+
     if (n == NULL || e == NULL)
         return CKR_ATTRIBUTE_TYPE_INVALID;
     k->rsa_n = BN_bin2bn(n->pValue, (int)n->ulValueLen, NULL);
     k->rsa_e = BN_bin2bn(e->pValue, (int)e->ulValueLen, NULL);
-    if (k->rsa_n == NULL || k->rsa_e == NULL) {
+    if (k->rsa_n == NULL || k->rsa_e == NULL)
+        rv = CKR_HOST_MEMORY;
+    else if (BN_is_zero(k->rsa_n) || BN_is_zero(k->rsa_e))
+        rv = CKR_ATTRIBUTE_VALUE_INVALID;
+    if (rv != CKR_OK) {
         BN_free(k->rsa_n);
         BN_free(k->rsa_e);
         k->rsa_n = k->rsa_e = NULL;
-        return CKR_HOST_MEMORY;
+        return rv;
     }
     k->bits = BN_num_bits(k->rsa_n);
-    if (BN_is_zero(k->rsa_n) || BN_is_zero(k->rsa_e)) {
-        BN_free(k->rsa_n);
-        BN_free(k->rsa_e);
-        k->rsa_n = k->rsa_e = NULL;
-        return CKR_ATTRIBUTE_VALUE_INVALID;
-    }
     return CKR_OK;
 }
 
@@ -148,7 +162,7 @@ static CK_RV set_ec_point(TK_KEY *k, const CK_ATTRIBUTE *point)
 {
     if (point == NULL)
         return CKR_ATTRIBUTE_TYPE_INVALID;
-    return set_point(k, point->pValue, attr_len(point)) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    return set_point(k, point->pValue, attr_len(point), 1) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
 /* The public half from another object of the key (its public key object). */
@@ -236,11 +250,11 @@ static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
         if (k->type == TK_KEY_RSA) {
             ok = rsa_from_spki(k, key, keylen);
         } else if (k->type == TK_KEY_ED25519) {
-            ok = OBJ_obj2nid(alg) == NID_ED25519 && set_point(k, key, keylen);
+            ok = OBJ_obj2nid(alg) == NID_ED25519 && set_point(k, key, keylen, 0);
         } else if (ptype == V_ASN1_OBJECT) {
             int nid = OBJ_obj2nid(pval);
 
-            ok = strcmp(OBJ_nid2sn(nid), k->group) == 0 && set_point(k, key, keylen);
+            ok = strcmp(OBJ_nid2sn(nid), k->group) == 0 && set_point(k, key, keylen, 0);
         }
     }
     X509_free(x);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
@@ -245,8 +247,11 @@ static void test_public_half_from_certificate(void **state)
     assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, "ld-c"), CKR_OK);
 
     assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
-    assert_int_equal(l.failed_loads, 0);
-    assert_int_equal(l.pkeys, 1);
+    if (l.failed_loads != 0 || l.pkeys != 1) {
+        char *errors = st_errors();
+
+        fail_msg("%d keys, %d failed loads:\n%s", l.pkeys, l.failed_loads, errors);
+    }
     assert_int_equal(EVP_PKEY_eq(l.pkey, X509_get0_pubkey(cert)), 1);
     assert_int_equal(EVP_PKEY_eq(l.pkey, pub), 1);
     loaded_free(&l);
@@ -412,6 +417,19 @@ static void test_search_by_subject(void **state)
     free(uri);
 }
 
+/* A token object made from tmpl, logged in. */
+static CK_OBJECT_HANDLE put_object(CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+    TK_P11_SESSION s;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_p11_create(&s, tmpl, n, &h), CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+    return h;
+}
+
 /* A certificate object whose CKA_SUBJECT holds subject_der (the real one or not). */
 static CK_OBJECT_HANDLE put_cert(X509 *x, const char *label, X509_NAME *stored_subject)
 {
@@ -428,14 +446,10 @@ static CK_OBJECT_HANDLE put_cert(X509 *x, const char *label, X509_NAME *stored_s
         { CKA_SUBJECT, subject, (CK_ULONG)sublen },
         { CKA_VALUE, der, (CK_ULONG)len },
     };
-    CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-    TK_P11_SESSION s;
+    CK_OBJECT_HANDLE h;
 
     assert_true(len > 0 && sublen > 0);
-    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
-    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
-    assert_int_equal(tk_p11_create(&s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h), CKR_OK);
-    tk_p11_session_put(&s, CKR_OK);
+    h = put_object(tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
     OPENSSL_free(der);
     OPENSSL_free(subject);
     return h;
@@ -483,6 +497,103 @@ static void test_search_by_subject_among_many(void **state)
     free(uri);
 }
 
+/* Load uri, which must give exactly want (a software key with the same public half). */
+static void assert_loads_as(const char *uri, EVP_PKEY *want)
+{
+    LOADED l;
+
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
+    if (l.failed_loads != 0 || l.pkeys != 1) {
+        char *errors = st_errors();
+
+        fail_msg("%d keys, %d failed loads:\n%s", l.pkeys, l.failed_loads, errors);
+    }
+    assert_int_equal(EVP_PKEY_eq(l.pkey, want), 1);
+    loaded_free(&l);
+}
+
+/*
+ * A raw point can read as DER: 04, its first byte, is the OCTET STRING
+ * tag, and when X starts with 3F the rest reads as its 63 bytes. A key
+ * whose public point is like that (one P-256 key in 256) still loads with
+ * that point from its certificate, and from a public key object that holds
+ * CKA_EC_POINT raw, as some tokens do.
+ */
+static void test_point_that_reads_as_der(void **state)
+{
+    static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    char *uri = token_uri(";object=ld-d;type=private");
+    EVP_PKEY *key = NULL, *ca_key = EVP_PKEY_Q_keygen(NULL, "provider=default", "EC", "P-256");
+    unsigned char point[65], d[32], *der = NULL;
+    size_t point_len = 0;
+    BIGNUM *priv = NULL;
+    CK_OBJECT_CLASS priv_cls = CKO_PRIVATE_KEY, pub_cls = CKO_PUBLIC_KEY;
+    CK_KEY_TYPE ec = CKK_EC;
+    CK_BBOOL yes = CK_TRUE;
+    X509 *cert;
+    int len;
+
+    for (int i = 0; i < 20000 && (point_len != 65 || point[1] != 0x3f); i++) {
+        EVP_PKEY_free(key);
+        key = EVP_PKEY_Q_keygen(NULL, "provider=default", "EC", "P-256");
+        assert_int_equal(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                                         sizeof(point), &point_len), 1);
+    }
+    assert_true(point_len == 65 && point[0] == 0x04 && point[1] == 0x3f);
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &priv), 1);
+    assert_int_equal(BN_bn2binpad(priv, d, sizeof(d)), sizeof(d));
+    {
+        CK_ATTRIBUTE tmpl[] = {
+            { CKA_CLASS, &priv_cls, sizeof(priv_cls) },
+            { CKA_KEY_TYPE, &ec, sizeof(ec) },
+            { CKA_TOKEN, &yes, sizeof(yes) },
+            { CKA_PRIVATE, &yes, sizeof(yes) },
+            { CKA_SENSITIVE, &yes, sizeof(yes) },
+            { CKA_SIGN, &yes, sizeof(yes) },
+            { CKA_LABEL, (void *)"ld-d", 4 },
+            { CKA_ID, (void *)"\x04", 1 },
+            { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+            { CKA_VALUE, d, sizeof(d) },
+        };
+
+        put_object(tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
+    }
+    OPENSSL_cleanse(d, sizeof(d));
+
+    /* From its certificate: the SubjectPublicKeyInfo holds the raw point. */
+    assert_non_null(ca_key);
+    assert_non_null(cert = st_cert(key, "loader client d", ca_key, NULL));
+    assert_true((len = i2d_X509(cert, &der)) > 0);
+    assert_int_equal(tkst_import_cert(env.t, &env.pin, der, (size_t)len, "ld-d", "04"), CKR_OK);
+    assert_loads_as(uri, key);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_CERTIFICATE, "ld-d"), CKR_OK);
+
+    /* From a public key object whose CKA_EC_POINT is the raw point. */
+    {
+        CK_ATTRIBUTE tmpl[] = {
+            { CKA_CLASS, &pub_cls, sizeof(pub_cls) },
+            { CKA_KEY_TYPE, &ec, sizeof(ec) },
+            { CKA_TOKEN, &yes, sizeof(yes) },
+            { CKA_LABEL, (void *)"ld-d", 4 },
+            { CKA_ID, (void *)"\x04", 1 },
+            { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
+            { CKA_EC_POINT, point, sizeof(point) },
+        };
+
+        put_object(tmpl, sizeof(tmpl) / sizeof(tmpl[0]));
+    }
+    assert_loads_as(uri, key);
+
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, "ld-d"), CKR_OK);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PRIVATE_KEY, "ld-d"), CKR_OK);
+    OPENSSL_free(der);
+    X509_free(cert);
+    BN_clear_free(priv);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    free(uri);
+}
+
 static void test_malformed_uri(void **state)
 {
     LOADED l;
@@ -527,6 +638,7 @@ int main(void)
         cmocka_unit_test_setup(test_no_private_key, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject, clear_errors),
         cmocka_unit_test_setup(test_search_by_subject_among_many, clear_errors),
+        cmocka_unit_test_setup(test_point_that_reads_as_der, clear_errors),
         cmocka_unit_test_setup(test_malformed_uri, clear_errors),
         cmocka_unit_test_setup(test_cert_without_pin, clear_errors),
     };
