@@ -3,13 +3,20 @@
  *
  * Key reference, PEM and DER. OpenSSL 3.0's PEM_write_bio_PrivateKey (and
  * so `openssl pkey -out`, `openssl genpkey -out`) asks for output "PEM"
- * with structure "PrivateKeyInfo", and i2d_PrivateKey for "DER" with
- * "PrivateKeyInfo" or "type-specific". A token key has no PKCS#8 form to
- * give, so under "PrivateKeyInfo" we write its key reference instead (as
- * pkcs11-provider does); libcrypto tries the key's own provider's encoders
- * first, so this is what saving a token key produces. The structure name
- * TK_KEYREF_STRUCTURE asks for the same thing by its own name. A cipher
- * given for the output is ignored: a key reference holds no secret.
+ * with structure "PrivateKeyInfo". A token key has no PKCS#8 form to give,
+ * so under that name we write its key reference instead (as pkcs11-provider
+ * does): a PEM block has a label, so every reader can tell the two apart;
+ * libcrypto tries the key's own provider's encoders first, so this is what
+ * saving a token key produces. DER "PrivateKeyInfo" we leave alone on
+ * purpose: i2d_PrivateKey, EVP_PKEY2PKCS8 (`openssl pkcs8 -topk8`) and
+ * PKCS12_add_key (`openssl pkcs12 -export`) all ask for it, with the same
+ * selection, and take the bytes for PKCS#8, which a key reference is not
+ * (they failed with an ASN.1 "wrong tag"). Without an encoder of ours they
+ * try the default provider's, which asks our keymgmt to export the private
+ * key, and that refusal is the error the user reads: private key material
+ * never leaves the token. The structure name TK_KEYREF_STRUCTURE asks for
+ * the key reference by its own name, in PEM or DER. A cipher given for the
+ * output is ignored: a key reference holds no secret.
  *
  * Text: what `openssl pkey -text` prints: type, size, the public half and
  * where the private half is. Never any private material (there is none
@@ -283,8 +290,6 @@ static const OSSL_DISPATCH tk_enc_text_functions[] = {
 const OSSL_ALGORITHM tk_encoder_algorithms[] = {
     { TK_RSA_NAMES, "provider=tokenkey,output=pem,structure=PrivateKeyInfo",
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
-    { TK_RSA_NAMES, "provider=tokenkey,output=der,structure=PrivateKeyInfo",
-      tk_enc_keyref_der_functions, "tokenkey key reference (DER)" },
     { TK_RSA_NAMES, "provider=tokenkey,output=pem,structure=" TK_KEYREF_STRUCTURE,
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
     { TK_RSA_NAMES, "provider=tokenkey,output=der,structure=" TK_KEYREF_STRUCTURE,
@@ -294,8 +299,6 @@ const OSSL_ALGORITHM tk_encoder_algorithms[] = {
 
     { TK_EC_NAMES, "provider=tokenkey,output=pem,structure=PrivateKeyInfo",
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
-    { TK_EC_NAMES, "provider=tokenkey,output=der,structure=PrivateKeyInfo",
-      tk_enc_keyref_der_functions, "tokenkey key reference (DER)" },
     { TK_EC_NAMES, "provider=tokenkey,output=pem,structure=" TK_KEYREF_STRUCTURE,
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
     { TK_EC_NAMES, "provider=tokenkey,output=der,structure=" TK_KEYREF_STRUCTURE,
@@ -305,8 +308,6 @@ const OSSL_ALGORITHM tk_encoder_algorithms[] = {
 
     { TK_ED25519_NAMES, "provider=tokenkey,output=pem,structure=PrivateKeyInfo",
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
-    { TK_ED25519_NAMES, "provider=tokenkey,output=der,structure=PrivateKeyInfo",
-      tk_enc_keyref_der_functions, "tokenkey key reference (DER)" },
     { TK_ED25519_NAMES, "provider=tokenkey,output=pem,structure=" TK_KEYREF_STRUCTURE,
       tk_enc_keyref_pem_functions, "tokenkey key reference (PEM)" },
     { TK_ED25519_NAMES, "provider=tokenkey,output=der,structure=" TK_KEYREF_STRUCTURE,

@@ -290,6 +290,8 @@ spy_run "pkey -text of a key reference" openssl pkey $P -in "$FILES/ec.ref.pem" 
 spy_on
 run_fails "spy: writing the private key out is refused" 1 \
     "private key material never leaves the token" openssl pkey $P -in "$RSA" -traditional
+run_fails "spy: PKCS#8 of a token key is refused" 1 \
+    "private key material never leaves the token" openssl pkcs8 -topk8 -nocrypt $P -in "$FILES/ec.ref.pem"
 spy_off
 spy_run "sign EC" openssl pkeyutl -sign $P -inkey "$EC" -in "$D/digest" -out "$D/spy.sig"
 spy_run "sign RSA-PSS" openssl pkeyutl -sign $P -inkey "$RSA" -pkeyopt digest:sha256 \

@@ -3,7 +3,8 @@
  * reading it with PEM_read_bio_PrivateKey_ex (what SSL_CTX_use_PrivateKey_file
  * does), writing it with PEM_write_bio_PrivateKey, pkcs11-provider's files,
  * every way a file can be broken (each with the text a user sees), URIs
- * that name no key or two, normal PEM keys still loading, and the text form.
+ * that name no key or two, normal PEM keys still loading, the text form, no
+ * PKCS#8 form and the DER form by its structure name.
  */
 #include "store_test.h"
 
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
@@ -194,6 +197,83 @@ static void test_pkcs11_provider_file(void **state)
     free(uri);
     free(p11);
     free(ours);
+}
+
+/*
+ * No PKCS#8 or DER private form: i2d_PrivateKey, EVP_PKEY2PKCS8 (openssl
+ * pkcs8 -topk8) and PKCS12_add_key (openssl pkcs12 -export) take what they
+ * get for PKCS#8, so they must fail, saying why, not get a key reference.
+ */
+static void expect_refused(const char *what, int failed)
+{
+    char *errors = st_errors();
+
+    if (!failed)
+        fail_msg("%s of a token key succeeded", what);
+    st_assert_contains(errors, "private key material never leaves the token");
+    st_assert_not_contains(errors, "wrong tag");
+    free(errors);
+}
+
+static void test_no_pkcs8_form(void **state)
+{
+    const char *labels[] = { RSA_LABEL, EC_LABEL, ED_LABEL };
+
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+        char *path = tokenkey_file("p8.pem", labels[i]);
+        EVP_PKEY *key = st_read_key(env.libctx, path);
+        PKCS8_PRIV_KEY_INFO *p8;
+        unsigned char *der = NULL;
+
+        assert_non_null(key);
+        p8 = EVP_PKEY2PKCS8(key);
+        expect_refused("EVP_PKEY2PKCS8", p8 == NULL);
+        assert_true(i2d_PrivateKey(key, &der) <= 0);
+        assert_null(der);
+        expect_refused("i2d_PrivateKey", 1);
+        EVP_PKEY_free(key);
+        free(path);
+    }
+}
+
+/* The key reference in DER, asked for by its own structure name, reads back. */
+static void test_der_key_reference(void **state)
+{
+    char *path = tokenkey_file("der-src.pem", EC_LABEL);
+    EVP_PKEY *key = st_read_key(env.libctx, path), *back = NULL;
+    OSSL_ENCODER_CTX *ectx;
+    OSSL_DECODER_CTX *dctx;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    size_t len = 0;
+
+    assert_non_null(key);
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_ALL, "DER", "tokenkey-keyref",
+                                         NULL);
+    assert_non_null(ectx);
+    assert_int_equal(OSSL_ENCODER_to_data(ectx, &der, &len), 1);
+    OSSL_ENCODER_CTX_free(ectx);
+    /* SEQUENCE { VisibleString "tokenkey key reference v1", UTF8String uri } */
+    assert_true(len > 30);
+    assert_memory_equal(der + 5, "tokenkey key reference v1", 25);
+
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&back, "DER", NULL, NULL, OSSL_KEYMGMT_SELECT_KEYPAIR,
+                                         env.libctx, NULL);
+    assert_non_null(dctx);
+    p = der;
+    if (OSSL_DECODER_from_data(dctx, &p, &len) != 1) {
+        char *errors = st_errors();
+
+        fail_msg("decoding the DER key reference:\n%s", errors);
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    assert_non_null(back);
+    assert_string_equal(provider_of(back), "tokenkey");
+    assert_int_equal(EVP_PKEY_eq(key, back), 1);
+    OPENSSL_free(der);
+    EVP_PKEY_free(back);
+    EVP_PKEY_free(key);
+    free(path);
 }
 
 /* A regular PKCS#8 key still loads, through the default provider. */
@@ -464,6 +544,8 @@ int main(void)
         cmocka_unit_test_setup(test_round_trip_ed25519, clear_errors),
         cmocka_unit_test_setup(test_pkcs11_provider_file, clear_errors),
         cmocka_unit_test_setup(test_text, clear_errors),
+        cmocka_unit_test_setup(test_no_pkcs8_form, clear_errors),
+        cmocka_unit_test_setup(test_der_key_reference, clear_errors),
     };
 
     return cmocka_run_group_tests_name("store-keyref", tests, group_setup, group_teardown);
