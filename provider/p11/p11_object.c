@@ -93,7 +93,52 @@ CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, C
  * the lengths, and one more fetches every value that exists. Reading a
  * key this way instead of one attribute at a time matters on tokens that
  * pay per call (SoftHSM2 checks its object file on each).
+ *
+ * Some modules stop at the first attribute they cannot return and leave
+ * the rest of the template as it was. Each length starts as NOT_ASKED, a
+ * value no module writes (a length, or CK_UNAVAILABLE_INFORMATION, which
+ * is ~0): one still there afterwards was skipped, and is asked for alone.
+ * A module that follows the standard never pays for this.
  */
+#define NOT_ASKED (CK_UNAVAILABLE_INFORMATION - 1)
+
+static int rv_some_unavailable(CK_RV rv)
+{
+    return rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE;
+}
+
+static CK_RV ask_lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n,
+                         const char *what)
+{
+    return TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                         "session=%lu, object=%lu, %lu attributes, first 0x%lx, %s",
+                         (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                         n > 0 ? (unsigned long)a[0].type : 0UL, what);
+}
+
+static CK_RV lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    CK_RV rv;
+
+    for (CK_ULONG i = 0; i < n; i++) {
+        a[i].pValue = NULL;
+        a[i].ulValueLen = NOT_ASKED;
+    }
+    rv = ask_lengths(s, o, a, n, "lengths");
+    if (rv != CKR_OK && !rv_some_unavailable(rv))
+        return rv;
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (a[i].ulValueLen != NOT_ASKED)
+            continue;
+        rv = ask_lengths(s, o, &a[i], 1, "a length the module skipped");
+        if (rv != CKR_OK && !rv_some_unavailable(rv))
+            return rv;
+        if (rv != CKR_OK || a[i].ulValueLen == NOT_ASKED)
+            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+    }
+    return CKR_OK;
+}
+
 static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
 {
     CK_ATTRIBUTE present[TK_P11_ATTRS_ALLOC_MAX];
@@ -102,17 +147,12 @@ static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a,
 
     if (n > TK_P11_ATTRS_ALLOC_MAX)
         return CKR_ARGUMENTS_BAD;
-    for (CK_ULONG i = 0; i < n; i++) {
-        a[i].pValue = NULL;
-        /* What a module that skipped an attribute leaves reads as absent. */
-        a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-    }
-    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
-                       "session=%lu, object=%lu, %lu attributes, first 0x%lx, lengths",
-                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
-                       n > 0 ? (unsigned long)a[0].type : 0UL);
-    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+    rv = lengths(s, o, a, n);
+    if (rv != CKR_OK) {
+        for (CK_ULONG i = 0; i < n; i++)
+            a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
         return rv;
+    }
     for (CK_ULONG i = 0; i < n; i++) {
         if (a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
             continue;

@@ -41,6 +41,27 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
     return target->C_Login(h, user, pin, len);
 }
 
+static int stop_early;
+
+void tk_flagshim_set_attrs_stop_early(int on)
+{
+    __atomic_store_n(&stop_early, on, __ATOMIC_SEQ_CST);
+}
+
+static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+                                      CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+    if (!__atomic_load_n(&stop_early, __ATOMIC_SEQ_CST))
+        return target->C_GetAttributeValue(h, o, tmpl, n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_RV rv = target->C_GetAttributeValue(h, o, &tmpl[i], 1);
+
+        if (rv != CKR_OK)
+            return rv;
+    }
+    return CKR_OK;
+}
+
 static void load(void)
 {
     const char *path = getenv("TK_FLAGSHIM_TARGET");
@@ -63,6 +84,7 @@ static void load(void)
     shim.C_GetFunctionList = C_GetFunctionList;
     shim.C_GetTokenInfo = shim_get_token_info;
     shim.C_Login = shim_login;
+    shim.C_GetAttributeValue = shim_get_attribute_value;
 }
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)

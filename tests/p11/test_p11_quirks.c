@@ -1,0 +1,177 @@
+/*
+ * Modules that bend PKCS#11: C_GetAttributeValue that stops at the first
+ * attribute it cannot return (v2.40 section 5.7 says to go on). SoftHSM2
+ * processes whole templates, so the token is reached through tk-flagshim
+ * (flagshim.h), which answers one attribute at a time and stops there.
+ * Key loading reads a key's attributes in one template in which some are
+ * always absent (an EC key has no CKA_MODULUS): through such a module it
+ * must still find everything that is there.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
+#include "flagshim.h"
+#include "load_key.h"
+#include "p11_test.h"
+#include "token_keygen.h"
+#include "token_pubkey.h"
+
+/* The provider's entry point, from the static library this test links. */
+extern OSSL_provider_init_fn OSSL_provider_init;
+
+static TK_P11_TEST env;
+static tk_flagshim_set_attrs_stop_early_fn *stop_early;
+static CK_OBJECT_HANDLE ec_pub, ec_priv;
+
+#define EC_LABEL "quirky-ec"
+
+static int setup(void)
+{
+    static const unsigned char id[] = { 0x51 };
+    const char *shim = getenv("TK_FLAGSHIM");
+    TK_P11_SESSION s;
+    CK_RV rv;
+    void *dl;
+
+    if (shim == NULL) {
+        fprintf(stderr, "test: TK_FLAGSHIM is not set (run with 'meson test')\n");
+        return -1;
+    }
+    if (tk_p11_test_setup(&env, "tokenkey-quirks", shim) != 0)
+        return -1;
+    /* The layer loaded the shim; find its control in that same copy. */
+    dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD);
+    if (dl == NULL)
+        return -1;
+    *(void **)&stop_early = dlsym(dl, "tk_flagshim_set_attrs_stop_early");
+    dlclose(dl);
+    if (stop_early == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+        || tk_p11_session_get(env.t, &s) != CKR_OK)
+        return -1;
+    rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
+    tk_p11_session_put(&s, rv);
+    return rv == CKR_OK ? 0 : -1;
+}
+
+static void teardown(void)
+{
+    tk_p11_test_teardown(&env);
+}
+
+static int whole_templates(void **state)
+{
+    stop_early(0);
+    return 0;
+}
+
+/* Absent attributes first, present ones after them. */
+static void read_public(CK_ATTRIBUTE *a, CK_ULONG n, unsigned long calls)
+{
+    TK_P11_SESSION s;
+    unsigned long ga0;
+
+    for (CK_ULONG i = 0; i < n; i++)
+        a[i] = (CK_ATTRIBUTE){ a[i].type, NULL, 0 };
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    ga0 = tk_p11_stat(TK_FN_C_GetAttributeValue);
+    assert_int_equal(tk_p11_get_attrs_alloc(&s, ec_pub, a, n), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_GetAttributeValue) - ga0, calls);
+    tk_p11_session_put(&s, CKR_OK);
+}
+
+static void test_skipped_attributes_asked_alone(void **state)
+{
+    static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_ATTRIBUTE whole[] = {
+        { CKA_CLASS }, { CKA_MODULUS }, { CKA_EC_PARAMS }, { CKA_PUBLIC_EXPONENT },
+        { CKA_EC_POINT }, { CKA_LABEL },
+    };
+    CK_ATTRIBUTE quirky[] = {
+        { CKA_CLASS }, { CKA_MODULUS }, { CKA_EC_PARAMS }, { CKA_PUBLIC_EXPONENT },
+        { CKA_EC_POINT }, { CKA_LABEL },
+    };
+    const CK_ULONG n = sizeof(whole) / sizeof(whole[0]);
+
+    /* A module that follows the standard: lengths, then values. */
+    read_public(whole, n, 2);
+
+    /*
+     * One that stops at CKA_MODULUS: the lengths call, the four it left
+     * unanswered one by one (CKA_PUBLIC_EXPONENT is absent alone too), values.
+     */
+    stop_early(1);
+    read_public(quirky, n, 1 + 4 + 1);
+
+    assert_int_equal(*(CK_OBJECT_CLASS *)quirky[0].pValue, CKO_PUBLIC_KEY);
+    assert_null(quirky[1].pValue);
+    assert_int_equal(quirky[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(quirky[2].ulValueLen, sizeof(p256));
+    assert_memory_equal(quirky[2].pValue, p256, sizeof(p256));
+    assert_null(quirky[3].pValue);
+    assert_int_equal(quirky[3].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(quirky[5].ulValueLen, strlen(EC_LABEL));
+    assert_memory_equal(quirky[5].pValue, EC_LABEL, strlen(EC_LABEL));
+    /* The same answers either way. */
+    for (CK_ULONG i = 0; i < n; i++) {
+        assert_int_equal(quirky[i].ulValueLen, whole[i].ulValueLen);
+        if (whole[i].pValue != NULL)
+            assert_memory_equal(quirky[i].pValue, whole[i].pValue, whole[i].ulValueLen);
+    }
+    tk_p11_attrs_free(whole, n);
+    tk_p11_attrs_free(quirky, n);
+}
+
+/* Through the provider: an EC key (no CKA_MODULUS) loads, and is the token's key. */
+static void test_ec_key_loads(void **state)
+{
+    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *deflt, *tokenkey;
+    EVP_PKEY *key, *pub;
+    TK_P11_SESSION s;
+    char uri[256];
+
+    assert_non_null(libctx);
+    setenv("TOKENKEY_MODULE", getenv("TK_FLAGSHIM"), 1);
+    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
+    assert_int_equal(OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init), 1);
+    deflt = OSSL_PROVIDER_load(libctx, "default");
+    tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey");
+    assert_non_null(deflt);
+    assert_non_null(tokenkey);
+
+    stop_early(1);
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+    key = tk_test_load_private(libctx, uri);
+    if (key == NULL) {
+        ERR_print_errors_fp(stderr);
+        fail_msg("%s did not load through a module that stops early", uri);
+    }
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    pub = tk_test_token_public_key(&s, ec_pub);
+    tk_p11_session_put(&s, CKR_OK);
+    assert_non_null(pub);
+    assert_int_equal(EVP_PKEY_eq(key, pub), 1);
+
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(key);
+    OSSL_PROVIDER_unload(tokenkey);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_skipped_attributes_asked_alone, whole_templates),
+        cmocka_unit_test_setup(test_ec_key_loads, whole_templates),
+    };
+
+    return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
+}
