@@ -24,6 +24,13 @@ CK_RV tk_test_keygen(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, const char *label
                      const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpub,
                      CK_OBJECT_HANDLE *hpriv)
 {
+    return tk_test_keygen_flags(s, kind, 0, label, id, idlen, hpub, hpriv);
+}
+
+CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned flags,
+                           const char *label, const unsigned char *id, size_t idlen,
+                           CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
+{
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG bits = 2048, llen = strlen(label);
     unsigned char exponent[] = { 0x01, 0x00, 0x01 };
@@ -40,7 +47,9 @@ CK_RV tk_test_keygen(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, const char *label
         { CKA_ID, (void *)id, idlen },
         { CKA_LABEL, (void *)label, llen },
     };
+    CK_BBOOL always_auth = (flags & TK_TEST_ALWAYS_AUTHENTICATE) ? CK_TRUE : CK_FALSE;
     CK_ATTRIBUTE privt[] = {
+        { CKA_ALWAYS_AUTHENTICATE, &always_auth, sizeof(always_auth) },
         { CKA_TOKEN, &yes, sizeof(yes) },
         { CKA_PRIVATE, &yes, sizeof(yes) },
         { CKA_SENSITIVE, &yes, sizeof(yes) },

@@ -24,4 +24,12 @@ CK_RV tk_test_keygen(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, const char *label
                      const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpub,
                      CK_OBJECT_HANDLE *hpriv);
 
+/* Flags for tk_test_keygen_flags. */
+#define TK_TEST_ALWAYS_AUTHENTICATE 0x1 /* CKA_ALWAYS_AUTHENTICATE on the private key */
+
+/* The same, with flags (0: tk_test_keygen). */
+CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned flags,
+                           const char *label, const unsigned char *id, size_t idlen,
+                           CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
+
 #endif

@@ -55,6 +55,8 @@ typedef struct sig_key {
  * then load it. Returns 0 or -1 after printing why.
  */
 int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out);
+/* The same with tk_test_keygen_flags's flags (TK_TEST_ALWAYS_AUTHENTICATE). */
+int sig_key_make_flags(SIG_ENV *e, SIG_KIND kind, unsigned flags, const char *label, SIG_KEY *out);
 void sig_key_free(SIG_KEY *k);
 
 /*

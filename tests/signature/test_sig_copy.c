@@ -3,7 +3,8 @@
  * performance): made once per key, really a session object that stays
  * sensitive and non-extractable (checked through the module's own function
  * list, not tokenkey's layer), made again after the token lost its
- * sessions, destroyed with the key, and never made when switched off.
+ * sessions, destroyed with the key, and never made when switched off or
+ * for a key that wants a login per use.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -199,6 +200,31 @@ static void test_copy_switched_off(void **state)
     sig_key_free(&key);
 }
 
+/*
+ * A key that wants a login for each use (CKA_ALWAYS_AUTHENTICATE) is never
+ * copied (the copy would not carry the token's rule), and each signature
+ * makes exactly C_SignInit, a context-specific C_Login, C_Sign.
+ */
+static void test_always_authenticate_key(void **state)
+{
+    SIG_KEY key;
+    SIG_STATS before;
+
+    assert_int_equal(sig_key_make_flags(&env, SIG_P256, TK_TEST_ALWAYS_AUTHENTICATE, "copy-always",
+                                        &key), 0);
+    for (int i = 0; i < 3; i++) {
+        sig_stats_take(&before);
+        sign_once(key.token, key.pub);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_CopyObject), 0);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 1);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_Login), 1);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_Sign), 1);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_FindObjectsInit), 0);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_GetAttributeValue), 0);
+    }
+    sig_key_free(&key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_copy_is_sensitive_session_object),
         cmocka_unit_test(test_copy_made_again_after_sessions_lost),
         cmocka_unit_test(test_copy_switched_off),
+        cmocka_unit_test(test_always_authenticate_key),
     };
 
     return cmocka_run_group_tests_name("signature-copy", tests, setup, teardown);
