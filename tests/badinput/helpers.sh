@@ -25,7 +25,7 @@ cnf_section() {
 }
 
 # no_login_sent: fails (exit 99) when a C_Login reached the token through
-# tk-tokenflags (TK_TOKENFLAGS_LOGINS=$LOGINS).
+# tk-tokenshim (TK_TOKENFLAGS_LOGINS=$LOGINS).
 no_login_sent() {
     if [ -s "$LOGINS" ]; then
         echo "a PIN was sent to the token: $(wc -l < "$LOGINS") C_Login" >&2

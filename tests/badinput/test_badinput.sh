@@ -12,7 +12,7 @@
 # Environment (meson's tk_test_env plus tests/badinput/meson.build):
 #   TK_BADINPUT_CASES     the table (cases.txt)
 #   TK_BADINPUT_HELPERS   helpers.sh, the functions cases may call
-#   TK_TOKENFLAGS_MODULE  tk-tokenflags.so (tokenflags.c)
+#   TK_TOKENSHIM          tk-tokenshim.so (tests/lib/tokenshim.h)
 #   TK_TOKENKEY_CLI       the built tokenkey command line
 #   TK_BADINPUT_ONLY      run only cases whose name contains this text
 #   TK_UNDER_VALGRIND=1   (the valgrind setup) allow each case 10 CPU minutes
@@ -29,7 +29,7 @@ export TOKEN="pkcs11:serial=$TOKENKEY_TEST_SERIAL"
 export EC="$TOKEN;object=bad-ec;type=private"
 export RSA="$TOKEN;object=bad-rsa;type=private"
 export REFS="$D/refs" PINS="$D/pins" CERTS="$D/certs" WORK="$D/work"
-export TK_CLI="$TK_TOKENKEY_CLI" SHIM="$TK_TOKENFLAGS_MODULE"
+export TK_CLI="$TK_TOKENKEY_CLI" SHIM="$TK_TOKENSHIM"
 export LOGINS="$D/logins"
 mkdir -p "$REFS" "$PINS" "$CERTS" "$WORK" || exit 1
 

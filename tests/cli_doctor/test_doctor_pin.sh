@@ -76,16 +76,16 @@ tk_line "without --key: found" "ok    key: $(tk_key_uri client 01) (EC, 256 bits
 
 # ---- a locked PIN and a last try (SoftHSM2 has neither: the shim reports them) ----
 TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/shim.log"
-export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TK_PINSHIM_FLAGS
-TK_PINSHIM_FLAGS=0x40000 # CKF_USER_PIN_LOCKED
-tk_run 3 "locked PIN" doctor --module "$TK_PINSHIM" --pin-file "$PIN" --key client
+export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TK_TOKENFLAGS
+TK_TOKENFLAGS=LOCKED
+tk_run 3 "locked PIN" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
 tk_line "locked: FAIL" "FAIL  pin: the user PIN is locked (CKF_USER_PIN_LOCKED)" "$D/out"
 tk_line "locked: hint" "hint: the security officer must unlock the user PIN (e.g. pkcs11-tool --login-type so --init-pin)" "$D/out"
-TK_PINSHIM_FLAGS=0x20000 # CKF_USER_PIN_FINAL_TRY
-tk_run 3 "last PIN try" doctor --module "$TK_PINSHIM" --pin-file "$PIN" --key client --json
+TK_TOKENFLAGS=FINAL_TRY
+tk_run 3 "last PIN try" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client --json
 tk_json "last try: FAIL" "d['checks'][-1] == {'check': 'pin', 'status': 'fail', 'detail': 'one PIN attempt is left (CKF_USER_PIN_FINAL_TRY): tokenkey will not spend it'}"
 tk_json "last try: hint" "d['hint'] == 'verify the PIN with the token\\'s own tool (one more wrong PIN locks it) or have the security officer reset it'"
-unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TK_PINSHIM_FLAGS
+unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TK_TOKENFLAGS
 tk_has "locked, last try: the PIN state was read" "C_GetTokenInfo(" "$D/shim.log"
 if grep -q 'C_Login(' "$D/shim.log"; then not_ok "locked, last try: no C_Login"; else ok "locked, last try: no C_Login"; fi
 

@@ -1,28 +1,28 @@
 /*
  * The layer refuses to send a PIN to a token whose user PIN is locked, or
  * has one try left, before C_Login and before reading the PIN. SoftHSM2
- * never reports those states, so the token is reached through tk-flagshim
- * (flagshim.h), which adds them to C_GetTokenInfo: the token, its sessions
+ * never reports those states, so the token is reached through tk-tokenshim
+ * (tokenshim.h), which adds them to C_GetTokenInfo: the token, its sessions
  * and the PIN check stay SoftHSM2's.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "flagshim.h"
+#include "tokenshim.h"
 #include "p11_test.h"
 
 static TK_P11_TEST env;
-static tk_flagshim_set_token_flags_fn *set_flags;
-static tk_flagshim_logins_fn *shim_logins;
+static tk_tokenshim_set_token_flags_fn *set_flags;
+static tk_tokenshim_logins_fn *shim_logins;
 
 static int setup(void)
 {
-    const char *shim = getenv("TK_FLAGSHIM");
+    const char *shim = getenv("TK_TOKENSHIM");
     void *dl;
 
     if (shim == NULL) {
-        fprintf(stderr, "test: TK_FLAGSHIM is not set (run with 'meson test')\n");
+        fprintf(stderr, "test: TK_TOKENSHIM is not set (run with 'meson test')\n");
         return -1;
     }
     if (tk_p11_test_setup(&env, "tokenkey-pinlock", shim) != 0)
@@ -31,8 +31,8 @@ static int setup(void)
     dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD);
     if (dl == NULL)
         return -1;
-    *(void **)&set_flags = dlsym(dl, "tk_flagshim_set_token_flags");
-    *(void **)&shim_logins = dlsym(dl, "tk_flagshim_logins");
+    *(void **)&set_flags = dlsym(dl, "tk_tokenshim_set_token_flags");
+    *(void **)&shim_logins = dlsym(dl, "tk_tokenshim_logins");
     dlclose(dl);
     return set_flags != NULL && shim_logins != NULL ? 0 : -1;
 }

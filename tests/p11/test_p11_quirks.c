@@ -1,8 +1,8 @@
 /*
  * Modules that bend PKCS#11: C_GetAttributeValue that stops at the first
  * attribute it cannot return (v2.40 section 5.7 says to go on). SoftHSM2
- * processes whole templates, so the token is reached through tk-flagshim
- * (flagshim.h), which answers one attribute at a time and stops there.
+ * processes whole templates, so the token is reached through tk-tokenshim
+ * (tokenshim.h), which answers one attribute at a time and stops there.
  * Key loading reads a key's attributes in one template in which some are
  * always absent (an EC key has no CKA_MODULUS): through such a module it
  * must still find everything that is there.
@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
-#include "flagshim.h"
+#include "tokenshim.h"
 #include "load_key.h"
 #include "p11_test.h"
 #include "token_keygen.h"
@@ -26,7 +26,7 @@
 extern OSSL_provider_init_fn OSSL_provider_init;
 
 static TK_P11_TEST env;
-static tk_flagshim_set_attrs_stop_early_fn *stop_early;
+static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -34,13 +34,13 @@ static CK_OBJECT_HANDLE ec_pub, ec_priv;
 static int setup(void)
 {
     static const unsigned char id[] = { 0x51 };
-    const char *shim = getenv("TK_FLAGSHIM");
+    const char *shim = getenv("TK_TOKENSHIM");
     TK_P11_SESSION s;
     CK_RV rv;
     void *dl;
 
     if (shim == NULL) {
-        fprintf(stderr, "test: TK_FLAGSHIM is not set (run with 'meson test')\n");
+        fprintf(stderr, "test: TK_TOKENSHIM is not set (run with 'meson test')\n");
         return -1;
     }
     if (tk_p11_test_setup(&env, "tokenkey-quirks", shim) != 0)
@@ -49,7 +49,7 @@ static int setup(void)
     dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD);
     if (dl == NULL)
         return -1;
-    *(void **)&stop_early = dlsym(dl, "tk_flagshim_set_attrs_stop_early");
+    *(void **)&stop_early = dlsym(dl, "tk_tokenshim_set_attrs_stop_early");
     dlclose(dl);
     if (stop_early == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
@@ -137,7 +137,7 @@ static void test_ec_key_loads(void **state)
     char uri[256];
 
     assert_non_null(libctx);
-    setenv("TOKENKEY_MODULE", getenv("TK_FLAGSHIM"), 1);
+    setenv("TOKENKEY_MODULE", getenv("TK_TOKENSHIM"), 1);
     setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
     assert_int_equal(OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init), 1);
     deflt = OSSL_PROVIDER_load(libctx, "default");

@@ -1,24 +1,4 @@
-/*
- * tk-tokenflags: a PKCS#11 module over the fixture's SoftHSM2 that reports
- * token states SoftHSM2 never does, driven by the environment so that the
- * openssl and tokenkey command lines can meet them (tests/p11's flagshim
- * does the same for in-process tests, through function calls).
- *
- *   TK_TOKENFLAGS         comma-separated flags OR'ed into every
- *                         CK_TOKEN_INFO: LOCKED (CKF_USER_PIN_LOCKED),
- *                         FINAL_TRY (CKF_USER_PIN_FINAL_TRY), COUNT_LOW
- *                         (CKF_USER_PIN_COUNT_LOW), WRITE_PROTECTED
- *                         (CKF_WRITE_PROTECTED: a read-only token)
- *   TK_TOKENFLAGS_LOGINS  a file that gets one line per C_Login that
- *                         reaches SoftHSM2 (to prove a PIN was not sent)
- *   TK_TOKENFLAGS_TARGET  the real module (default: TOKENKEY_TEST_MODULE)
- *
- * Why: SoftHSM2 2.6.1 never locks a PIN (it only sets COUNT_LOW after a
- * failure), never reports FINAL_TRY, and has no read-only token setting.
- * For WRITE_PROTECTED, sessions opened read-write are refused with
- * CKR_TOKEN_WRITE_PROTECTED, as a read-only token does (PKCS#11 v2.40
- * section 5.6, C_OpenSession). Everything else is SoftHSM2's.
- */
+/* tk-tokenshim: see tokenshim.h. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <p11-kit/pkcs11.h>
+#include "tokenshim.h"
 
 /* The entry point a PKCS#11 module exports (PKCS#11 v2.40 section 5.2). */
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
@@ -36,8 +16,26 @@ static CK_FUNCTION_LIST shim;
 static CK_FUNCTION_LIST *target;
 static CK_RV load_rv = CKR_GENERAL_ERROR;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static CK_FLAGS added;
+static CK_FLAGS added_flags;
+static unsigned long logins;
+static int stop_early;
 
+void tk_tokenshim_set_token_flags(CK_FLAGS flags)
+{
+    __atomic_store_n(&added_flags, flags, __ATOMIC_SEQ_CST);
+}
+
+unsigned long tk_tokenshim_logins(void)
+{
+    return __atomic_load_n(&logins, __ATOMIC_SEQ_CST);
+}
+
+void tk_tokenshim_set_attrs_stop_early(int on)
+{
+    __atomic_store_n(&stop_early, on, __ATOMIC_SEQ_CST);
+}
+
+/* TK_TOKENFLAGS's names; an unknown one is a broken test, so abort loudly. */
 static CK_FLAGS parse_flags(const char *text)
 {
     static const struct { const char *name; CK_FLAGS flag; } names[] = {
@@ -55,7 +53,7 @@ static CK_FLAGS parse_flags(const char *text)
             if (strlen(names[i].name) == len && strncmp(names[i].name, text, len) == 0)
                 break;
         if (i == sizeof(names) / sizeof(names[0])) {
-            fprintf(stderr, "tk-tokenflags: unknown flag '%.*s' in TK_TOKENFLAGS\n", (int)len, text);
+            fprintf(stderr, "tk-tokenshim: unknown flag '%.*s' in TK_TOKENFLAGS\n", (int)len, text);
             abort();
         }
         flags |= names[i].flag;
@@ -69,14 +67,15 @@ static CK_RV shim_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
     CK_RV rv = target->C_GetTokenInfo(slot, info);
 
     if (rv == CKR_OK)
-        info->flags |= added;
+        info->flags |= __atomic_load_n(&added_flags, __ATOMIC_SEQ_CST);
     return rv;
 }
 
 static CK_RV shim_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
                                CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
 {
-    if ((added & CKF_WRITE_PROTECTED) && (flags & CKF_RW_SESSION))
+    if ((__atomic_load_n(&added_flags, __ATOMIC_SEQ_CST) & CKF_WRITE_PROTECTED)
+        && (flags & CKF_RW_SESSION))
         return CKR_TOKEN_WRITE_PROTECTED;
     return target->C_OpenSession(slot, flags, app, notify, session);
 }
@@ -85,6 +84,7 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
 {
     const char *path = getenv("TK_TOKENFLAGS_LOGINS");
 
+    __atomic_fetch_add(&logins, 1, __ATOMIC_SEQ_CST);
     if (path != NULL) {
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
@@ -97,28 +97,43 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
     return target->C_Login(h, user, pin, len);
 }
 
+static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
+                                      CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+    if (!__atomic_load_n(&stop_early, __ATOMIC_SEQ_CST))
+        return target->C_GetAttributeValue(h, o, tmpl, n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_RV rv = target->C_GetAttributeValue(h, o, &tmpl[i], 1);
+
+        if (rv != CKR_OK)
+            return rv;
+    }
+    return CKR_OK;
+}
+
 static void load(void)
 {
-    const char *path = getenv("TK_TOKENFLAGS_TARGET");
+    const char *path = getenv("TK_TOKENSHIM_TARGET");
     CK_C_GetFunctionList get;
     void *dl;
 
     if (path == NULL)
         path = getenv("TOKENKEY_TEST_MODULE");
     if (path == NULL || (dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-        fprintf(stderr, "tk-tokenflags: cannot load %s: %s\n", path != NULL ? path : "(unset)",
-                path != NULL ? dlerror() : "set TK_TOKENFLAGS_TARGET");
+        fprintf(stderr, "tk-tokenshim: cannot load %s: %s\n", path != NULL ? path : "(unset)",
+                path != NULL ? dlerror() : "set TK_TOKENSHIM_TARGET");
         return;
     }
     *(void **)&get = dlsym(dl, "C_GetFunctionList");
     if (get == NULL || get(&target) != CKR_OK)
         return;
-    added = parse_flags(getenv("TK_TOKENFLAGS"));
+    added_flags = parse_flags(getenv("TK_TOKENFLAGS"));
     shim = *target;
     shim.C_GetFunctionList = C_GetFunctionList;
     shim.C_GetTokenInfo = shim_get_token_info;
     shim.C_OpenSession = shim_open_session;
     shim.C_Login = shim_login;
+    shim.C_GetAttributeValue = shim_get_attribute_value;
     load_rv = CKR_OK;
 }
 

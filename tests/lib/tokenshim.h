@@ -1,0 +1,45 @@
+/*
+ * tk-tokenshim: a PKCS#11 module that forwards every call to a real one
+ * (TK_TOKENSHIM_TARGET, default TOKENKEY_TEST_MODULE: the fixture's
+ * SoftHSM2) and shows tokenkey what SoftHSM2 2.6.1 never does:
+ *
+ * - PIN states and a read-only token: flags OR'ed into every CK_TOKEN_INFO.
+ *   SoftHSM2 never locks a PIN (it sets CKF_USER_PIN_COUNT_LOW after any
+ *   failure), never reports CKF_USER_PIN_FINAL_TRY, and has no read-only
+ *   setting. With CKF_WRITE_PROTECTED, read-write sessions are refused with
+ *   CKR_TOKEN_WRITE_PROTECTED, as a read-only token does (PKCS#11 v2.40
+ *   section 5.6, C_OpenSession).
+ * - A C_GetAttributeValue that asks for one attribute at a time and, at the
+ *   first one it cannot return, answers that and leaves the rest of the
+ *   template untouched: v2.40 section 5.7 forbids it, some modules do it.
+ *
+ * It also counts the C_Login calls that reach the real module (to prove a
+ * PIN was not sent); never the PIN. The token, its sessions, objects and
+ * PIN check stay the real module's. Test code only; never installed.
+ *
+ * Command-line tests drive it with the environment, read when it loads:
+ *   TK_TOKENFLAGS         comma-separated: LOCKED, FINAL_TRY, COUNT_LOW,
+ *                         WRITE_PROTECTED
+ *   TK_TOKENFLAGS_LOGINS  a file that gets a line per C_Login reaching the
+ *                         real module ("C_Login user=N")
+ * In-process tests with the functions below, reached with
+ * dlopen(RTLD_NOLOAD) + dlsym in the copy the code under test loaded.
+ */
+#ifndef TK_TOKENSHIM_H
+#define TK_TOKENSHIM_H
+
+#include <p11-kit/pkcs11.h>
+
+/* Flags added to every CK_TOKEN_INFO from now on (0: none). */
+void tk_tokenshim_set_token_flags(CK_FLAGS flags);
+typedef void tk_tokenshim_set_token_flags_fn(CK_FLAGS flags);
+
+/* C_Login calls forwarded to the real module so far. */
+unsigned long tk_tokenshim_logins(void);
+typedef unsigned long tk_tokenshim_logins_fn(void);
+
+/* on != 0: C_GetAttributeValue stops at the first attribute it cannot return. */
+void tk_tokenshim_set_attrs_stop_early(int on);
+typedef void tk_tokenshim_set_attrs_stop_early_fn(int on);
+
+#endif
