@@ -6,6 +6,7 @@
  * variants of one round ran seconds apart, so load from elsewhere hits
  * both sides of a ratio alike.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -48,7 +49,7 @@ static double p50_ratio(const BENCH_RESULT *a, const BENCH_RESULT *limit)
 {
     double pa = a != NULL ? bench_hist_quantile(a->hist, 0.5) : 0;
 
-    return pa > 0 && limit != NULL ? bench_hist_quantile(limit->hist, 0.5) / pa : 0;
+    return pa > 0 && limit != NULL ? bench_hist_quantile(limit->hist, 0.5) / pa : NAN;
 }
 
 static int thread_index(const BENCH_OPTS *o, int threads)
@@ -180,7 +181,7 @@ static double tls_ratio(const BENCH_REPORT *r, int k, int ti, double *extra_us, 
     int n = 0;
 
     if (tok == NULL || sw == NULL || lim == NULL)
-        return -1;
+        return NAN;
     for (int i = 0; i < tok->nrounds && i < sw->nrounds && i < lim->nrounds; i++) {
         e[n] = 1e6 / tok->rate[i] - 1e6 / sw->rate[i];
         s[n] = 1e6 / lim->rate[i];
@@ -210,7 +211,7 @@ static double tls_p50_ratio(const BENCH_REPORT *r, int k, int ti)
                        *lim = res(r, k, ti, V_RAW_COPY);
 
     if (tok == NULL || sw == NULL || lim == NULL)
-        return 0;
+        return NAN;
     return (bench_hist_quantile(tok->hist, 0.5) - bench_hist_quantile(sw->hist, 0.5))
            / bench_hist_quantile(lim->hist, 0.5);
 }
@@ -230,7 +231,7 @@ static void tls(const BENCH_REPORT *r, int ti)
                            *swtk = res(r, k, ti, V_TLS_SOFT_TK);
         double q = tls_ratio(r, k, ti, &extra, &sign);
 
-        if (q < 0 || tok == NULL || sw == NULL)
+        if (isnan(q) || tok == NULL || sw == NULL)
             continue;
         printf("| %s | %.0f | %.0f |", bench_key_names[k], bench_median(tok->rate, tok->nrounds),
                bench_median(sw->rate, sw->nrounds));
@@ -310,17 +311,32 @@ static void rss(const BENCH_REPORT *r)
     printf("\n");
 }
 
-/* One goal's line; p50 > 0 adds the median-latency cross-check (not part of the verdict). */
-static int verdict(const char *what, double measured, double goal, int at_least, double p50)
+static int meets(double measured, double goal, int at_least)
 {
-    int pass = at_least ? measured >= goal : measured <= goal;
-    char cross[48] = "";
+    return at_least ? measured >= goal : measured <= goal;
+}
 
-    if (p50 > 0)
-        snprintf(cross, sizeof(cross), " (from p50 latencies: %.2fx)", p50);
-    printf("- %s: %.2fx%s (goal %s %.2fx): **%s**\n", what, measured, cross,
-           at_least ? ">=" : "<=", goal, pass ? "PASS" : "MISS");
-    return pass;
+/*
+ * One goal's line; the verdict comes from the ratio of rates, as issue 9
+ * defines the goals. cross (NAN: none) is the same ratio from median
+ * latencies, which load from elsewhere hardly moves. When the two disagree
+ * on the verdict, or either says the token costs less than nothing, this
+ * run cannot tell: UNSURE, not counted as met.
+ */
+static int verdict(const char *what, double measured, double goal, int at_least, double cross,
+                   int *unsure_count)
+{
+    int pass = meets(measured, goal, at_least), unsure = measured < 0;
+    char note[48] = "";
+
+    if (!isnan(cross)) {
+        snprintf(note, sizeof(note), " (from p50 latencies: %.2fx)", cross);
+        unsure = unsure || cross < 0 || meets(cross, goal, at_least) != pass;
+    }
+    printf("- %s: %.2fx%s (goal %s %.2fx): **%s**\n", what, measured, note, at_least ? ">=" : "<=",
+           goal, unsure ? "UNSURE" : pass ? "PASS" : "MISS");
+    *unsure_count += unsure;
+    return pass && !unsure;
 }
 
 static void goals(const BENCH_REPORT *r, int t1)
@@ -328,7 +344,7 @@ static void goals(const BENCH_REPORT *r, int t1)
     const BENCH_OPTS *o = &r->env->o;
     char what[160];
     double extra, sign;
-    int pass = 0, total = 0;
+    int pass = 0, total = 0, unsure = 0;
 
     printf("## Goals (issue 9)\n\n");
     for (int k = 0; k < BK_NKEYS; k++)
@@ -337,7 +353,7 @@ static void goals(const BENCH_REPORT *r, int t1)
                 snprintf(what, sizeof(what), "%s, %d thread%s, %s / limit", bench_key_names[k],
                          o->threads[ti], o->threads[ti] > 1 ? "s" : "", bench_variant_names[v]);
                 pass += verdict(what, ratio(res(r, k, ti, v), res(r, k, ti, V_RAW_COPY)), 0.97, 1,
-                                p50_ratio(res(r, k, ti, v), res(r, k, ti, V_RAW_COPY)));
+                                p50_ratio(res(r, k, ti, v), res(r, k, ti, V_RAW_COPY)), &unsure);
                 total++;
             }
     if (r->env->other_lc != NULL)
@@ -352,7 +368,7 @@ static void goals(const BENCH_REPORT *r, int t1)
                          bench_variant_names[v + (V_OTHER_URI - V_TK_URI)]);
                 pass += verdict(what, ratio(res(r, BK_EC, ti, v), other),
                                 o->threads[ti] == 1 ? 1.14 : 1.4, 1,
-                                p50_ratio(res(r, BK_EC, ti, v), other));
+                                p50_ratio(res(r, BK_EC, ti, v), other), &unsure);
                 total++;
             }
     else
@@ -361,18 +377,18 @@ static void goals(const BENCH_REPORT *r, int t1)
     for (int k = 0; k < BK_NKEYS && t1 >= 0; k++) {
         double q = tls_ratio(r, k, t1, &extra, &sign);
 
-        if (q < 0)
+        if (isnan(q))
             continue;
         snprintf(what, sizeof(what), "%s TLS 1.3 handshake: extra time with the token key / one "
                  "raw C_Sign on the copy", bench_key_names[k]);
-        pass += verdict(what, q, 1.1, 0, tls_p50_ratio(r, k, t1));
+        pass += verdict(what, q, 1.1, 0, tls_p50_ratio(r, k, t1), &unsure);
         total++;
     }
     for (int k = 0; k < BK_NKEYS && r->have_cold; k++)
         for (int m = COLD_TK_URI; m <= COLD_TK_PEM && r->cold.us[k][COLD_RAW] > 0; m++) {
             snprintf(what, sizeof(what), "%s cold start, %s / raw PKCS#11", bench_key_names[k],
                      bench_cold_names[m]);
-            pass += verdict(what, r->cold.us[k][m] / r->cold.us[k][COLD_RAW], 1.2, 0, 0);
+            pass += verdict(what, r->cold.us[k][m] / r->cold.us[k][COLD_RAW], 1.2, 0, NAN, &unsure);
             total++;
         }
     if (r->have_rss) {
@@ -387,7 +403,11 @@ static void goals(const BENCH_REPORT *r, int t1)
     }
     printf("- no per-signature C_FindObjects, attribute read or mechanism lookup: checked by the "
            "tests with the PKCS#11 layer's call statistics, not here\n");
-    printf("\n%d of %d goals met in this run.\n", pass, total);
+    printf("\n%d of %d goals met in this run", pass, total);
+    if (unsure > 0)
+        printf(" (%d UNSURE: rates and median latencies disagree, the machine was busy; run again)",
+               unsure);
+    printf(".\n");
 }
 
 void bench_print_report(const BENCH_REPORT *r)
