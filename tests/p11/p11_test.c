@@ -10,22 +10,40 @@
 
 #include "p11_test.h"
 
-CK_FUNCTION_LIST *tk_test_raw_functions(const char *module_path)
+void *tk_test_loaded_symbol(const char *module_path, const char *name)
 {
-    CK_C_GetFunctionList get;
-    CK_FUNCTION_LIST *fl = NULL;
     /* The layer keeps its own reference; this one only finds the same copy. */
-    void *dl = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD);
+    void *dl = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD), *sym;
 
     if (dl == NULL) {
         fprintf(stderr, "test: %s is not loaded: %s\n", module_path, dlerror());
         return NULL;
     }
-    *(void **)&get = dlsym(dl, "C_GetFunctionList");
+    sym = dlsym(dl, name);
+    if (sym == NULL)
+        fprintf(stderr, "test: %s has no %s\n", module_path, name);
+    dlclose(dl);
+    return sym;
+}
+
+CK_FUNCTION_LIST *tk_test_raw_functions(const char *module_path)
+{
+    CK_C_GetFunctionList get;
+    CK_FUNCTION_LIST *fl = NULL;
+
+    *(void **)&get = tk_test_loaded_symbol(module_path, "C_GetFunctionList");
     if (get == NULL || get(&fl) != CKR_OK)
         fl = NULL;
-    dlclose(dl);
     return fl;
+}
+
+const char *tk_test_tokenshim(void)
+{
+    const char *shim = getenv("TK_TOKENSHIM");
+
+    if (shim == NULL)
+        fprintf(stderr, "test: TK_TOKENSHIM is not set (run with 'meson test')\n");
+    return shim;
 }
 
 long tk_test_raw_session_state(CK_FUNCTION_LIST *raw, CK_SLOT_ID slot)

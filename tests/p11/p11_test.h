@@ -34,6 +34,10 @@ void tk_p11_test_teardown(TK_P11_TEST *e);
  * process, whose calls the layer neither sees nor counts.
  */
 CK_FUNCTION_LIST *tk_test_raw_functions(const char *module_path);
+/* A symbol of that already loaded module (NULL after printing why). */
+void *tk_test_loaded_symbol(const char *module_path, const char *name);
+/* Where tests/lib's tk-tokenshim is (TK_TOKENSHIM), or NULL after printing why. */
+const char *tk_test_tokenshim(void);
 
 /* Session state as the module reports it on a session of our own (CKS_*), or -1. */
 long tk_test_raw_session_state(CK_FUNCTION_LIST *raw, CK_SLOT_ID slot);

@@ -5,9 +5,6 @@
  * (tokenshim.h), which adds them to C_GetTokenInfo: the token, its sessions
  * and the PIN check stay SoftHSM2's.
  */
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "tokenshim.h"
 #include "p11_test.h"
@@ -18,22 +15,13 @@ static tk_tokenshim_logins_fn *shim_logins;
 
 static int setup(void)
 {
-    const char *shim = getenv("TK_TOKENSHIM");
-    void *dl;
+    const char *shim = tk_test_tokenshim();
 
-    if (shim == NULL) {
-        fprintf(stderr, "test: TK_TOKENSHIM is not set (run with 'meson test')\n");
+    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-pinlock", shim) != 0)
         return -1;
-    }
-    if (tk_p11_test_setup(&env, "tokenkey-pinlock", shim) != 0)
-        return -1;
-    /* The layer loaded the shim; find its controls in that same copy. */
-    dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD);
-    if (dl == NULL)
-        return -1;
-    *(void **)&set_flags = dlsym(dl, "tk_tokenshim_set_token_flags");
-    *(void **)&shim_logins = dlsym(dl, "tk_tokenshim_logins");
-    dlclose(dl);
+    /* The layer loaded the shim; its controls are in that same copy. */
+    *(void **)&set_flags = tk_test_loaded_symbol(shim, "tk_tokenshim_set_token_flags");
+    *(void **)&shim_logins = tk_test_loaded_symbol(shim, "tk_tokenshim_logins");
     return set_flags != NULL && shim_logins != NULL ? 0 : -1;
 }
 

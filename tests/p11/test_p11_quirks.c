@@ -7,7 +7,6 @@
  * always absent (an EC key has no CKA_MODULUS): through such a module it
  * must still find everything that is there.
  */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,23 +33,14 @@ static CK_OBJECT_HANDLE ec_pub, ec_priv;
 static int setup(void)
 {
     static const unsigned char id[] = { 0x51 };
-    const char *shim = getenv("TK_TOKENSHIM");
+    const char *shim = tk_test_tokenshim();
     TK_P11_SESSION s;
     CK_RV rv;
-    void *dl;
 
-    if (shim == NULL) {
-        fprintf(stderr, "test: TK_TOKENSHIM is not set (run with 'meson test')\n");
+    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-quirks", shim) != 0)
         return -1;
-    }
-    if (tk_p11_test_setup(&env, "tokenkey-quirks", shim) != 0)
-        return -1;
-    /* The layer loaded the shim; find its control in that same copy. */
-    dl = dlopen(shim, RTLD_NOW | RTLD_NOLOAD);
-    if (dl == NULL)
-        return -1;
-    *(void **)&stop_early = dlsym(dl, "tk_tokenshim_set_attrs_stop_early");
-    dlclose(dl);
+    /* The layer loaded the shim; its control is in that same copy. */
+    *(void **)&stop_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attrs_stop_early");
     if (stop_early == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
@@ -137,7 +127,7 @@ static void test_ec_key_loads(void **state)
     char uri[256];
 
     assert_non_null(libctx);
-    setenv("TOKENKEY_MODULE", getenv("TK_TOKENSHIM"), 1);
+    setenv("TOKENKEY_MODULE", tk_test_tokenshim(), 1);
     setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
     assert_int_equal(OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init), 1);
     deflt = OSSL_PROVIDER_load(libctx, "default");
