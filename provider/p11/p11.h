@@ -212,11 +212,12 @@ CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_
 /*
  * Several attributes of one object, whatever their sizes, in two calls
  * (lengths, then values; plus one for each length a module that stops at
- * the first missing attribute left unanswered). On CKR_OK each a[i].pValue is a new buffer of
- * a[i].ulValueLen bytes, or NULL with ulValueLen CK_UNAVAILABLE_INFORMATION
- * when the object has no such attribute or it is sensitive; free them with
- * tk_p11_attrs_free. On another CK_RV nothing is allocated. At most
- * TK_P11_ATTRS_ALLOC_MAX attributes; same refusals as tk_p11_get_attrs.
+ * the first missing attribute left unanswered). On CKR_OK each a[i].pValue
+ * is a new buffer of a[i].ulValueLen bytes, or NULL with ulValueLen
+ * CK_UNAVAILABLE_INFORMATION when the object has no such attribute or it
+ * is sensitive; free them with tk_p11_attrs_free. On another CK_RV nothing
+ * is allocated. At most TK_P11_ATTRS_ALLOC_MAX attributes; same refusals
+ * as tk_p11_get_attrs.
  */
 #define TK_P11_ATTRS_ALLOC_MAX 16
 CK_RV tk_p11_get_attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n);
