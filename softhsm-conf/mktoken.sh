@@ -9,6 +9,10 @@
 # environment:
 #   TK_INIT_TOKEN  path of the built tk-init-token helper (default: found
 #                  in ./build*/softhsm-conf/ next to this script)
+#   TK_TOKEN_VIA   the PKCS#11 module tests load to reach the token, printed
+#                  as TOKENKEY_TEST_MODULE instead of SoftHSM2 itself: p11-kit's
+#                  proxy, which loads SoftHSM2 from p11-kit's module registry
+#                  (tests/p11kit). The token is created through SoftHSM2.
 #
 # The user and SO PINs are random, written to DIR/user.pin and DIR/so.pin
 # (mode 0600) and read from those files by tk-init-token: never on argv.
@@ -35,6 +39,9 @@ if [ -z "$init" ]; then
     done
 fi
 [ -n "$init" ] && [ -x "$init" ] || die "tk-init-token not found: build first (meson setup build && ninja -C build) or set TK_INIT_TOKEN"
+
+[ -z "${TK_TOKEN_VIA:-}" ] || [ -r "$TK_TOKEN_VIA" ] \
+    || die "TK_TOKEN_VIA: no module at $TK_TOKEN_VIA"
 
 mkdir -p "$dir/tokens"
 dir=$(cd "$dir" && pwd)
@@ -65,7 +72,7 @@ read -r _ serial < "$dir/slot"
 cat <<EOF
 SOFTHSM2_CONF='$dir/softhsm2.conf'
 TOKENKEY_TEST_DIR='$dir'
-TOKENKEY_TEST_MODULE='$module'
+TOKENKEY_TEST_MODULE='${TK_TOKEN_VIA:-$module}'
 TOKENKEY_TEST_TOKEN='$label'
 TOKENKEY_TEST_SERIAL='$serial'
 TOKENKEY_TEST_PIN_FILE='$dir/user.pin'

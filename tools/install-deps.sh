@@ -7,7 +7,7 @@ set -eu
 packages="
   build-essential meson ninja-build pkg-config
   libssl-dev openssl libssl-doc
-  libp11-kit-dev libp11-dev
+  libp11-kit-dev libp11-dev p11-kit-modules
   softhsm2 opensc
   libcmocka-dev
   librdkafka-dev kcat python3 python3-confluent-kafka
