@@ -12,6 +12,7 @@
 #include <openssl/provider.h>
 
 #include "cli.h"
+#include "config.h"
 #include "pinfile.h"
 
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
@@ -49,9 +50,10 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
 {
     int help = 0;
     const TK_CLI_OPTION common[] = {
-        { "--module", &cli->module, NULL, "PKCS#11 module path (default: $TOKENKEY_MODULE)" },
+        { "--module", &cli->module, NULL, "PKCS#11 module path (default: openssl.cnf's pkcs11-module, else $TOKENKEY_MODULE)" },
         { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
-        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else $TOKENKEY_PIN, else a prompt)" },
+        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
+                                                "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" },
         { "--key", &cli->key, NULL, "key label or pkcs11: URI" },
         { "--json", NULL, &cli->json, "machine-readable output" },
         { "--help", NULL, &help, "this help" },
@@ -60,8 +62,6 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
     int i;
 
     *exit_code = TK_EXIT_USAGE;
-    if (cli->module == NULL)
-        cli->module = getenv("TOKENKEY_MODULE");
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const TK_CLI_OPTION *o;
@@ -99,22 +99,34 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
         *exit_code = TK_EXIT_OK;
         return -1;
     }
+    if (cli->module == NULL) {
+        const TK_CONFIG *cfg = tk_cli_client_config(cli);
+
+        if (cfg == NULL) {
+            *exit_code = TK_EXIT_SETUP;
+            return -1;
+        }
+        cli->module = cfg->module;
+    }
     return i;
 }
 
 int tk_cli_open_module(TK_CLI *cli)
 {
+    const TK_CONFIG *cfg = tk_cli_client_config(cli);
     CK_RV rv;
 
     if (cli->module == NULL || *cli->module == '\0') {
         tk_cli_error(cli, 0, "no PKCS#11 module: pass --module PATH or set TOKENKEY_MODULE");
         return 0;
     }
+    if (cfg == NULL)
+        return 0;
     if (access(cli->module, R_OK) != 0) {
         tk_cli_error(cli, 0, "PKCS#11 module '%s': %s", cli->module, strerror(errno));
         return 0;
     }
-    rv = tk_p11_module_open(cli->module, getenv("TOKENKEY_INIT_ARGS"), &cli->m);
+    rv = tk_p11_module_open(cli->module, cfg->init_args, &cli->m);
     if (rv == TK_CKR_MODULE_LOAD)
         tk_cli_error(cli, 0, "cannot load PKCS#11 module '%s': %s", cli->module,
                      tk_p11_module_load_error());
@@ -146,31 +158,70 @@ static size_t strip_newline(char *buf, size_t len)
     return len;
 }
 
-static CK_RV pin_from_file(TK_CLI *cli, char *buf, size_t cap, size_t *len)
+static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap, size_t *len)
 {
     unsigned mode;
     int err = 0;
-    TK_PINFILE_STATUS st = tk_pinfile_read(cli->pin_file, buf, cap, len, &mode, &err);
+    TK_PINFILE_STATUS st = tk_pinfile_read(path, buf, cap, len, &mode, &err);
 
     if (st != TK_PINFILE_UNREADABLE && tk_pinfile_too_open(mode))
         fprintf(stderr, "%s %s: warning: PIN file '%s' can be read by other users (mode %04o): "
-                        "chmod 600 it\n", cli->prog, cli->cmd, cli->pin_file, mode);
+                        "chmod 600 it\n", cli->prog, cli->cmd, path, mode);
     switch (st) {
     case TK_PINFILE_OK:
         return CKR_OK;
     case TK_PINFILE_UNREADABLE:
-        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", cli->pin_file, strerror(err));
+        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", path, strerror(err));
         break;
     case TK_PINFILE_TOO_LONG:
-        tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?",
-                     cli->pin_file, cap);
+        tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?", path, cap);
         break;
     case TK_PINFILE_EMPTY:
     default:
-        tk_cli_error(cli, 0, "PIN file '%s' is empty", cli->pin_file);
+        tk_cli_error(cli, 0, "PIN file '%s' is empty", path);
         break;
     }
     return TK_CKR_PIN_UNAVAILABLE;
+}
+
+static CK_RV pin_from_variable(TK_CLI *cli, const char *name, char *buf, size_t cap, size_t *len)
+{
+    const char *value = getenv(name);
+
+    if (value == NULL || *value == '\0') {
+        tk_cli_error(cli, 0, "environment variable %s is empty or not set", name);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    *len = strlen(value);
+    if (*len > cap) {
+        tk_cli_error(cli, 0, "environment variable %s is longer than %zu bytes: is it the PIN?",
+                     name, cap);
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    memcpy(buf, value, *len);
+    return CKR_OK;
+}
+
+/*
+ * Without --pin-file: the PIN source the client's provider has (its
+ * openssl.cnf section's pin, else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE,
+ * TOKENKEY_PIN: the first one set; cli_config.c), so that doctor and the
+ * other commands log in the way that client does. *found is 0 when it has none.
+ */
+static CK_RV pin_from_client_config(TK_CLI *cli, char *buf, size_t cap, size_t *len, int *found)
+{
+    const TK_CONFIG *cfg = tk_cli_client_config(cli);
+
+    *found = 1;
+    if (cfg == NULL)
+        return TK_CKR_PIN_UNAVAILABLE;
+    if (cfg->pin == NULL) {
+        *found = 0;
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
+    if (strncmp(cfg->pin, "file:", 5) == 0)
+        return pin_from_file(cli, cfg->pin + 5, buf, cap, len);
+    return pin_from_variable(cli, cfg->pin + 4, buf, cap, len); /* env:NAME, as tk_config_set checked */
 }
 
 /* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */
@@ -182,7 +233,7 @@ static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
 
     if (tty == NULL) {
         tk_cli_error(cli, 0, "the token needs a PIN and there is no terminal to ask: "
-                             "use --pin-file FILE or TOKENKEY_PIN");
+                             "use --pin-file FILE or TOKENKEY_PIN_FILE");
         return TK_CKR_PIN_UNAVAILABLE;
     }
     /* Echo off before the prompt shows: a PIN typed at once must not be echoed or flushed. */
@@ -203,17 +254,29 @@ static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
 static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
 {
     TK_CLI *cli = arg;
-    const char *env;
+    int found;
+    CK_RV rv;
 
     if (cli->pin_file != NULL)
-        return pin_from_file(cli, buf, cap, len);
-    env = getenv("TOKENKEY_PIN");
-    if (env != NULL && *env != '\0') {
-        *len = strlen(env) < cap ? strlen(env) : cap;
-        memcpy(buf, env, *len);
-        return CKR_OK;
-    }
-    return pin_from_prompt(cli, buf, cap, len);
+        return pin_from_file(cli, cli->pin_file, buf, cap, len);
+    rv = pin_from_client_config(cli, buf, cap, len, &found);
+    return found ? rv : pin_from_prompt(cli, buf, cap, len);
+}
+
+void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
+{
+    const TK_CONFIG *cfg;
+
+    if (cli->pin_file != NULL)
+        snprintf(out, cap, "the PIN from '%s'", cli->pin_file);
+    else if ((cfg = tk_cli_client_config(cli)) == NULL)
+        snprintf(out, cap, "the PIN source set in the client's configuration");
+    else if (cfg->pin == NULL)
+        snprintf(out, cap, "the PIN typed at the prompt");
+    else if (strncmp(cfg->pin, "file:", 5) == 0)
+        snprintf(out, cap, "the PIN from '%s'", cfg->pin + 5);
+    else
+        snprintf(out, cap, "the PIN in %s", cfg->pin + 4);
 }
 
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)

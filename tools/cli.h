@@ -2,7 +2,8 @@
  * The tokenkey command line: shared pieces of the subcommands.
  * Conventions (after wireguard-tools' wg): data to stdout, diagnostics to
  * stderr, each error one line that quotes the bad value and says what to
- * do; PINs from a file, TOKENKEY_PIN or a prompt without echo, never argv.
+ * do; PINs from a file, the client's PIN source or a prompt without echo,
+ * never argv.
  */
 #ifndef TK_CLI_H
 #define TK_CLI_H
@@ -24,7 +25,7 @@ enum {
 typedef struct tk_cli {
     const char *prog;      /* "tokenkey" */
     const char *cmd;       /* the subcommand */
-    const char *module;    /* --module or TOKENKEY_MODULE */
+    const char *module;    /* --module, else the client's (tk_cli_client_config) */
     const char *token;     /* --token LABEL or pkcs11: URI */
     const char *pin_file;  /* --pin-file */
     const char *key;       /* --key LABEL or pkcs11: URI */
@@ -56,12 +57,27 @@ typedef struct tk_cli_option {
 int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
                  const char *usage, int *exit_code);
 
-/* Load the module (after --module / TOKENKEY_MODULE); prints the error. */
+/*
+ * The settings the client's tokenkey provider gets (cli_config.c): the
+ * tokenkey section of OPENSSL_CONF (else OpenSSL's default file), then the
+ * environment. Read once; NULL after printing why (a file that does not parse,
+ * a bad value).
+ */
+struct tk_config;
+const struct tk_config *tk_cli_client_config(const TK_CLI *cli);
+
+/* Load the module (--module, else tk_cli_client_config's); prints the error. */
 int tk_cli_open_module(TK_CLI *cli);
 void tk_cli_close(TK_CLI *cli);
 
-/* The PIN getter: --pin-file, then TOKENKEY_PIN, then a prompt without echo. */
+/*
+ * The PIN getter: --pin-file, then the client's PIN source (openssl.cnf's pin,
+ * else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE, TOKENKEY_PIN: the first one set),
+ * then a prompt without echo.
+ */
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
+/* Where that getter will take the PIN from, for messages ("the PIN from '/path'"). */
+void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap);
 
 /* A PKCS#11 text field without its blank padding, for printing. */
 void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size);

@@ -168,17 +168,11 @@ static TK_DOCTOR_STATUS check_pin(TK_DOCTOR *d)
 
 static void pin_source(const TK_CLI *cli, const TK_P11_TOKEN *t, char *out, size_t cap)
 {
-    const char *env = getenv("TOKENKEY_PIN");
-
     /* PKCS#11 v2.40 section 5.6: the PIN pad reads it, tokenkey sends none. */
     if (tk_p11_token_cached_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
         snprintf(out, cap, "the PIN entered on the token's PIN pad");
-    else if (cli->pin_file != NULL)
-        snprintf(out, cap, "the PIN from '%s'", cli->pin_file);
-    else if (env != NULL && *env != '\0')
-        snprintf(out, cap, "the PIN in TOKENKEY_PIN");
     else
-        snprintf(out, cap, "the PIN typed at the prompt");
+        tk_cli_pin_source(cli, out, cap);
 }
 
 /* What the token's flags say after a rejected PIN (PKCS#11 has no count of tries left). */
@@ -235,7 +229,7 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
         return TK_DOCTOR_FAIL;
     case TK_CKR_PIN_UNAVAILABLE:
         snprintf(msg, sizeof(msg), "no PIN: %s could not be had (see the message above)", source);
-        return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN", msg);
+        return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN_FILE", msg);
     case CKR_PIN_LOCKED:
     case TK_CKR_PIN_FINAL_TRY:
         snprintf(msg, sizeof(msg), "not attempted: %s", pin_flags_now(d));

@@ -5,7 +5,11 @@
 # layer's debug log counts them: doctor never retries), the token reports
 # COUNT_LOW afterwards, and the next doctor run with the right PIN warns
 # about it and passes. A locked PIN or a last try stops doctor before any
-# login (exit 3). No PIN appears in any output or in the debug log.
+# login (exit 3). Without --pin-file, the PIN comes from the provider's
+# variables in the provider's order (TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE,
+# TOKENKEY_PIN), or from the tokenkey section of the client's openssl.cnf
+# (OPENSSL_CONF), which wins as it does for the provider; one that cannot be
+# read costs no login. No PIN appears in any output or in the debug log.
 set -u
 
 # shellcheck source=../lib/fixture.sh
@@ -73,6 +77,64 @@ tk_if "a good login clears COUNT_LOW" "$(pin_state)" = OK
 
 tk_run 0 "without --key: the token's one key" doctor --pin-file "$PIN" --token tk-doctor-pin --ca "$D/ca.pem"
 tk_line "without --key: found" "ok    key: $(tk_key_uri client 01) (EC, 256 bits)" "$D/out"
+
+# ---- without --pin-file: the provider's PIN variables, as the Kafka client reads them ----
+unset TOKENKEY_PIN TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE
+TOKENKEY_PIN_FILE=$PIN
+export TOKENKEY_PIN_FILE
+tk_run 0 "TOKENKEY_PIN_FILE" doctor --key client --ca "$D/ca.pem"
+tk_line "TOKENKEY_PIN_FILE: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+TOKENKEY_PIN_FILE=$D/no-such.pin
+tk_run 0 "--pin-file wins over TOKENKEY_PIN_FILE" doctor --pin-file "$PIN" --key client --ca "$D/ca.pem"
+tk_line "--pin-file wins: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+TOKENKEY_PIN_SOURCE=file:$PIN
+export TOKENKEY_PIN_SOURCE
+tk_run 0 "TOKENKEY_PIN_SOURCE wins over TOKENKEY_PIN_FILE" doctor --key client --ca "$D/ca.pem"
+tk_line "TOKENKEY_PIN_SOURCE=file: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+TK_TEST_THE_PIN=$(cat "$PIN")
+TOKENKEY_PIN_SOURCE=env:TK_TEST_THE_PIN
+export TK_TEST_THE_PIN
+tk_run 0 "TOKENKEY_PIN_SOURCE=env:" doctor --key client --ca "$D/ca.pem"
+tk_line "TOKENKEY_PIN_SOURCE=env: logged in" "ok    login: logged in with the PIN in TK_TEST_THE_PIN" "$D/out"
+tk_run 0 "list with TOKENKEY_PIN_SOURCE=env:" list --token tk-doctor-pin
+tk_has "list: the private key" "client" "$D/out"
+unset TK_TEST_THE_PIN TOKENKEY_PIN_SOURCE
+# A PIN source that cannot be read costs no login: nothing reaches the token.
+TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/nopin.log"
+export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
+tk_run 1 "TOKENKEY_PIN_FILE unreadable" doctor --key client --ca "$D/ca.pem"
+tk_line "unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
+tk_line "unreadable: why" "tokenkey doctor: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
+TOKENKEY_PIN_SOURCE=pin-itself
+export TOKENKEY_PIN_SOURCE
+# A bad setting is a bad setup, as it is for the provider: found before anything runs.
+tk_run 3 "TOKENKEY_PIN_SOURCE malformed" doctor --key client --ca "$D/ca.pem"
+tk_err "malformed: one line" "tokenkey doctor: TOKENKEY_PIN_SOURCE must be file:/path or env:VARIABLE"
+tk_empty "malformed: no checks run" "$D/out"
+unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TOKENKEY_PIN_SOURCE TOKENKEY_PIN_FILE
+if grep -q 'C_Login(' "$D/nopin.log"; then not_ok "no PIN: no C_Login"; else ok "no PIN: no C_Login"; fi
+if grep -qF -- "pin-itself" "$D/out" "$D/err"; then not_ok "malformed source not echoed"; else ok "malformed source not echoed"; fi
+
+# ---- the client's openssl.cnf (kafka-config's), named by OPENSSL_CONF: its section wins ----
+tk_run 0 "kafka-config" kafka-config --key client --ca "$D/ca.pem" --out-dir "$D/kc" \
+    --pin-file "$PIN" --provider-module "$TK_PROVIDER_DIR/tokenkey.so"
+unset TOKENKEY_MODULE
+OPENSSL_CONF=$D/kc/openssl.cnf TOKENKEY_PIN_FILE=$D/no-such.pin
+export OPENSSL_CONF TOKENKEY_PIN_FILE
+tk_run 0 "OPENSSL_CONF: module and PIN from its tokenkey section" doctor --key client --ca "$D/ca.pem"
+tk_has "OPENSSL_CONF: the section's module" "ok    module: '$TOKENKEY_TEST_MODULE' loaded" "$D/out"
+tk_line "OPENSSL_CONF: its pin wins over TOKENKEY_PIN_FILE" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+unset TOKENKEY_PIN_FILE
+printf '[tokenkey_sect\npin = file:%s\n' "$PIN" > "$D/broken.cnf"
+OPENSSL_CONF=$D/broken.cnf
+tk_run 3 "OPENSSL_CONF that does not parse" doctor --key client --ca "$D/ca.pem"
+tk_err "does not parse: one line" "tokenkey doctor: OpenSSL configuration '$D/broken.cnf' does not parse (line 1): fix it (OPENSSL_CONF names it)"
+sed -e 's/^pin = .*/pin = pin-itself/' "$D/kc/openssl.cnf" > "$D/pinvalue.cnf"
+OPENSSL_CONF=$D/pinvalue.cnf
+tk_run 3 "OPENSSL_CONF with a PIN in its pin" doctor --key client --ca "$D/ca.pem"
+tk_err "PIN in pin: one line" "tokenkey doctor: OpenSSL configuration '$D/pinvalue.cnf', section [tokenkey_sect]: 'pin' must be file:/path/to/pinfile or env:VARIABLE (a PIN itself is not accepted in configuration)"
+OPENSSL_CONF=/dev/null TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE
+export TOKENKEY_MODULE
 
 # ---- a locked PIN and a last try (SoftHSM2 has neither: the shim reports them) ----
 TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/shim.log"
