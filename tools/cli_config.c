@@ -6,6 +6,13 @@
  * both checks). The CLI takes its module, init-args and PIN source from
  * there when the command line does not say, so that `tokenkey doctor` run
  * in the client's environment checks the setup the client really has.
+ *
+ * The section is found as OpenSSL 3.0 finds it (crypto/conf/conf_mod.c,
+ * crypto/provider_conf.c): openssl_conf names the init section, its
+ * "providers" entry the provider list, whose entry for tokenkey (the name
+ * after any "x." prefix, or the section's own "identity") names the section.
+ * Values are looked up in their section only: NCONF_get_string would fall
+ * back to the file's top level, which OpenSSL never hands a provider.
  */
 #include <string.h>
 
@@ -17,28 +24,59 @@
 
 /* Read once per process and kept to its end: the CLI runs one command. */
 static TK_CONFIG client_config;
-static int client_config_read;
+static enum { UNREAD, READ, FAILED } client_config_state;
 
-/* NCONF_get_string without the error it queues for a missing value. */
-static const char *conf_value(const CONF *conf, const char *section, const char *name)
+static const char *after_dot(const char *name)
 {
-    const char *v;
+    const char *dot = strchr(name, '.');
 
-    if (section == NULL)
-        return NULL;
-    ERR_set_mark();
-    v = NCONF_get_string(conf, section, name);
-    ERR_pop_to_mark();
-    return v;
+    return dot != NULL ? dot + 1 : name;
 }
 
-/* The tokenkey provider section, as OpenSSL finds it: openssl_conf -> providers -> tokenkey. */
+/* A section's own entry for name (with after_dot when dotted is set), or NULL. */
+static const char *section_value(const CONF *conf, const char *section, const char *name, int dotted)
+{
+    STACK_OF(CONF_VALUE) *values = section != NULL ? NCONF_get_section(conf, section) : NULL;
+
+    for (int i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(values, i);
+
+        if (strcmp(dotted ? after_dot(v->name) : v->name, name) == 0)
+            return v->value;
+    }
+    return NULL;
+}
+
+/* A configuration module's name is what comes before its last dot ("providers.2"). */
+static int is_module(const char *entry, const char *module)
+{
+    const char *dot = strrchr(entry, '.');
+    size_t len = dot != NULL ? (size_t)(dot - entry) : strlen(entry);
+
+    return len == strlen(module) && strncmp(entry, module, len) == 0;
+}
+
 static const char *tokenkey_section(const CONF *conf)
 {
-    const char *init = conf_value(conf, "default", "openssl_conf");
-    const char *providers = conf_value(conf, init, "providers");
+    STACK_OF(CONF_VALUE) *init, *providers = NULL;
+    const char *init_name;
 
-    return conf_value(conf, providers, "tokenkey");
+    init_name = NCONF_get_string(conf, NULL, "openssl_conf");
+    init = init_name != NULL ? NCONF_get_section(conf, init_name) : NULL;
+    for (int i = 0; i < sk_CONF_VALUE_num(init) && providers == NULL; i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(init, i);
+
+        if (is_module(v->name, "providers"))
+            providers = NCONF_get_section(conf, v->value);
+    }
+    for (int i = 0; i < sk_CONF_VALUE_num(providers); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(providers, i);
+        const char *identity = section_value(conf, v->value, "identity", 1);
+
+        if (strcmp(identity != NULL ? identity : after_dot(v->name), "tokenkey") == 0)
+            return v->value;
+    }
+    return NULL;
 }
 
 static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
@@ -51,23 +89,27 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
 
     if (conf == NULL)
         return tk_cli_error(cli, 0, "out of memory");
+    ERR_set_mark();
     if (NCONF_load(conf, path, &line) <= 0) {
         /* No file is no configuration, for OpenSSL too. */
         ok = ERR_GET_REASON(ERR_peek_last_error()) == CONF_R_NO_SUCH_FILE;
-        if (!ok)
+        if (!ok && line > 0)
             tk_cli_error(cli, 0, "OpenSSL configuration '%s' does not parse (line %ld): fix it "
                          "(OPENSSL_CONF names it)", path, line);
-        ERR_clear_error();
+        else if (!ok)
+            tk_cli_error(cli, 0, "cannot read OpenSSL configuration '%s' (OPENSSL_CONF names it)", path);
+        ERR_pop_to_mark();
         NCONF_free(conf);
         return ok;
     }
     section = tokenkey_section(conf);
     for (const char *const *key = tk_config_keys; ok && section != NULL && *key != NULL; key++) {
-        if ((value = conf_value(conf, section, *key)) == NULL)
+        if ((value = section_value(conf, section, *key, 0)) == NULL)
             continue;
         if (!tk_config_set(cfg, *key, value, err, sizeof(err)))
             ok = tk_cli_error(cli, 0, "OpenSSL configuration '%s', section [%s]: %s", path, section, err);
     }
+    ERR_pop_to_mark(); /* missing sections are no error here */
     NCONF_free(conf);
     return ok;
 }
@@ -78,8 +120,10 @@ const TK_CONFIG *tk_cli_client_config(const TK_CLI *cli)
     char err[300];
     int ok;
 
-    if (client_config_read)
-        return &client_config;
+    /* Once: a bad file is reported once, not by every caller. */
+    if (client_config_state != UNREAD)
+        return client_config_state == READ ? &client_config : NULL;
+    client_config_state = FAILED;
     tk_config_init(&client_config);
     if ((path = CONF_get1_default_config_file()) == NULL) {
         tk_cli_error(cli, 0, "out of memory");
@@ -93,6 +137,6 @@ const TK_CONFIG *tk_cli_client_config(const TK_CLI *cli)
         tk_config_clear(&client_config);
         return NULL;
     }
-    client_config_read = 1;
+    client_config_state = READ;
     return &client_config;
 }

@@ -14,6 +14,7 @@
 #include <openssl/ui.h>
 
 #include "cli.h"
+#include "config.h"
 
 extern OSSL_provider_init_fn OSSL_provider_init;
 
@@ -33,15 +34,41 @@ void tk_cli_print_openssl_errors(const TK_CLI *cli)
     }
 }
 
+static int set_pin_source(TK_CLI *cli)
+{
+    const TK_CONFIG *cfg;
+    char *source;
+    int ok;
+
+    if (cli->pin_file == NULL) {
+        if ((cfg = tk_cli_client_config(cli)) == NULL)
+            return 0;
+        return cfg->pin == NULL || setenv("TOKENKEY_PIN_SOURCE", cfg->pin, 1) == 0;
+    }
+    if ((source = OPENSSL_malloc(strlen(cli->pin_file) + 6)) == NULL)
+        return 0;
+    strcpy(source, "file:");
+    strcat(source, cli->pin_file);
+    ok = setenv("TOKENKEY_PIN_SOURCE", source, 1) == 0;
+    OPENSSL_free(source);
+    return ok;
+}
+
 OSSL_LIB_CTX *tk_cli_libctx(TK_CLI *cli)
 {
     OSSL_LIB_CTX *libctx;
 
     if (cli->libctx != NULL)
         return cli->libctx;
-    /* The provider reads its module from the environment when it has no config section. */
+    /*
+     * The provider here has no config section and reads the environment: give
+     * it the CLI's module and PIN source, for a login of its own (the
+     * context-specific one of a CKA_ALWAYS_AUTHENTICATE key).
+     */
     if (cli->module != NULL)
         setenv("TOKENKEY_MODULE", cli->module, 1);
+    if (!set_pin_source(cli))
+        return NULL;
     libctx = OSSL_LIB_CTX_new();
     /* default first: unqualified fetches (TLS key exchange, software keys) must get its algorithms */
     if (libctx == NULL || (cli->providers[0] = OSSL_PROVIDER_load(libctx, "default")) == NULL

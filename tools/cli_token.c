@@ -69,6 +69,7 @@ int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t)
 {
     TK_P11_PIN_GETTER pin = tk_cli_pin_getter(cli);
     CK_RV rv = tk_p11_login(t, &pin);
+    char source[1100];
 
     switch (rv) {
     case CKR_OK:
@@ -76,10 +77,9 @@ int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t)
     case TK_CKR_PIN_UNAVAILABLE:
         return 0; /* the getter said why */
     case CKR_PIN_INCORRECT:
-        tk_cli_error(cli, 0, "the token rejected the PIN%s%s%s (tokenkey never retries a PIN): "
-                             "check it before the token locks",
-                     cli->pin_file != NULL ? " from '" : "", cli->pin_file != NULL ? cli->pin_file : "",
-                     cli->pin_file != NULL ? "'" : "");
+        tk_cli_pin_source(cli, source, sizeof(source));
+        tk_cli_error(cli, 0, "the token rejected %s (tokenkey never retries a PIN): "
+                             "check it before the token locks", source);
         return 0;
     case CKR_PIN_LOCKED:
         tk_cli_error(cli, 0, "the user PIN is locked: the security officer must reset it");

@@ -38,14 +38,16 @@ static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
     CK_RV rv;
 
     if (cli->module == NULL || *cli->module == '\0')
-        return fail(d, "module", "pass --module PATH or set TOKENKEY_MODULE to the token's PKCS#11 library",
+        return fail(d, "module", "pass --module PATH, or set pkcs11-module in OPENSSL_CONF's tokenkey section or "
+                                 "TOKENKEY_MODULE, to the token's PKCS#11 library",
                     "no PKCS#11 module given");
     if (access(cli->module, R_OK) != 0) {
         snprintf(msg, sizeof(msg), "'%s': %s", cli->module, strerror(errno));
-        return fail(d, "module", "install the token's PKCS#11 library or correct --module / TOKENKEY_MODULE "
+        return fail(d, "module", "install the token's PKCS#11 library or correct the path in --module, OPENSSL_CONF's pkcs11-module or TOKENKEY_MODULE "
                                  "(SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)", msg);
     }
-    rv = tk_p11_module_open(cli->module, getenv("TOKENKEY_INIT_ARGS"), &cli->m);
+    /* tk_cli_parse read the client's configuration already: it is there. */
+    rv = tk_p11_module_open(cli->module, tk_cli_client_config(cli)->init_args, &cli->m);
     if (rv == TK_CKR_MODULE_LOAD) {
         snprintf(msg, sizeof(msg), "cannot load '%s': %s", cli->module, tk_p11_module_load_error());
         return fail(d, "module", "it is not a library this program can load (another architecture, or "

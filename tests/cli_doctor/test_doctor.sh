@@ -96,7 +96,7 @@ tk_has "wrong root: FAIL" "FAIL  chain: 'CN=ca-inter' (issued by 'CN=ca-one') do
 # ---- broken setups: the first FAIL, its hint, nothing after ----
 doctor 3 "missing module" --key good --module "$D/missing.so"
 tk_line "missing module: FAIL" "FAIL  module: '$D/missing.so': No such file or directory" "$D/out"
-tk_line "missing module: hint" "hint: install the token's PKCS#11 library or correct --module / TOKENKEY_MODULE (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)" "$D/out"
+tk_line "missing module: hint" "hint: install the token's PKCS#11 library or correct the path in --module, OPENSSL_CONF's pkcs11-module or TOKENKEY_MODULE (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)" "$D/out"
 tk_if "missing module: stops there" "$(wc -l < "$D/out")" -eq 2
 
 doctor 3 "missing module, --json" --key good --module "$D/missing.so" --json

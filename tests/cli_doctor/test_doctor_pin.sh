@@ -103,6 +103,7 @@ unset TK_TEST_THE_PIN TOKENKEY_PIN_SOURCE
 TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/nopin.log"
 export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 tk_run 1 "TOKENKEY_PIN_FILE unreadable" doctor --key client --ca "$D/ca.pem"
+tk_has "unreadable: the token was reached" "C_GetTokenInfo(" "$D/nopin.log"
 tk_line "unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
 tk_line "unreadable: why" "tokenkey doctor: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
 TOKENKEY_PIN_SOURCE=pin-itself
@@ -133,6 +134,26 @@ sed -e 's/^pin = .*/pin = pin-itself/' "$D/kc/openssl.cnf" > "$D/pinvalue.cnf"
 OPENSSL_CONF=$D/pinvalue.cnf
 tk_run 3 "OPENSSL_CONF with a PIN in its pin" doctor --key client --ca "$D/ca.pem"
 tk_err "PIN in pin: one line" "tokenkey doctor: OpenSSL configuration '$D/pinvalue.cnf', section [tokenkey_sect]: 'pin' must be file:/path/to/pinfile or env:VARIABLE (a PIN itself is not accepted in configuration)"
+# Found as OpenSSL finds it: a dotted entry, a section renamed by identity; the
+# file's top level is not the section (OpenSSL hands a provider nothing from there).
+cat > "$D/identity.cnf" <<EOF
+debug = 5
+pin = file:$D/no-such.pin
+openssl_conf = init_sect
+[init_sect]
+providers = provider_list
+[provider_list]
+x.tk = tk_sect
+[tk_sect]
+identity = tokenkey
+pkcs11-module = $TOKENKEY_TEST_MODULE
+EOF
+OPENSSL_CONF=$D/identity.cnf TOKENKEY_PIN_FILE=$PIN
+export TOKENKEY_PIN_FILE
+tk_run 0 "OPENSSL_CONF: section by identity" doctor --key client --ca "$D/ca.pem"
+tk_has "identity: the section's module" "ok    module: '$TOKENKEY_TEST_MODULE' loaded" "$D/out"
+tk_line "identity: top-level pin ignored" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+unset TOKENKEY_PIN_FILE
 OPENSSL_CONF=/dev/null TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE
 export TOKENKEY_MODULE
 
