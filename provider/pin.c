@@ -14,19 +14,24 @@
 #include "pinfile.h"
 #include "provider.h"
 
-static int set_from_spec(TK_PIN_SOURCE *src, const char *spec)
+const char *tk_pin_spec_target(const char *spec, TK_PIN_KIND *kind)
 {
     /* RFC 7512: pin-source is a URI; "file:" or a bare path name a file. */
     if (strncmp(spec, "env:", 4) == 0) {
-        src->kind = TK_PIN_ENV;
-        spec += 4;
-    } else {
-        src->kind = TK_PIN_FILE;
-        if (strncmp(spec, "file://", 7) == 0)
-            spec += 7;
-        else if (strncmp(spec, "file:", 5) == 0)
-            spec += 5;
+        *kind = TK_PIN_ENV;
+        return spec + 4;
     }
+    *kind = TK_PIN_FILE;
+    if (strncmp(spec, "file://", 7) == 0)
+        return spec + 7;
+    if (strncmp(spec, "file:", 5) == 0)
+        return spec + 5;
+    return spec;
+}
+
+static int set_from_spec(TK_PIN_SOURCE *src, const char *spec)
+{
+    spec = tk_pin_spec_target(spec, &src->kind);
     if (*spec == '\0') {
         TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "empty PIN source");
         return 0;

@@ -32,6 +32,13 @@ typedef struct tk_pin_source {
  */
 int tk_pin_source_choose(TK_PIN_SOURCE *src, const struct tk_provctx *ctx, const TK_URI *uri,
                          const char *config_pin, OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg);
+/*
+ * What a pin-source= or a "pin" setting names (file:/path, file:///path, a bare
+ * path, env:NAME): sets *kind to TK_PIN_FILE or TK_PIN_ENV and returns the
+ * path or variable name, inside spec. The tokenkey CLI reads specs with it too.
+ */
+const char *tk_pin_spec_target(const char *spec, TK_PIN_KIND *kind);
+
 /* A copy without the prompt (callbacks die with the call that gave them). */
 int tk_pin_source_copy_lasting(TK_PIN_SOURCE *dst, const TK_PIN_SOURCE *src);
 void tk_pin_source_clear(TK_PIN_SOURCE *src);

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "pin.h"
 #include "pinfile.h"
 
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
@@ -202,26 +203,55 @@ static CK_RV pin_from_variable(TK_CLI *cli, const char *name, char *buf, size_t 
     return CKR_OK;
 }
 
-/*
- * Without --pin-file: the PIN source the client's provider has (its
- * openssl.cnf section's pin, else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE,
- * TOKENKEY_PIN: the first one set; cli_config.c), so that doctor and the
- * other commands log in the way that client does. *found is 0 when it has none.
- */
-static CK_RV pin_from_client_config(TK_CLI *cli, char *buf, size_t cap, size_t *len, int *found)
+/* A PIN source as the provider reads it (provider/pin.c): a file, or an environment variable. */
+static CK_RV pin_from_spec(TK_CLI *cli, const char *spec, char *buf, size_t cap, size_t *len)
 {
-    const TK_CONFIG *cfg = tk_cli_client_config(cli);
+    TK_PIN_KIND kind;
+    const char *target = tk_pin_spec_target(spec, &kind);
 
-    *found = 1;
-    if (cfg == NULL)
-        return TK_CKR_PIN_UNAVAILABLE;
-    if (cfg->pin == NULL) {
-        *found = 0;
+    if (*target == '\0') {
+        tk_cli_error(cli, 0, "empty PIN source '%s'", spec);
         return TK_CKR_PIN_UNAVAILABLE;
     }
-    if (strncmp(cfg->pin, "file:", 5) == 0)
-        return pin_from_file(cli, cfg->pin + 5, buf, cap, len);
-    return pin_from_variable(cli, cfg->pin + 4, buf, cap, len); /* env:NAME, as tk_config_set checked */
+    return kind == TK_PIN_ENV ? pin_from_variable(cli, target, buf, cap, len)
+                              : pin_from_file(cli, target, buf, cap, len);
+}
+
+/*
+ * The pin-source= of the --key or --token URI: the provider takes it before
+ * any setting (provider/pin.c), and so does the CLI. A URI that does not
+ * parse has none here; the command reports it where it uses the URI.
+ */
+static char *uri_pin_source(const TK_CLI *cli)
+{
+    const char *texts[] = { cli->key, cli->token };
+    char *spec = NULL;
+    TK_URI *uri;
+
+    for (size_t i = 0; i < 2 && spec == NULL; i++) {
+        if (texts[i] == NULL || strncmp(texts[i], "pkcs11:", 7) != 0
+            || tk_uri_parse(texts[i], &uri, NULL) != TK_URI_OK)
+            continue;
+        if (uri->pin_source != NULL)
+            spec = OPENSSL_strdup(uri->pin_source);
+        tk_uri_free(uri);
+    }
+    return spec;
+}
+
+char *tk_cli_pin_spec(const TK_CLI *cli, int *failed)
+{
+    const TK_CONFIG *cfg;
+    char *spec = uri_pin_source(cli);
+
+    *failed = 0;
+    if (spec != NULL)
+        return spec;
+    if ((cfg = tk_cli_client_config(cli)) == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    return cfg->pin != NULL ? OPENSSL_strdup(cfg->pin) : NULL;
 }
 
 /* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */
@@ -254,29 +284,38 @@ static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
 static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
 {
     TK_CLI *cli = arg;
-    int found;
+    int failed;
+    char *spec;
     CK_RV rv;
 
     if (cli->pin_file != NULL)
         return pin_from_file(cli, cli->pin_file, buf, cap, len);
-    rv = pin_from_client_config(cli, buf, cap, len, &found);
-    return found ? rv : pin_from_prompt(cli, buf, cap, len);
+    if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL)
+        return failed ? TK_CKR_PIN_UNAVAILABLE : pin_from_prompt(cli, buf, cap, len);
+    rv = pin_from_spec(cli, spec, buf, cap, len);
+    OPENSSL_free(spec);
+    return rv;
 }
 
 void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
 {
-    const TK_CONFIG *cfg;
+    TK_PIN_KIND kind;
+    const char *target;
+    char *spec;
+    int failed;
 
-    if (cli->pin_file != NULL)
+    if (cli->pin_file != NULL) {
         snprintf(out, cap, "the PIN from '%s'", cli->pin_file);
-    else if ((cfg = tk_cli_client_config(cli)) == NULL)
-        snprintf(out, cap, "the PIN source set in the client's configuration");
-    else if (cfg->pin == NULL)
-        snprintf(out, cap, "the PIN typed at the prompt");
-    else if (strncmp(cfg->pin, "file:", 5) == 0)
-        snprintf(out, cap, "the PIN from '%s'", cfg->pin + 5);
-    else
-        snprintf(out, cap, "the PIN in %s", cfg->pin + 4);
+        return;
+    }
+    if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL) {
+        snprintf(out, cap, failed ? "the PIN source set in the client's configuration"
+                                  : "the PIN typed at the prompt");
+        return;
+    }
+    target = tk_pin_spec_target(spec, &kind);
+    snprintf(out, cap, kind == TK_PIN_ENV ? "the PIN in %s" : "the PIN from '%s'", target);
+    OPENSSL_free(spec);
 }
 
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)

@@ -70,12 +70,19 @@ const struct tk_config *tk_cli_client_config(const TK_CLI *cli);
 int tk_cli_open_module(TK_CLI *cli);
 void tk_cli_close(TK_CLI *cli);
 
-/*
- * The PIN getter: --pin-file, then the client's PIN source (openssl.cnf's pin,
- * else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE, TOKENKEY_PIN: the first one set),
- * then a prompt without echo.
- */
+/* The PIN getter: --pin-file, then tk_cli_pin_spec's source, then a prompt without echo. */
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
+/*
+ * Where the PIN comes from when --pin-file does not say: the --key or --token
+ * URI's pin-source=, else the client's setting (tk_cli_client_config: its
+ * openssl.cnf section's pin, else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE,
+ * TOKENKEY_PIN, the first one set), so that doctor and the other commands log
+ * in the way that client does. A spec as the provider reads it (file:/path,
+ * env:NAME, ...; tk_pin_spec_target), to OPENSSL_free; NULL with *failed = 0
+ * when there is none, *failed = 1 after printing why.
+ */
+char *tk_cli_pin_spec(const TK_CLI *cli, int *failed);
+
 /* Where that getter will take the PIN from, for messages ("the PIN from '/path'"). */
 void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap);
 

@@ -14,7 +14,7 @@
 #include <openssl/ui.h>
 
 #include "cli.h"
-#include "config.h"
+#include "pin.h"
 
 extern OSSL_provider_init_fn OSSL_provider_init;
 
@@ -36,21 +36,24 @@ void tk_cli_print_openssl_errors(const TK_CLI *cli)
 
 static int set_pin_source(TK_CLI *cli)
 {
-    const TK_CONFIG *cfg;
-    char *source;
-    int ok;
+    TK_PIN_KIND kind = TK_PIN_FILE;
+    const char *target = cli->pin_file;
+    char *spec = NULL, *source;
+    int ok = 0, failed;
 
-    if (cli->pin_file == NULL) {
-        if ((cfg = tk_cli_client_config(cli)) == NULL)
-            return 0;
-        return cfg->pin == NULL || setenv("TOKENKEY_PIN_SOURCE", cfg->pin, 1) == 0;
+    if (target == NULL) {
+        if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL)
+            return !failed;
+        target = tk_pin_spec_target(spec, &kind);
     }
-    if ((source = OPENSSL_malloc(strlen(cli->pin_file) + 6)) == NULL)
-        return 0;
-    strcpy(source, "file:");
-    strcat(source, cli->pin_file);
-    ok = setenv("TOKENKEY_PIN_SOURCE", source, 1) == 0;
-    OPENSSL_free(source);
+    /* The provider's setting takes file:/path or env:NAME only (config.c), not a bare path. */
+    if ((source = OPENSSL_malloc(strlen(target) + 6)) != NULL) {
+        strcpy(source, kind == TK_PIN_ENV ? "env:" : "file:");
+        strcat(source, target);
+        ok = setenv("TOKENKEY_PIN_SOURCE", source, 1) == 0;
+        OPENSSL_free(source);
+    }
+    OPENSSL_free(spec);
     return ok;
 }
 

@@ -87,6 +87,9 @@ tk_line "TOKENKEY_PIN_FILE: logged in" "ok    login: logged in with the PIN from
 TOKENKEY_PIN_FILE=$D/no-such.pin
 tk_run 0 "--pin-file wins over TOKENKEY_PIN_FILE" doctor --pin-file "$PIN" --key client --ca "$D/ca.pem"
 tk_line "--pin-file wins: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+# The provider takes a URI's pin-source= before any setting; so does the CLI.
+tk_run 0 "pin-source= in --key wins over TOKENKEY_PIN_FILE" doctor --key "$(tk_key_uri client 01)?pin-source=file:$PIN" --ca "$D/ca.pem"
+tk_line "pin-source=: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
 TOKENKEY_PIN_SOURCE=file:$PIN
 export TOKENKEY_PIN_SOURCE
 tk_run 0 "TOKENKEY_PIN_SOURCE wins over TOKENKEY_PIN_FILE" doctor --key client --ca "$D/ca.pem"
