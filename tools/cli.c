@@ -222,36 +222,42 @@ static CK_RV pin_from_spec(TK_CLI *cli, const char *spec, char *buf, size_t cap,
  * any setting (provider/pin.c), and so does the CLI. A URI that does not
  * parse has none here; the command reports it where it uses the URI.
  */
-static char *uri_pin_source(const TK_CLI *cli)
+static const char *uri_pin_source(const TK_CLI *cli, TK_URI **parsed)
 {
     const char *texts[] = { cli->key, cli->token };
-    char *spec = NULL;
-    TK_URI *uri;
 
-    for (size_t i = 0; i < 2 && spec == NULL; i++) {
+    for (size_t i = 0; i < 2; i++) {
         if (texts[i] == NULL || strncmp(texts[i], "pkcs11:", 7) != 0
-            || tk_uri_parse(texts[i], &uri, NULL) != TK_URI_OK)
+            || tk_uri_parse(texts[i], parsed, NULL) != TK_URI_OK)
             continue;
-        if (uri->pin_source != NULL)
-            spec = OPENSSL_strdup(uri->pin_source);
-        tk_uri_free(uri);
+        if ((*parsed)->pin_source != NULL)
+            return (*parsed)->pin_source;
+        tk_uri_free(*parsed);
     }
-    return spec;
+    *parsed = NULL;
+    return NULL;
 }
 
 char *tk_cli_pin_spec(const TK_CLI *cli, int *failed)
 {
-    const TK_CONFIG *cfg;
-    char *spec = uri_pin_source(cli);
+    const TK_CONFIG *cfg = NULL;
+    TK_URI *uri;
+    const char *found = uri_pin_source(cli, &uri);
+    char *spec;
 
     *failed = 0;
-    if (spec != NULL)
-        return spec;
-    if ((cfg = tk_cli_client_config(cli)) == NULL) {
+    if (found == NULL && (cfg = tk_cli_client_config(cli)) == NULL) {
         *failed = 1;
         return NULL;
     }
-    return cfg->pin != NULL ? OPENSSL_strdup(cfg->pin) : NULL;
+    if (found == NULL && (found = cfg->pin) == NULL)
+        return NULL;
+    if ((spec = OPENSSL_strdup(found)) == NULL) {
+        tk_cli_error(cli, 0, "out of memory");
+        *failed = 1;
+    }
+    tk_uri_free(uri);
+    return spec;
 }
 
 /* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */

@@ -46,9 +46,14 @@ static int set_pin_source(TK_CLI *cli)
             return !failed;
         target = tk_pin_spec_target(spec, &kind);
     }
-    /* The provider's setting takes file:/path or env:NAME only (config.c), not a bare path. */
-    if ((source = OPENSSL_malloc(strlen(target) + 6)) != NULL) {
-        strcpy(source, kind == TK_PIN_ENV ? "env:" : "file:");
+    if (*target == '\0') {
+        tk_cli_error(cli, 0, "empty PIN source '%s'", spec != NULL ? spec : "");
+    } else if ((source = OPENSSL_malloc(strlen(target) + 8)) != NULL) {
+        /*
+         * The provider's setting takes file:... or env:NAME only (config.c), not a
+         * bare path; file:// keeps a path that starts with "//" a path.
+         */
+        strcpy(source, kind == TK_PIN_ENV ? "env:" : "file://");
         strcat(source, target);
         ok = setenv("TOKENKEY_PIN_SOURCE", source, 1) == 0;
         OPENSSL_free(source);
@@ -95,6 +100,11 @@ char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri)
     /* A key is a private key unless the URI says otherwise. */
     if (copy.type == TK_URI_TYPE_ANY)
         copy.type = TK_URI_TYPE_PRIVATE;
+    /*
+     * The provider would take a pin-source= here before TOKENKEY_PIN_SOURCE:
+     * the CLI chose the PIN source already (--pin-file first) and exported it.
+     */
+    copy.pin_source = NULL;
     return tk_uri_format(&copy);
 }
 

@@ -90,6 +90,8 @@ tk_line "--pin-file wins: logged in" "ok    login: logged in with the PIN from '
 # The provider takes a URI's pin-source= before any setting; so does the CLI.
 tk_run 0 "pin-source= in --key wins over TOKENKEY_PIN_FILE" doctor --key "$(tk_key_uri client 01)?pin-source=file:$PIN" --ca "$D/ca.pem"
 tk_line "pin-source=: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+tk_run 1 "empty pin-source=" doctor --key "$(tk_key_uri client 01)?pin-source=file:" --ca "$D/ca.pem"
+tk_err "empty pin-source=: one line" "tokenkey doctor: empty PIN source 'file:'"
 TOKENKEY_PIN_SOURCE=file:$PIN
 export TOKENKEY_PIN_SOURCE
 tk_run 0 "TOKENKEY_PIN_SOURCE wins over TOKENKEY_PIN_FILE" doctor --key client --ca "$D/ca.pem"
