@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "config.h"
 #include "objects.h"
 
 static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, const char *detail)
@@ -33,6 +34,7 @@ static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, 
 static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
 {
     TK_CLI *cli = d->cli;
+    const TK_CONFIG *cfg;
     char msg[1024], manufacturer[33], description[33];
     CK_INFO info;
     CK_RV rv;
@@ -46,8 +48,11 @@ static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
         return fail(d, "module", "install the token's PKCS#11 library or correct the path in --module, OPENSSL_CONF's pkcs11-module or TOKENKEY_MODULE "
                                  "(SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)", msg);
     }
-    /* tk_cli_parse read the client's configuration already: it is there. */
-    rv = tk_p11_module_open(cli->module, tk_cli_client_config(cli)->init_args, &cli->m);
+    /* With --module, tk_cli_parse did not need the configuration: it may be bad. */
+    if ((cfg = tk_cli_client_config(cli)) == NULL)
+        return fail(d, "module", "fix the OpenSSL configuration named above (the client reads it too)",
+                    "the client's tokenkey settings cannot be read");
+    rv = tk_p11_module_open(cli->module, cfg->init_args, &cli->m);
     if (rv == TK_CKR_MODULE_LOAD) {
         snprintf(msg, sizeof(msg), "cannot load '%s': %s", cli->module, tk_p11_module_load_error());
         return fail(d, "module", "it is not a library this program can load (another architecture, or "

@@ -135,6 +135,10 @@ printf '[tokenkey_sect\npin = file:%s\n' "$PIN" > "$D/broken.cnf"
 OPENSSL_CONF=$D/broken.cnf
 tk_run 3 "OPENSSL_CONF that does not parse" doctor --key client --ca "$D/ca.pem"
 tk_err "does not parse: one line" "tokenkey doctor: OpenSSL configuration '$D/broken.cnf' does not parse (line 1): fix it (OPENSSL_CONF names it)"
+# With --module the configuration is read later, by the module check: still one FAIL, no crash.
+tk_run 3 "OPENSSL_CONF that does not parse, with --module" doctor --module "$TOKENKEY_TEST_MODULE" --pin-file "$PIN" --key client --ca "$D/ca.pem"
+tk_line "does not parse, --module: FAIL" "FAIL  module: the client's tokenkey settings cannot be read" "$D/out"
+tk_err "does not parse, --module: the reason" "tokenkey doctor: OpenSSL configuration '$D/broken.cnf' does not parse (line 1): fix it (OPENSSL_CONF names it)"
 sed -e 's/^pin = .*/pin = pin-itself/' "$D/kc/openssl.cnf" > "$D/pinvalue.cnf"
 OPENSSL_CONF=$D/pinvalue.cnf
 tk_run 3 "OPENSSL_CONF with a PIN in its pin" doctor --key client --ca "$D/ca.pem"
