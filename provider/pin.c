@@ -1,5 +1,7 @@
 /* PIN sources (see pin.h). PINs live in stack buffers and are wiped after use. */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +9,8 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
+
+#include <sys/stat.h>
 
 #include "debug.h"
 #include "errors.h"
@@ -27,6 +31,32 @@ const char *tk_pin_spec_target(const char *spec, TK_PIN_KIND *kind)
     if (strncmp(spec, "file:", 5) == 0)
         return spec + 5;
     return spec;
+}
+
+static int looks_like_variable_name(const char *name)
+{
+    if (!isupper((unsigned char)*name) && *name != '_')
+        return 0;
+    for (; *name != '\0'; name++)
+        if (!isupper((unsigned char)*name) && !isdigit((unsigned char)*name) && *name != '_')
+            return 0;
+    return 1;
+}
+
+const char *tk_pin_target_display(TK_PIN_KIND kind, const char *target, char *out, size_t cap)
+{
+    struct stat st;
+    int shown = kind == TK_PIN_ENV
+                    ? getenv(target) != NULL || looks_like_variable_name(target)
+                    : strchr(target, '/') != NULL || lstat(target, &st) == 0;
+
+    if (shown)
+        snprintf(out, cap, kind == TK_PIN_ENV ? "%s" : "'%s'", target);
+    else
+        snprintf(out, cap, "(name not shown: %s, so it may be the PIN itself)",
+                 kind == TK_PIN_ENV ? "no such variable and not an upper-case name"
+                                    : "no such file and no '/' in it");
+    return out;
 }
 
 static int set_from_spec(TK_PIN_SOURCE *src, const char *spec)
@@ -96,6 +126,7 @@ void tk_pin_source_clear(TK_PIN_SOURCE *src)
 
 static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
 {
+    char name[PATH_MAX + 3];
     unsigned mode;
     int err = 0;
     TK_PINFILE_STATUS st = tk_pinfile_read(src->spec, buf, cap, len, &mode, &err);
@@ -109,10 +140,12 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
     case TK_PINFILE_OK:
         return CKR_OK;
     case TK_PINFILE_UNREADABLE:
-        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s': %s", src->spec, strerror(err));
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file %s: %s",
+                 tk_pin_target_display(TK_PIN_FILE, src->spec, name, sizeof(name)), strerror(err));
         break;
     case TK_PINFILE_TOO_LONG:
-        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is longer than %zu bytes", src->spec, cap);
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is longer than %zu bytes: is it the right file?",
+                 src->spec, cap);
         break;
     case TK_PINFILE_EMPTY:
     default:
@@ -159,7 +192,7 @@ static CK_RV prompt_pin(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
 CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
 {
     TK_PIN_SOURCE *src = arg;
-    char what[160];
+    char what[300], name[256];
 
     switch (src->kind) {
     case TK_PIN_VALUE:
@@ -167,7 +200,8 @@ CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
     case TK_PIN_FILE:
         return read_pin_file(src, buf, cap, len);
     case TK_PIN_ENV:
-        snprintf(what, sizeof(what), "environment variable %s", src->spec);
+        snprintf(what, sizeof(what), "environment variable %s",
+                 tk_pin_target_display(TK_PIN_ENV, src->spec, name, sizeof(name)));
         return copy_pin(src, getenv(src->spec), what, buf, cap, len);
     case TK_PIN_PROMPT:
         return prompt_pin(src, buf, cap, len);

@@ -39,6 +39,18 @@ int tk_pin_source_choose(TK_PIN_SOURCE *src, const struct tk_provctx *ctx, const
  */
 const char *tk_pin_spec_target(const char *spec, TK_PIN_KIND *kind);
 
+/*
+ * How a message names a PIN file (TK_PIN_FILE) or variable (TK_PIN_ENV):
+ * the file's name in quotes or the variable's name, or a placeholder that
+ * says the name is not shown.
+ * Someone who writes the PIN itself where its file or variable belongs
+ * must not see it echoed into a terminal or a CI log, so a name is shown
+ * only when it cannot be a misplaced PIN: a file that exists or a name
+ * with a '/'; a variable that is set or an upper-case identifier.
+ * Returns out.
+ */
+const char *tk_pin_target_display(TK_PIN_KIND kind, const char *target, char *out, size_t cap);
+
 /* A copy without the prompt (callbacks die with the call that gave them). */
 int tk_pin_source_copy_lasting(TK_PIN_SOURCE *dst, const TK_PIN_SOURCE *src);
 void tk_pin_source_clear(TK_PIN_SOURCE *src);

@@ -1,6 +1,7 @@
 /* Shared pieces of the tokenkey subcommands (see cli.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,7 @@ static size_t strip_newline(char *buf, size_t len)
 
 static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap, size_t *len)
 {
+    char name[PATH_MAX + 3];
     unsigned mode;
     int err = 0;
     TK_PINFILE_STATUS st = tk_pinfile_read(path, buf, cap, len, &mode, &err);
@@ -172,7 +174,8 @@ static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap,
     case TK_PINFILE_OK:
         return CKR_OK;
     case TK_PINFILE_UNREADABLE:
-        tk_cli_error(cli, 0, "cannot read PIN file '%s': %s", path, strerror(err));
+        tk_cli_error(cli, 0, "cannot read PIN file %s: %s",
+                     tk_pin_target_display(TK_PIN_FILE, path, name, sizeof(name)), strerror(err));
         break;
     case TK_PINFILE_TOO_LONG:
         tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?", path, cap);
@@ -188,9 +191,11 @@ static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap,
 static CK_RV pin_from_variable(TK_CLI *cli, const char *name, char *buf, size_t cap, size_t *len)
 {
     const char *value = getenv(name);
+    char shown[256];
 
     if (value == NULL || *value == '\0') {
-        tk_cli_error(cli, 0, "environment variable %s is empty or not set", name);
+        tk_cli_error(cli, 0, "environment variable %s is empty or not set",
+                     tk_pin_target_display(TK_PIN_ENV, name, shown, sizeof(shown)));
         return TK_CKR_PIN_UNAVAILABLE;
     }
     *len = strlen(value);
@@ -307,11 +312,12 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
 {
     TK_PIN_KIND kind;
     const char *target;
-    char *spec;
+    char *spec, name[PATH_MAX + 3];
     int failed;
 
     if (cli->pin_file != NULL) {
-        snprintf(out, cap, "the PIN from '%s'", cli->pin_file);
+        snprintf(out, cap, "the PIN from %s",
+                 tk_pin_target_display(TK_PIN_FILE, cli->pin_file, name, sizeof(name)));
         return;
     }
     if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL) {
@@ -320,7 +326,8 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
         return;
     }
     target = tk_pin_spec_target(spec, &kind);
-    snprintf(out, cap, kind == TK_PIN_ENV ? "the PIN in %s" : "the PIN from '%s'", target);
+    snprintf(out, cap, kind == TK_PIN_ENV ? "the PIN in %s" : "the PIN from %s",
+             tk_pin_target_display(kind, target, name, sizeof(name)));
     OPENSSL_free(spec);
 }
 

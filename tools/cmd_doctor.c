@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include "cli.h"
 #include "config.h"
 #include "objects.h"
+#include "pin.h"
 
 static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, const char *detail)
 {
@@ -201,7 +203,7 @@ static const char *pin_flags_now(TK_DOCTOR *d)
 static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
 {
     TK_P11_PIN_GETTER getter = tk_cli_pin_getter(d->cli);
-    char source[1100], msg[1400];
+    char source[1100], msg[1400], name[PATH_MAX + 3];
     struct stat st;
     int fd;
     CK_RV rv;
@@ -213,7 +215,9 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
     if (d->cli->pin_file != NULL) {
         msg[0] = '\0';
         if ((fd = open(d->cli->pin_file, O_RDONLY | O_CLOEXEC)) < 0)
-            snprintf(msg, sizeof(msg), "cannot read PIN file '%s': %s", d->cli->pin_file, strerror(errno));
+            snprintf(msg, sizeof(msg), "cannot read PIN file %s: %s",
+                     tk_pin_target_display(TK_PIN_FILE, d->cli->pin_file, name, sizeof(name)),
+                     strerror(errno));
         else if (fstat(fd, &st) == 0 && st.st_size == 0)
             snprintf(msg, sizeof(msg), "PIN file '%s' is empty", d->cli->pin_file);
         if (fd >= 0)

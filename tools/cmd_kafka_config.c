@@ -13,6 +13,8 @@
  * PIN is never in them, at most the path of a PIN file.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +24,7 @@
 #include <openssl/pem.h>
 
 #include "cli.h"
+#include "pin.h"
 
 #ifndef TK_MODULESDIR
 #error "TK_MODULESDIR must be defined (tools/meson.build sets it)"
@@ -62,7 +65,15 @@ static char *absolute(TK_CLI *cli, const char *what, const char *path)
     char *cwd = NULL, *abs;
 
     if (access(path, F_OK) != 0) {
-        tk_cli_error(cli, 0, "%s '%s': %s", what, path, strerror(errno));
+        int err = errno;
+        char name[PATH_MAX + 3];
+
+        /* A PIN written where --pin-file's path belongs must not show. */
+        if (strcmp(what, "--pin-file") == 0)
+            tk_pin_target_display(TK_PIN_FILE, path, name, sizeof(name));
+        else
+            snprintf(name, sizeof(name), "'%s'", path);
+        tk_cli_error(cli, 0, "%s %s: %s", what, name, strerror(err));
         return NULL;
     }
     if (path[0] == '/') {

@@ -4,7 +4,8 @@
 #  1. A PIN never appears in the debug log (TOKENKEY_DEBUG=2 to a file)
 #     during key generation, loads, signatures, a TLS handshake, a store
 #     listing, a wrong PIN, a PIN given in the URI, and the CLI's
-#     keygen/list/csr/import-cert/export/kafka-config/inspect; nor in
+#     keygen/list/csr/import-cert/export/kafka-config/inspect, nor when the
+#     PIN itself is given where a PIN file's or variable's name belongs; nor in
 #     anything any of them printed; nor in any file they wrote (key
 #     references, exported files, client.properties, openssl.cnf).
 #  2. Nor in the process table: a TLS server holding a token key shows no
@@ -212,6 +213,29 @@ run "tokenkey inspect" "$CLI" inspect --key sec-cli --token "$TOKENKEY_TEST_TOKE
     --pin-file "$TOKENKEY_TEST_PIN_FILE" --json
 run_fails "tokenkey with a wrong PIN" 3 "the token rejected the PIN" \
     "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$D/wrong.pin"
+# The PIN itself written where a PIN file's or variable's name belongs: the
+# error says so without echoing it (no_secrets below reads these outputs).
+# The CLI's own argv holds the PIN here, as the user's mistake put it there.
+HIDDEN="(name not shown:"
+run_fails "the PIN as TOKENKEY_PIN_FILE: not echoed" 1 "PIN file $HIDDEN no such file" \
+    env TOKENKEY_PIN_FILE="$PIN" openssl pkey $P -in "$RSA" -pubout
+run_fails "the PIN as the URI's pin-source: not echoed" 1 "PIN file $HIDDEN no such file" \
+    openssl pkey $P -in "$RSA?pin-source=$PIN" -pubout
+sed -i '/^Could not read key from pkcs11:/d' "$OUT/$step.err"   # openssl's own echo of -in
+run_fails "the PIN as a variable's name: not echoed" 1 "environment variable $HIDDEN no such variable" \
+    env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:$PIN" openssl pkey $P -in "$RSA" -pubout
+run_fails "tokenkey --pin-file with the PIN: not echoed" 3 "cannot read PIN file $HIDDEN" \
+    "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$PIN"
+run_fails "tokenkey doctor, the PIN as TOKENKEY_PIN_FILE: not echoed" 1 "cannot read PIN file $HIDDEN" \
+    env TOKENKEY_PIN_FILE="$PIN" "$CLI" doctor --key sec-cli --token "$TOKENKEY_TEST_TOKEN"
+run_fails "tokenkey kafka-config --pin-file with the PIN: not echoed" 3 "--pin-file $HIDDEN" \
+    "$CLI" kafka-config --key sec-cli --token "$TOKENKEY_TEST_TOKEN" --ca "$D/ca.pem" \
+    --out-dir "$FILES/kafka-pin" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+# A real name is still shown (the rule hides only what could be a PIN).
+run_fails "a missing PIN file's path is shown" 3 "cannot read PIN file '$D/no-such.pin'" \
+    "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$D/no-such.pin"
+run_fails "an unset upper-case variable is named" 1 "environment variable TK_NO_SUCH_PIN_VARIABLE is empty" \
+    env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:TK_NO_SUCH_PIN_VARIABLE" openssl pkey $P -in "$RSA" -pubout
 unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 
 # The log covered what it should (else "no PIN in it" proves nothing).
