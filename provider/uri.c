@@ -358,6 +358,12 @@ static TK_URI_ERR parse_part(TK_URI *uri, const char *text, const char *p,
     }
 }
 
+int tk_uri_is_pkcs11(const char *text)
+{
+    /* Schemes are case-insensitive, RFC 3986 section 3.1. */
+    return text != NULL && strncasecmp(text, scheme, SCHEME_LEN) == 0;
+}
+
 TK_URI_ERR tk_uri_parse(const char *text, TK_URI **out, TK_URI_ERROR *err)
 {
     const char *path, *query, *end;
@@ -368,8 +374,7 @@ TK_URI_ERR tk_uri_parse(const char *text, TK_URI **out, TK_URI_ERROR *err)
     fail(err, TK_URI_OK, 0, NULL, 0);
     if (text == NULL || *text == '\0')
         return fail(err, TK_URI_ERR_EMPTY, 0, NULL, 0);
-    /* Schemes are case-insensitive, RFC 3986 section 3.1. */
-    if (strncasecmp(text, scheme, SCHEME_LEN) != 0)
+    if (!tk_uri_is_pkcs11(text))
         return fail(err, TK_URI_ERR_SCHEME, 0, NULL, 0);
     uri = OPENSSL_zalloc(sizeof(*uri));
     if (uri == NULL)

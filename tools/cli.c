@@ -232,7 +232,7 @@ static const char *uri_pin_source(const TK_CLI *cli, TK_URI **parsed)
     const char *texts[] = { cli->key, cli->token };
 
     for (size_t i = 0; i < 2; i++) {
-        if (texts[i] == NULL || strncmp(texts[i], "pkcs11:", 7) != 0
+        if (!tk_uri_is_pkcs11(texts[i])
             || tk_uri_parse(texts[i], parsed, NULL) != TK_URI_OK)
             continue;
         if ((*parsed)->pin_source != NULL)

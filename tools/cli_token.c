@@ -15,7 +15,7 @@ TK_URI *tk_cli_uri(TK_CLI *cli, const char *key_or_null)
     const char *text = key_or_null != NULL ? key_or_null : cli->token;
 
     /* A token given as URI carries the token attributes; a key URI may too. */
-    if (text != NULL && strncmp(text, "pkcs11:", 7) == 0) {
+    if (tk_uri_is_pkcs11(text)) {
         if (tk_uri_parse(text, &uri, &err) != TK_URI_OK) {
             tk_cli_error(cli, 0, "bad pkcs11: URI '%s': %s at offset %zu%s%s", text,
                          tk_uri_strerror(err.code), err.offset, err.attr[0] ? " in " : "",
@@ -25,7 +25,7 @@ TK_URI *tk_cli_uri(TK_CLI *cli, const char *key_or_null)
     } else if (tk_uri_parse("pkcs11:", &uri, NULL) != TK_URI_OK) {
         return NULL;
     }
-    if (key_or_null != NULL && strncmp(key_or_null, "pkcs11:", 7) != 0) {
+    if (key_or_null != NULL && !tk_uri_is_pkcs11(key_or_null)) {
         uri->object = OPENSSL_strdup(key_or_null);
         if (uri->object == NULL) {
             tk_uri_free(uri);
@@ -33,7 +33,7 @@ TK_URI *tk_cli_uri(TK_CLI *cli, const char *key_or_null)
         }
     }
     /* --token LABEL narrows a key given by label (or a URI without token=). */
-    if (cli->token != NULL && uri->token == NULL && strncmp(cli->token, "pkcs11:", 7) != 0) {
+    if (cli->token != NULL && uri->token == NULL && !tk_uri_is_pkcs11(cli->token)) {
         uri->token = OPENSSL_strdup(cli->token);
         if (uri->token == NULL) {
             tk_uri_free(uri);

@@ -70,6 +70,12 @@ typedef struct tk_uri_error {
 } TK_URI_ERROR;
 
 /*
+ * Whether text is meant as a pkcs11: URI: it starts with the scheme, in any
+ * case (schemes are case-insensitive, RFC 3986 section 3.1).
+ */
+int tk_uri_is_pkcs11(const char *text);
+
+/*
  * Parse text into a new TK_URI. Returns TK_URI_OK and sets *out, or an error
  * code (and fills *err when err != NULL) with *out untouched.
  * Vendor attributes ("x-...") are accepted and ignored, per RFC 7512 2.3.

@@ -424,7 +424,7 @@ static TK_URI *token_uri(const TK_GEN *g)
     TK_URI *uri = NULL;
     TK_URI_ERROR err;
 
-    if (strncasecmp(g->token, "pkcs11:", 7) == 0) {
+    if (tk_uri_is_pkcs11(g->token)) {
         /* Never echo the text: it may carry a pin-value. */
         if (tk_uri_parse(g->token, &uri, &err) != TK_URI_OK) {
             TK_RAISE(g->ctx, TK_R_BAD_URI, "token URI: %s at offset %zu%s%s",

@@ -69,6 +69,10 @@ tk_json "json: all ok" "all(c['status'] == 'ok' for c in d['checks'])"
 tk_json "json: no hint" "d['hint'] is None"
 tk_json "json: key detail" "d['checks'][4]['detail'] == '$(tk_key_uri good 01) (EC, 256 bits)'"
 
+# A URI's scheme in any case is a URI (RFC 3986), not a key label.
+doctor 0 "an upper-case PKCS11: scheme" --key "PKCS11:${TOKEN#pkcs11:};object=good" --ca "$D/ca-one.pem"
+tk_line "PKCS11: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
+
 doctor 0 "good setup, certificate from --cert" --key good --cert "$D/good.pem" --ca "$D/ca-one.pem"
 tk_line "--cert: used" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one', from '$D/good.pem', matches the key" "$D/out"
 

@@ -601,6 +601,20 @@ static void test_bad_empty_scheme(void **state)
     check_bad("file:/etc/passwd", TK_URI_ERR_SCHEME, 0, "");
 }
 
+/* What callers use to tell a URI from a label or a path: the parser's own rule. */
+static void test_is_pkcs11(void **state)
+{
+    (void)state;
+    assert_true(tk_uri_is_pkcs11("pkcs11:"));
+    assert_true(tk_uri_is_pkcs11("PKCS11:object=a"));
+    assert_true(tk_uri_is_pkcs11("Pkcs11:token=t"));
+    assert_false(tk_uri_is_pkcs11(NULL));
+    assert_false(tk_uri_is_pkcs11(""));
+    assert_false(tk_uri_is_pkcs11("pkcs11"));
+    assert_false(tk_uri_is_pkcs11("my-key"));
+    assert_false(tk_uri_is_pkcs11(" pkcs11:"));
+}
+
 static void test_bad_syntax(void **state)
 {
     check_bad("pkcs11:object", TK_URI_ERR_SYNTAX, 7, "object");
@@ -735,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_format_invalid_type),
         cmocka_unit_test(test_bad_empty_scheme),
+        cmocka_unit_test(test_is_pkcs11),
         cmocka_unit_test(test_bad_syntax),
         cmocka_unit_test(test_bad_unknown),
         cmocka_unit_test(test_bad_duplicate),
