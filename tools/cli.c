@@ -29,90 +29,6 @@ int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
     return code;
 }
 
-static const TK_CLI_OPTION *find_option(const TK_CLI_OPTION *opts, const char *name)
-{
-    for (; opts != NULL && opts->name != NULL; opts++)
-        if (strcmp(opts->name, name) == 0)
-            return opts;
-    return NULL;
-}
-
-static void print_help(const TK_CLI *cli, const char *usage, const TK_CLI_OPTION *common,
-                       const TK_CLI_OPTION *extra)
-{
-    printf("usage: %s %s %s\n\noptions:\n", cli->prog, cli->cmd, usage);
-    for (const TK_CLI_OPTION *o = extra; o != NULL && o->name != NULL; o++)
-        printf("  %-22s %s\n", o->name, o->help);
-    for (const TK_CLI_OPTION *o = common; o->name != NULL; o++)
-        printf("  %-22s %s\n", o->name, o->help);
-}
-
-int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
-                 const char *usage, int *exit_code)
-{
-    int help = 0;
-    const TK_CLI_OPTION common[] = {
-        { "--module", &cli->module, NULL, "PKCS#11 module path (default: openssl.cnf's pkcs11-module, else $TOKENKEY_MODULE)" },
-        { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
-        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
-                                                "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" },
-        { "--key", &cli->key, NULL, "key label or pkcs11: URI" },
-        { "--json", NULL, &cli->json, "machine-readable output" },
-        { "--help", NULL, &help, "this help" },
-        { NULL, NULL, NULL, NULL }
-    };
-    int i;
-
-    *exit_code = TK_EXIT_USAGE;
-    for (i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const TK_CLI_OPTION *o;
-
-        if (strcmp(arg, "--") == 0)
-            return i + 1;
-        if (strncmp(arg, "--", 2) != 0)
-            break;
-        /* A PIN on the command line is visible to every user via ps. */
-        if (strcmp(arg, "--pin") == 0 || strncmp(arg, "--pin=", 6) == 0
-            || strcmp(arg, "--so-pin") == 0) {
-            tk_cli_error(cli, 0, "PINs are never taken from the command line: use --pin-file FILE, "
-                                 "TOKENKEY_PIN, or the prompt");
-            return -1;
-        }
-        o = find_option(extra, arg);
-        if (o == NULL)
-            o = find_option(common, arg);
-        if (o == NULL) {
-            tk_cli_error(cli, 0, "unknown option '%s' (see %s %s --help)", arg, cli->prog, cli->cmd);
-            return -1;
-        }
-        if (o->flag != NULL) {
-            *o->flag = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            tk_cli_error(cli, 0, "option '%s' needs a value", arg);
-            return -1;
-        }
-        *o->value = argv[++i];
-    }
-    if (help) {
-        print_help(cli, usage, common, extra);
-        *exit_code = TK_EXIT_OK;
-        return -1;
-    }
-    if (cli->module == NULL) {
-        const TK_CONFIG *cfg = tk_cli_client_config(cli);
-
-        if (cfg == NULL) {
-            *exit_code = TK_EXIT_SETUP;
-            return -1;
-        }
-        cli->module = cfg->module;
-    }
-    return i;
-}
-
 int tk_cli_open_module(TK_CLI *cli)
 {
     const TK_CONFIG *cfg = tk_cli_client_config(cli);
@@ -132,6 +48,9 @@ int tk_cli_open_module(TK_CLI *cli)
     if (rv == TK_CKR_MODULE_LOAD)
         tk_cli_error(cli, 0, "cannot load PKCS#11 module '%s': %s", cli->module,
                      tk_p11_module_load_error());
+    else if (rv == TK_CKR_MODULE_SYMBOL)
+        tk_cli_error(cli, 0, "'%s' has no C_GetFunctionList: it is not a PKCS#11 module (pass the "
+                             "token's PKCS#11 library with --module)", cli->module);
     else if (rv != CKR_OK)
         tk_cli_error(cli, 0, "PKCS#11 module '%s' failed to initialise: %s", cli->module,
                      tk_p11_rv_name(rv));
@@ -306,6 +225,24 @@ static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
     rv = pin_from_spec(cli, spec, buf, cap, len);
     OPENSSL_free(spec);
     return rv;
+}
+
+const char *tk_cli_pin_origin(const TK_CLI *cli)
+{
+    const TK_CONFIG *cfg;
+    TK_URI *uri;
+
+    if (cli->pin_file != NULL)
+        return "--pin-file FILE";
+    if (uri_pin_source(cli, &uri) != NULL) {
+        tk_uri_free(uri);
+        return "pin-source= in the --key or --token URI";
+    }
+    if ((cfg = tk_cli_client_config(cli)) == NULL || cfg->pin == NULL)
+        return NULL;
+    if (tk_cli_client_pin_origin() != NULL)
+        return tk_cli_client_pin_origin();
+    return "the environment (TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE or TOKENKEY_PIN, the first one set)";
 }
 
 void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)

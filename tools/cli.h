@@ -29,6 +29,7 @@ typedef struct tk_cli {
     const char *token;     /* --token LABEL or pkcs11: URI */
     const char *pin_file;  /* --pin-file */
     const char *key;       /* --key LABEL or pkcs11: URI */
+    const char *arg;       /* the one argument that is not an option (TK_USES_ARG) */
     int json;              /* --json */
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
     OSSL_LIB_CTX *libctx;  /* made by tk_cli_libctx */
@@ -41,12 +42,6 @@ __attribute__((format(printf, 3, 4)))
 #endif
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...);
 
-/*
- * Parse the common flags (--module, --token, --pin-file, --key, --json,
- * --help) and leave the rest of argv for the subcommand: returns the
- * index of the first argument not consumed, or -1 after printing an error
- * (or the help: then *exit_code is 0).
- */
 typedef struct tk_cli_option {
     const char *name;      /* "--label" */
     const char **value;    /* where the argument goes, NULL for a flag */
@@ -54,7 +49,28 @@ typedef struct tk_cli_option {
     const char *help;
 } TK_CLI_OPTION;
 
-int tk_cli_parse(TK_CLI *cli, int argc, char **argv, const TK_CLI_OPTION *extra,
+/* The shared options a subcommand takes (tk_cli_parse's uses); --help always. */
+enum {
+    TK_USES_MODULE = 1 << 0,   /* --module PATH */
+    TK_USES_TOKEN = 1 << 1,    /* --token LABEL|URI */
+    TK_USES_PIN = 1 << 2,      /* --pin-file FILE */
+    TK_USES_KEY = 1 << 3,      /* --key LABEL|URI */
+    TK_USES_JSON = 1 << 4,     /* --json */
+    TK_USES_ARG = 1 << 5,      /* one argument that is not an option, in cli->arg */
+    TK_USES_KEY_ACCESS = TK_USES_MODULE | TK_USES_TOKEN | TK_USES_PIN | TK_USES_KEY,
+};
+
+/*
+ * Parse the whole command line: the shared options in uses and the
+ * subcommand's own (extra), as "--opt VALUE" or "--opt=VALUE". Refuses,
+ * with one line and exit code 2: an option the subcommand does not take, an
+ * option given twice, a stray argument, a PIN on the command line
+ * (--pin, or pin-value= in a URI: ps shows argv to every user), a pkcs11:
+ * URI that does not parse (never quoted: it may hold a secret), and a
+ * --token that contradicts the --key URI's token. Returns 0, or -1 after
+ * printing an error or the help (then *exit_code is 0).
+ */
+int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI_OPTION *extra,
                  const char *usage, int *exit_code);
 
 /*
@@ -83,6 +99,14 @@ TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
  */
 char *tk_cli_pin_spec(const TK_CLI *cli, int *failed);
 
+/*
+ * Where the setting that names the PIN source is, for hints ("'pin' in
+ * section [tokenkey] of '/etc/ssl/openssl.cnf'", "pin-source= in the --key or
+ * --token URI", the environment); NULL when there is none (the prompt).
+ */
+const char *tk_cli_pin_origin(const TK_CLI *cli);
+/* The tokenkey section's 'pin', where tk_cli_client_config found it; NULL if it has none. */
+const char *tk_cli_client_pin_origin(void);
 /* Where that getter will take the PIN from, for messages ("the PIN from '/path'"). */
 void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap);
 
@@ -92,8 +116,15 @@ void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size
 /* JSON string output with escaping. */
 void tk_cli_json_string(FILE *out, const char *s);
 
-/* --key (or, with NULL, --token) as a parsed URI; prints the error. */
+/*
+ * --key (or, with NULL, --token) as a parsed URI, with the token attributes
+ * of --token joined in; prints the error.
+ */
 TK_URI *tk_cli_uri(TK_CLI *cli, const char *key_or_null);
+/* The first token attribute (its name) that key and token both set to different values, or NULL. */
+const char *tk_cli_token_conflict(const TK_URI *key, const TK_URI *token);
+/* Whether a token search (rv, n found) gave exactly one token; prints why not. */
+int tk_cli_token_found(TK_CLI *cli, const TK_URI *uri, CK_RV rv, size_t n);
 /* Exactly one token matching uri; prints why not. */
 int tk_cli_find_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out);
 /* Log in with the CLI's PIN getter; prints why not. */
@@ -148,8 +179,6 @@ int tk_cli_cert_matches(X509 *cert, EVP_PKEY *pkey);
 void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len);
 void tk_cli_name(char *out, size_t cap, const X509_NAME *name);
 void tk_cli_time(char *out, size_t cap, const ASN1_TIME *t);
-/* 1 (after printing why) when uri carries pin-value=: a PIN in argv is visible to every user. */
-int tk_cli_uri_has_pin(TK_CLI *cli, const TK_URI *uri);
 
 /*
  * The ways a private key could leave a token, each tried (inspect_paths.c):
@@ -236,13 +265,6 @@ typedef struct tk_cli_key {
  * Returns TK_EXIT_OK, or the exit code after printing the one error line.
  */
 int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k);
-/*
- * The common flags an enrollment subcommand takes: 0 (after printing why)
- * when --key or --token is a URI with a pin-value (a PIN on the command
- * line is visible to every user), or --json was given (their output is a
- * URI, paths or PEM already). Checked first.
- */
-int tk_cli_enroll_args_ok(TK_CLI *cli);
 /* Frees k, gives back its session, and closes cli's module and libctx. */
 void tk_cli_key_close(TK_CLI *cli, TK_CLI_KEY *k);
 /* CKO_CERTIFICATE objects with the key's CKA_ID (up to max; *count found). */

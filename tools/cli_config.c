@@ -14,6 +14,8 @@
  * Values are looked up in their section only: NCONF_get_string would fall
  * back to the file's top level, which OpenSSL never hands a provider.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/conf.h>
@@ -24,6 +26,7 @@
 
 /* Read once per process and kept to its end: the CLI runs one command. */
 static TK_CONFIG client_config;
+static char client_pin_origin[PATH_MAX + 300]; /* where the section's pin was, if it had one */
 static enum { UNREAD, READ, FAILED } client_config_state;
 
 static const char *after_dot(const char *name)
@@ -108,10 +111,18 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
             continue;
         if (!tk_config_set(cfg, *key, value, err, sizeof(err)))
             ok = tk_cli_error(cli, 0, "OpenSSL configuration '%s', section [%s]: %s", path, section, err);
+        else if (strcmp(*key, "pin") == 0)
+            snprintf(client_pin_origin, sizeof(client_pin_origin), "'pin' in section [%s] of '%s'",
+                     section, path);
     }
     ERR_pop_to_mark(); /* missing sections are no error here */
     NCONF_free(conf);
     return ok;
+}
+
+const char *tk_cli_client_pin_origin(void)
+{
+    return client_pin_origin[0] != '\0' ? client_pin_origin : NULL;
 }
 
 const TK_CONFIG *tk_cli_client_config(const TK_CLI *cli)

@@ -65,26 +65,6 @@ static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
     return 1;
 }
 
-int tk_cli_enroll_args_ok(TK_CLI *cli)
-{
-    /* Any mention at all: a malformed URI would otherwise be echoed, PIN included. */
-    const char *opt = cli->key != NULL && strstr(cli->key, "pin-value") != NULL ? "--key"
-                      : cli->token != NULL && strstr(cli->token, "pin-value") != NULL ? "--token"
-                      : NULL;
-
-    if (opt != NULL) {
-        tk_cli_error(cli, 0, "the %s URI holds pin-value=: PINs are never taken from the "
-                             "command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt", opt);
-        return 0;
-    }
-    if (cli->json) {
-        tk_cli_error(cli, 0, "--json is not offered here: the output is already a URI, paths "
-                             "or PEM (see tokenkey %s --help)", cli->cmd);
-        return 0;
-    }
-    return 1;
-}
-
 int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k)
 {
     TK_URI *exact = NULL;
@@ -95,8 +75,8 @@ int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k)
                                                 "list')");
     if (!tk_cli_open_module(cli))
         return TK_EXIT_SETUP;
-    if (!tk_cli_enroll_args_ok(cli) || (k->uri = tk_cli_uri(cli, cli->key)) == NULL)
-        return TK_EXIT_USAGE;
+    if ((k->uri = tk_cli_uri(cli, cli->key)) == NULL)
+        return TK_EXIT_SETUP;
     if (!tk_cli_one_token(cli, k->uri, &k->token) || !tk_cli_login(cli, k->token))
         return TK_EXIT_SETUP;
     tk_cli_field(k->token_label, sizeof(k->token_label), tk_p11_token_cached_info(k->token)->label,

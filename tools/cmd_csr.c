@@ -125,7 +125,7 @@ int tk_cmd_csr(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "csr" };
     const char *subject_text = NULL, *san_text = NULL, *out_path = NULL;
-    int force = 0, code, next;
+    int force = 0, code;
     const TK_CLI_OPTION opts[] = {
         { "--subject", &subject_text, NULL, "subject: /C=DE/O=Acme/CN=client or "
                                             "CN=client,O=Acme,C=DE (required)" },
@@ -140,13 +140,8 @@ int tk_cmd_csr(int argc, char **argv)
     BIO *pem = NULL;
     char err[512];
 
-    if ((next = tk_cli_parse(&cli, argc, argv, opts, CSR_USAGE, &code)) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, CSR_USAGE, &code) < 0)
         return code;
-    if (!tk_cli_enroll_args_ok(&cli))
-        return TK_EXIT_USAGE;
-    if (next < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey csr "
-                                                 "--help)", argv[next]);
     if (cli.key == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
                                                  "list')");

@@ -1,6 +1,7 @@
 /*
  * tokenkey delete: remove a key pair and the certificate stored with it
- * (every object sharing the private key's CKA_ID), only with --yes.
+ * (the objects sharing the private key's CKA_ID, but never another private
+ * key that happens to share it), only with --yes.
  */
 #include <string.h>
 
@@ -8,6 +9,9 @@
 
 #include "cli.h"
 #include "objects.h"
+
+/* Objects deleted at most: a key pair, its certificates, and room to spare. */
+#define TK_DELETE_MAX 16
 
 int tk_cmd_delete(int argc, char **argv)
 {
@@ -18,8 +22,9 @@ int tk_cmd_delete(int argc, char **argv)
         { NULL, NULL, NULL, NULL }
     };
     CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
-    CK_OBJECT_HANDLE keys[2], objs[16];
-    CK_ULONG nkeys = 0, nobjs = 0;
+    CK_OBJECT_HANDLE keys[2], objs[TK_DELETE_MAX + 1]; /* one more: to see there are too many */
+    CK_ULONG nkeys = 0, nobjs = 0, kept = 0;
+    char *named = NULL;
     unsigned char *id = NULL;
     CK_ULONG id_len = 0;
     TK_P11_SESSION s = { 0 };
@@ -27,7 +32,9 @@ int tk_cmd_delete(int argc, char **argv)
     TK_URI *uri = NULL;
     CK_RV rv = CKR_OK;
 
-    if (tk_cli_parse(&cli, argc, argv, opts, "--key LABEL|URI [--token LABEL|URI] [--yes]", &code) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts,
+                     "--key LABEL|URI [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--yes]",
+                     &code) < 0)
         return code;
     if (cli.key == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required");
@@ -51,9 +58,10 @@ int tk_cmd_delete(int argc, char **argv)
             goto p11_error;
     }
     if (nkeys != 1) {
+        named = tk_cli_key_uri_text(&cli, uri); /* without pin-source=, which may be the PIN */
         tk_cli_error(&cli, 0, nkeys == 0 ? "no private key matches '%s'"
                                          : "'%s' matches more than one private key: give id= in a URI",
-                     cli.key);
+                     named != NULL ? named : cli.key);
         goto end;
     }
     if ((rv = tk_p11_get_attr_alloc(&s, keys[0], CKA_ID, &id, &id_len)) != CKR_OK)
@@ -65,15 +73,27 @@ int tk_cmd_delete(int argc, char **argv)
     } else {
         CK_ATTRIBUTE by_id = { CKA_ID, id, id_len };
 
-        if ((rv = tk_p11_find(&s, &by_id, 1, objs, 16, &nobjs)) != CKR_OK)
+        if ((rv = tk_p11_find(&s, &by_id, 1, objs, TK_DELETE_MAX + 1, &nobjs)) != CKR_OK)
             goto p11_error;
+        if (nobjs > TK_DELETE_MAX) {
+            tk_cli_error(&cli, 0, "more than %d objects share the key's id, more than tokenkey deletes "
+                                  "at once: delete them with the token's own tool", TK_DELETE_MAX);
+            goto end;
+        }
     }
-    for (CK_ULONG i = 0; i < nobjs && i < 16; i++) {
+    for (CK_ULONG i = 0; i < nobjs; i++) {
         CK_OBJECT_CLASS cls = CKO_DATA;
         char *one;
 
         tk_p11_get_ulong(&s, objs[i], CKA_CLASS, &cls);
         one = tk_objects_uri(&s, objs[i], cls);
+        /* Another private key with the same id is another key: never deleted along. */
+        if (cls == CKO_PRIVATE_KEY && objs[i] != keys[0]) {
+            printf("kept %s (another private key with the same id)\n", one != NULL ? one : "(object)");
+            OPENSSL_free(one);
+            kept++;
+            continue;
+        }
         if (yes && (rv = tk_p11_destroy(&s, objs[i])) != CKR_OK) {
             OPENSSL_free(one);
             goto p11_error;
@@ -81,6 +101,10 @@ int tk_cmd_delete(int argc, char **argv)
         printf("%s %s\n", yes ? "deleted" : "would delete", one != NULL ? one : "(object)");
         OPENSSL_free(one);
     }
+    if (kept > 0)
+        tk_cli_error(&cli, 0, "warning: %lu other private key(s) share this key's id, so which public "
+                              "key and certificate belong to which is a guess: check what was %s",
+                     (unsigned long)kept, yes ? "deleted" : "listed");
     if (!yes) {
         tk_cli_error(&cli, 0, "nothing deleted: add --yes to delete the objects above");
         code = TK_EXIT_USAGE;
@@ -93,6 +117,7 @@ p11_error:
 end:
     tk_p11_session_put(&s, rv);
     OPENSSL_free(id);
+    OPENSSL_free(named);
     tk_uri_free(uri);
     tk_cli_close(&cli);
     return code;

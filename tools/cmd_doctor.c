@@ -203,7 +203,8 @@ static const char *pin_flags_now(TK_DOCTOR *d)
 static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
 {
     TK_P11_PIN_GETTER getter = tk_cli_pin_getter(d->cli);
-    char source[1100], msg[1400], name[PATH_MAX + 3];
+    char source[1100], msg[1400], name[PATH_MAX + 3], hint[PATH_MAX + 400];
+    const char *origin;
     struct stat st;
     int fd;
     CK_RV rv;
@@ -240,7 +241,13 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
         return TK_DOCTOR_FAIL;
     case TK_CKR_PIN_UNAVAILABLE:
         snprintf(msg, sizeof(msg), "no PIN: %s could not be had (see the message above)", source);
-        return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN_FILE", msg);
+        if (d->cli->pin_file != NULL)
+            return fail(d, "login", "write the user PIN to that file (chmod 600) or point --pin-file at it",
+                        msg);
+        if ((origin = tk_cli_pin_origin(d->cli)) == NULL)
+            return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN_FILE", msg);
+        snprintf(hint, sizeof(hint), "fix %s, where the client reads it too, or pass --pin-file FILE", origin);
+        return fail(d, "login", hint, msg);
     case CKR_PIN_LOCKED:
     case TK_CKR_PIN_FINAL_TRY:
         snprintf(msg, sizeof(msg), "not attempted: %s", pin_flags_now(d));
@@ -326,29 +333,26 @@ int tk_cmd_doctor(int argc, char **argv)
         { NULL, NULL, NULL, NULL }
     };
     TK_URI *uri;
-    int code, i;
+    int code;
 
-    i = tk_cli_parse(&cli, argc, argv, opts,
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS | TK_USES_JSON, opts,
                      "[--key LABEL|URI] [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--cert FILE] "
-                     "[--ca CAFILE] [--chain FILE] [--json]", &code);
-    if (i < 0)
+                     "[--ca CAFILE] [--chain FILE] [--json]", &code) < 0)
         return code;
-    if (i < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey doctor --help)",
-                            argv[i]);
-    uri = tk_cli_uri(&cli, cli.key);
-    if (uri == NULL || tk_cli_uri_has_pin(&cli, uri)) {
-        tk_uri_free(uri);
-        return TK_EXIT_USAGE;
-    }
-    /* In order; the first FAIL stops. The first three mean the token can't be used at all. */
+    if ((uri = tk_cli_uri(&cli, cli.key)) == NULL)
+        return TK_EXIT_SETUP;
+    /*
+     * In order; the first FAIL stops. Up to the key, a FAIL means the module,
+     * token, PIN or key cannot be used (exit 3, as for every command); after
+     * it, the certificate a client would present is what failed (exit 1).
+     */
     code = TK_EXIT_SETUP;
     if (check_module(&d) == TK_DOCTOR_FAIL || check_token(&d, uri) == TK_DOCTOR_FAIL
-        || check_pin(&d) == TK_DOCTOR_FAIL)
+        || check_pin(&d) == TK_DOCTOR_FAIL || check_login(&d) == TK_DOCTOR_FAIL
+        || check_key(&d, uri) == TK_DOCTOR_FAIL)
         goto end;
     code = TK_EXIT_FAILURE;
-    if (check_login(&d) == TK_DOCTOR_FAIL || check_key(&d, uri) == TK_DOCTOR_FAIL
-        || tk_doctor_check_cert(&d) == TK_DOCTOR_FAIL || tk_doctor_check_chain(&d) == TK_DOCTOR_FAIL
+    if (tk_doctor_check_cert(&d) == TK_DOCTOR_FAIL || tk_doctor_check_chain(&d) == TK_DOCTOR_FAIL
         || tk_doctor_check_dates(&d) == TK_DOCTOR_FAIL || tk_doctor_check_signature(&d) == TK_DOCTOR_FAIL)
         goto end;
     code = TK_EXIT_OK;

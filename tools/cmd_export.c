@@ -134,7 +134,7 @@ int tk_cmd_export(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "export" };
     const char *out_dir = NULL, *key_out = NULL, *cert_out = NULL;
-    int force = 0, code, next;
+    int force = 0, code;
     const TK_CLI_OPTION opts[] = {
         { "--out-dir", &out_dir, NULL, "write DIR/key.pem and DIR/cert.pem (DIR made if missing)" },
         { "--key-out", &key_out, NULL, "write the key reference to FILE" },
@@ -145,13 +145,8 @@ int tk_cmd_export(int argc, char **argv)
     char *key_path = NULL, *cert_path = NULL;
     TK_CLI_KEY k;
 
-    if ((next = tk_cli_parse(&cli, argc, argv, opts, EXPORT_USAGE, &code)) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, EXPORT_USAGE, &code) < 0)
         return code;
-    if (!tk_cli_enroll_args_ok(&cli))
-        return TK_EXIT_USAGE;
-    if (next < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey export "
-                                                 "--help)", argv[next]);
     if (cli.key == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
                                                  "list')");

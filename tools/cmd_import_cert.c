@@ -211,7 +211,7 @@ int tk_cmd_import_cert(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "import-cert" };
     const char *cert_path = NULL, *chain_path = NULL;
-    int replace = 0, code, next;
+    int replace = 0, code;
     const TK_CLI_OPTION opts[] = {
         { "--cert", &cert_path, NULL, "the CA-signed certificate, PEM or DER (required)" },
         { "--chain", &chain_path, NULL, "CA certificates to store too (PEM, one or more)" },
@@ -221,13 +221,8 @@ int tk_cmd_import_cert(int argc, char **argv)
     STACK_OF(X509) *certs = NULL, *chain = NULL;
     TK_CLI_KEY k;
 
-    if ((next = tk_cli_parse(&cli, argc, argv, opts, IMPORT_USAGE, &code)) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, IMPORT_USAGE, &code) < 0)
         return code;
-    if (!tk_cli_enroll_args_ok(&cli))
-        return TK_EXIT_USAGE;
-    if (next < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey "
-                                                 "import-cert --help)", argv[next]);
     if (cli.key == NULL || cert_path == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "%s is required", cli.key == NULL
                             ? "--key LABEL|URI" : "--cert FILE");

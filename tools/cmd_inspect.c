@@ -260,28 +260,20 @@ int tk_cmd_inspect(int argc, char **argv)
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
     EVP_PKEY *pkey = NULL;
     const char *text;
-    int code, i, j = 0;
+    int code;
     CK_RV rv = CKR_OK;
 
     memset(&in, 0, sizeof(in));
-    if ((i = tk_cli_parse(&cli, argc, argv, NULL, usage, &code)) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS | TK_USES_JSON | TK_USES_ARG, NULL, usage,
+                     &code) < 0)
         return code;
-    /* Options may follow the URI too: parse what comes after it (argv[i] plays argv[0]). */
-    if (i < argc && (j = tk_cli_parse(&cli, argc - i, argv + i, NULL, usage, &code)) < 0)
-        return code;
-    if (i < argc && cli.key != NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: '%s' or --key '%s'", argv[i], cli.key);
-    if (i < argc && i + j < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey inspect --help)",
-                            argv[i + j]);
-    text = i < argc ? argv[i] : cli.key;
+    if (cli.arg != NULL && cli.key != NULL)
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: '%s' or --key '%s'", cli.arg, cli.key);
+    text = cli.arg != NULL ? cli.arg : cli.key;
     if (text == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI or --key LABEL|URI");
-    uri = tk_cli_uri(&cli, text);
-    if (uri == NULL || tk_cli_uri_has_pin(&cli, uri)) {
-        tk_uri_free(uri);
-        return TK_EXIT_USAGE;
-    }
+    if ((uri = tk_cli_uri(&cli, text)) == NULL)
+        return TK_EXIT_SETUP;
     if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {
         tk_cli_error(&cli, 0, "'%s' names a %s object: inspect shows private keys (type=private)", text,
                      tk_uri_type_name(uri->type));

@@ -239,7 +239,7 @@ int tk_cmd_kafka_config(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "kafka-config" };
     const char *ca = NULL, *out_dir = NULL, *provider = TK_MODULESDIR "/tokenkey.so";
-    int force = 0, code, next;
+    int force = 0, code;
     KAFKA_FILES f = { 0 };
     const TK_CLI_OPTION opts[] = {
         { "--ca", &ca, NULL, "CA certificate(s) that sign the brokers' certificates (required)" },
@@ -254,13 +254,8 @@ int tk_cmd_kafka_config(int argc, char **argv)
     STACK_OF(X509) *cas = NULL;
     TK_CLI_KEY k;
 
-    if ((next = tk_cli_parse(&cli, argc, argv, opts, KAFKA_USAGE, &code)) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, KAFKA_USAGE, &code) < 0)
         return code;
-    if (!tk_cli_enroll_args_ok(&cli))
-        return TK_EXIT_USAGE;
-    if (next < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey "
-                                                 "kafka-config --help)", argv[next]);
     if (cli.key == NULL || ca == NULL || out_dir == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "%s is required",
                             cli.key == NULL ? "--key LABEL|URI"

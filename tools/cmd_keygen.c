@@ -276,15 +276,11 @@ int tk_cmd_keygen(int argc, char **argv)
         { NULL, NULL, NULL, NULL }
     };
     const struct key_type *type;
-    int code, next = tk_cli_parse(&cli, argc, argv, opts, KEYGEN_USAGE, &code);
+    int code;
 
-    if (next < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_MODULE | TK_USES_TOKEN | TK_USES_PIN, opts, KEYGEN_USAGE,
+                     &code) < 0)
         return code;
-    if (!tk_cli_enroll_args_ok(&cli))
-        return TK_EXIT_USAGE;
-    if (next < argc)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "unexpected argument '%s' (see tokenkey keygen "
-                                                 "--help)", argv[next]);
     if (type_name == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--type is required: rsa:2048, rsa:3072, "
                                                  "rsa:4096, ec:P-256, ec:P-384, ec:P-521 or "

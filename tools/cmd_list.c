@@ -184,8 +184,8 @@ int tk_cmd_list(int argc, char **argv)
     int code, shown = 0;
     CK_RV rv;
 
-    if (tk_cli_parse(&cli, argc, argv, NULL, "--token LABEL|URI [--module PATH] [--pin-file FILE] [--json]",
-                     &code) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_MODULE | TK_USES_TOKEN | TK_USES_PIN | TK_USES_JSON, NULL,
+                     "[--token LABEL|URI] [--module PATH] [--pin-file FILE] [--json]", &code) < 0)
         return code;
     if (!tk_cli_open_module(&cli))
         return TK_EXIT_SETUP;

@@ -123,7 +123,8 @@ int tk_cmd_tokens(int argc, char **argv)
     int code, shown = 0;
     CK_RV rv;
 
-    if (tk_cli_parse(&cli, argc, argv, NULL, "[--module PATH] [--json]", &code) < 0)
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_MODULE | TK_USES_JSON, NULL, "[--module PATH] [--json]",
+                     &code) < 0)
         return code;
     if (!tk_cli_open_module(&cli))
         return TK_EXIT_SETUP;

@@ -53,16 +53,8 @@ int tk_cli_one_token(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out)
 {
     size_t n = 0;
     CK_RV rv = tk_cli_find_tokens(cli, uri, out, 1, &n);
-    char *text = tk_cli_token_text(uri);
 
-    if (rv == TK_CKR_NO_TOKEN)
-        tk_cli_error(cli, 0, "no token matches '%s' in '%s': see 'tokenkey tokens'", text, cli->module);
-    else if (rv != CKR_OK)
-        tk_cli_error(cli, 0, "cannot list tokens of '%s': %s", cli->module, tk_p11_rv_name(rv));
-    else if (n > 1)
-        tk_cli_error(cli, 0, "%zu tokens match '%s': pass --token LABEL or a URI with serial=", n, text);
-    OPENSSL_free(text);
-    return rv == CKR_OK && n == 1;
+    return tk_cli_token_found(cli, uri, rv, n);
 }
 
 CK_RV tk_cli_find_keys(TK_P11_SESSION *s, const TK_URI *uri, CK_OBJECT_HANDLE *out,
@@ -207,12 +199,3 @@ void tk_cli_time(char *out, size_t cap, const ASN1_TIME *t)
     bio_text(out, cap, b);
 }
 
-int tk_cli_uri_has_pin(TK_CLI *cli, const TK_URI *uri)
-{
-    /* Not quoted: the value is the secret. */
-    if (uri->pin_value == NULL)
-        return 0;
-    tk_cli_error(cli, 0, "a PIN in the URI (pin-value=) is visible to every user of this "
-                         "machine: remove it and use --pin-file FILE, TOKENKEY_PIN or the prompt");
-    return 1;
-}

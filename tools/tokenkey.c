@@ -38,13 +38,24 @@ int main(int argc, char **argv)
         usage(stderr);
         return TK_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || (strcmp(argv[1], "help") == 0 && argc == 2)) {
         usage(stdout);
         return TK_EXIT_OK;
+    }
+    /* "tokenkey help CMD" is "tokenkey CMD --help". */
+    if (strcmp(argv[1], "help") == 0 && argc == 3) {
+        static char help_flag[] = "--help";
+        char *help_argv[] = { argv[2], help_flag, NULL };
+
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (strcmp(argv[2], commands[i].name) == 0)
+                return commands[i].run(2, help_argv);
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "tokenkey: unknown command '%s' (see tokenkey --help)\n", argv[1]);
+    fprintf(stderr, "tokenkey: unknown command '%s' (see tokenkey --help)\n",
+            strcmp(argv[1], "help") == 0 && argc > 2 ? argv[2] : argv[1]);
     return TK_EXIT_USAGE;
 }

@@ -114,11 +114,11 @@ doctor 3 "no such token" --key good --token no-such-token
 tk_line "no such token: FAIL" "FAIL  token: no token matches 'pkcs11:token=no-such-token' in '$MOD'" "$D/out"
 tk_line "no such token: hint" "hint: the tokens present are 'tk-doctor' (serial $TOKENKEY_TEST_SERIAL): name one with --token LABEL or token= in the key URI" "$D/out"
 
-doctor 1 "no key" --key no-such-key
+doctor 3 "no key" --key no-such-key
 tk_line "no key: FAIL" "FAIL  key: no private key matches 'pkcs11:object=no-such-key;type=private'" "$D/out"
 tk_line "no key: hint lists the keys, sorted" "hint: the token's private keys are 'expired' (id 06), 'good' (id 01), 'inter' (id 0a), 'mismatch' (id 04), 'nocert' (id 09), 'notyet' (id 07), 'soon' (id 08), 'twin' (id 02), 'twin' (id 03), 'untrusted' (id 05): name one with --key" "$D/out"
 
-doctor 1 "two keys" --key twin
+doctor 3 "two keys" --key twin
 tk_has "two keys: FAIL" "FAIL  key: 2 private keys match 'pkcs11:object=twin;type=private': " "$D/out"
 tk_has "two keys: lists id 02" "$(tk_key_uri twin 02)" "$D/out"
 tk_has "two keys: lists id 03" "$(tk_key_uri twin 03)" "$D/out"
@@ -150,14 +150,18 @@ tk_line "not yet valid: FAIL" "FAIL  dates: 'CN=notyet-client' is not valid befo
 doctor 1 "unreadable CA file" --key good --ca "$D/no-such-ca.pem"
 tk_line "no CA file: FAIL" "FAIL  chain: cannot read CA certificates from '$D/no-such-ca.pem'" "$D/out"
 
-tk_run 1 "missing PIN file" doctor --pin-file "$D/no-such.pin" --key good
+tk_run 3 "missing PIN file" doctor --pin-file "$D/no-such.pin" --key good
 tk_line "missing PIN file: FAIL" "FAIL  login: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/out"
 
 # ---- the command line ----
 tk_run 2 "--pin refused" doctor --pin 1234 --key good
-tk_line "--pin: one line" "tokenkey doctor: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt" "$D/err"
+tk_line "--pin: one line" "tokenkey doctor: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
 tk_run 2 "pin-value= refused" doctor --key "$TOKEN;object=good?pin-value=1234"
-tk_line "pin-value=: one line" "tokenkey doctor: a PIN in the URI (pin-value=) is visible to every user of this machine: remove it and use --pin-file FILE, TOKENKEY_PIN or the prompt" "$D/err"
+tk_line "pin-value=: one line" "tokenkey doctor: the --key URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
+# A malformed URI holding a PIN: refused for the PIN, never quoted.
+tk_run 2 "pin-value= in a malformed URI" doctor --key "$TOKEN;object=go%zzod?pin-value=1234"
+tk_line "pin-value= in a malformed URI: one line" "tokenkey doctor: the --key URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
+if grep -q 1234 "$D/out" "$D/err"; then not_ok "malformed URI: pin-value not echoed"; else ok "malformed URI: pin-value not echoed"; fi
 if grep -q 1234 "$D/out" "$D/err"; then not_ok "pin-value=: not echoed"; else ok "pin-value=: not echoed"; fi
 tk_run 2 "unknown option" doctor --colour blue
 tk_line "unknown option: one line" "tokenkey doctor: unknown option '--colour' (see tokenkey doctor --help)" "$D/err"
@@ -166,5 +170,7 @@ tk_line "stray argument: one line" "tokenkey doctor: unexpected argument 'good' 
 tk_run 0 "--help" doctor --help
 tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI]" "$D/out"
 tk_has "--help: --ca" "--ca" "$D/out"
+tk_run 0 "--opt=value" doctor --pin-file="$PIN" --key=good --ca="$D/ca-one.pem"
+tk_line "--opt=value: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
 
 tk_finish

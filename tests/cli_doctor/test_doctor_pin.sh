@@ -46,7 +46,7 @@ tk_if "before: PIN state OK" "$(pin_state)" = OK
 # Assignments in front of a shell function may or may not last: export, then unset.
 TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/debug.log"
 export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
-tk_run 1 "wrong PIN" doctor --pin-file "$D/wrong.pin" --key client --ca "$D/ca.pem"
+tk_run 3 "wrong PIN" doctor --pin-file "$D/wrong.pin" --key client --ca "$D/ca.pem"
 unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 tk_line "wrong PIN: pin state was fine" "ok    pin: user PIN initialised, no failed login reported" "$D/out"
 tk_line "wrong PIN: FAIL" "FAIL  login: the token rejected the PIN from '$D/wrong.pin' (CKR_PIN_INCORRECT)" "$D/out"
@@ -63,7 +63,7 @@ tk_if "after: the token reports COUNT_LOW" "$(pin_state)" = COUNT_LOW
 
 TOKENKEY_PIN=$(cat "$D/wrong.pin")
 export TOKENKEY_PIN
-tk_run 1 "wrong PIN in TOKENKEY_PIN, --json" doctor --key client --json
+tk_run 3 "wrong PIN in TOKENKEY_PIN, --json" doctor --key client --json
 unset TOKENKEY_PIN
 tk_json "TOKENKEY_PIN json: login failed last" "d['checks'][-1] == {'check': 'login', 'status': 'fail', 'detail': 'the token rejected the PIN in TOKENKEY_PIN (CKR_PIN_INCORRECT)'}"
 tk_json "TOKENKEY_PIN json: pin state warned" "d['checks'][2]['status'] == 'warn'"
@@ -90,7 +90,7 @@ tk_line "--pin-file wins: logged in" "ok    login: logged in with the PIN from '
 # The provider takes a URI's pin-source= before any setting; so does the CLI.
 tk_run 0 "pin-source= in --key wins over TOKENKEY_PIN_FILE" doctor --key "$(tk_key_uri client 01)?pin-source=file:$PIN" --ca "$D/ca.pem"
 tk_line "pin-source=: logged in" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
-tk_run 1 "empty pin-source=" doctor --key "$(tk_key_uri client 01)?pin-source=file:" --ca "$D/ca.pem"
+tk_run 3 "empty pin-source=" doctor --key "$(tk_key_uri client 01)?pin-source=file:" --ca "$D/ca.pem"
 tk_err "empty pin-source=: one line" "tokenkey doctor: empty PIN source 'file:'"
 TOKENKEY_PIN_SOURCE=file:$PIN
 export TOKENKEY_PIN_SOURCE
@@ -107,10 +107,11 @@ unset TK_TEST_THE_PIN TOKENKEY_PIN_SOURCE
 # A PIN source that cannot be read costs no login: nothing reaches the token.
 TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/nopin.log"
 export TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
-tk_run 1 "TOKENKEY_PIN_FILE unreadable" doctor --key client --ca "$D/ca.pem"
+tk_run 3 "TOKENKEY_PIN_FILE unreadable" doctor --key client --ca "$D/ca.pem"
 tk_has "unreadable: the token was reached" "C_GetTokenInfo(" "$D/nopin.log"
 tk_line "unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
 tk_line "unreadable: why" "tokenkey doctor: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
+tk_line "unreadable: the hint names the variables" "hint: fix the environment (TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE or TOKENKEY_PIN, the first one set), where the client reads it too, or pass --pin-file FILE" "$D/out"
 TOKENKEY_PIN_SOURCE=pin-itself
 export TOKENKEY_PIN_SOURCE
 # A bad setting is a bad setup, as it is for the provider: found before anything runs.
@@ -130,6 +131,12 @@ export OPENSSL_CONF TOKENKEY_PIN_FILE
 tk_run 0 "OPENSSL_CONF: module and PIN from its tokenkey section" doctor --key client --ca "$D/ca.pem"
 tk_has "OPENSSL_CONF: the section's module" "ok    module: '$TOKENKEY_TEST_MODULE' loaded" "$D/out"
 tk_line "OPENSSL_CONF: its pin wins over TOKENKEY_PIN_FILE" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+# The section's pin unreadable: the hint sends the user there, not to TOKENKEY_PIN_FILE (which it beats).
+sed -e "s|^pin = .*|pin = file:$D/no-such.pin|" "$D/kc/openssl.cnf" > "$D/badpin.cnf"
+OPENSSL_CONF=$D/badpin.cnf TOKENKEY_PIN_FILE=$PIN
+tk_run 3 "OPENSSL_CONF: its pin unreadable" doctor --key client --ca "$D/ca.pem"
+tk_line "its pin unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
+tk_line "its pin unreadable: the hint names the section" "hint: fix 'pin' in section [tokenkey_sect] of '$D/badpin.cnf', where the client reads it too, or pass --pin-file FILE" "$D/out"
 unset TOKENKEY_PIN_FILE
 printf '[tokenkey_sect\npin = file:%s\n' "$PIN" > "$D/broken.cnf"
 OPENSSL_CONF=$D/broken.cnf

@@ -102,7 +102,7 @@ tk_line "stray argument: one line" "tokenkey inspect: unexpected argument 'extra
 inspect 2 "key twice" --key loose sealed
 tk_line "key twice: one line" "tokenkey inspect: give the key once: 'sealed' or --key 'loose'" "$D/err"
 tk_run 2 "--pin refused" inspect --pin 1234 sealed
-tk_line "--pin: one line" "tokenkey inspect: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt" "$D/err"
+tk_line "--pin: one line" "tokenkey inspect: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
 tk_run 3 "missing PIN file" inspect --pin-file "$D/no-such.pin" sealed
 tk_line "missing PIN file: one line" "tokenkey inspect: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
 tk_run 0 "--help" inspect --help

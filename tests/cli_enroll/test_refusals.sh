@@ -28,23 +28,52 @@ for cmd in keygen csr import-cert export kafka-config; do
     tk_has "$cmd --help lists --pin-file" "--pin-file" "$D/out"
     tk_run 2 "$cmd --json" "$cmd" --json
     tk_err "$cmd --json: refused" \
-        "tokenkey $cmd: --json is not offered here: the output is already a URI, paths or PEM (see tokenkey $cmd --help)"
+        "tokenkey $cmd: --json is not an option of 'tokenkey $cmd' (see tokenkey $cmd --help)"
+    tk_hasnt "$cmd --help does not offer --json" "--json" "$D/out"
+    tk_run 0 "tokenkey help $cmd" help "$cmd"
+    case $(head -n 1 "$D/out") in
+        "usage: tokenkey $cmd "*) ok "tokenkey help $cmd: its usage" ;;
+        *) not_ok "tokenkey help $cmd: not its usage" ;;
+    esac
     for flag in "--pin 1234" "--pin=1234" "--so-pin 1234"; do
         # shellcheck disable=SC2086 # the flag and its value are two words
         tk_run 2 "$cmd $flag" "$cmd" --key k $flag
         tk_err "$cmd $flag: refused" \
-            "tokenkey $cmd: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+            "tokenkey $cmd: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt"
     done
 done
 for cmd in csr import-cert export kafka-config; do
     tk_run 2 "$cmd: a PIN in the --key URI" "$cmd" --key "pkcs11:object=k;pin-value=1234"
     tk_err "$cmd: a PIN in the --key URI refused" \
-        "tokenkey $cmd: the --key URI holds pin-value=: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+        "tokenkey $cmd: the --key URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt"
 done
 tk_run 2 "keygen: a PIN in the --token URI" keygen --type ec:P-256 --label x \
     --token "pkcs11:token=$TOK;pin-value=1234"
 tk_err "keygen: a PIN in the --token URI refused" \
-    "tokenkey keygen: the --token URI holds pin-value=: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN, or the prompt"
+    "tokenkey keygen: the --token URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt"
+
+# ---- the command line: checked whole before any token is touched ----
+tk_run 2 "an option given twice" keygen --type ec:P-256 --label x --label y
+tk_err "an option given twice explained" "tokenkey keygen: option '--label' given twice: give it once"
+tk_run 2 "--opt=value for a flag" list --json=yes
+tk_err "--opt=value for a flag explained" "tokenkey list: option '--json' takes no value"
+tk_run 2 "a single-dash option" csr -k a
+tk_err "a single-dash option explained" \
+    "tokenkey csr: unknown option '-k': options start with -- (see tokenkey csr --help)"
+tk_run 2 "tokens --key" tokens --key a
+tk_err "tokens --key explained" "tokenkey tokens: --key is not an option of 'tokenkey tokens' (see tokenkey tokens --help)"
+# A URI that does not parse is a bad command line, and never quoted (it may hold a secret).
+tk_run 2 "a malformed --token URI" csr --key a --subject /CN=x --token "pkcs11:token=t%zz;x-secret=s3cr3t"
+tk_err "a malformed --token URI explained" \
+    "tokenkey csr: the --token URI does not parse: bad percent-escape at offset 14 (attribute 'token')"
+tk_run 2 "--token against the --key URI" csr --key "pkcs11:token=$TOK;object=a" --token other --subject /CN=x
+tk_err "--token against the --key URI explained" \
+    "tokenkey csr: --token and the --key URI name different tokens (token=): give the token once"
+for cmd in list delete inspect doctor; do
+    tk_run 2 "$cmd: a PIN in the --token URI" "$cmd" --token "pkcs11:token=$TOK?pin-value=1234"
+    tk_err "$cmd: a PIN in the --token URI refused" \
+        "tokenkey $cmd: the --token URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt"
+done
 
 # ---- keygen ----
 tk_run 2 "keygen: bad --type" keygen --type rsa:1024 --label x
@@ -182,5 +211,22 @@ tk_err "kafka-config: bad --ca explained" \
     "tokenkey kafka-config: --ca '$D/a.csr' holds no certificate: give a PEM or DER X.509 certificate file"
 tk_run 2 "kafka-config: no --out-dir" kafka-config --key a --ca "$D/refuse-ca.pem"
 tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir DIR is required"
+
+# ---- delete ----
+tk_run 2 "delete: a stray argument" delete --key b --yes extra --pin-file "$PIN"
+tk_err "delete: a stray argument explained" "tokenkey delete: unexpected argument 'extra' (see tokenkey delete --help)"
+tk_run 0 "list after the refused delete" list --pin-file "$PIN"
+tk_has "delete: the refused delete deleted nothing" "private-key 'b' " "$D/out"
+# Two private keys with one id: deleting one keeps the other.
+"$TK_STORE_MKOBJ" keygen ec shared-1 5a > "$D/mkobj.log" 2>&1 \
+    && "$TK_STORE_MKOBJ" keygen ec shared-2 5a > "$D/mkobj.log" 2>&1 || { cat "$D/mkobj.log"; exit 1; }
+tk_run 0 "delete: a key whose id another private key shares" delete --key shared-1 --yes --pin-file "$PIN"
+tk_has "delete: the other private key is kept" "kept $(tk_uri shared-2 private %5A) (another private key with the same id)" "$D/out"
+tk_has "delete: the named key is deleted" "deleted $(tk_uri shared-1 private %5A)" "$D/out"
+tk_err "delete: shared id warned about" \
+    "tokenkey delete: warning: 1 other private key(s) share this key's id, so which public key and certificate belong to which is a guess: check what was deleted"
+tk_run 0 "list after deleting shared-1" list --pin-file "$PIN"
+tk_has "delete: shared-2 is still on the token" "private-key 'shared-2' " "$D/out"
+tk_hasnt "delete: shared-1 is gone" "private-key 'shared-1' " "$D/out"
 
 tk_finish

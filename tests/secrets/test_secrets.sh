@@ -226,7 +226,7 @@ run_fails "the PIN as a variable's name: not echoed" 1 "environment variable $HI
     env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:$PIN" openssl pkey $P -in "$RSA" -pubout
 run_fails "tokenkey --pin-file with the PIN: not echoed" 3 "cannot read PIN file $HIDDEN" \
     "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$PIN"
-run_fails "tokenkey doctor, the PIN as TOKENKEY_PIN_FILE: not echoed" 1 "cannot read PIN file $HIDDEN" \
+run_fails "tokenkey doctor, the PIN as TOKENKEY_PIN_FILE: not echoed" 3 "cannot read PIN file $HIDDEN" \
     env TOKENKEY_PIN_FILE="$PIN" "$CLI" doctor --key sec-cli --token "$TOKENKEY_TEST_TOKEN"
 run_fails "tokenkey kafka-config --pin-file with the PIN: not echoed" 3 "--pin-file $HIDDEN" \
     "$CLI" kafka-config --key sec-cli --token "$TOKENKEY_TEST_TOKEN" --ca "$D/ca.pem" \

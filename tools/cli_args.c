@@ -1,0 +1,249 @@
+/*
+ * The command line of every subcommand (see tk_cli_parse in cli.h): one
+ * parser, so that every subcommand refuses the same mistakes the same way
+ * before it touches a token. `delete` with a stray argument must not
+ * delete, and a PIN typed into a URI must not be echoed or used.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "config.h"
+
+static const TK_CLI_OPTION *find_option(const TK_CLI_OPTION *opts, const char *name, size_t len)
+{
+    for (; opts != NULL && opts->name != NULL; opts++)
+        if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+            return opts;
+    return NULL;
+}
+
+static void print_help(const TK_CLI *cli, const char *usage, const TK_CLI_OPTION *common,
+                       const TK_CLI_OPTION *extra)
+{
+    printf("usage: %s %s %s\n\noptions:\n", cli->prog, cli->cmd, usage);
+    for (const TK_CLI_OPTION *o = extra; o != NULL && o->name != NULL; o++)
+        printf("  %-22s %s\n", o->name, o->help);
+    for (const TK_CLI_OPTION *o = common; o->name != NULL; o++)
+        printf("  %-22s %s\n", o->name, o->help);
+}
+
+/* The text before any '=': what the user meant as the option's name. */
+static size_t name_length(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+
+    return eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+}
+
+/* A PIN on the command line is visible to every user via ps: refused before anything else. */
+static int pin_given(const TK_CLI *cli, int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        size_t len = name_length(argv[i]);
+
+        if ((len == 5 && strncmp(argv[i], "--pin", 5) == 0)
+            || (len == 8 && strncmp(argv[i], "--so-pin", 8) == 0)) {
+            tk_cli_error(cli, 0, "PINs are never taken from the command line: use --pin-file FILE, "
+                                 "TOKENKEY_PIN_FILE, or the prompt");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What the parse has seen so far: the options known, and the values given (not defaults). */
+typedef struct {
+    const TK_CLI_OPTION *common, *unused, *extra;
+    const char **given[32];
+    size_t n_given;
+} PARSE;
+
+static int given_before(PARSE *p, const char **value)
+{
+    for (size_t k = 0; k < p->n_given; k++)
+        if (p->given[k] == value)
+            return 1;
+    if (p->n_given < sizeof(p->given) / sizeof(p->given[0]))
+        p->given[p->n_given++] = value;
+    return 0;
+}
+
+/*
+ * One "--name[=value]" at argv[*i]: stores it and returns 1, or prints why
+ * not and returns 0.
+ */
+static int take_option(TK_CLI *cli, PARSE *p, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    size_t len = name_length(arg);
+    const char *inline_value = arg[len] == '=' ? arg + len + 1 : NULL;
+    const TK_CLI_OPTION *o;
+
+    if ((o = find_option(p->extra, arg, len)) == NULL && (o = find_option(p->common, arg, len)) == NULL) {
+        if (find_option(p->unused, arg, len) != NULL)
+            tk_cli_error(cli, 0, "%.*s is not an option of '%s %s' (see %s %s --help)", (int)len, arg,
+                         cli->prog, cli->cmd, cli->prog, cli->cmd);
+        else
+            tk_cli_error(cli, 0, "unknown option '%.*s' (see %s %s --help)", (int)len, arg,
+                         cli->prog, cli->cmd);
+        return 0;
+    }
+    if (o->flag != NULL) {
+        if (inline_value != NULL) {
+            tk_cli_error(cli, 0, "option '%s' takes no value", o->name);
+            return 0;
+        }
+        *o->flag = 1;
+        return 1;
+    }
+    if (given_before(p, o->value)) {
+        tk_cli_error(cli, 0, "option '%s' given twice: give it once", o->name);
+        return 0;
+    }
+    if (inline_value == NULL && *i + 1 >= argc) {
+        tk_cli_error(cli, 0, "option '%s' needs a value", o->name);
+        return 0;
+    }
+    *o->value = inline_value != NULL ? inline_value : argv[++*i];
+    return 1;
+}
+
+static int mentions_pin_value(const char *text)
+{
+    for (; *text != '\0'; text++)
+        if (strncasecmp(text, "pin-value", 9) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * A pkcs11: URI given as what (e.g. "--key URI"): refused when it holds a PIN
+ * or does not parse, without quoting it (the PIN would show). Labels pass.
+ */
+static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_URI **parsed)
+{
+    TK_URI_ERROR err;
+
+    *parsed = NULL;
+    if (text == NULL)
+        return 1;
+    /* Any mention at all: the URI must not be parsed, echoed or used. */
+    if (mentions_pin_value(text)) {
+        tk_cli_error(cli, 0, "the %s holds pin-value=: PINs are never taken from the command line "
+                             "(ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, "
+                             "or the prompt", what);
+        return 0;
+    }
+    if (!tk_uri_is_pkcs11(text))
+        return 1;
+    if (tk_uri_parse(text, parsed, &err) != TK_URI_OK) {
+        tk_cli_error(cli, 0, "the %s does not parse: %s at offset %zu%s%s%s", what,
+                     tk_uri_strerror(err.code), err.offset, err.attr[0] != '\0' ? " (attribute '" : "",
+                     err.attr, err.attr[0] != '\0' ? "')" : "");
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * --token narrows the --key URI's token (tk_cli_uri joins them): where
+ * both name a token attribute they must agree, else which one would win
+ * is a guess.
+ */
+static int token_agrees(TK_CLI *cli, const TK_URI *key, const TK_URI *token_uri)
+{
+    TK_URI label = { .token = (char *)cli->token };
+    const TK_URI *token = token_uri != NULL ? token_uri : &label;
+    const char *attr = tk_cli_token_conflict(key, token);
+
+    if (attr == NULL)
+        return 1;
+    tk_cli_error(cli, 0, "--token and the --key URI name different tokens (%s=): give the token once",
+                 attr);
+    return 0;
+}
+
+int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI_OPTION *extra,
+                 const char *usage, int *exit_code)
+{
+    int help = 0, options_done = 0, ok = 1;
+    const TK_CLI_OPTION shared[] = {
+        { "--module", &cli->module, NULL, "PKCS#11 module path (default: openssl.cnf's pkcs11-module, else $TOKENKEY_MODULE)" },
+        { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
+        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
+                                                "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" },
+        { "--key", &cli->key, NULL, "key label or pkcs11: URI" },
+        { "--json", NULL, &cli->json, "machine-readable output" },
+    };
+    const unsigned bits[] = { TK_USES_MODULE, TK_USES_TOKEN, TK_USES_PIN, TK_USES_KEY, TK_USES_JSON };
+    TK_CLI_OPTION common[7], unused[6];
+    PARSE p = { .common = common, .unused = unused, .extra = extra };
+    size_t nc = 0, nu = 0;
+    TK_URI *key_uri = NULL, *token_uri = NULL, *arg_uri = NULL;
+
+    /* The shared options this subcommand takes, and those it does not (a clearer refusal). */
+    for (size_t k = 0; k < sizeof(bits) / sizeof(bits[0]); k++) {
+        if (uses & bits[k])
+            common[nc++] = shared[k];
+        else
+            unused[nu++] = shared[k];
+    }
+    common[nc++] = (TK_CLI_OPTION){ "--help", NULL, &help, "this help" };
+    common[nc] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
+    unused[nu] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
+
+    *exit_code = TK_EXIT_USAGE;
+    if (pin_given(cli, argc, argv))
+        return -1;
+    for (int i = 1; i < argc && ok; i++) {
+        const char *arg = argv[i];
+
+        if (!options_done && strcmp(arg, "--") == 0) {
+            options_done = 1;
+        } else if (!options_done && strcmp(arg, "-h") == 0) {
+            help = 1;
+        } else if (!options_done && strncmp(arg, "--", 2) == 0) {
+            ok = take_option(cli, &p, argc, argv, &i);
+        } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+            tk_cli_error(cli, 0, "unknown option '%s': options start with -- (see %s %s --help)",
+                         arg, cli->prog, cli->cmd);
+            ok = 0;
+        } else if ((uses & TK_USES_ARG) && cli->arg == NULL) {
+            cli->arg = arg;
+        } else {
+            tk_cli_error(cli, 0, "unexpected argument '%s' (see %s %s --help)", arg, cli->prog,
+                         cli->cmd);
+            ok = 0;
+        }
+    }
+    if (ok && help) {
+        print_help(cli, usage, common, extra);
+        *exit_code = TK_EXIT_OK;
+        return -1;
+    }
+    ok = ok && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
+         && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
+         && uri_argument_ok(cli, "URI", cli->arg, &arg_uri)
+         && (key_uri == NULL || cli->token == NULL || token_agrees(cli, key_uri, token_uri))
+         && (arg_uri == NULL || cli->token == NULL || token_agrees(cli, arg_uri, token_uri));
+    tk_uri_free(key_uri);
+    tk_uri_free(token_uri);
+    tk_uri_free(arg_uri);
+    if (!ok)
+        return -1;
+    if (cli->module == NULL) {
+        const TK_CONFIG *cfg = tk_cli_client_config(cli);
+
+        if (cfg == NULL) {
+            *exit_code = TK_EXIT_SETUP;
+            return -1;
+        }
+        cli->module = cfg->module;
+    }
+    return 0;
+}
