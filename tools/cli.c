@@ -189,18 +189,27 @@ static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
 {
     struct termios old, quiet;
     FILE *tty = fopen("/dev/tty", "r+e");
-    int ok;
+    int ok, echo_off = 0;
 
     if (tty == NULL) {
         tk_cli_error(cli, 0, "the token needs a PIN and there is no terminal to ask: "
                              "use --pin-file FILE or TOKENKEY_PIN_FILE");
         return TK_CKR_PIN_UNAVAILABLE;
     }
+    /* Unbuffered: stdio would keep a copy of the PIN in a buffer freed unwiped. */
+    setvbuf(tty, NULL, _IONBF, 0);
     /* Echo off before the prompt shows: a PIN typed at once must not be echoed or flushed. */
-    tcgetattr(fileno(tty), &old);
-    quiet = old;
-    quiet.c_lflag &= ~(tcflag_t)ECHO;
-    tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    if (tcgetattr(fileno(tty), &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        echo_off = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
+    }
+    if (!echo_off) {
+        fclose(tty);
+        tk_cli_error(cli, 0, "cannot turn off echo on the terminal, so no PIN is asked for: "
+                             "use --pin-file FILE or TOKENKEY_PIN_FILE");
+        return TK_CKR_PIN_UNAVAILABLE;
+    }
     fprintf(tty, "PIN for the token: ");
     fflush(tty);
     ok = fgets(buf, (int)cap, tty) != NULL;
