@@ -106,7 +106,6 @@ run_setup "ref: missing-key PEM" ref_pem "$D/gone.der" "$REFS/missing-key.pem"
     head -c 300 /dev/zero | tr '\0' 7 > "$PINS/long.pin" && chmod 600 "$PINS/long.pin" &&
     mkdir -p "$PINS/dir"
 } || setup_fail "PIN files"
-WRONG_PIN=0000wrong0000
 
 # Certificates: a CA, the EC key's certificate, one for another key, an
 # expired one for the EC key, and garbage.
@@ -140,8 +139,7 @@ run_setup "expired certificate" openssl ca -batch -config "$CERTS/ca.cnf" -in "$
 { printf 'this is not a certificate\n' > "$CERTS/garbage.pem" &&
   head -c 300 "$CERTS/ec.pem" > "$CERTS/truncated.pem"; } || setup_fail "broken certificates"
 
-PIN=$(cat "$TOKENKEY_TEST_PIN_FILE")
-[ -n "$PIN" ] || setup_fail "empty user PIN"
+[ -s "$TOKENKEY_TEST_PIN_FILE" ] || setup_fail "empty user PIN"
 
 # ---- the cases ----
 case_cpu=60
@@ -218,9 +216,10 @@ while IFS= read -r line || [ -n "$line" ]; do
             fi
             continue ;;
     esac
-    if [ -z "$problem" ] && grep -qF -- "$PIN" "$D/err" "$D/out"; then
+    # grep -f: a PIN is never put on a command line, not even grep's.
+    if [ -z "$problem" ] && grep -qF -f "$TOKENKEY_TEST_PIN_FILE" "$D/err" "$D/out"; then
         problem="the user PIN is in the output"
-    elif [ -z "$problem" ] && grep -qF -- "$WRONG_PIN" "$D/err" "$D/out"; then
+    elif [ -z "$problem" ] && grep -qF -f "$PINS/wrong.pin" "$D/err" "$D/out"; then
         problem="the wrong PIN is in the output"
     fi
     if [ -n "$problem" ]; then

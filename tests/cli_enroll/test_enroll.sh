@@ -234,7 +234,7 @@ tk_run 0 "kafka-config --force" kafka-config --key client-ec --ca "$D/enroll-ca.
 tk_hasnt "kafka-config --force: no bootstrap.servers now" "bootstrap.servers" "$K/client.properties"
 
 # ---- the PIN is in no file written ----
-if grep -rlF -- "$(cat "$PIN")" "$D"/*.csr "$D"/*.pem "$D"/export-* "$K" "$K2" > "$D/cmd.out"; then
+if grep -rlF -f "$PIN" "$D"/*.csr "$D"/*.pem "$D"/export-* "$K" "$K2" > "$D/cmd.out"; then
     not_ok "a written file holds the PIN"
 else
     ok "no written file holds the PIN"

@@ -19,8 +19,7 @@ cfg=$KAFKA_DIR/tools-client
 head -n 1 "$cfg/key.pem" | grep -qx -- "-----BEGIN TOKENKEY KEY REFERENCE-----" ||
     fail "key.pem is not a key reference"
 if grep -q "PRIVATE KEY" "$cfg/key.pem"; then fail "key.pem holds a private key"; fi
-pin=$(cat "$TOKENKEY_TEST_PIN_FILE")
-if grep -rqF "$pin" "$cfg"; then fail "the PIN appears in a file kafka-config wrote"; fi
+if grep -rqF -f "$TOKENKEY_TEST_PIN_FILE" "$cfg"; then fail "the PIN appears in a file kafka-config wrote"; fi
 grep -qx "ssl.providers=default,tokenkey" "$cfg/client.properties" ||
     fail "client.properties does not list ssl.providers=default,tokenkey"
 

@@ -42,6 +42,7 @@ show() { sed 's/^/#   /' "$1"; }
 PIN=$(cat "$TOKENKEY_TEST_PIN_FILE")
 WRONG=5150wrongpin5150
 URI_PIN=7777uripin7777
+MISPLACED=4242misplaced4242   # a PIN typed where a file's or variable's name belongs
 printf '%s\n' "$WRONG" > "$D/wrong.pin" && chmod 600 "$D/wrong.pin"
 [ ${#PIN} -ge 8 ] || { echo "setup: the fixture's PIN is too short to search for" >&2; exit 1; }
 
@@ -49,7 +50,7 @@ hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 # The needles: each secret as text, as lowercase and uppercase hex, and as
 # spaced hex bytes (the way hex dumps write them).
 needles() {
-    for s in "$PIN" "$WRONG" "$URI_PIN"; do
+    for s in "$PIN" "$WRONG" "$URI_PIN" "$MISPLACED"; do
         h=$(hex "$s")
         printf '%s\n%s\n%s\n' "$s" "$h" "$(printf '%s' "$h" | tr a-f A-F)"
         printf '%s' "$s" | od -An -tx1 | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
@@ -78,6 +79,11 @@ no_secrets() {
 }
 
 step=0
+# COMMAND... with the user PIN in TOKENKEY_PIN (the container way), not on any command line.
+with_pin_variable() {
+    (unset TOKENKEY_PIN_FILE; TOKENKEY_PIN=$(cat "$TOKENKEY_TEST_PIN_FILE"); export TOKENKEY_PIN; exec "$@")
+}
+
 # run NAME COMMAND...: must exit 0; stdout and stderr kept in $OUT.
 run() {
     name=$1
@@ -176,7 +182,7 @@ run_fails "a wrong pin-value in the URI is refused" 1 "CKR_PIN_INCORRECT" \
 # openssl itself repeats its -in argument, pin-value and all, when the load
 # fails: that line is the application's, not tokenkey's; the rest is checked.
 sed -i '/^Could not read key from pkcs11:/d' "$OUT/$step.err"
-run "the PIN from TOKENKEY_PIN" env -u TOKENKEY_PIN_FILE TOKENKEY_PIN="$PIN" \
+run "the PIN from TOKENKEY_PIN" with_pin_variable \
     openssl pkey $P -in "$EC" -pubout
 if server_start "$D/server.key" "$D/server.pem"; then
     run "TLS handshake, client key on the token" sh -c "echo | timeout $((60 * slow)) openssl s_client $P \
@@ -206,31 +212,31 @@ run "tokenkey export" "$CLI" export --key sec-cli --token "$TOKENKEY_TEST_TOKEN"
 run "tokenkey kafka-config (PIN file)" "$CLI" kafka-config --key sec-cli \
     --token "$TOKENKEY_TEST_TOKEN" --ca "$D/ca.pem" --out-dir "$FILES/kafka" \
     --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$TOKENKEY_TEST_PIN_FILE"
-run "tokenkey kafka-config (TOKENKEY_PIN)" env -u TOKENKEY_PIN_FILE TOKENKEY_PIN="$PIN" \
+run "tokenkey kafka-config (TOKENKEY_PIN)" with_pin_variable \
     "$CLI" kafka-config --key sec-cli --token "$TOKENKEY_TEST_TOKEN" --ca "$D/ca.pem" \
     --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --out-dir "$FILES/kafka-env"
 run "tokenkey inspect" "$CLI" inspect --key sec-cli --token "$TOKENKEY_TEST_TOKEN" \
     --pin-file "$TOKENKEY_TEST_PIN_FILE" --json
 run_fails "tokenkey with a wrong PIN" 3 "the token rejected the PIN" \
     "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$D/wrong.pin"
-# The PIN itself written where a PIN file's or variable's name belongs: the
-# error says so without echoing it (no_secrets below reads these outputs).
-# The CLI's own argv holds the PIN here, as the user's mistake put it there.
+# A PIN written where a PIN file's or variable's name belongs: the error says
+# so without echoing it (no_secrets below reads these outputs, $MISPLACED is
+# one of its needles; a stand-in, so the real PIN is on no command line).
 HIDDEN="(name not shown:"
 run_fails "the PIN as TOKENKEY_PIN_FILE: not echoed" 1 "PIN file $HIDDEN no such file" \
-    env TOKENKEY_PIN_FILE="$PIN" openssl pkey $P -in "$RSA" -pubout
+    env TOKENKEY_PIN_FILE="$MISPLACED" openssl pkey $P -in "$RSA" -pubout
 run_fails "the PIN as the URI's pin-source: not echoed" 1 "PIN file $HIDDEN no such file" \
-    openssl pkey $P -in "$RSA?pin-source=$PIN" -pubout
+    openssl pkey $P -in "$RSA?pin-source=$MISPLACED" -pubout
 sed -i '/^Could not read key from pkcs11:/d' "$OUT/$step.err"   # openssl's own echo of -in
 run_fails "the PIN as a variable's name: not echoed" 1 "environment variable $HIDDEN no such variable" \
-    env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:$PIN" openssl pkey $P -in "$RSA" -pubout
+    env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:$MISPLACED" openssl pkey $P -in "$RSA" -pubout
 run_fails "tokenkey --pin-file with the PIN: not echoed" 3 "cannot read PIN file $HIDDEN" \
-    "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$PIN"
+    "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$MISPLACED"
 run_fails "tokenkey doctor, the PIN as TOKENKEY_PIN_FILE: not echoed" 3 "cannot read PIN file $HIDDEN" \
-    env TOKENKEY_PIN_FILE="$PIN" "$CLI" doctor --key sec-cli --token "$TOKENKEY_TEST_TOKEN"
+    env TOKENKEY_PIN_FILE="$MISPLACED" "$CLI" doctor --key sec-cli --token "$TOKENKEY_TEST_TOKEN"
 run_fails "tokenkey kafka-config --pin-file with the PIN: not echoed" 3 "--pin-file $HIDDEN" \
     "$CLI" kafka-config --key sec-cli --token "$TOKENKEY_TEST_TOKEN" --ca "$D/ca.pem" \
-    --out-dir "$FILES/kafka-pin" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+    --out-dir "$FILES/kafka-pin" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$MISPLACED"
 # A real name is still shown (the rule hides only what could be a PIN).
 run_fails "a missing PIN file's path is shown" 3 "cannot read PIN file '$D/no-such.pin'" \
     "$CLI" list --token "$TOKENKEY_TEST_TOKEN" --pin-file "$D/no-such.pin"
