@@ -9,10 +9,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "cli.h"
 #include "config.h"
+#include "store/keyref.h"
 
 static const TK_CLI_OPTION *find_option(const TK_CLI_OPTION *opts, const char *name, size_t len)
 {
@@ -151,6 +154,52 @@ static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_U
 }
 
 /*
+ * A key given as the path of a key reference (the key.pem that `tokenkey
+ * export` writes and ssl.key.location names) stands for the URI in it, so
+ * that `doctor --key` takes what the client is configured with. Anything
+ * that is not a readable key reference is left as a label. Returns 0 after
+ * printing why a key reference could not be used.
+ */
+static int key_file_uri(TK_CLI *cli, const char **key)
+{
+    /* For the process's life, like argv, whatever path the command takes to its end. */
+    static char *uris[2];
+    static size_t n_uris;
+    BIO *in;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    TK_KEYREF_KIND kind;
+    TK_KEYREF_RESULT r;
+    TK_URI *uri = NULL;
+    char why[256];
+
+    if (*key == NULL || tk_uri_is_pkcs11(*key) || (in = BIO_new_file(*key, "rb")) == NULL) {
+        ERR_clear_error();
+        return 1;
+    }
+    r = tk_keyref_read_pem(in, &der, &len, &kind, why, sizeof(why));
+    BIO_free(in);
+    if (r == TK_KEYREF_OK)
+        r = tk_keyref_from_der(der, len, kind, &uri, why, sizeof(why));
+    OPENSSL_free(der);
+    if (r == TK_KEYREF_NOT_OURS)
+        return 1;
+    if (r == TK_KEYREF_BAD || uri->pin_value != NULL) {
+        tk_cli_error(cli, 0, "key reference '%s': %s", *key,
+                     r == TK_KEYREF_BAD ? why : "it holds pin-value=: give the PIN with --pin-file FILE");
+        tk_uri_free(uri);
+        return 0;
+    }
+    if (n_uris == sizeof(uris) / sizeof(uris[0]) || (uris[n_uris] = tk_uri_format(uri)) == NULL) {
+        tk_uri_free(uri);
+        return tk_cli_error(cli, 0, "out of memory");
+    }
+    tk_uri_free(uri);
+    *key = uris[n_uris++];
+    return 1;
+}
+
+/*
  * --token narrows the --key URI's token (tk_cli_uri joins them): where
  * both name a token attribute they must agree, else which one would win
  * is a guess.
@@ -177,7 +226,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
         { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
                                                 "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" },
-        { "--key", &cli->key, NULL, "key label or pkcs11: URI" },
+        { "--key", &cli->key, NULL, "key label, pkcs11: URI, or key reference file (key.pem)" },
         { "--json", NULL, &cli->json, "machine-readable output" },
     };
     const unsigned bits[] = { TK_USES_MODULE, TK_USES_TOKEN, TK_USES_PIN, TK_USES_KEY, TK_USES_JSON };
@@ -226,7 +275,8 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         *exit_code = TK_EXIT_OK;
         return -1;
     }
-    ok = ok && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
+    ok = ok && key_file_uri(cli, &cli->key) && key_file_uri(cli, &cli->arg)
+         && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
          && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
          && uri_argument_ok(cli, "URI", cli->arg, &arg_uri)
          && (key_uri == NULL || cli->token == NULL || token_agrees(cli, key_uri, token_uri))

@@ -172,5 +172,12 @@ tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI]" "$D/out"
 tk_has "--help: --ca" "--ca" "$D/out"
 tk_run 0 "--opt=value" doctor --pin-file="$PIN" --key=good --ca="$D/ca-one.pem"
 tk_line "--opt=value: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
+# --key takes the key reference a client's ssl.key.location names.
+tk_run 0 "export the key reference" export --pin-file "$PIN" --key good --key-out "$D/good.ref.pem"
+doctor 0 "--key as a key reference file" --key "$D/good.ref.pem" --ca "$D/ca-one.pem"
+tk_line "key reference file: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
+printf -- '-----BEGIN TOKENKEY KEY REFERENCE-----\nAAAA\n-----END TOKENKEY KEY REFERENCE-----\n' > "$D/broken.ref.pem"
+doctor 2 "--key as a broken key reference" --key "$D/broken.ref.pem"
+tk_err "broken key reference: one line" "tokenkey doctor: key reference '$D/broken.ref.pem': the PEM body is not a key reference (DER SEQUENCE { VisibleString, UTF8String })"
 
 tk_finish
