@@ -91,6 +91,10 @@ const char *tk_uri_strerror(TK_URI_ERR code);
  * id, then query attributes pin-source, module-name, module-path.
  * pin-value is never written. Returns a malloc'd string (free with
  * OPENSSL_free), or NULL on allocation failure.
+ * pin-source is written as it is (a URI written for a program to read
+ * keeps it), so a message must not use this: in the provider,
+ * tk_objects_uri_for_message leaves pin-source's value out, as it may be
+ * a misplaced PIN.
  */
 char *tk_uri_format(const TK_URI *uri);
 
