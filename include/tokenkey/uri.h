@@ -66,7 +66,12 @@ typedef enum {
 typedef struct tk_uri_error {
     TK_URI_ERR code;
     size_t offset;              /* byte offset in the input where it went wrong */
-    char attr[32];              /* the attribute name involved, "" if none      */
+    /*
+     * The attribute name involved, "" if none. Safe to print where the URI
+     * is not (it may hold a PIN): only name characters, up to the first
+     * other one, and for a segment without '=' only a known attribute.
+     */
+    char attr[32];
 } TK_URI_ERROR;
 
 /*
