@@ -24,11 +24,12 @@
 #define TK_CKR_MODULE_LOAD       (TK_CKR_BASE + 1) /* dlopen failed            */
 #define TK_CKR_MODULE_SYMBOL     (TK_CKR_BASE + 2) /* no C_GetFunctionList     */
 #define TK_CKR_NO_TOKEN          (TK_CKR_BASE + 3) /* no token matches the URI */
-#define TK_CKR_PIN_UNAVAILABLE   (TK_CKR_BASE + 4) /* no PIN source gave a PIN */
+#define TK_CKR_PIN_UNAVAILABLE   (TK_CKR_BASE + 4) /* no PIN source, or no PIN from the prompt */
 #define TK_CKR_PIN_FINAL_TRY     (TK_CKR_BASE + 5) /* one try left: we won't   */
 #define TK_CKR_PIN_NOT_RETRIED   (TK_CKR_BASE + 6) /* this PIN failed before   */
 #define TK_CKR_SECRET_ATTRIBUTE  (TK_CKR_BASE + 7) /* refused to read a secret */
 #define TK_CKR_NO_PUBLIC_HALF    (TK_CKR_BASE + 8) /* a key's public half is nowhere */
+#define TK_CKR_PIN_SOURCE_FAILED (TK_CKR_BASE + 9) /* a PIN source was set and failed */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;
@@ -42,8 +43,10 @@ typedef struct tk_p11_session {
 
 /*
  * Where a PIN comes from. get() writes at most cap bytes (no NUL needed)
- * and sets *len; it returns CKR_OK, or TK_CKR_PIN_UNAVAILABLE after raising
- * its own error that says why (missing file, empty env var, no prompt...).
+ * and sets *len; it returns CKR_OK, or after raising its own error that
+ * says why: TK_CKR_PIN_SOURCE_FAILED when a source was set and failed
+ * (missing file, empty variable...), TK_CKR_PIN_UNAVAILABLE when there was
+ * none (no source, no PIN from the prompt).
  * The layer wipes the buffer after C_Login.
  */
 typedef struct tk_p11_pin_getter {

@@ -64,7 +64,7 @@ int tk_sig_end_token_call(CK_RV rv)
      * source that gave no PIN (on a login the layer redid) raised the one
      * error that says why: keep it, and nothing more.
      */
-    if (rv == TK_CKR_PIN_UNAVAILABLE) {
+    if (rv == TK_CKR_PIN_UNAVAILABLE || rv == TK_CKR_PIN_SOURCE_FAILED) {
         ERR_clear_last_mark();
         return 1;
     }
