@@ -46,6 +46,8 @@ const OSSL_ITEM tk_reason_strings[] = {
     TK_REASON(TK_R_KEY_MISMATCH, "the key does not match"),
     TK_REASON(TK_R_OPERATION_FAILED, "operation failed"),
     TK_REASON(TK_R_PIN_SOURCE_FAILED, "cannot log in without the PIN"),
+    TK_REASON(TK_R_NO_RANDOM, "no random numbers (neither OpenSSL's generator nor the kernel's "
+                      "getrandom): tokenkey sends no PIN it could not keep from being resent"),
     { 0, NULL }
 };
 
@@ -91,6 +93,8 @@ static int reason_for_rv(CK_RV rv)
         return TK_R_PIN_UNAVAILABLE;
     case TK_CKR_PIN_SOURCE_FAILED:
         return TK_R_PIN_SOURCE_FAILED;
+    case TK_CKR_NO_RANDOM:
+        return TK_R_NO_RANDOM;
     case TK_CKR_NO_TOKEN:
         return TK_R_TOKEN_NOT_FOUND;
     case CKR_TOKEN_NOT_PRESENT:
@@ -125,6 +129,7 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
     case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";
+    case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
     default: return NULL;
     }
 }

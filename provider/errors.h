@@ -39,6 +39,7 @@ enum {
     TK_R_KEY_MISMATCH,
     TK_R_OPERATION_FAILED,
     TK_R_PIN_SOURCE_FAILED,
+    TK_R_NO_RANDOM,
 };
 
 /* The table handed to OpenSSL (provider.c). */

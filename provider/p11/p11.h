@@ -30,6 +30,7 @@
 #define TK_CKR_SECRET_ATTRIBUTE  (TK_CKR_BASE + 7) /* refused to read a secret */
 #define TK_CKR_NO_PUBLIC_HALF    (TK_CKR_BASE + 8) /* a key's public half is nowhere */
 #define TK_CKR_PIN_SOURCE_FAILED (TK_CKR_BASE + 9) /* a PIN source was set and failed */
+#define TK_CKR_NO_RANDOM         (TK_CKR_BASE + 10) /* no salt for rejected PINs: none sent */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

@@ -123,6 +123,7 @@ const char *tk_p11_rv_name(CK_RV rv)
     case TK_CKR_SECRET_ATTRIBUTE: return "TK_CKR_SECRET_ATTRIBUTE";
     case TK_CKR_NO_PUBLIC_HALF: return "TK_CKR_NO_PUBLIC_HALF";
     case TK_CKR_PIN_SOURCE_FAILED: return "TK_CKR_PIN_SOURCE_FAILED";
+    case TK_CKR_NO_RANDOM: return "TK_CKR_NO_RANDOM";
     default:
         snprintf(unknown, sizeof(unknown), "CKR_0x%08lx", (unsigned long)rv);
         return unknown;
