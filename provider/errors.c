@@ -46,6 +46,8 @@ const OSSL_ITEM tk_reason_strings[] = {
     TK_REASON(TK_R_KEY_MISMATCH, "the key does not match"),
     TK_REASON(TK_R_OPERATION_FAILED, "operation failed"),
     TK_REASON(TK_R_PIN_SOURCE_FAILED, "cannot log in without the PIN"),
+    TK_REASON(TK_R_TOKEN_CHANGED, "the slot holds another token than the one the key was loaded "
+                          "from: tokenkey never uses another token's key in its place"),
     TK_REASON(TK_R_NO_RANDOM, "no random numbers (neither OpenSSL's generator nor the kernel's "
                       "getrandom): tokenkey sends no PIN it could not keep from being resent"),
     { 0, NULL }
@@ -95,6 +97,10 @@ static int reason_for_rv(CK_RV rv)
         return TK_R_PIN_SOURCE_FAILED;
     case TK_CKR_NO_RANDOM:
         return TK_R_NO_RANDOM;
+    case TK_CKR_TOKEN_CHANGED:
+        return TK_R_TOKEN_CHANGED;
+    case TK_CKR_KEY_UNNAMED:
+        return TK_R_OBJECT_NOT_FOUND;
     case TK_CKR_NO_TOKEN:
         return TK_R_TOKEN_NOT_FOUND;
     case CKR_TOKEN_NOT_PRESENT:
@@ -130,6 +136,10 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
     case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";
     case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
+    case TK_CKR_TOKEN_CHANGED: return "another token is in the slot";
+    case TK_CKR_KEY_UNNAMED:
+        return "the key has neither CKA_ID nor CKA_LABEL, so after the token was reset it "
+               "cannot be told from another key and is not looked for: load it again";
     default: return NULL;
     }
 }

@@ -40,6 +40,7 @@ enum {
     TK_R_OPERATION_FAILED,
     TK_R_PIN_SOURCE_FAILED,
     TK_R_NO_RANDOM,
+    TK_R_TOKEN_CHANGED,
 };
 
 /* The table handed to OpenSSL (provider.c). */
