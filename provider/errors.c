@@ -45,6 +45,11 @@ const OSSL_ITEM tk_reason_strings[] = {
     TK_REASON(TK_R_OUT_OF_MEMORY, "out of memory"),
     TK_REASON(TK_R_KEY_MISMATCH, "the key does not match"),
     TK_REASON(TK_R_OPERATION_FAILED, "operation failed"),
+    TK_REASON(TK_R_PIN_SOURCE_FAILED, "cannot log in without the PIN"),
+    TK_REASON(TK_R_TOKEN_CHANGED, "the slot holds another token than the one the key was loaded "
+                          "from: tokenkey never uses another token's key in its place"),
+    TK_REASON(TK_R_NO_RANDOM, "no random numbers (neither OpenSSL's generator nor the kernel's "
+                      "getrandom): tokenkey sends no PIN it could not keep from being resent"),
     { 0, NULL }
 };
 
@@ -88,6 +93,14 @@ static int reason_for_rv(CK_RV rv)
         return TK_R_PIN_NOT_RETRIED;
     case TK_CKR_PIN_UNAVAILABLE:
         return TK_R_PIN_UNAVAILABLE;
+    case TK_CKR_PIN_SOURCE_FAILED:
+        return TK_R_PIN_SOURCE_FAILED;
+    case TK_CKR_NO_RANDOM:
+        return TK_R_NO_RANDOM;
+    case TK_CKR_TOKEN_CHANGED:
+        return TK_R_TOKEN_CHANGED;
+    case TK_CKR_KEY_UNNAMED:
+        return TK_R_OBJECT_NOT_FOUND;
     case TK_CKR_NO_TOKEN:
         return TK_R_TOKEN_NOT_FOUND;
     case CKR_TOKEN_NOT_PRESENT:
@@ -108,8 +121,34 @@ static int reason_for_rv(CK_RV rv)
     }
 }
 
+/* What one of our own TK_CKR_ codes means, for a user; NULL for a token's code. */
+static const char *own_rv_text(CK_RV rv)
+{
+    switch (rv) {
+    case TK_CKR_MODULE_LOAD: return "the module could not be loaded";
+    case TK_CKR_MODULE_SYMBOL: return "the module has no C_GetFunctionList";
+    case TK_CKR_NO_TOKEN: return "no such token";
+    /* A source that was set raised its own error first: point at it. */
+    case TK_CKR_PIN_SOURCE_FAILED: return "the PIN source failed (above)";
+    case TK_CKR_PIN_UNAVAILABLE: return "no PIN was given";
+    case TK_CKR_PIN_FINAL_TRY: return "one PIN attempt left";
+    case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
+    case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
+    case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";
+    case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
+    case TK_CKR_TOKEN_CHANGED: return "another token is in the slot";
+    case TK_CKR_KEY_UNNAMED:
+        return "the key has neither CKA_ID nor CKA_LABEL, so after the token was reset it "
+               "cannot be told from another key and is not looked for: load it again";
+    default: return NULL;
+    }
+}
+
 void tk_raise_rv_at(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
                     CK_RV rv, const char *what)
 {
-    tk_raise_at(ctx, file, line, func, reason_for_rv(rv), "%s: %s", what, tk_p11_rv_name(rv));
+    const char *text = own_rv_text(rv);
+
+    tk_raise_at(ctx, file, line, func, reason_for_rv(rv), "%s: %s", what,
+                text != NULL ? text : tk_p11_rv_name(rv));
 }

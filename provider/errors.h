@@ -38,6 +38,9 @@ enum {
     TK_R_OUT_OF_MEMORY,
     TK_R_KEY_MISMATCH,
     TK_R_OPERATION_FAILED,
+    TK_R_PIN_SOURCE_FAILED,
+    TK_R_NO_RANDOM,
+    TK_R_TOKEN_CHANGED,
 };
 
 /* The table handed to OpenSSL (provider.c). */
@@ -57,6 +60,8 @@ void tk_raise_at(const struct tk_provctx *ctx, const char *file, int line, const
  * Raise the error that fits a PKCS#11 result: a wrong PIN, a locked PIN, a
  * missing token... each gets its own reason; anything else is
  * TK_R_PKCS11_FAILED. what says what we were doing ("signing with <uri>").
+ * The data names a token's CKR_ code; our own TK_CKR_ codes are internal,
+ * so the data says in words what happened instead.
  */
 #define TK_RAISE_RV(ctx, rv, what) \
     tk_raise_rv_at(ctx, __FILE__, __LINE__, __func__, rv, what)

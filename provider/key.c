@@ -1,4 +1,5 @@
 /* Token keys: lifecycle, loading by URI, and private-key operations (see key.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -161,6 +162,7 @@ static CK_RV key_from_attrs(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE
     if (k == NULL)
         return CKR_HOST_MEMORY;
     k->token = s->token;
+    k->token_info = *tk_p11_token_cached_info(s->token);
     k->module = tk_p11_module_up_ref(tk_p11_token_module(s->token));
     k->handle_gen = s->generation;
     if (cls == CKO_PRIVATE_KEY) {
@@ -288,10 +290,23 @@ end:
     return ok;
 }
 
+/* Whether the slot still holds the token the key was loaded from (a card may be swapped). */
+static CK_RV check_same_token(const TK_KEY *k)
+{
+    CK_TOKEN_INFO now;
+    CK_RV rv = tk_p11_token_info(k->module, tk_p11_token_slot(k->token), &now);
+
+    if (rv == CKR_OK && !tk_p11_same_token(&k->token_info, &now))
+        rv = TK_CKR_TOKEN_CHANGED;
+    return rv;
+}
+
 /*
  * Under k->lock: the private key's handle, valid in generation gen. After
  * the token went away and came back, handles change, so find it again by
- * CKA_ID (and label) - the same object, never another one.
+ * CKA_ID (and label) - the same object, never another one: not on another
+ * card in the same slot (PIV cards have fixed ids), and not for a key with
+ * neither id nor label, which would match any private key.
  */
 static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
 {
@@ -301,6 +316,12 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
     CK_ULONG n = 1, got = 0;
     CK_RV rv;
 
+    if (k->id_len == 0 && (k->label == NULL || k->label[0] == '\0'))
+        return TK_CKR_KEY_UNNAMED;
+    /* A token that needs no login was not checked by the PIN getter: check here. */
+    rv = check_same_token(k);
+    if (rv != CKR_OK)
+        return rv;
     if (k->id_len > 0)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, k->id, k->id_len };
     if (k->label != NULL)
@@ -364,6 +385,33 @@ static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
     return rv;
 }
 
+/* A token's label and serial for a message, without their blank padding. */
+static void describe_token(const CK_TOKEN_INFO *ti, char *out, size_t cap)
+{
+    int label = (int)sizeof(ti->label), serial = (int)sizeof(ti->serialNumber);
+
+    while (label > 0 && ti->label[label - 1] == ' ')
+        label--;
+    while (serial > 0 && ti->serialNumber[serial - 1] == ' ')
+        serial--;
+    snprintf(out, cap, "token '%.*s' (serial %.*s)", label, (const char *)ti->label, serial,
+             (const char *)ti->serialNumber);
+}
+
+/* Name both tokens: the one the key came from and the one in its slot now. */
+static void raise_token_changed(const TK_KEY *k)
+{
+    CK_TOKEN_INFO now;
+    char was[96], is[96] = "another token";
+
+    describe_token(&k->token_info, was, sizeof(was));
+    if (tk_p11_token_info(k->module, tk_p11_token_slot(k->token), &now) == CKR_OK)
+        describe_token(&now, is, sizeof(is));
+    TK_RAISE(k->ctx, TK_R_TOKEN_CHANGED, "the key %s was loaded from %s, but slot %lu now holds "
+             "%s: put the key's token back, or load a key from the token there",
+             k->uri != NULL ? k->uri : "", was, (unsigned long)tk_p11_token_slot(k->token), is);
+}
+
 typedef struct {
     TK_KEY *key;
     CK_MECHANISM *mech;
@@ -397,6 +445,7 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
 
     if (!tk_key_has_private(k))
         return CKR_KEY_HANDLE_INVALID;
+    op.pin.token = &k->token_info; /* the key's PIN only to the key's token */
     rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     /* The object or its copy was removed behind us (same token generation): look again once. */
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
@@ -410,6 +459,8 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     }
     if (rv == CKR_OK)
         *outlen = op.outlen;
+    if (rv == TK_CKR_TOKEN_CHANGED)
+        raise_token_changed(k);
     return rv;
 }
 

@@ -48,6 +48,7 @@ typedef struct tk_key {
     int always_authenticate;        /* CKA_ALWAYS_AUTHENTICATE */
     TK_PIN_SOURCE pin;              /* lasting PIN source, for logging in again */
     char *uri;                      /* its pkcs11: URI (never a PIN), for messages and key references */
+    CK_TOKEN_INFO token_info;       /* the token it was loaded from, to know that token again */
 
     /* The public half (from the private object, its public key or its certificate) */
     BIGNUM *rsa_n, *rsa_e;

@@ -68,10 +68,25 @@ char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
     return text;
 }
 
+/*
+ * pin-source is written as "pin-source=...": saying that one was given
+ * helps whoever reads the message, but its value may be the PIN itself,
+ * put there by mistake (see tk_pin_target_display). Whether the file or
+ * variable it names is shown is for the PIN source's own error to decide.
+ * tk_uri_format never writes pin-value.
+ */
 char *tk_objects_uri_for_message(const TK_URI *uri)
 {
-    char *text = tk_uri_format(uri); /* never writes pin-value */
+    static char elided[] = "...";
+    TK_URI shown;
+    char *text = NULL;
 
+    if (uri != NULL) {
+        shown = *uri; /* shallow: only pin_source is replaced, nothing is freed */
+        if (shown.pin_source != NULL)
+            shown.pin_source = elided;
+        text = tk_uri_format(&shown);
+    }
     return text != NULL ? text : OPENSSL_strdup("(unprintable URI)");
 }
 

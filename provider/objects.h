@@ -36,7 +36,11 @@ char *tk_objects_uri(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls)
 char *tk_objects_uri_named(TK_P11_TOKEN *t, const char *label, const unsigned char *id,
                            size_t id_len, CK_OBJECT_CLASS cls);
 
-/* The URI text a user gave, without pin-value, for error messages. */
+/*
+ * The URI a user gave, for error and debug messages: without pin-value,
+ * and with pin-source's value left out ("pin-source=..."). Every message
+ * that shows a user's URI goes through this, never through tk_uri_format.
+ */
 char *tk_objects_uri_for_message(const TK_URI *uri);
 
 #endif

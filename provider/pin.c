@@ -152,7 +152,7 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
         TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is empty", src->spec);
         break;
     }
-    return TK_CKR_PIN_UNAVAILABLE;
+    return TK_CKR_PIN_SOURCE_FAILED;
 }
 
 static CK_RV copy_pin(TK_PIN_SOURCE *src, const char *pin, const char *what,
@@ -162,11 +162,11 @@ static CK_RV copy_pin(TK_PIN_SOURCE *src, const char *pin, const char *what,
 
     if (n == 0) {
         TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "%s is empty or not set", what);
-        return TK_CKR_PIN_UNAVAILABLE;
+        return TK_CKR_PIN_SOURCE_FAILED;
     }
     if (n > cap) {
         TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "%s is longer than %zu bytes", what, cap);
-        return TK_CKR_PIN_UNAVAILABLE;
+        return TK_CKR_PIN_SOURCE_FAILED;
     }
     memcpy(buf, pin, n);
     *len = n;

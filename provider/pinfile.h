@@ -10,7 +10,7 @@
 
 typedef enum {
     TK_PINFILE_OK,
-    TK_PINFILE_UNREADABLE,  /* open failed: *err holds errno */
+    TK_PINFILE_UNREADABLE,  /* open or read failed, or a directory: *err holds errno */
     TK_PINFILE_EMPTY,       /* nothing but a newline, or nothing */
     TK_PINFILE_TOO_LONG     /* more than cap bytes: not a PIN, never cut one */
 } TK_PINFILE_STATUS;

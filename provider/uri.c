@@ -123,12 +123,29 @@ static int keep_raw(unsigned char c, int in_query)
 
 /* ---- parsing ---- */
 
+/*
+ * How much of name may go in an error's attr: the characters an attribute
+ * name can have (RFC 7512 section 2.3: letters, digits, '-', and '_' in
+ * vendor names), up to the first other one. Callers print attr in messages
+ * that never show the URI, and what follows such a character may be a
+ * value: "pin-value:1234" shows as "pin-value".
+ */
+static size_t name_chars(const char *name, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && (is_alnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_'))
+        i++;
+    return i;
+}
+
 static TK_URI_ERR fail(TK_URI_ERROR *err, TK_URI_ERR code, size_t offset,
                        const char *name, size_t name_len)
 {
     if (err != NULL) {
         err->code = code;
         err->offset = offset;
+        name_len = name != NULL ? name_chars(name, name_len) : 0;
         if (name_len > sizeof(err->attr) - 1)
             name_len = sizeof(err->attr) - 1;
         if (name_len > 0)
@@ -299,8 +316,17 @@ static TK_URI_ERR parse_attr(TK_URI *uri, const char *text, const char *seg,
     for (i = 0; i < name_len; i++)
         if (!raw_ok((unsigned char)seg[i], in_query) && seg[i] != '%')
             return fail(err, TK_URI_ERR_BAD_CHAR, (size_t)(seg + i - text), NULL, 0);
-    if (eq == NULL)
-        return fail(err, TK_URI_ERR_SYNTAX, (size_t)(seg - text), seg, name_len);
+    /*
+     * Without '=' nothing says where a name ends: the segment may be a PIN
+     * written without "pin-value=". Name it only when it starts with an
+     * attribute we know, which cannot be a secret.
+     */
+    if (eq == NULL) {
+        size_t known = name_chars(seg, name_len);
+
+        return fail(err, TK_URI_ERR_SYNTAX, (size_t)(seg - text), seg,
+                    find_attr(seg, known) != NULL ? known : 0);
+    }
     if (name_len == 0)
         return fail(err, TK_URI_ERR_SYNTAX, (size_t)(seg - text), NULL, 0);
 

@@ -66,7 +66,12 @@ typedef enum {
 typedef struct tk_uri_error {
     TK_URI_ERR code;
     size_t offset;              /* byte offset in the input where it went wrong */
-    char attr[32];              /* the attribute name involved, "" if none      */
+    /*
+     * The attribute name involved, "" if none. Safe to print where the URI
+     * is not (it may hold a PIN): only name characters, up to the first
+     * other one, and for a segment without '=' only a known attribute.
+     */
+    char attr[32];
 } TK_URI_ERROR;
 
 /*
@@ -91,6 +96,10 @@ const char *tk_uri_strerror(TK_URI_ERR code);
  * id, then query attributes pin-source, module-name, module-path.
  * pin-value is never written. Returns a malloc'd string (free with
  * OPENSSL_free), or NULL on allocation failure.
+ * pin-source is written as it is (a URI written for a program to read
+ * keeps it), so a message must not use this: in the provider,
+ * tk_objects_uri_for_message leaves pin-source's value out, as it may be
+ * a misplaced PIN.
  */
 char *tk_uri_format(const TK_URI *uri);
 

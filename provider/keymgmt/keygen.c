@@ -106,14 +106,24 @@ void *tk_km_gen_init(void *provctx, int selection, const OSSL_PARAM params[], TK
     return g;
 }
 
+/*
+ * Wipe and free a string parameter: "token" may be a pkcs11: URI with a
+ * pin-value, and the others are wiped alike rather than told apart.
+ */
+static void free_string(char *s)
+{
+    if (s != NULL)
+        OPENSSL_clear_free(s, strlen(s));
+}
+
 void tk_km_gen_cleanup(void *genctx)
 {
     TK_GEN *g = genctx;
 
     if (g == NULL)
         return;
-    OPENSSL_free(g->token);
-    OPENSSL_free(g->label);
+    free_string(g->token);
+    free_string(g->label);
     OPENSSL_free(g->id);
     BN_free(g->e);
     OPENSSL_free(g);
@@ -135,12 +145,12 @@ static int set_string(TK_GEN *g, const OSSL_PARAM *p, char **field)
     char *value = NULL;
 
     if (!OSSL_PARAM_get_utf8_string(p, &value, 0) || value[0] == '\0') {
-        OPENSSL_free(value);
+        free_string(value);
         TK_RAISE(g->ctx, TK_R_BAD_ARGUMENT, "key generation parameter '%s' must be a "
                  "non-empty string", p->key);
         return 0;
     }
-    OPENSSL_free(*field);
+    free_string(*field);
     *field = value;
     return 1;
 }

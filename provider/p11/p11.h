@@ -24,11 +24,15 @@
 #define TK_CKR_MODULE_LOAD       (TK_CKR_BASE + 1) /* dlopen failed            */
 #define TK_CKR_MODULE_SYMBOL     (TK_CKR_BASE + 2) /* no C_GetFunctionList     */
 #define TK_CKR_NO_TOKEN          (TK_CKR_BASE + 3) /* no token matches the URI */
-#define TK_CKR_PIN_UNAVAILABLE   (TK_CKR_BASE + 4) /* no PIN source gave a PIN */
+#define TK_CKR_PIN_UNAVAILABLE   (TK_CKR_BASE + 4) /* no PIN source, or no PIN from the prompt */
 #define TK_CKR_PIN_FINAL_TRY     (TK_CKR_BASE + 5) /* one try left: we won't   */
 #define TK_CKR_PIN_NOT_RETRIED   (TK_CKR_BASE + 6) /* this PIN failed before   */
 #define TK_CKR_SECRET_ATTRIBUTE  (TK_CKR_BASE + 7) /* refused to read a secret */
 #define TK_CKR_NO_PUBLIC_HALF    (TK_CKR_BASE + 8) /* a key's public half is nowhere */
+#define TK_CKR_PIN_SOURCE_FAILED (TK_CKR_BASE + 9) /* a PIN source was set and failed */
+#define TK_CKR_NO_RANDOM         (TK_CKR_BASE + 10) /* no salt for rejected PINs: none sent */
+#define TK_CKR_TOKEN_CHANGED     (TK_CKR_BASE + 11) /* another token is in the key's slot */
+#define TK_CKR_KEY_UNNAMED       (TK_CKR_BASE + 12) /* no CKA_ID or label to find a key again by */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;
@@ -42,13 +46,19 @@ typedef struct tk_p11_session {
 
 /*
  * Where a PIN comes from. get() writes at most cap bytes (no NUL needed)
- * and sets *len; it returns CKR_OK, or TK_CKR_PIN_UNAVAILABLE after raising
- * its own error that says why (missing file, empty env var, no prompt...).
+ * and sets *len; it returns CKR_OK, or after raising its own error that
+ * says why: TK_CKR_PIN_SOURCE_FAILED when a source was set and failed
+ * (missing file, empty variable...), TK_CKR_PIN_UNAVAILABLE when there was
+ * none (no source, no PIN from the prompt).
  * The layer wipes the buffer after C_Login.
+ * token, when not NULL, is the token the PIN belongs to: it is sent only
+ * when the slot holds that token (tk_p11_same_token), else the login
+ * fails with TK_CKR_TOKEN_CHANGED before the PIN is asked for.
  */
 typedef struct tk_p11_pin_getter {
     CK_RV (*get)(void *arg, char *buf, size_t cap, size_t *len);
     void *arg;
+    const CK_TOKEN_INFO *token;
 } TK_P11_PIN_GETTER;
 
 /* ---- names and call statistics (p11_names.c, p11_trace.c) ---- */
@@ -119,6 +129,12 @@ TK_P11_MODULE *tk_p11_token_module(const TK_P11_TOKEN *t);
 CK_SLOT_ID tk_p11_token_slot(const TK_P11_TOKEN *t);
 /* CK_TOKEN_INFO read when the token was opened (labels don't change). */
 const CK_TOKEN_INFO *tk_p11_token_cached_info(const TK_P11_TOKEN *t);
+/*
+ * Whether two token infos name the same token: serial number, label,
+ * manufacturer and model. After a removal a slot may hold another card
+ * with the same object ids (PIV cards use fixed ones).
+ */
+int tk_p11_same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b);
 /*
  * Bumped whenever the token lost its sessions, login or object handles
  * (device removed, fork). Keys compare it to know when to find their

@@ -3,9 +3,12 @@
  * after a few failures (PKCS#11 v2.40 CKF_USER_PIN_COUNT_LOW / FINAL_TRY /
  * LOCKED), and a client that retries in a loop locks its own token.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -18,21 +21,50 @@
 /*
  * We remember a rejected PIN only as a salted hash, to refuse sending it
  * again; the salt is per process so the hash is useless outside it.
+ *
+ * The salt must be unpredictable: a rejected PIN is often the right one
+ * with a typo, and with a known salt its hash could be looked up in a
+ * table made in advance (PINs are short). RAND_bytes fails where the
+ * application's default library context has no random generator (a
+ * program that loads only tokenkey), so the kernel's generator is asked
+ * next. With neither we fail closed: a constant salt would defeat the
+ * point, and without remembering rejected PINs we could resend one and
+ * lock the token, so no PIN is sent at all (TK_CKR_NO_RANDOM).
  */
 static unsigned char pin_salt[16];
+static int pin_salt_ok;
 static pthread_once_t salt_once = PTHREAD_ONCE_INIT;
+
+static int kernel_random(unsigned char *buf, size_t len)
+{
+    ssize_t n;
+
+    do
+        n = getrandom(buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len;
+}
 
 static void make_salt(void)
 {
-    if (RAND_bytes(pin_salt, sizeof(pin_salt)) != 1)
-        memset(pin_salt, 0x5a, sizeof(pin_salt));
+    ERR_set_mark(); /* a failed RAND_bytes is not the application's error */
+    pin_salt_ok = RAND_bytes(pin_salt, sizeof(pin_salt)) == 1;
+    ERR_pop_to_mark();
+    if (!pin_salt_ok)
+        pin_salt_ok = kernel_random(pin_salt, sizeof(pin_salt));
 }
 
+static int salt_ready(void)
+{
+    pthread_once(&salt_once, make_salt);
+    return pin_salt_ok;
+}
+
+/* Only after salt_ready() said yes. */
 static void pin_hash(const char *pin, size_t len, unsigned char out[32])
 {
     unsigned char buf[sizeof(pin_salt) + TK_PIN_MAX];
 
-    pthread_once(&salt_once, make_salt);
     memcpy(buf, pin_salt, sizeof(pin_salt));
     memcpy(buf + sizeof(pin_salt), pin, len);
     SHA256(buf, sizeof(pin_salt) + len, out);
@@ -82,6 +114,9 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     rv = tk_p11_token_info(t->module, t->slot, &info);
     if (rv != CKR_OK)
         return rv;
+    /* Another card in the slot since the key was loaded: its PIN is not this one's. */
+    if (getter != NULL && getter->token != NULL && !tk_p11_same_token(getter->token, &info))
+        return TK_CKR_TOKEN_CHANGED;
     if (info.flags & CKF_USER_PIN_LOCKED)
         return CKR_PIN_LOCKED;
     /* One try left: a wrong PIN now locks the token, so leave it to a person. */
@@ -96,6 +131,9 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
 
     if (getter == NULL || getter->get == NULL)
         return TK_CKR_PIN_UNAVAILABLE;
+    /* Before asking for the PIN: no prompt for a PIN we would not send. */
+    if (!salt_ready())
+        return TK_CKR_NO_RANDOM;
     rv = getter->get(getter->arg, pin, sizeof(pin), &len);
     if (rv != CKR_OK) {
         OPENSSL_cleanse(pin, sizeof(pin));

@@ -250,6 +250,14 @@ const CK_TOKEN_INFO *tk_p11_token_cached_info(const TK_P11_TOKEN *t)
     return &t->info;
 }
 
+int tk_p11_same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
+{
+    return memcmp(a->serialNumber, b->serialNumber, sizeof(a->serialNumber)) == 0
+           && memcmp(a->label, b->label, sizeof(a->label)) == 0
+           && memcmp(a->manufacturerID, b->manufacturerID, sizeof(a->manufacturerID)) == 0
+           && memcmp(a->model, b->model, sizeof(a->model)) == 0;
+}
+
 unsigned long tk_p11_token_generation(const TK_P11_TOKEN *t)
 {
     return __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);

@@ -61,10 +61,12 @@ int tk_sig_end_token_call(CK_RV rv)
     /*
      * Modules built on libcrypto (SoftHSM2) leave their own errors on this
      * thread's queue: ours is the one the application should see. A PIN
-     * source that gave no PIN (on a login the layer redid) raised the one
-     * error that says why: keep it, and nothing more.
+     * source that gave no PIN (on a login the layer redid), and a key whose
+     * token was swapped (key.c), raised the one error that says why: keep
+     * it, and nothing more.
      */
-    if (rv == TK_CKR_PIN_UNAVAILABLE) {
+    if (rv == TK_CKR_PIN_UNAVAILABLE || rv == TK_CKR_PIN_SOURCE_FAILED
+        || rv == TK_CKR_TOKEN_CHANGED) {
         ERR_clear_last_mark();
         return 1;
     }

@@ -173,7 +173,7 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
         tk_key_free(k);
         ok = data_cb(params, data_cbarg);
     }
-    OPENSSL_free(der);
+    OPENSSL_clear_free(der, len); /* a key reference may carry a pin-value */
     return ok;
 }
 
@@ -203,24 +203,15 @@ static int read_all(BIO *in, unsigned char *buf, size_t cap, size_t *len)
     return got < cap;
 }
 
-static int tk_dec_key_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
-                             OSSL_CALLBACK *data_cb, void *data_cbarg,
-                             OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+/* The key that DER names, handed to data_cb when it is of this decoder's type. */
+static int hand_over_key(TK_DECODER_CTX *dctx, const unsigned char *der, size_t len,
+                         OSSL_CALLBACK *data_cb, void *data_cbarg,
+                         OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-    TK_DECODER_CTX *dctx = vctx;
-    BIO *in = tk_store_core_bio(dctx->provctx, cin);
-    unsigned char der[4096];
-    size_t len = 0;
     TK_KEY *k = NULL;
-    int objtype = OSSL_OBJECT_PKEY, fits, ok;
+    int objtype = OSSL_OBJECT_PKEY, ok;
     OSSL_PARAM params[4];
 
-    if (in == NULL)
-        return 0;
-    fits = read_all(in, der, sizeof(der), &len);
-    BIO_free(in);
-    if (!fits || len == 0)
-        return 1; /* too big to be a key reference: someone else's */
     ok = load_key(dctx, der, len, TK_KEYREF_ANY, pw_cb, pw_cbarg, &k);
     if (ok < 0)
         return 1;
@@ -241,6 +232,27 @@ static int tk_dec_key_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     params[3] = OSSL_PARAM_construct_end();
     ok = data_cb(params, data_cbarg);
     tk_key_free(k);
+    return ok;
+}
+
+static int tk_dec_key_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
+                             OSSL_CALLBACK *data_cb, void *data_cbarg,
+                             OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+    TK_DECODER_CTX *dctx = vctx;
+    BIO *in = tk_store_core_bio(dctx->provctx, cin);
+    unsigned char der[4096];
+    size_t len = 0;
+    int fits, ok = 1; /* too big or empty: someone else's, not an error */
+
+    if (in == NULL)
+        return 0;
+    fits = read_all(in, der, sizeof(der), &len);
+    BIO_free(in);
+    if (fits && len > 0)
+        ok = hand_over_key(dctx, der, len, data_cb, data_cbarg, pw_cb, pw_cbarg);
+    /* A key reference may carry a pin-value: wipe it as the URI parser does. */
+    OPENSSL_cleanse(der, len);
     return ok;
 }
 

@@ -35,8 +35,15 @@ static TK_KEYREF *keyref_d2i(const unsigned char **p, long len)
     return (TK_KEYREF *)ASN1_item_d2i(NULL, p, len, ASN1_ITEM_rptr(TK_KEYREF));
 }
 
+/*
+ * Everything this file reads may hold a key reference's URI, and a URI may
+ * carry a pin-value: every buffer that held one is wiped before it is freed.
+ */
 static void keyref_free(TK_KEYREF *ref)
 {
+    if (ref != NULL && ref->uri != NULL && ASN1_STRING_length(ref->uri) > 0)
+        OPENSSL_cleanse((void *)ASN1_STRING_get0_data(ref->uri),
+                        (size_t)ASN1_STRING_length(ref->uri));
     ASN1_item_free((ASN1_VALUE *)ref, ASN1_ITEM_rptr(TK_KEYREF));
 }
 
@@ -93,10 +100,10 @@ static TK_KEYREF_RESULT check_uri(const ASN1_UTF8STRING *s, TK_URI **uri, char *
         snprintf(why, whylen, "malformed pkcs11: URI: %s at offset %zu%s%s%s",
                  tk_uri_strerror(err.code), err.offset, err.attr[0] != '\0' ? " (attribute '" : "",
                  err.attr, err.attr[0] != '\0' ? "')" : "");
-        OPENSSL_free(text);
+        OPENSSL_clear_free(text, len);
         return TK_KEYREF_BAD;
     }
-    OPENSSL_free(text);
+    OPENSSL_clear_free(text, len);
     return TK_KEYREF_OK;
 }
 
@@ -175,6 +182,7 @@ static int read_line(BIO *in, char *buf, size_t *len)
 
         while ((m = BIO_gets(in, rest, sizeof(rest))) > 0 && rest[m - 1] != '\n')
             ;
+        OPENSSL_cleanse(rest, sizeof(rest)); /* buf is the caller's to wipe */
         return -1;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -207,7 +215,8 @@ static TK_KEYREF_KIND kind_of_label(const char *label)
 static int decode_body(const char *b64, size_t b64len, unsigned char **der, size_t *len)
 {
     EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    unsigned char *out = OPENSSL_malloc(b64len / 4 * 3 + 3);
+    size_t cap = b64len / 4 * 3 + 3;
+    unsigned char *out = OPENSSL_malloc(cap);
     int n1 = 0, n2 = 0, ok;
 
     ok = ctx != NULL && out != NULL;
@@ -218,7 +227,7 @@ static int decode_body(const char *b64, size_t b64len, unsigned char **der, size
     }
     EVP_ENCODE_CTX_free(ctx);
     if (!ok) {
-        OPENSSL_free(out);
+        OPENSSL_clear_free(out, cap);
         return 0;
     }
     *der = out;
@@ -283,7 +292,7 @@ static TK_KEYREF_RESULT read_body(BIO *in, const char *label, char *line, unsign
         memcpy(b64 + b64len, line, n);
         b64len += n;
     }
-    OPENSSL_free(b64);
+    OPENSSL_clear_free(b64, b64len);
     return r;
 }
 
@@ -323,7 +332,7 @@ TK_KEYREF_RESULT tk_keyref_read_pem(BIO *in, unsigned char **der, size_t *len,
                     break;
         }
     }
-    OPENSSL_free(line);
+    OPENSSL_clear_free(line, LINE_CAP + 2);
     return r;
 }
 

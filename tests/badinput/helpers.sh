@@ -33,3 +33,12 @@ no_login_sent() {
     fi
 }
 
+
+# last_line COMMAND...: runs COMMAND with only the last line of its stderr
+# kept, the error a user reads last; exits with COMMAND's status.
+last_line() {
+    "$@" 2> "$WORK/all.err"
+    last_line_status=$?
+    tail -n 1 "$WORK/all.err" >&2
+    return $last_line_status
+}

@@ -3,7 +3,8 @@
  *
  * Properties, for every input:
  *   - a rejected URI reports the code it returned, an offset inside the
- *     input, a terminated attribute name, and has a message;
+ *     input, a terminated attribute name made of name characters only
+ *     (messages print it where they never print the URI), and a message;
  *   - an accepted URI formats, the text has no pin-value (the formatter
  *     never writes a PIN), and parse(format(parse(x))) == parse(x) on every
  *     attribute but pin-value (RFC 7512 section 2.3 round trip);
@@ -29,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         TK_FUZZ_CHECK(err.code == rc, text, "err.code %d, returned %d", (int)err.code, (int)rc);
         TK_FUZZ_CHECK(err.offset <= strlen(text), text, "offset %zu past the end", err.offset);
         TK_FUZZ_CHECK(memchr(err.attr, '\0', sizeof(err.attr)) != NULL, text, "attr not terminated");
+        TK_FUZZ_CHECK(strspn(err.attr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                       "0123456789-_") == strlen(err.attr),
+                      text, "attr '%s' has more than name characters", err.attr);
         TK_FUZZ_CHECK(tk_uri_strerror(rc) != NULL && *tk_uri_strerror(rc) != '\0', text,
                       "no message for code %d", (int)rc);
         free(text);

@@ -19,10 +19,24 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static CK_FLAGS added_flags;
 static unsigned long logins;
 static int stop_early;
+/* A serial number shown instead of the real one, blank-padded; used when serial_set. */
+static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char serial[16];
+static int serial_set;
 
 void tk_tokenshim_set_token_flags(CK_FLAGS flags)
 {
     __atomic_store_n(&added_flags, flags, __ATOMIC_SEQ_CST);
+}
+
+void tk_tokenshim_set_token_serial(const char *text)
+{
+    pthread_mutex_lock(&serial_lock);
+    serial_set = text != NULL;
+    memset(serial, ' ', sizeof(serial));
+    if (text != NULL)
+        memcpy(serial, text, strlen(text) < sizeof(serial) ? strlen(text) : sizeof(serial));
+    pthread_mutex_unlock(&serial_lock);
 }
 
 unsigned long tk_tokenshim_logins(void)
@@ -66,8 +80,13 @@ static CK_RV shim_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 {
     CK_RV rv = target->C_GetTokenInfo(slot, info);
 
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         info->flags |= __atomic_load_n(&added_flags, __ATOMIC_SEQ_CST);
+        pthread_mutex_lock(&serial_lock);
+        if (serial_set)
+            memcpy(info->serialNumber, serial, sizeof(info->serialNumber));
+        pthread_mutex_unlock(&serial_lock);
+    }
     return rv;
 }
 

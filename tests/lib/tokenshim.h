@@ -13,6 +13,10 @@
  *   first one it cannot return, answers that and leaves the rest of the
  *   template untouched: v2.40 section 5.7 forbids it, some modules do it.
  *
+ * - Another card in the same slot: a serial number put into every
+ *   CK_TOKEN_INFO in place of the real one, while the objects (and their
+ *   CKA_IDs) stay the same, as with two PIV cards.
+ *
  * It also counts the C_Login calls that reach the real module (to prove a
  * PIN was not sent); never the PIN. The token, its sessions, objects and
  * PIN check stay the real module's. Test code only; never installed.
@@ -33,6 +37,10 @@
 /* Flags added to every CK_TOKEN_INFO from now on (0: none). */
 void tk_tokenshim_set_token_flags(CK_FLAGS flags);
 typedef void tk_tokenshim_set_token_flags_fn(CK_FLAGS flags);
+
+/* The serial number every CK_TOKEN_INFO shows from now on (NULL: the real one). */
+void tk_tokenshim_set_token_serial(const char *serial);
+typedef void tk_tokenshim_set_token_serial_fn(const char *serial);
 
 /* C_Login calls forwarded to the real module so far. */
 unsigned long tk_tokenshim_logins(void);

@@ -228,6 +228,12 @@ run_fails "the PIN as TOKENKEY_PIN_FILE: not echoed" 1 "PIN file $HIDDEN no such
 run_fails "the PIN as the URI's pin-source: not echoed" 1 "PIN file $HIDDEN no such file" \
     openssl pkey $P -in "$RSA?pin-source=$MISPLACED" -pubout
 sed -i '/^Could not read key from pkcs11:/d' "$OUT/$step.err"   # openssl's own echo of -in
+# No token matches, so the PIN source is never read: the error names the URI,
+# which must say that a pin-source was given without saying what it was.
+run_fails "the PIN in pin-source of a URI matching no token: not echoed" 1 \
+    "matches pkcs11:token=tk-no-such-token?pin-source=..." \
+    openssl pkey $P -in "pkcs11:token=tk-no-such-token?pin-source=$PIN" -pubout
+sed -i '/^Could not read key from pkcs11:/d' "$OUT/$step.err"
 run_fails "the PIN as a variable's name: not echoed" 1 "environment variable $HIDDEN no such variable" \
     env -u TOKENKEY_PIN_FILE TOKENKEY_PIN_SOURCE="env:$MISPLACED" openssl pkey $P -in "$RSA" -pubout
 run_fails "tokenkey --pin-file with the PIN: not echoed" 3 "cannot read PIN file $HIDDEN" \

@@ -626,6 +626,15 @@ static void test_bad_syntax(void **state)
     check_bad("pkcs11:?&", TK_URI_ERR_SYNTAX, 8, "");
     check_bad("pkcs11:?pin-source=a&", TK_URI_ERR_SYNTAX, 21, "");
     check_bad("pkcs11:?module-name", TK_URI_ERR_SYNTAX, 8, "module-name");
+    /*
+     * attr goes into messages that never show the URI: without '=' it
+     * names only a known attribute at the start, never what follows.
+     */
+    check_bad("pkcs11:token=t1?pin-value:SECRET1234", TK_URI_ERR_SYNTAX, 16, "pin-value");
+    check_bad("pkcs11:token=t1?SECRET1234", TK_URI_ERR_SYNTAX, 16, "");
+    check_bad("pkcs11:token=t1?pin-valueSECRET1234", TK_URI_ERR_SYNTAX, 16, "");
+    check_bad("pkcs11:object=k;secret1234", TK_URI_ERR_SYNTAX, 16, "");
+    check_bad("pkcs11:object:secret1234", TK_URI_ERR_SYNTAX, 7, "object");
 }
 
 static void test_bad_unknown(void **state)
@@ -636,8 +645,11 @@ static void test_bad_unknown(void **state)
     check_bad("pkcs11:object=a;Object=b", TK_URI_ERR_UNKNOWN_ATTR, 16, "Object");
     check_bad("pkcs11:objecttype=private", TK_URI_ERR_UNKNOWN_ATTR, 7, "objecttype");
     check_bad("pkcs11:x-=1", TK_URI_ERR_UNKNOWN_ATTR, 7, "x-");
-    check_bad("pkcs11:x-a.b=1", TK_URI_ERR_UNKNOWN_ATTR, 7, "x-a.b");
-    check_bad("pkcs11:obj%65ct=a", TK_URI_ERR_UNKNOWN_ATTR, 7, "obj%65ct");
+    /* attr stops at the first character a name cannot have. */
+    check_bad("pkcs11:x-a.b=1", TK_URI_ERR_UNKNOWN_ATTR, 7, "x-a");
+    check_bad("pkcs11:obj%65ct=a", TK_URI_ERR_UNKNOWN_ATTR, 7, "obj");
+    check_bad("pkcs11:?pin-value:SECRET1234=x", TK_URI_ERR_UNKNOWN_ATTR, 8, "pin-value");
+    check_bad("pkcs11:?:SECRET1234=x", TK_URI_ERR_UNKNOWN_ATTR, 8, "");
     /* Query attributes belong after '?', path attributes before it. */
     check_bad("pkcs11:object=a;pin-value=1234", TK_URI_ERR_UNKNOWN_ATTR, 16, "pin-value");
     check_bad("pkcs11:module-path=/lib/p11.so", TK_URI_ERR_UNKNOWN_ATTR, 7, "module-path");

@@ -1,0 +1,186 @@
+/*
+ * "Never a silent fallback to another key", after the token went away and
+ * came back: a key loaded by the provider (linked in) is found again only
+ * on the token it was loaded from, and only by its CKA_ID or label.
+ *
+ * tk-tokenshim (tokenshim.h) plays the other card: it shows another serial
+ * number for the same SoftHSM2 token, objects and CKA_IDs unchanged, as
+ * with two PIV cards. Closing every session in the module is the removal
+ * and re-insertion the layer then notices by itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
+#include "load_key.h"
+#include "p11_test.h"
+#include "token_keygen.h"
+#include "tokenshim.h"
+
+/* The provider's entry point, from the static library this test links. */
+extern OSSL_provider_init_fn OSSL_provider_init;
+
+#define SWAP_LABEL "swap-ec"
+#define OTHER_SERIAL "0ther-card-0001"
+
+static TK_P11_TEST env;
+static tk_tokenshim_set_token_serial_fn *set_serial;
+static tk_tokenshim_logins_fn *shim_logins;
+static OSSL_LIB_CTX *libctx;
+static OSSL_PROVIDER *deflt, *tokenkey;
+
+static int setup(void)
+{
+    const char *shim = tk_test_tokenshim();
+
+    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-swap", shim) != 0)
+        return -1;
+    /* The layer loaded the shim; its controls are in that same copy. */
+    *(void **)&set_serial = tk_test_loaded_symbol(shim, "tk_tokenshim_set_token_serial");
+    *(void **)&shim_logins = tk_test_loaded_symbol(shim, "tk_tokenshim_logins");
+    if (set_serial == NULL || shim_logins == NULL || (libctx = OSSL_LIB_CTX_new()) == NULL)
+        return -1;
+    setenv("TOKENKEY_MODULE", shim, 1);
+    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
+    if (OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init) != 1
+        || (deflt = OSSL_PROVIDER_load(libctx, "default")) == NULL
+        || (tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey")) == NULL)
+        return -1;
+    return 0;
+}
+
+static void teardown(void)
+{
+    OSSL_PROVIDER_unload(tokenkey);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
+    tk_p11_test_teardown(&env);
+}
+
+static void make_key(TK_TEST_KEY_KIND kind, const char *label, const unsigned char *id,
+                     size_t idlen)
+{
+    CK_OBJECT_HANDLE pub, priv;
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    rv = tk_test_keygen(&s, kind, label, id, idlen, &pub, &priv);
+    tk_p11_session_put(&s, rv);
+    assert_int_equal(rv, CKR_OK);
+}
+
+/* A SHA-256 signature with key; 1 or 0 (the errors stay on the queue). */
+static int sign_once(EVP_PKEY *key)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[512];
+    size_t siglen = sizeof(sig);
+    int ok;
+
+    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", libctx, NULL, key, NULL) == 1
+         && EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"swap", 4) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* The errors on the queue as text, one per line (free() it); the queue is emptied. */
+static char *error_text(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data, *text;
+    long len;
+
+    ERR_print_errors(b);
+    len = BIO_get_mem_data(b, &data);
+    text = strndup(data, (size_t)len);
+    BIO_free(b);
+    return text;
+}
+
+/* What the module shows when every session is gone: a removal and re-insertion. */
+static void reinsert(void)
+{
+    assert_int_equal(env.raw->C_CloseAllSessions(tk_p11_token_slot(env.t)), CKR_OK);
+}
+
+static EVP_PKEY *load(const char *what)
+{
+    char uri[256];
+    EVP_PKEY *key;
+
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;%stype=private", tk_fixture_serial(&env.fx),
+             what);
+    key = tk_test_load_private(libctx, uri);
+    if (key == NULL)
+        ERR_print_errors_fp(stderr);
+    assert_non_null(key);
+    return key;
+}
+
+/*
+ * First, while it is the token's only private key: one with neither
+ * CKA_ID nor CKA_LABEL. Found again, it would be "any private key there".
+ */
+static void test_unnamed_key_not_found_again(void **state)
+{
+    EVP_PKEY *key;
+    char *errors;
+
+    make_key(TK_TEST_RSA2048, "", NULL, 0);
+    key = load("");
+    assert_int_equal(sign_once(key), 1);
+    reinsert();
+    assert_int_equal(sign_once(key), 0);
+    errors = error_text();
+    if (strstr(errors, "neither CKA_ID nor CKA_LABEL") == NULL)
+        fail_msg("expected the unnamed-key error, got:\n%s", errors);
+    free(errors);
+    EVP_PKEY_free(key);
+}
+
+static void test_other_card_in_the_slot(void **state)
+{
+    static const unsigned char id[] = { 0x9a };
+    unsigned long logins;
+    EVP_PKEY *key;
+    char *errors, want[64];
+
+    make_key(TK_TEST_P256, SWAP_LABEL, id, sizeof(id));
+    key = load("object=" SWAP_LABEL ";");
+    assert_int_equal(sign_once(key), 1);
+
+    /* Another card, same ids: nothing signs, and it never sees the PIN. */
+    set_serial(OTHER_SERIAL);
+    reinsert();
+    logins = shim_logins();
+    assert_int_equal(sign_once(key), 0);
+    set_serial(NULL);
+    assert_int_equal(shim_logins(), logins);
+    errors = error_text();
+    snprintf(want, sizeof(want), "(serial %s)", tk_fixture_serial(&env.fx));
+    if (strstr(errors, "the slot holds another token than the one the key was loaded from") == NULL
+        || strstr(errors, want) == NULL || strstr(errors, "(serial " OTHER_SERIAL ")") == NULL)
+        fail_msg("expected an error naming both tokens, got:\n%s", errors);
+    free(errors);
+
+    /* The key's own card back: it signs again. */
+    reinsert();
+    assert_int_equal(sign_once(key), 1);
+    EVP_PKEY_free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unnamed_key_not_found_again),
+        cmocka_unit_test(test_other_card_in_the_slot),
+    };
+
+    return tk_test_run("p11-swap", tests, TK_TEST_COUNT(tests), setup, teardown);
+}
