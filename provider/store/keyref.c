@@ -104,6 +104,20 @@ static TK_KEYREF_RESULT check_uri(const ASN1_UTF8STRING *s, TK_URI **uri, char *
         return TK_KEYREF_BAD;
     }
     OPENSSL_clear_free(text, len);
+    /*
+     * A key file names a key, never code to run: a module-path= here would
+     * let whoever can write the file the client reads as its key load any
+     * library into the client, which holds a logged-in token.
+     */
+    if ((*uri)->module_path != NULL || (*uri)->module_name != NULL) {
+        snprintf(why, whylen, "the URI names a PKCS#11 library (%s=), which a key reference may "
+                              "not: set pkcs11-module in openssl.cnf, or reach several modules "
+                              "through p11-kit's proxy", (*uri)->module_path != NULL ? "module-path"
+                                                                                    : "module-name");
+        tk_uri_free(*uri);
+        *uri = NULL;
+        return TK_KEYREF_BAD;
+    }
     return TK_KEYREF_OK;
 }
 

@@ -84,6 +84,10 @@ run_setup "ref: not-pkcs11 PEM" ref_pem "$D/file.der" "$REFS/not-pkcs11.pem"
 run_setup "ref: missing key" ref_der "$D/gone.der" 'tokenkey key reference v1' \
     "$TOKEN;object=deleted-key;type=private"
 run_setup "ref: missing-key PEM" ref_pem "$D/gone.der" "$REFS/missing-key.pem"
+# The right key, but the file also names a library to load: never.
+run_setup "ref: module-path" ref_der "$D/modpath.der" 'tokenkey key reference v1' \
+    "$EC?module-path=$TOKENKEY_MODULE"
+run_setup "ref: module-path PEM" ref_pem "$D/modpath.der" "$REFS/module-path.pem"
 {
     sed '2s/^..../!!!!/' "$REFS/ec.pem" > "$REFS/corrupt-base64.pem" &&
     head -n 2 "$REFS/ec.pem" > "$REFS/truncated.pem" &&
