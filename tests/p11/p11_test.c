@@ -151,6 +151,14 @@ CK_RV tk_test_op_create_private(TK_P11_SESSION *s, void *arg)
     return rv;
 }
 
+CK_RV tk_test_pin_counting(void *arg, char *buf, size_t cap, size_t *len)
+{
+    TK_TEST_COUNTING_PIN *c = arg;
+
+    __atomic_fetch_add(&c->calls, 1, __ATOMIC_SEQ_CST);
+    return c->inner.get(c->inner.arg, buf, cap, len);
+}
+
 CK_RV tk_test_pin_literal(void *arg, char *buf, size_t cap, size_t *len)
 {
     size_t n = strlen(arg);

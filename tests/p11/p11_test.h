@@ -54,6 +54,13 @@ CK_RV tk_test_op_random(TK_P11_SESSION *s, void *arg);
  */
 CK_RV tk_test_op_create_private(TK_P11_SESSION *s, void *arg);
 
+/* A PIN getter that counts its calls (atomically: threads share one) and asks inner. */
+typedef struct {
+    TK_P11_PIN_GETTER inner;
+    int calls;
+} TK_TEST_COUNTING_PIN;
+CK_RV tk_test_pin_counting(void *arg, char *buf, size_t cap, size_t *len);
+
 /* A getter returning the fixed string arg (a wrong PIN, say). */
 CK_RV tk_test_pin_literal(void *arg, char *buf, size_t cap, size_t *len);
 

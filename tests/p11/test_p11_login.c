@@ -45,20 +45,7 @@ static int logged_out(void **state)
     return 0;
 }
 
-/* ---- a PIN getter that counts its calls ---- */
-
-typedef struct {
-    TK_P11_PIN_GETTER inner;
-    int calls;
-} COUNTING;
-
-static CK_RV counting_get(void *arg, char *buf, size_t cap, size_t *len)
-{
-    COUNTING *c = arg;
-
-    __atomic_fetch_add(&c->calls, 1, __ATOMIC_SEQ_CST);
-    return c->inner.get(c->inner.arg, buf, cap, len);
-}
+/* ---- PIN getters ---- */
 
 static TK_P11_PIN_GETTER wrong_pin(const char *pin)
 {
@@ -95,8 +82,8 @@ static char *pkcs11_tool_flags(void)
 static void test_login_right_pin(void **state)
 {
     unsigned long logins = tk_p11_stat(TK_FN_C_Login);
-    COUNTING c = { env.pin, 0 };
-    TK_P11_PIN_GETTER g = { counting_get, &c };
+    TK_TEST_COUNTING_PIN c = { env.pin, 0 };
+    TK_P11_PIN_GETTER g = { tk_test_pin_counting, &c };
 
     assert_int_equal(tk_p11_token_logged_in(env.t), 0);
     assert_int_equal(tk_p11_login(env.t, &g), CKR_OK);
@@ -201,8 +188,8 @@ static void *login_thread(void *p)
 static void test_concurrent_login_once(void **state)
 {
     unsigned long logins = tk_p11_stat(TK_FN_C_Login);
-    COUNTING c = { env.pin, 0 };
-    TK_P11_PIN_GETTER g = { counting_get, &c };
+    TK_TEST_COUNTING_PIN c = { env.pin, 0 };
+    TK_P11_PIN_GETTER g = { tk_test_pin_counting, &c };
     pthread_barrier_t go;
     pthread_t th[THREADS];
     LOGIN_ARG args[THREADS];

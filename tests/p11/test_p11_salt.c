@@ -68,23 +68,10 @@ static void test_kernel_salt(void **state)
     assert_int_equal(getrandom_calls, 1); /* once per process */
 }
 #else
-typedef struct {
-    TK_P11_PIN_GETTER inner;
-    int calls;
-} COUNTING;
-
-static CK_RV counting_get(void *arg, char *buf, size_t cap, size_t *len)
-{
-    COUNTING *c = arg;
-
-    c->calls++;
-    return c->inner.get(c->inner.arg, buf, cap, len);
-}
-
 static void test_no_salt_no_login(void **state)
 {
-    COUNTING c = { env.pin, 0 };
-    TK_P11_PIN_GETTER g = { counting_get, &c };
+    TK_TEST_COUNTING_PIN c = { env.pin, 0 };
+    TK_P11_PIN_GETTER g = { tk_test_pin_counting, &c };
     unsigned long logins = tk_p11_stat(TK_FN_C_Login);
 
     assert_int_equal(tk_p11_login(env.t, &g), TK_CKR_NO_RANDOM);
