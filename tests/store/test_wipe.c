@@ -41,6 +41,8 @@ static void *t_malloc(size_t num, const char *file, int line)
 
     if (p == NULL)
         return NULL;
+    /* Zeroed: t_free reads the whole block, and valgrind must not see uninitialised reads. */
+    memset(p, 0, num + HEADER);
     memcpy(p, &num, sizeof(num));
     return p + HEADER;
 }
