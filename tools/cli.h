@@ -28,7 +28,7 @@ typedef struct tk_cli {
     const char *module;    /* --module, else the client's (tk_cli_client_config) */
     const char *token;     /* --token LABEL or pkcs11: URI */
     const char *pin_file;  /* --pin-file */
-    const char *key;       /* --key LABEL or pkcs11: URI */
+    const char *key;       /* --key LABEL or pkcs11: URI (a key reference file's, after tk_cli_parse) */
     const char *arg;       /* the one argument that is not an option (TK_USES_ARG) */
     int json;              /* --json */
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */

@@ -43,6 +43,14 @@ static size_t name_length(const char *arg)
     return eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 }
 
+static int mentions_pin_value(const char *text)
+{
+    for (; *text != '\0'; text++)
+        if (strncasecmp(text, "pin-value", 9) == 0)
+            return 1;
+    return 0;
+}
+
 /* A PIN on the command line is visible to every user via ps: refused before anything else. */
 static int pin_given(const TK_CLI *cli, int argc, char **argv)
 {
@@ -59,32 +67,33 @@ static int pin_given(const TK_CLI *cli, int argc, char **argv)
     return 0;
 }
 
-/* What the parse has seen so far: the options known, and the values given (not defaults). */
+/* What the parse has seen so far: the options known, and those given (defaults are not). */
 typedef struct {
     const TK_CLI_OPTION *common, *unused, *extra;
-    const char **given[32];
+    const TK_CLI_OPTION *given[32];
     size_t n_given;
 } PARSE;
 
-static int given_before(PARSE *p, const char **value)
+static int given_before(PARSE *p, const TK_CLI_OPTION *o)
 {
     for (size_t k = 0; k < p->n_given; k++)
-        if (p->given[k] == value)
+        if (p->given[k] == o)
             return 1;
     if (p->n_given < sizeof(p->given) / sizeof(p->given[0]))
-        p->given[p->n_given++] = value;
+        p->given[p->n_given++] = o;
     return 0;
 }
 
 /*
  * One "--name[=value]" at argv[*i]: stores it and returns 1, or prints why
- * not and returns 0.
+ * not and returns 0. Messages quote the name, never the value (it may be
+ * a PIN typed in the wrong place).
  */
 static int take_option(TK_CLI *cli, PARSE *p, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
     size_t len = name_length(arg);
-    const char *inline_value = arg[len] == '=' ? arg + len + 1 : NULL;
+    const char *value = arg[len] == '=' ? arg + len + 1 : NULL;
     const TK_CLI_OPTION *o;
 
     if ((o = find_option(p->extra, arg, len)) == NULL && (o = find_option(p->common, arg, len)) == NULL) {
@@ -96,31 +105,43 @@ static int take_option(TK_CLI *cli, PARSE *p, int argc, char **argv, int *i)
                          cli->prog, cli->cmd);
         return 0;
     }
+    if (given_before(p, o)) {
+        tk_cli_error(cli, 0, "option '%s' given twice: give it once", o->name);
+        return 0;
+    }
     if (o->flag != NULL) {
-        if (inline_value != NULL) {
+        if (value != NULL) {
             tk_cli_error(cli, 0, "option '%s' takes no value", o->name);
             return 0;
         }
         *o->flag = 1;
         return 1;
     }
-    if (given_before(p, o->value)) {
-        tk_cli_error(cli, 0, "option '%s' given twice: give it once", o->name);
-        return 0;
-    }
-    if (inline_value == NULL && *i + 1 >= argc) {
+    /* "--key --yes": the next option is not this one's value. */
+    if (value == NULL && *i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0)
+        value = argv[++*i];
+    if (value == NULL || *value == '\0') {
         tk_cli_error(cli, 0, "option '%s' needs a value", o->name);
         return 0;
     }
-    *o->value = inline_value != NULL ? inline_value : argv[++*i];
+    *o->value = value;
     return 1;
 }
 
-static int mentions_pin_value(const char *text)
+/* One argument that is not an option: the command's one (TK_USES_ARG), else refused. */
+static int take_argument(TK_CLI *cli, unsigned uses, const char *arg)
 {
-    for (; *text != '\0'; text++)
-        if (strncasecmp(text, "pin-value", 9) == 0)
-            return 1;
+    if ((uses & TK_USES_ARG) && cli->arg == NULL && *arg != '\0') {
+        cli->arg = arg;
+        return 1;
+    }
+    if (*arg == '\0')
+        tk_cli_error(cli, 0, "an empty argument (see %s %s --help)", cli->prog, cli->cmd);
+    else if (mentions_pin_value(arg))
+        tk_cli_error(cli, 0, "unexpected argument, a URI with pin-value= (not shown: PINs are never "
+                             "taken from the command line) (see %s %s --help)", cli->prog, cli->cmd);
+    else
+        tk_cli_error(cli, 0, "unexpected argument '%s' (see %s %s --help)", arg, cli->prog, cli->cmd);
     return 0;
 }
 
@@ -156,9 +177,10 @@ static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_U
 /*
  * A key given as the path of a key reference (the key.pem that `tokenkey
  * export` writes and ssl.key.location names) stands for the URI in it, so
- * that `doctor --key` takes what the client is configured with. Anything
- * that is not a readable key reference is left as a label. Returns 0 after
- * printing why a key reference could not be used.
+ * that `doctor --key` takes what the client is configured with. Only a
+ * path with a '/' (./key.pem): a label that happens to be the name of a
+ * file in the current directory stays a label. Returns 0 after printing
+ * why a key reference could not be used.
  */
 static int key_file_uri(TK_CLI *cli, const char **key)
 {
@@ -173,17 +195,21 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     TK_URI *uri = NULL;
     char why[256];
 
-    if (*key == NULL || tk_uri_is_pkcs11(*key) || (in = BIO_new_file(*key, "rb")) == NULL) {
-        ERR_clear_error();
+    if (*key == NULL || tk_uri_is_pkcs11(*key) || strchr(*key, '/') == NULL)
         return 1;
+    if ((in = BIO_new_file(*key, "rb")) == NULL) {
+        ERR_clear_error();
+        return tk_cli_error(cli, 0, "cannot read key reference '%s': give a readable key reference "
+                                    "file, a key label or a pkcs11: URI", *key);
     }
     r = tk_keyref_read_pem(in, &der, &len, &kind, why, sizeof(why));
     BIO_free(in);
     if (r == TK_KEYREF_OK)
         r = tk_keyref_from_der(der, len, kind, &uri, why, sizeof(why));
-    OPENSSL_free(der);
+    OPENSSL_clear_free(der, len); /* a hand-made key reference may hold a pin-value */
     if (r == TK_KEYREF_NOT_OURS)
-        return 1;
+        return tk_cli_error(cli, 0, "'%s' is not a key reference (-----BEGIN TOKENKEY KEY "
+                                    "REFERENCE-----): give one, a key label or a pkcs11: URI", *key);
     if (r == TK_KEYREF_BAD || uri->pin_value != NULL) {
         tk_cli_error(cli, 0, "key reference '%s': %s", *key,
                      r == TK_KEYREF_BAD ? why : "it holds pin-value=: give the PIN with --pin-file FILE");
@@ -199,12 +225,26 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     return 1;
 }
 
+/* A --token URI names a token: object attributes there would be ignored, so they are refused. */
+static int token_uri_ok(TK_CLI *cli, const TK_URI *token)
+{
+    const char *attr = token->object != NULL ? "object"
+                       : token->has_id ? "id"
+                       : token->type != TK_URI_TYPE_ANY ? "type"
+                       : NULL;
+
+    if (attr == NULL)
+        return 1;
+    tk_cli_error(cli, 0, "the --token URI names an object (%s=): give the key with --key", attr);
+    return 0;
+}
+
 /*
- * --token narrows the --key URI's token (tk_cli_uri joins them): where
- * both name a token attribute they must agree, else which one would win
- * is a guess.
+ * --token narrows the key URI's token (tk_cli_uri joins them): where both
+ * name a token attribute they must agree, else which one would win is a
+ * guess. what: how the key was given ("--key URI").
  */
-static int token_agrees(TK_CLI *cli, const TK_URI *key, const TK_URI *token_uri)
+static int token_agrees(TK_CLI *cli, const char *what, const TK_URI *key, const TK_URI *token_uri)
 {
     TK_URI label = { .token = (char *)cli->token };
     const TK_URI *token = token_uri != NULL ? token_uri : &label;
@@ -212,40 +252,72 @@ static int token_agrees(TK_CLI *cli, const TK_URI *key, const TK_URI *token_uri)
 
     if (attr == NULL)
         return 1;
-    tk_cli_error(cli, 0, "--token and the --key URI name different tokens (%s=): give the token once",
+    tk_cli_error(cli, 0, "--token and the %s name different tokens (%s=): give the token once", what,
                  attr);
     return 0;
+}
+
+/* The URIs on the command line: each well-formed, without a PIN, and telling one story. */
+static int uris_ok(TK_CLI *cli)
+{
+    TK_URI *key_uri = NULL, *token_uri = NULL, *arg_uri = NULL;
+    int ok = key_file_uri(cli, &cli->key) && key_file_uri(cli, &cli->arg)
+             && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
+             && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
+             && uri_argument_ok(cli, "key URI", cli->arg, &arg_uri)
+             && (token_uri == NULL || token_uri_ok(cli, token_uri))
+             && (key_uri == NULL || cli->token == NULL
+                 || token_agrees(cli, "--key URI", key_uri, token_uri))
+             && (arg_uri == NULL || cli->token == NULL
+                 || token_agrees(cli, "key URI", arg_uri, token_uri));
+
+    tk_uri_free(key_uri);
+    tk_uri_free(token_uri);
+    tk_uri_free(arg_uri);
+    return ok;
+}
+
+/* The shared options, each with the bit a subcommand asks for it by. */
+static void shared_options(TK_CLI *cli, unsigned uses, int *help, TK_CLI_OPTION *common,
+                           TK_CLI_OPTION *unused)
+{
+    const struct {
+        unsigned bit;
+        TK_CLI_OPTION option;
+    } shared[] = {
+        { TK_USES_MODULE, { "--module", &cli->module, NULL,
+                            "PKCS#11 module path (default: openssl.cnf's pkcs11-module, else "
+                            "$TOKENKEY_MODULE)" } },
+        { TK_USES_TOKEN, { "--token", &cli->token, NULL, "token label or pkcs11: URI" } },
+        { TK_USES_PIN, { "--pin-file", &cli->pin_file, NULL,
+                         "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
+                         "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" } },
+        { TK_USES_KEY, { "--key", &cli->key, NULL,
+                         "key label, pkcs11: URI, or key reference file (./key.pem)" } },
+        { TK_USES_JSON, { "--json", NULL, &cli->json, "machine-readable output" } },
+    };
+    size_t nc = 0, nu = 0;
+
+    /* Those it does not take are kept too, for a clearer refusal than "unknown". */
+    for (size_t k = 0; k < sizeof(shared) / sizeof(shared[0]); k++) {
+        if (uses & shared[k].bit)
+            common[nc++] = shared[k].option;
+        else
+            unused[nu++] = shared[k].option;
+    }
+    common[nc++] = (TK_CLI_OPTION){ "--help", NULL, help, "this help" };
+    common[nc] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
+    unused[nu] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
 }
 
 int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI_OPTION *extra,
                  const char *usage, int *exit_code)
 {
     int help = 0, options_done = 0, ok = 1;
-    const TK_CLI_OPTION shared[] = {
-        { "--module", &cli->module, NULL, "PKCS#11 module path (default: openssl.cnf's pkcs11-module, else $TOKENKEY_MODULE)" },
-        { "--token", &cli->token, NULL, "token label or pkcs11: URI" },
-        { "--pin-file", &cli->pin_file, NULL, "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
-                                                "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" },
-        { "--key", &cli->key, NULL, "key label, pkcs11: URI, or key reference file (key.pem)" },
-        { "--json", NULL, &cli->json, "machine-readable output" },
-    };
-    const unsigned bits[] = { TK_USES_MODULE, TK_USES_TOKEN, TK_USES_PIN, TK_USES_KEY, TK_USES_JSON };
     TK_CLI_OPTION common[7], unused[6];
     PARSE p = { .common = common, .unused = unused, .extra = extra };
-    size_t nc = 0, nu = 0;
-    TK_URI *key_uri = NULL, *token_uri = NULL, *arg_uri = NULL;
 
-    /* The shared options this subcommand takes, and those it does not (a clearer refusal). */
-    for (size_t k = 0; k < sizeof(bits) / sizeof(bits[0]); k++) {
-        if (uses & bits[k])
-            common[nc++] = shared[k];
-        else
-            unused[nu++] = shared[k];
-    }
-    common[nc++] = (TK_CLI_OPTION){ "--help", NULL, &help, "this help" };
-    common[nc] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
-    unused[nu] = (TK_CLI_OPTION){ NULL, NULL, NULL, NULL };
-
+    shared_options(cli, uses, &help, common, unused);
     *exit_code = TK_EXIT_USAGE;
     if (pin_given(cli, argc, argv))
         return -1;
@@ -259,15 +331,11 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         } else if (!options_done && strncmp(arg, "--", 2) == 0) {
             ok = take_option(cli, &p, argc, argv, &i);
         } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-            tk_cli_error(cli, 0, "unknown option '%s': options start with -- (see %s %s --help)",
-                         arg, cli->prog, cli->cmd);
+            tk_cli_error(cli, 0, "unknown option '%.*s': options start with -- (see %s %s --help)",
+                         (int)name_length(arg), arg, cli->prog, cli->cmd);
             ok = 0;
-        } else if ((uses & TK_USES_ARG) && cli->arg == NULL) {
-            cli->arg = arg;
         } else {
-            tk_cli_error(cli, 0, "unexpected argument '%s' (see %s %s --help)", arg, cli->prog,
-                         cli->cmd);
-            ok = 0;
+            ok = take_argument(cli, uses, arg);
         }
     }
     if (ok && help) {
@@ -275,16 +343,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         *exit_code = TK_EXIT_OK;
         return -1;
     }
-    ok = ok && key_file_uri(cli, &cli->key) && key_file_uri(cli, &cli->arg)
-         && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
-         && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
-         && uri_argument_ok(cli, "URI", cli->arg, &arg_uri)
-         && (key_uri == NULL || cli->token == NULL || token_agrees(cli, key_uri, token_uri))
-         && (arg_uri == NULL || cli->token == NULL || token_agrees(cli, arg_uri, token_uri));
-    tk_uri_free(key_uri);
-    tk_uri_free(token_uri);
-    tk_uri_free(arg_uri);
-    if (!ok)
+    if (!ok || !uris_ok(cli))
         return -1;
     if (cli->module == NULL) {
         const TK_CONFIG *cfg = tk_cli_client_config(cli);

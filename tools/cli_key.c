@@ -71,7 +71,7 @@ int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k)
 
     memset(k, 0, sizeof(*k));
     if (cli->key == NULL)
-        return tk_cli_error(cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
+        return tk_cli_error(cli, TK_EXIT_USAGE, "--key LABEL|URI|FILE is required (see 'tokenkey "
                                                 "list')");
     if (!tk_cli_open_module(cli))
         return TK_EXIT_SETUP;

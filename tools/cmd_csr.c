@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "subject.h"
 
-#define CSR_USAGE "--key LABEL|URI --subject NAME [--san NAMES] [--out FILE] [--force] " \
+#define CSR_USAGE "--key LABEL|URI|FILE --subject NAME [--san NAMES] [--out FILE] [--force] " \
                   "[--token LABEL|URI] [--module PATH] [--pin-file FILE]"
 
 /*
@@ -143,7 +143,7 @@ int tk_cmd_csr(int argc, char **argv)
     if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, CSR_USAGE, &code) < 0)
         return code;
     if (cli.key == NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI|FILE is required (see 'tokenkey "
                                                  "list')");
     if (subject_text == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--subject is required, e.g. --subject "

@@ -1,7 +1,8 @@
 /*
  * tokenkey delete: remove a key pair and the certificate stored with it
  * (the objects sharing the private key's CKA_ID, but never another private
- * key that happens to share it), only with --yes.
+ * key that happens to share it, nor, then, objects labelled otherwise),
+ * only with --yes.
  */
 #include <string.h>
 
@@ -13,6 +14,28 @@
 /* Objects deleted at most: a key pair, its certificates, and room to spare. */
 #define TK_DELETE_MAX 16
 
+static CK_OBJECT_CLASS object_class(TK_P11_SESSION *s, CK_OBJECT_HANDLE o)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+
+    tk_p11_get_ulong(s, o, CKA_CLASS, &cls);
+    return cls;
+}
+
+/* Whether o's CKA_LABEL is label (an object without one has the empty label). */
+static int has_label(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, const unsigned char *label, CK_ULONG len)
+{
+    unsigned char *value = NULL;
+    CK_ULONG n = 0;
+    int same;
+
+    if (tk_p11_get_attr_alloc(s, o, CKA_LABEL, &value, &n) != CKR_OK)
+        n = 0;
+    same = n == len && (len == 0 || memcmp(value, label, len) == 0);
+    OPENSSL_free(value);
+    return same;
+}
+
 int tk_cmd_delete(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "delete" };
@@ -23,26 +46,32 @@ int tk_cmd_delete(int argc, char **argv)
     };
     CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY;
     CK_OBJECT_HANDLE keys[2], objs[TK_DELETE_MAX + 1]; /* one more: to see there are too many */
-    CK_ULONG nkeys = 0, nobjs = 0, kept = 0;
+    CK_ULONG nkeys = 0, nobjs = 0, others = 0;
     char *named = NULL;
-    unsigned char *id = NULL;
-    CK_ULONG id_len = 0;
+    unsigned char *id = NULL, *label = NULL;
+    CK_ULONG id_len = 0, label_len = 0;
     TK_P11_SESSION s = { 0 };
     TK_P11_TOKEN *t;
     TK_URI *uri = NULL;
     CK_RV rv = CKR_OK;
 
     if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts,
-                     "--key LABEL|URI [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--yes]",
+                     "--key LABEL|URI|FILE [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--yes]",
                      &code) < 0)
         return code;
     if (cli.key == NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required");
-    if (!tk_cli_open_module(&cli))
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI|FILE is required");
+    if ((uri = tk_cli_uri(&cli, cli.key)) == NULL)
         return TK_EXIT_SETUP;
+    /* type=cert must not delete the key pair the certificate belongs to. */
+    if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {
+        tk_cli_error(&cli, 0, "the --key URI names a %s object: delete takes a key pair by its private "
+                              "key (type=private)", tk_uri_type_name(uri->type));
+        tk_uri_free(uri);
+        return TK_EXIT_USAGE;
+    }
     code = TK_EXIT_SETUP;
-    uri = tk_cli_uri(&cli, cli.key);
-    if (uri == NULL || !tk_cli_find_token(&cli, uri, &t) || !tk_cli_login(&cli, t))
+    if (!tk_cli_open_module(&cli) || !tk_cli_find_token(&cli, uri, &t) || !tk_cli_login(&cli, t))
         goto end;
     if ((rv = tk_p11_session_get(t, &s)) != CKR_OK)
         goto p11_error;
@@ -64,7 +93,8 @@ int tk_cmd_delete(int argc, char **argv)
                      named != NULL ? named : cli.key);
         goto end;
     }
-    if ((rv = tk_p11_get_attr_alloc(&s, keys[0], CKA_ID, &id, &id_len)) != CKR_OK)
+    if ((rv = tk_p11_get_attr_alloc(&s, keys[0], CKA_ID, &id, &id_len)) != CKR_OK
+        || (rv = tk_p11_get_attr_alloc(&s, keys[0], CKA_LABEL, &label, &label_len)) != CKR_OK)
         goto p11_error;
     if (id_len == 0) {
         /* Without an id we can't tell which public key and certificate belong to it. */
@@ -81,30 +111,39 @@ int tk_cmd_delete(int argc, char **argv)
             goto end;
         }
     }
+    /*
+     * Other private keys with this id are other keys, never deleted along;
+     * and then the id alone does not tell whose the public keys and
+     * certificates are: only those labelled like this key go with it (a
+     * private key with this id and label too was refused above, as a
+     * second match).
+     */
+    for (CK_ULONG i = 0; i < nobjs; i++)
+        if (objs[i] != keys[0] && object_class(&s, objs[i]) == CKO_PRIVATE_KEY)
+            others++;
     for (CK_ULONG i = 0; i < nobjs; i++) {
-        CK_OBJECT_CLASS cls = CKO_DATA;
-        char *one;
+        CK_OBJECT_CLASS cls = object_class(&s, objs[i]);
+        const char *keep = objs[i] == keys[0] ? NULL
+                           : cls == CKO_PRIVATE_KEY ? "another private key with the same id"
+                           : others > 0 && !has_label(&s, objs[i], label, label_len)
+                               ? "the id is shared with another private key, and the label is not this key's"
+                               : NULL;
+        char *one = tk_objects_uri(&s, objs[i], cls);
 
-        tk_p11_get_ulong(&s, objs[i], CKA_CLASS, &cls);
-        one = tk_objects_uri(&s, objs[i], cls);
-        /* Another private key with the same id is another key: never deleted along. */
-        if (cls == CKO_PRIVATE_KEY && objs[i] != keys[0]) {
-            printf("kept %s (another private key with the same id)\n", one != NULL ? one : "(object)");
-            OPENSSL_free(one);
-            kept++;
-            continue;
-        }
-        if (yes && (rv = tk_p11_destroy(&s, objs[i])) != CKR_OK) {
+        if (keep == NULL && yes && (rv = tk_p11_destroy(&s, objs[i])) != CKR_OK) {
             OPENSSL_free(one);
             goto p11_error;
         }
-        printf("%s %s\n", yes ? "deleted" : "would delete", one != NULL ? one : "(object)");
+        if (keep != NULL)
+            printf("kept %s (%s)\n", one != NULL ? one : "(object)", keep);
+        else
+            printf("%s %s\n", yes ? "deleted" : "would delete", one != NULL ? one : "(object)");
         OPENSSL_free(one);
     }
-    if (kept > 0)
-        tk_cli_error(&cli, 0, "warning: %lu other private key(s) share this key's id, so which public "
-                              "key and certificate belong to which is a guess: check what was %s",
-                     (unsigned long)kept, yes ? "deleted" : "listed");
+    if (others > 0)
+        tk_cli_error(&cli, 0, "warning: %lu other private key(s) share this key's id: only the objects "
+                              "labelled like this key were %s", (unsigned long)others,
+                     yes ? "deleted" : "listed for deletion");
     if (!yes) {
         tk_cli_error(&cli, 0, "nothing deleted: add --yes to delete the objects above");
         code = TK_EXIT_USAGE;
@@ -117,6 +156,7 @@ p11_error:
 end:
     tk_p11_session_put(&s, rv);
     OPENSSL_free(id);
+    OPENSSL_free(label);
     OPENSSL_free(named);
     tk_uri_free(uri);
     tk_cli_close(&cli);

@@ -6,8 +6,9 @@
  *
  * Each check prints "ok|warn|FAIL  <check>: <detail>"; the first FAIL
  * stops and prints one "hint: <what to do>" line. Exit codes: 0 all passed
- * (warnings allowed), 1 a check failed, 3 the module or token cannot be
- * used at all (module, token, PIN locked/final try/not initialised).
+ * (warnings allowed), 3 a check up to the key failed (the module, token,
+ * PIN or key cannot be used, as for every command), 1 a certificate check
+ * failed.
  * The hints say only what PKCS#11 tells: tokens report PIN flags, never
  * a count of tries left.
  */
@@ -336,7 +337,7 @@ int tk_cmd_doctor(int argc, char **argv)
     int code;
 
     if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS | TK_USES_JSON, opts,
-                     "[--key LABEL|URI] [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--cert FILE] "
+                     "[--key LABEL|URI|FILE] [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--cert FILE] "
                      "[--ca CAFILE] [--chain FILE] [--json]", &code) < 0)
         return code;
     if ((uri = tk_cli_uri(&cli, cli.key)) == NULL)

@@ -16,7 +16,7 @@
 #include "cli.h"
 #include "store/keyref.h"
 
-#define EXPORT_USAGE "--key LABEL|URI (--out-dir DIR | --key-out FILE | --cert-out FILE) " \
+#define EXPORT_USAGE "--key LABEL|URI|FILE (--out-dir DIR | --key-out FILE | --cert-out FILE) " \
                      "[--force] [--token LABEL|URI] [--module PATH] [--pin-file FILE]"
 
 /* At most this many CA certificates are added after the client's. */
@@ -148,7 +148,7 @@ int tk_cmd_export(int argc, char **argv)
     if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS, opts, EXPORT_USAGE, &code) < 0)
         return code;
     if (cli.key == NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI is required (see 'tokenkey "
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI|FILE is required (see 'tokenkey "
                                                  "list')");
     if (out_dir == NULL && key_out == NULL && cert_out == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "nowhere to write: give --out-dir DIR, or "

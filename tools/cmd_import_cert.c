@@ -18,7 +18,7 @@
 #define CERT_CATEGORY_TOKEN_USER 1UL
 #define CERT_CATEGORY_AUTHORITY 2UL
 
-#define IMPORT_USAGE "--key LABEL|URI --cert FILE [--chain FILE] [--replace] " \
+#define IMPORT_USAGE "--key LABEL|URI|FILE --cert FILE [--chain FILE] [--replace] " \
                      "[--token LABEL|URI] [--module PATH] [--pin-file FILE]"
 
 /* Refuse a certificate outside its validity period (RFC 5280 4.1.2.5). */
@@ -225,7 +225,7 @@ int tk_cmd_import_cert(int argc, char **argv)
         return code;
     if (cli.key == NULL || cert_path == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "%s is required", cli.key == NULL
-                            ? "--key LABEL|URI" : "--cert FILE");
+                            ? "--key LABEL|URI|FILE" : "--cert FILE");
     /* The files are checked before the token is touched. */
     code = TK_EXIT_FAILURE;
     if ((certs = tk_cli_read_certs(&cli, "--cert", cert_path)) == NULL

@@ -252,7 +252,7 @@ static int find_one_key(TK_CLI *cli, TK_P11_SESSION *s, const TK_URI *uri, const
 int tk_cmd_inspect(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "inspect" };
-    const char *usage = "URI|--key LABEL|URI [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--json]";
+    const char *usage = "KEY|--key KEY [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--json]";
     INSPECTION in;
     TK_P11_SESSION s = { 0 };
     TK_P11_TOKEN *t;
@@ -271,7 +271,7 @@ int tk_cmd_inspect(int argc, char **argv)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: '%s' or --key '%s'", cli.arg, cli.key);
     text = cli.arg != NULL ? cli.arg : cli.key;
     if (text == NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI or --key LABEL|URI");
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI, label or key reference file, or --key KEY");
     if ((uri = tk_cli_uri(&cli, text)) == NULL)
         return TK_EXIT_SETUP;
     if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {

@@ -30,7 +30,7 @@
 #error "TK_MODULESDIR must be defined (tools/meson.build sets it)"
 #endif
 
-#define KAFKA_USAGE "--key LABEL|URI --ca CAFILE --out-dir DIR [--bootstrap HOST:PORT[,...]] " \
+#define KAFKA_USAGE "--key LABEL|URI|FILE --ca CAFILE --out-dir DIR [--bootstrap HOST:PORT[,...]] " \
                     "[--provider-module PATH] [--force] [--token LABEL|URI] [--module PATH] " \
                     "[--pin-file FILE]"
 
@@ -258,7 +258,7 @@ int tk_cmd_kafka_config(int argc, char **argv)
         return code;
     if (cli.key == NULL || ca == NULL || out_dir == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "%s is required",
-                            cli.key == NULL ? "--key LABEL|URI"
+                            cli.key == NULL ? "--key LABEL|URI|FILE"
                             : ca == NULL ? "--ca CAFILE" : "--out-dir DIR");
     if (f.bootstrap != NULL && !bootstrap_ok(f.bootstrap))
         return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --bootstrap '%s': give HOST:PORT, or "

@@ -46,6 +46,10 @@ char *tk_cli_token_text(const TK_URI *uri)
     only.manufacturer = uri->manufacturer;
     only.model = uri->model;
     only.serial = uri->serial;
+    only.slot_manufacturer = uri->slot_manufacturer;
+    only.slot_description = uri->slot_description;
+    only.has_slot_id = uri->has_slot_id;
+    only.slot_id = uri->slot_id;
     return tk_uri_format(&only);
 }
 

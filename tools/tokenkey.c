@@ -43,6 +43,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return TK_EXIT_OK;
     }
+    if (strcmp(argv[1], "help") == 0 && argc > 3) {
+        fprintf(stderr, "tokenkey: help takes one command, e.g. tokenkey help keygen\n");
+        return TK_EXIT_USAGE;
+    }
     /* "tokenkey help CMD" is "tokenkey CMD --help". */
     if (strcmp(argv[1], "help") == 0 && argc == 3) {
         static char help_flag[] = "--help";

@@ -168,7 +168,7 @@ tk_line "unknown option: one line" "tokenkey doctor: unknown option '--colour' (
 tk_run 2 "stray argument" doctor good
 tk_line "stray argument: one line" "tokenkey doctor: unexpected argument 'good' (see tokenkey doctor --help)" "$D/err"
 tk_run 0 "--help" doctor --help
-tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI]" "$D/out"
+tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI|FILE]" "$D/out"
 tk_has "--help: --ca" "--ca" "$D/out"
 tk_run 0 "--opt=value" doctor --pin-file="$PIN" --key=good --ca="$D/ca-one.pem"
 tk_line "--opt=value: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"

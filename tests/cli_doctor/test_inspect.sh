@@ -94,7 +94,7 @@ tk_line "no such token: one line" "tokenkey inspect: no token matches 'pkcs11:to
 inspect 2 "a certificate URI" "$TOKEN;object=sealed;type=cert"
 tk_line "cert URI: one line" "tokenkey inspect: '$TOKEN;object=sealed;type=cert' names a cert object: inspect shows private keys (type=private)" "$D/err"
 inspect 2 "no key given"
-tk_line "no key: one line" "tokenkey inspect: which key? pass its pkcs11: URI or --key LABEL|URI" "$D/err"
+tk_line "no key: one line" "tokenkey inspect: which key? pass its pkcs11: URI, label or key reference file, or --key KEY" "$D/err"
 inspect 2 "two keys given" sealed --key loose
 tk_line "two keys given: one line" "tokenkey inspect: give the key once: 'sealed' or --key 'loose'" "$D/err"
 inspect 2 "a stray argument" sealed extra
@@ -106,6 +106,6 @@ tk_line "--pin: one line" "tokenkey inspect: PINs are never taken from the comma
 tk_run 3 "missing PIN file" inspect --pin-file "$D/no-such.pin" sealed
 tk_line "missing PIN file: one line" "tokenkey inspect: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
 tk_run 0 "--help" inspect --help
-tk_has "--help: usage" "usage: tokenkey inspect URI|--key LABEL|URI" "$D/out"
+tk_has "--help: usage" "usage: tokenkey inspect KEY|--key KEY" "$D/out"
 
 tk_finish

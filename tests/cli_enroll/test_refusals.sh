@@ -55,6 +55,8 @@ tk_err "keygen: a PIN in the --token URI refused" \
 # ---- the command line: checked whole before any token is touched ----
 tk_run 2 "an option given twice" keygen --type ec:P-256 --label x --label y
 tk_err "an option given twice explained" "tokenkey keygen: option '--label' given twice: give it once"
+tk_run 2 "a flag given twice" list --json --json
+tk_err "a flag given twice explained" "tokenkey list: option '--json' given twice: give it once"
 tk_run 2 "--opt=value for a flag" list --json=yes
 tk_err "--opt=value for a flag explained" "tokenkey list: option '--json' takes no value"
 tk_run 2 "a single-dash option" csr -k a
@@ -215,18 +217,42 @@ tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir 
 # ---- delete ----
 tk_run 2 "delete: a stray argument" delete --key b --yes extra --pin-file "$PIN"
 tk_err "delete: a stray argument explained" "tokenkey delete: unexpected argument 'extra' (see tokenkey delete --help)"
-tk_run 0 "list after the refused delete" list --pin-file "$PIN"
-tk_has "delete: the refused delete deleted nothing" "private-key 'b' " "$D/out"
-# Two private keys with one id: deleting one keeps the other.
+tk_run 2 "delete: --key without its value" delete --key --yes --pin-file "$PIN"
+tk_err "delete: --key without its value explained" "tokenkey delete: option '--key' needs a value"
+tk_run 2 "delete: an empty --key" delete --key= --yes --pin-file "$PIN"
+tk_err "delete: an empty --key explained" "tokenkey delete: option '--key' needs a value"
+tk_run 2 "delete: type=cert" delete --key "pkcs11:object=b;type=cert" --yes --pin-file "$PIN"
+tk_err "delete: type=cert explained" \
+    "tokenkey delete: the --key URI names a cert object: delete takes a key pair by its private key (type=private)"
+tk_run 2 "delete: object attributes in --token" delete --key b --token "pkcs11:object=a" --yes --pin-file "$PIN"
+tk_err "delete: object attributes in --token explained" \
+    "tokenkey delete: the --token URI names an object (object=): give the key with --key"
+# A bare name is a label, even when a file of that name (a key reference) is here.
+(cd "$D" && "$TK_CLI" export --key a --key-out b --pin-file "$PIN" > "$D/out" 2> "$D/err") \
+    && ok "delete: a key reference named like key b" || not_ok "delete: export for the label test failed"
+(cd "$D" && "$TK_CLI" delete --key b --pin-file "$PIN" > "$D/out" 2> "$D/err")
+tk_has "delete: 'b' is the label, not the file named b" "would delete $B" "$D/out"
+tk_run 0 "list after the refused deletes" list --pin-file "$PIN"
+tk_has "delete: the refused deletes deleted nothing" "private-key 'b' " "$D/out"
+# Two private keys with one id: deleting one keeps the other, and its public key.
 "$TK_STORE_MKOBJ" keygen ec shared-1 5a > "$D/mkobj.log" 2>&1 \
     && "$TK_STORE_MKOBJ" keygen ec shared-2 5a > "$D/mkobj.log" 2>&1 || { cat "$D/mkobj.log"; exit 1; }
 tk_run 0 "delete: a key whose id another private key shares" delete --key shared-1 --yes --pin-file "$PIN"
 tk_has "delete: the other private key is kept" "kept $(tk_uri shared-2 private %5A) (another private key with the same id)" "$D/out"
+tk_has "delete: the other public key is kept" "kept $(tk_uri shared-2 public %5A) (the id is shared with another private key, and the label is not this key's)" "$D/out"
 tk_has "delete: the named key is deleted" "deleted $(tk_uri shared-1 private %5A)" "$D/out"
+tk_has "delete: its public key is deleted" "deleted $(tk_uri shared-1 public %5A)" "$D/out"
 tk_err "delete: shared id warned about" \
-    "tokenkey delete: warning: 1 other private key(s) share this key's id, so which public key and certificate belong to which is a guess: check what was deleted"
+    "tokenkey delete: warning: 1 other private key(s) share this key's id: only the objects labelled like this key were deleted"
 tk_run 0 "list after deleting shared-1" list --pin-file "$PIN"
 tk_has "delete: shared-2 is still on the token" "private-key 'shared-2' " "$D/out"
+tk_has "delete: shared-2's public key too" "public-key 'shared-2' " "$D/out"
 tk_hasnt "delete: shared-1 is gone" "private-key 'shared-1' " "$D/out"
+
+# ---- the command line never echoes a PIN given by mistake ----
+tk_run 2 "a single-dash -pin=" list -pin=56785678
+tk_err "a single-dash -pin= explained" "tokenkey list: unknown option '-pin': options start with -- (see tokenkey list --help)"
+tk_run 2 "a stray URI with pin-value" list "pkcs11:token=x?pin-value=56785678"
+tk_hasnt "a stray URI with pin-value: not echoed" "56785678" "$D/err"
 
 tk_finish
