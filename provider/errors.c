@@ -50,6 +50,8 @@ const OSSL_ITEM tk_reason_strings[] = {
                           "from: tokenkey never uses another token's key in its place"),
     TK_REASON(TK_R_NO_RANDOM, "no random numbers (neither OpenSSL's generator nor the kernel's "
                       "getrandom): tokenkey sends no PIN it could not keep from being resent"),
+    TK_REASON(TK_R_TOKENS_AMBIGUOUS, "the URI matches several tokens that need a login: tokenkey sends "
+                             "a PIN to one token only: add token= or serial= to the URI"),
     { 0, NULL }
 };
 

@@ -1,4 +1,5 @@
 /* Finding objects by URI (see objects.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -128,6 +129,63 @@ static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS c
     return rv;
 }
 
+/* Whether logging in to t would send it a PIN. */
+static int needs_pin(TK_P11_TOKEN *t)
+{
+    return (tk_p11_token_cached_info(t)->flags & CKF_LOGIN_REQUIRED) && !tk_p11_token_logged_in(t);
+}
+
+/* Whether t holds a public key or certificate with the URI's id and label (visible without login). */
+static int has_public_match(TK_P11_TOKEN *t, const TK_URI *uri)
+{
+    size_t count = 0;
+
+    if (!uri->has_id && uri->object == NULL)
+        return 0;
+    return (find_on_token(t, uri, CKO_PUBLIC_KEY, NULL, NULL, 0, &count) == CKR_OK && count > 0)
+           || (find_on_token(t, uri, CKO_CERTIFICATE, NULL, NULL, 0, &count) == CKR_OK && count > 0);
+}
+
+/*
+ * The tokens to log in to and search. A PIN is sent to one token only: a
+ * PIN meant for one token costs a try on every other token it is sent to.
+ * With several matching tokens that would need one, only those whose
+ * public objects match the URI are kept; if that leaves more than one, or
+ * none where nothing else matches, the URI must name the token.
+ */
+static int narrow_logins(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_TOKEN **tokens, size_t *n)
+{
+    size_t need = 0, kept = 0, kept_need = 0;
+    char names[256] = "";
+
+    for (size_t i = 0; i < *n; i++)
+        need += needs_pin(tokens[i]);
+    if (need <= 1)
+        return 1;
+    for (size_t i = 0; i < *n; i++) {
+        const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(tokens[i]);
+        int len = (int)sizeof(ti->label);
+
+        while (len > 0 && ti->label[len - 1] == ' ')
+            len--;
+        if (needs_pin(tokens[i]))
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s'%.*s'",
+                     names[0] != '\0' ? ", " : "", len, (const char *)ti->label);
+        if (!needs_pin(tokens[i]) || has_public_match(tokens[i], uri)) {
+            kept_need += needs_pin(tokens[i]);
+            tokens[kept++] = tokens[i];
+        }
+    }
+    if (kept_need > 1 || kept == 0) {
+        TK_RAISE(ctx, TK_R_TOKENS_AMBIGUOUS, "%zu tokens need a login (%s) and %s", need, names,
+                 kept_need > 1 ? "the URI's public key or certificate is on more than one of them"
+                               : "no public key or certificate on them tells which holds the key");
+        return 0;
+    }
+    *n = kept;
+    return 1;
+}
+
 int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
                     const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
                     size_t max, size_t *count)
@@ -152,7 +210,11 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
         OPENSSL_free(text);
         return 0;
     }
-    for (size_t i = 0; i < ntokens && i < 8; i++) {
+    if (ntokens > 8)
+        ntokens = 8;
+    if (login && !narrow_logins(ctx, uri, tokens, &ntokens))
+        return 0;
+    for (size_t i = 0; i < ntokens; i++) {
         if (login) {
             TK_P11_PIN_GETTER getter = tk_pin_getter(pin);
             const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(tokens[i]);
