@@ -388,12 +388,9 @@ static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
 /* A token's label and serial for a message, without their blank padding. */
 static void describe_token(const CK_TOKEN_INFO *ti, char *out, size_t cap)
 {
-    int label = (int)sizeof(ti->label), serial = (int)sizeof(ti->serialNumber);
+    int label = tk_p11_text_len(ti->label, sizeof(ti->label));
+    int serial = tk_p11_text_len(ti->serialNumber, sizeof(ti->serialNumber));
 
-    while (label > 0 && ti->label[label - 1] == ' ')
-        label--;
-    while (serial > 0 && ti->serialNumber[serial - 1] == ' ')
-        serial--;
     snprintf(out, cap, "token '%.*s' (serial %.*s)", label, (const char *)ti->label, serial,
              (const char *)ti->serialNumber);
 }

@@ -9,11 +9,7 @@
 
 static void copy_field(char **dst, const unsigned char *field, size_t size)
 {
-    size_t len = size;
-
-    while (len > 0 && field[len - 1] == ' ')
-        len--;
-    *dst = OPENSSL_strndup((const char *)field, len);
+    *dst = OPENSSL_strndup((const char *)field, (size_t)tk_p11_text_len(field, size));
 }
 
 static TK_URI_TYPE uri_type_of(CK_OBJECT_CLASS cls)
@@ -164,10 +160,8 @@ static int narrow_logins(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_TOKEN **toke
         return 1;
     for (size_t i = 0; i < *n; i++) {
         const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(tokens[i]);
-        int len = (int)sizeof(ti->label);
+        int len = tk_p11_text_len(ti->label, sizeof(ti->label));
 
-        while (len > 0 && ti->label[len - 1] == ' ')
-            len--;
         if (needs_pin(tokens[i]))
             snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s'%.*s'",
                      names[0] != '\0' ? ", " : "", len, (const char *)ti->label);
@@ -222,10 +216,8 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
             rv = tk_p11_login(tokens[i], &getter);
             if (rv != CKR_OK) {
                 char what[96];
-                int len = (int)sizeof(ti->label);
+                int len = tk_p11_text_len(ti->label, sizeof(ti->label));
 
-                while (len > 0 && ti->label[len - 1] == ' ')
-                    len--;
                 /* A PIN source that failed already raised why; add the token. */
                 snprintf(what, sizeof(what), "logging in to token '%.*s'", len,
                          (const char *)ti->label);

@@ -286,10 +286,8 @@ TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)
 
 void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size)
 {
-    size_t len = size;
+    size_t len = (size_t)tk_p11_text_len(field, size);
 
-    while (len > 0 && field[len - 1] == ' ')
-        len--;
     if (len >= cap)
         len = cap - 1;
     memcpy(out, field, len);

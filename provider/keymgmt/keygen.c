@@ -421,11 +421,7 @@ static CK_RV generate(TK_P11_SESSION *s, void *arg)
 static void token_label(TK_P11_TOKEN *t, char *buf, size_t cap)
 {
     const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(t);
-    int len = (int)sizeof(ti->label);
-
-    while (len > 0 && ti->label[len - 1] == ' ')
-        len--;
-    snprintf(buf, cap, "%.*s", len, (const char *)ti->label);
+    snprintf(buf, cap, "%.*s", tk_p11_text_len(ti->label, sizeof(ti->label)), (const char *)ti->label);
 }
 
 /* The token param as a URI: a pkcs11: URI as given, else a token label. */

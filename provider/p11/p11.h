@@ -129,6 +129,8 @@ TK_P11_MODULE *tk_p11_token_module(const TK_P11_TOKEN *t);
 CK_SLOT_ID tk_p11_token_slot(const TK_P11_TOKEN *t);
 /* CK_TOKEN_INFO read when the token was opened (labels don't change). */
 const CK_TOKEN_INFO *tk_p11_token_cached_info(const TK_P11_TOKEN *t);
+/* The length of a PKCS#11 text field (a label, a serial...) without its blank padding. */
+int tk_p11_text_len(const unsigned char *field, size_t size);
 /*
  * Whether two token infos name the same token: serial number, label,
  * manufacturer and model. After a removal a slot may hold another card

@@ -62,15 +62,21 @@ CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
                          "slot=%lu", (unsigned long)slot);
 }
 
+int tk_p11_text_len(const unsigned char *field, size_t size)
+{
+    while (size > 0 && field[size - 1] == ' ')
+        size--;
+    return (int)size;
+}
+
 /* PKCS#11 pads text fields with blanks; RFC 7512 compares without them. */
 static int field_equals(const char *want, const unsigned char *field, size_t size)
 {
-    size_t len = size;
+    size_t len;
 
     if (want == NULL)
         return 1;
-    while (len > 0 && field[len - 1] == ' ')
-        len--;
+    len = (size_t)tk_p11_text_len(field, size);
     return strlen(want) == len && memcmp(want, field, len) == 0;
 }
 

@@ -13,14 +13,9 @@
 const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap)
 {
     const CK_TOKEN_INFO *ti = k->token != NULL ? tk_p11_token_cached_info(k->token) : NULL;
-    size_t n = 0;
+    int n = ti != NULL ? tk_p11_text_len(ti->label, sizeof(ti->label)) : 0;
 
-    if (ti != NULL) {
-        n = sizeof(ti->label);
-        while (n > 0 && ti->label[n - 1] == ' ')
-            n--;
-    }
-    snprintf(buf, cap, "%.*s", (int)n, ti != NULL ? (const char *)ti->label : "");
+    snprintf(buf, cap, "%.*s", n, ti != NULL ? (const char *)ti->label : "");
     return buf;
 }
 
