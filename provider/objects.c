@@ -180,32 +180,17 @@ static int narrow_logins(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_TOKEN **toke
     return 1;
 }
 
-int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
-                    const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
-                    size_t max, size_t *count)
+/*
+ * Every matching token is searched, however many the module has: "the key
+ * matches once" is only true of all of them.
+ */
+static int search_tokens(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                         const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login,
+                         TK_P11_TOKEN **tokens, size_t ntokens, TK_FOUND *out, size_t max,
+                         size_t *count)
 {
-    TK_P11_MODULE *m;
-    TK_P11_TOKEN *tokens[8];
-    size_t ntokens = 0;
-    char *text;
     CK_RV rv;
 
-    *count = 0;
-    if (!tk_provctx_module(ctx, uri, &m))
-        return 0;
-    rv = tk_p11_token_find(m, uri, tokens, 8, &ntokens);
-    if (rv != CKR_OK) {
-        text = tk_objects_uri_for_message(uri);
-        if (rv == TK_CKR_NO_TOKEN)
-            TK_RAISE(ctx, TK_R_TOKEN_NOT_FOUND, "no token in '%s' matches %s",
-                     tk_p11_module_path(m), text);
-        else
-            TK_RAISE_RV(ctx, rv, "listing tokens");
-        OPENSSL_free(text);
-        return 0;
-    }
-    if (ntokens > 8)
-        ntokens = 8;
     if (login && !narrow_logins(ctx, uri, tokens, &ntokens))
         return 0;
     for (size_t i = 0; i < ntokens; i++) {
@@ -232,4 +217,34 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
         }
     }
     return 1;
+}
+
+int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                    const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
+                    size_t max, size_t *count)
+{
+    TK_P11_MODULE *m;
+    TK_P11_TOKEN **tokens = NULL;
+    size_t ntokens = 0;
+    char *text;
+    CK_RV rv;
+    int ok;
+
+    *count = 0;
+    if (!tk_provctx_module(ctx, uri, &m))
+        return 0;
+    rv = tk_p11_token_find_all(m, uri, &tokens, &ntokens);
+    if (rv != CKR_OK) {
+        text = tk_objects_uri_for_message(uri);
+        if (rv == TK_CKR_NO_TOKEN)
+            TK_RAISE(ctx, TK_R_TOKEN_NOT_FOUND, "no token in '%s' matches %s",
+                     tk_p11_module_path(m), text);
+        else
+            TK_RAISE_RV(ctx, rv, "listing tokens");
+        OPENSSL_free(text);
+        return 0;
+    }
+    ok = search_tokens(ctx, uri, cls, also, pin, login, tokens, ntokens, out, max, count);
+    OPENSSL_free(tokens);
+    return ok;
 }

@@ -122,6 +122,13 @@ int tk_p11_uri_matches(const TK_URI *uri, const CK_INFO *lib, CK_SLOT_ID slot,
  */
 CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
                         TK_P11_TOKEN **tokens, size_t max, size_t *count);
+/*
+ * All tokens present that uri matches, however many: *tokens is an array
+ * of *count (OPENSSL_free it; the tokens belong to the module). For a
+ * search that must see every token to tell "one key" from "two".
+ */
+CK_RV tk_p11_token_find_all(TK_P11_MODULE *m, const TK_URI *uri,
+                            TK_P11_TOKEN ***tokens, size_t *count);
 /* The token in a given slot (opened on first use; owned by the module). */
 CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out);
 

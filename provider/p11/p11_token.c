@@ -193,6 +193,35 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
     return *count > 0 ? CKR_OK : unreadable != CKR_OK ? unreadable : TK_CKR_NO_TOKEN;
 }
 
+CK_RV tk_p11_token_find_all(TK_P11_MODULE *m, const TK_URI *uri,
+                            TK_P11_TOKEN ***tokens, size_t *count)
+{
+    TK_P11_TOKEN **found = NULL, **grown;
+    size_t room = 8;
+    CK_RV rv;
+
+    *tokens = NULL;
+    /* Room for what matched last time: a second pass only if tokens were added meanwhile. */
+    for (;;) {
+        grown = OPENSSL_realloc(found, room * sizeof(*found));
+        if (grown == NULL) {
+            OPENSSL_free(found);
+            return CKR_HOST_MEMORY;
+        }
+        found = grown;
+        rv = tk_p11_token_find(m, uri, found, room, count);
+        if (rv != CKR_OK || *count <= room)
+            break;
+        room = *count;
+    }
+    if (rv != CKR_OK) {
+        OPENSSL_free(found);
+        return rv;
+    }
+    *tokens = found;
+    return CKR_OK;
+}
+
 CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
 {
     struct tk_p11_token *t;
