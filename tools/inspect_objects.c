@@ -17,9 +17,9 @@
 
 CK_RV tk_cli_find_tokens(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out, size_t max, size_t *n)
 {
-    TK_P11_TOKEN *all[16];
+    TK_P11_TOKEN **all = NULL;
     size_t count = 0;
-    CK_RV rv = tk_p11_token_find(cli->m, uri, all, 16, &count);
+    CK_RV rv = tk_p11_token_find_all(cli->m, uri, &all, &count);
 
     *n = 0;
     if (rv != CKR_OK)
@@ -28,12 +28,13 @@ CK_RV tk_cli_find_tokens(TK_CLI *cli, const TK_URI *uri, TK_P11_TOKEN **out, siz
      * SoftHSM2 and others always offer an empty slot for a new token: it
      * has no label to be named by, so it can't be the token meant.
      */
-    for (size_t i = 0; i < count && i < 16; i++)
+    for (size_t i = 0; i < count; i++)
         if (tk_p11_token_cached_info(all[i])->flags & CKF_TOKEN_INITIALIZED) {
             if (*n < max)
                 out[*n] = all[i];
             (*n)++;
         }
+    OPENSSL_free(all);
     return *n > 0 ? CKR_OK : TK_CKR_NO_TOKEN;
 }
 
