@@ -27,6 +27,9 @@
 #include "objects.h"
 #include "pin.h"
 
+/* What to do when the --pin-file given cannot serve (unreadable, empty, failed). */
+static const char pin_file_hint[] = "write the user PIN to that file (chmod 600) or point --pin-file at it";
+
 static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, const char *detail)
 {
     tk_doctor_report(d, check, TK_DOCTOR_FAIL, "%s", detail);
@@ -225,8 +228,7 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
         if (fd >= 0)
             close(fd);
         if (msg[0] != '\0')
-            return fail(d, "login", "write the user PIN to that file (chmod 600) or point --pin-file at it",
-                        msg);
+            return fail(d, "login", pin_file_hint, msg);
     }
     rv = tk_p11_login(d->token, &getter);
     switch (rv) {
@@ -243,8 +245,7 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
     case TK_CKR_PIN_UNAVAILABLE:
         snprintf(msg, sizeof(msg), "no PIN: %s could not be had (see the message above)", source);
         if (d->cli->pin_file != NULL)
-            return fail(d, "login", "write the user PIN to that file (chmod 600) or point --pin-file at it",
-                        msg);
+            return fail(d, "login", pin_file_hint, msg);
         if ((origin = tk_cli_pin_origin(d->cli)) == NULL)
             return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN_FILE", msg);
         snprintf(hint, sizeof(hint), "fix %s, where the client reads it too, or pass --pin-file FILE", origin);
