@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
+#include "tk_build.h"
 
 static const struct {
     const char *name;
@@ -29,7 +32,19 @@ static void usage(FILE *out)
     fprintf(out, "usage: tokenkey COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\n'tokenkey COMMAND --help' describes a command's options.\n");
+    fprintf(out, "\n'tokenkey COMMAND --help' describes a command's options;"
+                 " 'tokenkey --version' the build.\n");
+}
+
+/* Built against one OpenSSL, running on the one found at run time: a bug report needs both. */
+static int version(int argc)
+{
+    if (argc > 2) {
+        fprintf(stderr, "tokenkey: --version takes no arguments\n");
+        return TK_EXIT_USAGE;
+    }
+    printf("tokenkey %s\nrunning on %s\n", TK_BUILDINFO, OpenSSL_version(OPENSSL_VERSION));
+    return TK_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -43,6 +58,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return TK_EXIT_OK;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+        return version(argc);
     if (strcmp(argv[1], "help") == 0 && argc > 3) {
         fprintf(stderr, "tokenkey: help takes one command, e.g. tokenkey help keygen\n");
         return TK_EXIT_USAGE;

@@ -52,6 +52,21 @@ tk_run 2 "keygen: a PIN in the --token URI" keygen --type ec:P-256 --label x \
 tk_err "keygen: a PIN in the --token URI refused" \
     "tokenkey keygen: the --token URI holds pin-value=: PINs are never taken from the command line (ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt"
 
+# ---- --version: the build, and the OpenSSL it runs on ----
+tk_run 0 "--version" --version
+tk_quiet "--version: nothing on stderr"
+provider_version=$(openssl list -providers -provider tokenkey 2> /dev/null | sed -n 's/^ *version: //p')
+case $(head -n 1 "$D/out") in
+    "tokenkey $provider_version (gcc "*", OpenSSL 3."*")" | "tokenkey $provider_version (clang "*", OpenSSL 3."*")")
+        ok "--version: the provider's version ($provider_version), compiler and OpenSSL" ;;
+    *) not_ok "--version: '$(head -n 1 "$D/out")' is not version '$provider_version' and build" ;;
+esac
+# openssl version: "OpenSSL 3.0.x DATE (Library: the one loaded)".
+tk_line "--version: the libcrypto it runs on" \
+    "running on $(openssl version | sed -n 's/.*(Library: \(.*\))$/\1/p')" "$D/out"
+tk_run 2 "--version with an argument" --version extra
+tk_err "--version with an argument explained" "tokenkey: --version takes no arguments"
+
 # ---- the command line: checked whole before any token is touched ----
 tk_run 2 "an option given twice" keygen --type ec:P-256 --label x --label y
 tk_err "an option given twice explained" "tokenkey keygen: option '--label' given twice: give it once"
