@@ -290,8 +290,9 @@ static void shared_options(TK_CLI *cli, unsigned uses, int *help, TK_CLI_OPTION 
                             "$TOKENKEY_MODULE)" } },
         { TK_USES_TOKEN, { "--token", &cli->token, NULL, "token label or pkcs11: URI" } },
         { TK_USES_PIN, { "--pin-file", &cli->pin_file, NULL,
-                         "read the user PIN from FILE (else the client's: openssl.cnf's pin, "
-                         "$TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; else a prompt)" } },
+                         "read the user PIN from FILE (else the client's: the URI's pin-source, "
+                         "openssl.cnf's pin, $TOKENKEY_PIN_SOURCE, _FILE, $TOKENKEY_PIN; "
+                         "else a prompt)" } },
         { TK_USES_KEY, { "--key", &cli->key, NULL,
                          "key label, pkcs11: URI, or key reference file (./key.pem)" } },
         { TK_USES_JSON, { "--json", NULL, &cli->json, "machine-readable output" } },
