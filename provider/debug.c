@@ -7,12 +7,13 @@
 #include <time.h>
 
 #include "debug.h"
+#include "fork_lock.h"
 
 int tk_debug_level;
 static int env_decided;   /* TOKENKEY_DEBUG was set, even to 0: the config can't override it */
 static FILE *debug_out;
 static pthread_once_t debug_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t debug_lock = PTHREAD_MUTEX_INITIALIZER;
+static TK_FORK_LOCK debug_lock = TK_FORK_LOCK_INITIALIZER;
 
 static void open_output(const char *file)
 {
@@ -51,13 +52,13 @@ int tk_debug_enabled(int level)
 void tk_debug_configure(int level, const char *file)
 {
     pthread_once(&debug_once, debug_init_from_env);
-    pthread_mutex_lock(&debug_lock);
+    tk_fork_lock_acquire(&debug_lock);
     /* The environment, when set (even to 0), wins over the config file. */
     if (!env_decided && tk_debug_level == 0 && level > 0) {
         open_output(file);
         __atomic_store_n(&tk_debug_level, level, __ATOMIC_RELAXED);
     }
-    pthread_mutex_unlock(&debug_lock);
+    tk_fork_lock_release(&debug_lock);
 }
 
 void tk_debug_printf(int level, const char *file, int line, const char *func,
@@ -73,7 +74,7 @@ void tk_debug_printf(int level, const char *file, int line, const char *func,
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 
-    pthread_mutex_lock(&debug_lock);
+    tk_fork_lock_acquire(&debug_lock);
     fprintf(debug_out, "tokenkey[%s.%06ld] %s:%d %s: ", stamp, ts.tv_nsec / 1000,
             base != NULL ? base + 1 : file, line, func);
     va_start(ap, fmt);
@@ -81,5 +82,5 @@ void tk_debug_printf(int level, const char *file, int line, const char *func,
     va_end(ap);
     fputc('\n', debug_out);
     fflush(debug_out);
-    pthread_mutex_unlock(&debug_lock);
+    tk_fork_lock_release(&debug_lock);
 }

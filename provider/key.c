@@ -22,7 +22,7 @@ TK_KEY *tk_key_new(TK_PROVCTX *ctx, TK_KEY_TYPE type)
     k->handle = CK_INVALID_HANDLE;
     k->copy = CK_INVALID_HANDLE;
     k->copy_gen = k->copy_failed_gen = (unsigned long)-1;
-    pthread_mutex_init(&k->lock, NULL);
+    tk_fork_lock_init(&k->lock);
     return k;
 }
 
@@ -46,7 +46,7 @@ void tk_key_free(TK_KEY *k)
     OPENSSL_free(k->id);
     OPENSSL_free(k->label);
     OPENSSL_free(k->uri);
-    pthread_mutex_destroy(&k->lock);
+    tk_fork_lock_destroy(&k->lock);
     OPENSSL_free(k);
 }
 
@@ -375,13 +375,13 @@ static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
         *h = __atomic_load_n(&k->handle, __ATOMIC_RELAXED);
         return CKR_OK;
     }
-    pthread_mutex_lock(&k->lock);
+    tk_fork_lock_acquire(&k->lock);
     if (k->handle_gen != gen)
         rv = refind_handle(k, s);
     if (rv == CKR_OK && k->copy_allowed && k->copy_gen != gen && k->copy_failed_gen != gen)
         make_copy(k, gen);
     *h = k->copy_gen == gen ? k->copy : k->handle;
-    pthread_mutex_unlock(&k->lock);
+    tk_fork_lock_release(&k->lock);
     return rv;
 }
 
@@ -446,10 +446,10 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     /* The object or its copy was removed behind us (same token generation): look again once. */
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
-        pthread_mutex_lock(&k->lock);
+        tk_fork_lock_acquire(&k->lock);
         __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        pthread_mutex_unlock(&k->lock);
+        tk_fork_lock_release(&k->lock);
         __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         op.outlen = *outlen;
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);

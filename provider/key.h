@@ -14,6 +14,7 @@
 #include <openssl/bn.h>
 #include <openssl/core.h>
 
+#include "fork_lock.h"
 #include "p11/p11.h"
 #include "pin.h"
 #include "provider.h"
@@ -31,7 +32,7 @@ typedef struct tk_key {
     TK_P11_MODULE *module;          /* a reference, so the token outlives the key */
     CK_OBJECT_HANDLE handle;        /* the private key object, or CK_INVALID_HANDLE */
     unsigned long handle_gen;       /* token generation the handle belongs to */
-    pthread_mutex_t lock;           /* finding the handle again, making the copy */
+    TK_FORK_LOCK lock;              /* finding the handle again, making the copy */
     /*
      * The session-object copy signatures use (tk_p11_copy_to_session), made
      * on first use in each token generation unless the key needs a login

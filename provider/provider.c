@@ -88,7 +88,7 @@ static void provctx_free(TK_PROVCTX *ctx)
         tk_p11_module_close(ctx->modules[i]);
     tk_config_clear(&ctx->cfg);
     OSSL_LIB_CTX_free(ctx->libctx);
-    pthread_mutex_destroy(&ctx->lock);
+    tk_fork_lock_destroy(&ctx->lock);
     OPENSSL_free(ctx);
 }
 
@@ -166,7 +166,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (ctx == NULL)
         return 0;
     ctx->handle = handle;
-    pthread_mutex_init(&ctx->lock, NULL);
+    tk_fork_lock_init(&ctx->lock);
     tk_config_init(&ctx->cfg);
     for (const OSSL_DISPATCH *f = in; f->function_id != 0; f++) {
         switch (f->function_id) {
@@ -250,7 +250,7 @@ int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
                      : "no module");
         return 0;
     }
-    pthread_mutex_lock(&ctx->lock);
+    tk_fork_lock_acquire(&ctx->lock);
     *out = NULL;
     for (size_t i = 0; i < ctx->n_modules; i++)
         if (strcmp(tk_p11_module_path(ctx->modules[i]), path) == 0)
@@ -263,6 +263,6 @@ int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
             ctx->modules[ctx->n_modules++] = *out;
         }
     }
-    pthread_mutex_unlock(&ctx->lock);
+    tk_fork_lock_release(&ctx->lock);
     return ok;
 }

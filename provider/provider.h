@@ -8,6 +8,7 @@
 #include <openssl/core_dispatch.h>
 
 #include "config.h"
+#include "fork_lock.h"
 #include "p11/p11.h"
 
 #define TK_PROV_NAME "tokenkey"
@@ -35,7 +36,7 @@ typedef struct tk_provctx {
     OSSL_FUNC_core_vset_error_fn *core_vset_error;
 
     /* Loaded lazily, on first use: loading the provider never touches a token. */
-    pthread_mutex_t lock;
+    TK_FORK_LOCK lock;
     TK_P11_MODULE *modules[TK_MAX_MODULES];
     size_t n_modules;
 } TK_PROVCTX;

@@ -14,6 +14,9 @@
  *     result: no deadlock (each child is bounded by TK_REL_CHILD_TIMEOUT,
  *     the whole test by alarm(), TK_STRESS_FORK_ALARM), every child exits
  *     0, the threads see no error;
+ *   - a fork while a thread, mid-way through finding a key's object again
+ *     after a token reset, holds that key's lock: the child signs with
+ *     the key all the same;
  *   - the test program itself, run as a subprocess that does all of this
  *     and then returns from main() (with and without freeing what it
  *     used), exits 0: a crash at exit is a crash.
@@ -219,6 +222,55 @@ static void test_fork_while_signing(void **state)
     assert_true(sign_once(ec, ec_pub));
 }
 
+/* ---- fork while a thread holds the key's own lock ---- */
+
+static void *sign_in_thread(void *arg)
+{
+    int *ok = arg;
+
+    *ok = sign_once(ec, ec_pub);
+    OPENSSL_thread_stop();
+    return NULL;
+}
+
+/*
+ * After a token reset a key finds its object again, under its own lock,
+ * in several module calls. A fork between two of them (fork waits at the
+ * gate for the call in flight; the thread then waits at the gate for its
+ * next call, still holding the key's lock) gives the child a key whose
+ * lock is held by a thread that is not there: the child's first signature
+ * with that key must not wait for it.
+ */
+static void test_fork_while_key_locked(void **state)
+{
+    unsigned long finds = env.calls("C_FindObjectsInit");
+    int thread_ok = 0;
+    pthread_t th;
+    pid_t pid;
+
+    assert_true(sign_once(ec, ec_pub));
+    /* The thread's C_SignInit finds the sessions gone; the key's search then takes a second. */
+    assert_int_equal(env.set("C_SignInit=reset@1,C_FindObjectsInit=delay:1000@1"), 0);
+    assert_int_equal(pthread_create(&th, NULL, sign_in_thread, &thread_ok), 0);
+    while (env.calls("C_FindObjectsInit") == finds) {
+        struct timespec tick = { 0, 1000 * 1000 };
+
+        nanosleep(&tick, NULL);
+    }
+    pid = rel_fork();
+    if (pid == 0) {
+        int ok = sign_once(ec, ec_pub) && sign_once(ec, ec_pub);
+
+        _exit(ok ? 0 : 1);
+    }
+    assert_true(pid > 0);
+    pthread_join(th, NULL);
+    assert_int_equal(env.set(""), 0);
+    assert_true(child_ok(pid, "child forked while a key was locked"));
+    assert_true(thread_ok);
+    assert_true(sign_once(ec, ec_pub));
+}
+
 /* ---- the program itself exits normally after all this ---- */
 
 static int load_from_environment(void)
@@ -309,6 +361,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_child_signs),
         cmocka_unit_test(test_child_without_token),
         cmocka_unit_test(test_fork_while_signing),
+        cmocka_unit_test(test_fork_while_key_locked),
         cmocka_unit_test(test_program_exits),
     };
 
