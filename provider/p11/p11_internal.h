@@ -93,6 +93,13 @@ void tk_p11_gate_leave(void);
 int tk_p11_process_exiting(void);
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
+/*
+ * 1 in a forked child that has not used m yet: its sessions and objects
+ * are still the parent's, and closing or destroying them is not ours to do
+ * (a module whose sessions live in a daemon or on a card would close the
+ * parent's).
+ */
+int tk_p11_module_inherited(const TK_P11_MODULE *m);
 /* Token bookkeeping after fork: handles from the parent are meaningless here. */
 void tk_p11_token_forget(struct tk_p11_token *t);
 /*

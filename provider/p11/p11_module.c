@@ -294,11 +294,16 @@ void tk_p11_module_close(TK_P11_MODULE *m)
         module_free(m);
         return;
     }
+    if (tk_p11_module_inherited(m)) {
+        /* A child that never used the module: the sessions are the parent's, so is C_Finalize. */
+        TK_DEBUG("forked child: leaving the parent's sessions of %s alone", m->path);
+        module_free(m);
+        return;
+    }
     /* Closing our sessions first keeps modules that count them happy. */
     for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
         tk_p11_token_reset(t);
-    if (m->we_initialized
-        && m->fork_gen == __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST))
+    if (m->we_initialized)
         TK_P11_TRACED(TK_FN_C_Finalize, m->fl->C_Finalize(NULL), "%s", m->path);
     module_free(m);
 }
@@ -339,6 +344,12 @@ TK_P11_MODULE *tk_p11_module_up_ref(TK_P11_MODULE *m)
     m->refs++;
     pthread_mutex_unlock(&registry_lock);
     return m;
+}
+
+int tk_p11_module_inherited(const TK_P11_MODULE *m)
+{
+    return __atomic_load_n(&m->fork_gen, __ATOMIC_ACQUIRE)
+           != __atomic_load_n(&fork_generation, __ATOMIC_ACQUIRE);
 }
 
 int tk_p11_process_exiting(void)

@@ -17,6 +17,8 @@
  *   - a fork while a thread, mid-way through finding a key's object again
  *     after a token reset, holds that key's lock: the child signs with
  *     the key all the same;
+ *   - a child that frees the keys and unloads the provider without using
+ *     the token makes no module call: the sessions are the parent's;
  *   - the test program itself, run as a subprocess that does all of this
  *     and then returns from main() (with and without freeing what it
  *     used), exits 0: a crash at exit is a crash.
@@ -222,6 +224,54 @@ static void test_fork_while_signing(void **state)
     assert_true(sign_once(ec, ec_pub));
 }
 
+/* ---- a child that frees what it inherited ---- */
+
+/*
+ * A child that frees the keys and unloads the provider without having
+ * used the token: the sessions and session copies it would close are the
+ * parent's (with a module whose sessions live in a daemon or on a card,
+ * closing them would close the parent's), so it makes no module call.
+ */
+static void test_child_frees_inherited(void **state)
+{
+    pid_t pid;
+
+    assert_true(sign_once(ec, ec_pub));
+    assert_true(sign_once(rsa, rsa_pub));
+    pid = rel_fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static const TK_P11_FN fns[] = { TK_FN_C_CloseSession, TK_FN_C_DestroyObject,
+                                         TK_FN_C_Finalize, TK_FN_C_Logout };
+        unsigned long before[4];
+        int ok = 1;
+
+        for (int i = 0; i < 4; i++)
+            before[i] = tk_p11_stat(fns[i]);
+        EVP_PKEY_free(ec);
+        EVP_PKEY_free(rsa);
+        rel_libctx_free(libctx, prov);
+        for (int i = 0; i < 4; i++)
+            if (tk_p11_stat(fns[i]) != before[i]) {
+                fprintf(stderr, "the child made %lu call(s) to %s with the parent's handles\n",
+                        tk_p11_stat(fns[i]) - before[i], tk_p11_fn_name(fns[i]));
+                ok = 0;
+            }
+        _exit(ok ? 0 : 1);
+    }
+    assert_true(child_ok(pid, "child freeing what it inherited"));
+    /* The parent's sessions and copies are intact: no new session, no new copy. */
+    {
+        unsigned long opens = tk_p11_stat(TK_FN_C_OpenSession);
+        unsigned long copies = tk_p11_stat(TK_FN_C_CopyObject);
+
+        assert_true(sign_once(ec, ec_pub));
+        assert_true(sign_once(rsa, rsa_pub));
+        assert_int_equal(tk_p11_stat(TK_FN_C_OpenSession), opens);
+        assert_int_equal(tk_p11_stat(TK_FN_C_CopyObject), copies);
+    }
+}
+
 /* ---- fork while a thread holds the key's own lock ---- */
 
 static void *sign_in_thread(void *arg)
@@ -362,6 +412,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_child_without_token),
         cmocka_unit_test(test_fork_while_signing),
         cmocka_unit_test(test_fork_while_key_locked),
+        cmocka_unit_test(test_child_frees_inherited),
         cmocka_unit_test(test_program_exits),
     };
 
