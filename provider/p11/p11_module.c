@@ -1,6 +1,6 @@
 /*
  * Loading PKCS#11 modules: dlopen, the function list, C_Initialize and
- * C_Finalize, one shared instance per path per process, fork and exit.
+ * C_Finalize, one shared instance per library per process, fork and exit.
  *
  * PKCS#11 allows one C_Initialize per process (v2.40 section 5.4), so two
  * OpenSSL library contexts, or the provider and the CLI in one process,
@@ -199,6 +199,19 @@ static void module_free(TK_P11_MODULE *m)
     OPENSSL_free(m);
 }
 
+/* Under registry_lock: the entry whose module has these functions (the same library). */
+static TK_P11_MODULE *registry_find_functions(const CK_FUNCTION_LIST *fl)
+{
+    for (TK_P11_MODULE *m = registry; m != NULL; m = m->next)
+        if (m->fl == fl)
+            return m;
+    return NULL;
+}
+
+/*
+ * Under registry_lock: load path, or join the entry already loaded from the
+ * same library (then *out is that entry, its reference count raised).
+ */
 static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE **out)
 {
     TK_P11_MODULE *m = OPENSSL_zalloc(sizeof(*m));
@@ -222,6 +235,17 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
         return TK_CKR_MODULE_LOAD;
     }
     rv = get_function_list(m);
+    if (rv == CKR_OK && (*out = registry_find_functions(m->fl)) != NULL) {
+        /*
+         * The same library by another path (a symlink, a multiarch path):
+         * one instance, one entry, or closing one would C_Finalize the
+         * module under the other's feet.
+         */
+        TK_DEBUG("module %s is %s, already loaded", path, (*out)->path);
+        (*out)->refs++;
+        module_free(m);
+        return CKR_OK;
+    }
     if (rv == CKR_OK)
         rv = initialize(m);
     if (rv != CKR_OK) {
@@ -252,7 +276,7 @@ CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE 
         m->refs++;
     } else {
         rv = module_load(path, init_args, &m);
-        if (rv == CKR_OK) {
+        if (rv == CKR_OK && m->refs == 1) {
             m->next = registry;
             registry = m;
         }
@@ -269,24 +293,12 @@ CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE 
     return rv;
 }
 
-void tk_p11_module_close(TK_P11_MODULE *m)
+/*
+ * The last reference to a module: its sessions closed and C_Finalize, in
+ * the calling process's own case only (below). Called under registry_lock.
+ */
+static void module_shutdown(TK_P11_MODULE *m)
 {
-    TK_P11_MODULE **pp;
-    int last;
-
-    if (m == NULL)
-        return;
-    pthread_mutex_lock(&registry_lock);
-    last = --m->refs == 0;
-    if (last)
-        for (pp = &registry; *pp != NULL; pp = &(*pp)->next)
-            if (*pp == m) {
-                *pp = m->next;
-                break;
-            }
-    pthread_mutex_unlock(&registry_lock);
-    if (!last)
-        return;
     if (__atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST)) {
         /* Our own memory is freed; the module and its mapping are not touched. */
         TK_DEBUG("process exiting: leaving %s to the operating system", m->path);
@@ -306,6 +318,31 @@ void tk_p11_module_close(TK_P11_MODULE *m)
     if (m->we_initialized)
         TK_P11_TRACED(TK_FN_C_Finalize, m->fl->C_Finalize(NULL), "%s", m->path);
     module_free(m);
+}
+
+void tk_p11_module_close(TK_P11_MODULE *m)
+{
+    TK_P11_MODULE **pp;
+
+    if (m == NULL)
+        return;
+    /*
+     * Finalised before registry_lock is let go: an open of the same path
+     * in between would find no entry, C_Initialize a module that is still
+     * initialised (CKR_CRYPTOKI_ALREADY_INITIALIZED, taken as shared) and
+     * lose it to this C_Finalize. A fork waits (fork_prepare takes
+     * registry_lock before it closes the gate, so these calls get through).
+     */
+    pthread_mutex_lock(&registry_lock);
+    if (--m->refs == 0) {
+        for (pp = &registry; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+        module_shutdown(m);
+    }
+    pthread_mutex_unlock(&registry_lock);
 }
 
 /*
