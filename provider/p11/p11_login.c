@@ -163,12 +163,14 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     return rv;
 }
 
-static CK_SESSION_HANDLE anchor_of(struct tk_p11_token *t)
+/* The anchor session, and the generation of the sessions it belongs to. */
+static CK_SESSION_HANDLE anchor_of(struct tk_p11_token *t, unsigned long *generation)
 {
     CK_SESSION_HANDLE h;
 
     pthread_mutex_lock(&t->lock);
     h = t->anchor;
+    *generation = t->generation;
     pthread_mutex_unlock(&t->lock);
     return h;
 }
@@ -187,43 +189,61 @@ static int claim_login(struct tk_p11_token *t)
     return claimed;
 }
 
-static void release_login(struct tk_p11_token *t, CK_RV rv)
+/*
+ * A login holds only for the sessions it was made on. If they were reset
+ * while the PIN was on its way (another thread saw the token go), closing
+ * them logged the application out again: the flag stays down. Returns
+ * whether the login was kept.
+ */
+static int release_login(struct tk_p11_token *t, CK_RV rv, unsigned long generation)
 {
+    int kept;
+
     pthread_mutex_lock(&t->lock);
-    if (rv == CKR_OK)
+    kept = rv == CKR_OK && t->generation == generation;
+    if (kept)
         __atomic_store_n(&t->logged_in, 1, __ATOMIC_RELEASE);
     t->login_busy = 0;
     pthread_cond_broadcast(&t->login_done);
     pthread_mutex_unlock(&t->lock);
+    return kept;
 }
 
 CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
 {
     TK_P11_SESSION probe;
+    unsigned long generation = 0;
     CK_RV rv;
 
-    if (__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE))
-        return CKR_OK;
-    if (!(t->info.flags & CKF_LOGIN_REQUIRED))
-        return CKR_OK;
+    /* A few rounds at most: each is a login undone by a reset, which does not go on for long. */
+    for (int round = 0; round < 3; round++) {
+        if (__atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE))
+            return CKR_OK;
+        if (!(t->info.flags & CKF_LOGIN_REQUIRED))
+            return CKR_OK;
 
-    /* Taking a session makes sure the module is ready and the anchor open. */
-    rv = tk_p11_session_get(t, &probe);
-    tk_p11_session_put(&probe, rv);
-    if (rv != CKR_OK)
-        return rv;
+        /* Taking a session makes sure the module is ready and the anchor open. */
+        rv = tk_p11_session_get(t, &probe);
+        tk_p11_session_put(&probe, rv);
+        if (rv != CKR_OK)
+            return rv;
 
-    /* Concurrent first users: one logs in (one prompt), the others wait for it. */
-    if (!claim_login(t))
-        return CKR_OK;
-    /* Never spend a PIN on a session that is gone: check the anchor first. */
-    rv = tk_p11_anchor_check(t);
-    if (rv == CKR_OK)
-        rv = send_pin(t, anchor_of(t), CKU_USER, pin);
-    if (rv == CKR_USER_ALREADY_LOGGED_IN)
-        rv = CKR_OK;
-    release_login(t, rv);
-    return rv;
+        /* Concurrent first users: one logs in (one prompt), the others wait for it. */
+        if (!claim_login(t))
+            continue; /* logged in by the other thread, unless its sessions were reset */
+        /* Never spend a PIN on a session that is gone: check the anchor first. */
+        rv = tk_p11_anchor_check(t);
+        if (rv == CKR_OK)
+            rv = send_pin(t, anchor_of(t, &generation), CKU_USER, pin);
+        if (rv == CKR_USER_ALREADY_LOGGED_IN)
+            rv = CKR_OK;
+        if (release_login(t, rv, generation) || rv != CKR_OK)
+            return rv;
+        /* The PIN was right, but its sessions are gone: once more, on the new ones. */
+        TK_DEBUG("slot %lu: sessions reset during the login; logging in again",
+                 (unsigned long)t->slot);
+    }
+    return __atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE) ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
 }
 
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)
