@@ -2,8 +2,9 @@
  * Sessions: a small pool per token, and the recovery a long-lived client
  * needs when the token closes sessions, forgets the login or goes away.
  *
- * The pool lock is held only to push or pop a handle, never across a call
- * into the module, so threads sign in parallel (PKCS#11 v2.40 section 5.1:
+ * The pool lock is held only to push or pop a handle - and, once per token
+ * generation, across the C_OpenSession of the anchor - never across any
+ * other call into the module, so threads sign in parallel (PKCS#11 v2.40 section 5.1:
  * one operation at a time per session, any number of sessions per thread).
  */
 #include "debug.h"
