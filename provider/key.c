@@ -449,8 +449,8 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
         tk_fork_lock_acquire(&k->lock);
         __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        tk_fork_lock_release(&k->lock);
         __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        tk_fork_lock_release(&k->lock);
         op.outlen = *outlen;
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     }
