@@ -76,7 +76,9 @@ __attribute__((format(printf, 5, 6)))
 #endif
 CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const char *fmt, ...);
 #define TK_P11_TRACED(fn, call, ...) \
-    (tk_p11_gate_enter(), ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__))
+    (tk_p11_gate_enter() \
+         ? (ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__)) \
+         : tk_p11_gate_refused())
 
 /*
  * The fork gate: every call into a module is counted in flight (entered in
@@ -86,8 +88,9 @@ CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const ch
  * module's own locks (SoftHSM2 has no atfork handlers) are then never
  * inherited held by the child.
  */
-void tk_p11_gate_enter(void);
+int tk_p11_gate_enter(void);   /* 0: the process is exiting, no call may start */
 void tk_p11_gate_leave(void);
+CK_RV tk_p11_gate_refused(void); /* what a call refused at exit returns */
 
 /* 1 once the process is exiting: the module may be gone (see p11_module.c). */
 int tk_p11_process_exiting(void);

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -40,41 +41,54 @@ static __thread char load_error[512];
  * The fork gate (see p11_internal.h): a count of calls in flight, which
  * fork_prepare waits to fall to zero while new calls wait for the fork.
  * No lock on a call's way in or out (signing threads must not serialize):
- * one atomic add, then a look at the flag. The two sides follow Dekker's
+ * one atomic add, then a look at the flags. The two sides follow Dekker's
  * pattern with sequentially consistent atomics - a caller increments then
- * reads gate_forking, fork_prepare sets gate_forking then reads the count -
- * so at least one of them sees the other. gate_lock and gate_cond are for
- * the waiting only: the caller that brings the count to zero during a fork
+ * reads gate_closed, fork_prepare sets it then reads the count - so at
+ * least one of them sees the other. gate_lock and gate_cond are for the
+ * waiting only: the caller that brings the count to zero during a fork
  * takes gate_lock to wake fork_prepare, which reads the count under it.
+ * At exit the gate closes for good the same way (exit_drain).
  */
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static unsigned long gate_inflight;
-static int gate_forking;
+/* Why the gate is closed: a fork waits (GATE_FORKING), or the process exits (GATE_EXITING, for good). */
+#define GATE_FORKING 1
+#define GATE_EXITING 2
+static int gate_closed;
 
 void tk_p11_gate_leave(void)
 {
     if (__atomic_sub_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST) == 0
-        && __atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST)) {
+        && __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST)) {
         pthread_mutex_lock(&gate_lock);
         pthread_cond_broadcast(&gate_cond);
         pthread_mutex_unlock(&gate_lock);
     }
 }
 
-void tk_p11_gate_enter(void)
+int tk_p11_gate_enter(void)
 {
     for (;;) {
         __atomic_add_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST);
-        if (!__atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST))
-            return;
-        /* A fork is waiting for the calls in flight: step back until it is done. */
+        int closed = __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST);
+
+        if (closed == 0)
+            return 1;
         tk_p11_gate_leave();
+        if (closed & GATE_EXITING)
+            return 0;
+        /* A fork is waiting for the calls in flight: step back until it is done. */
         pthread_mutex_lock(&gate_lock);
-        while (__atomic_load_n(&gate_forking, __ATOMIC_SEQ_CST))
+        while (__atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST) == GATE_FORKING)
             pthread_cond_wait(&gate_cond, &gate_lock);
         pthread_mutex_unlock(&gate_lock);
     }
+}
+
+CK_RV tk_p11_gate_refused(void)
+{
+    return CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 static void fork_prepare(void)
@@ -87,7 +101,7 @@ static void fork_prepare(void)
     }
     /* Last: a thread inside a module call holds none of the locks above while in it. */
     pthread_mutex_lock(&gate_lock);
-    __atomic_store_n(&gate_forking, 1, __ATOMIC_SEQ_CST);
+    __atomic_or_fetch(&gate_closed, GATE_FORKING, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&gate_inflight, __ATOMIC_SEQ_CST) > 0)
         pthread_cond_wait(&gate_cond, &gate_lock);
 }
@@ -104,7 +118,7 @@ static void fork_release_locks(void)
 
 static void fork_release(void)
 {
-    __atomic_store_n(&gate_forking, 0, __ATOMIC_SEQ_CST);
+    __atomic_and_fetch(&gate_closed, ~GATE_FORKING, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&gate_cond);
     pthread_mutex_unlock(&gate_lock);
     fork_release_locks();
@@ -113,7 +127,7 @@ static void fork_release(void)
 static void fork_child(void)
 {
     /* The parent's threads that waited at the gate are not in this process. */
-    __atomic_store_n(&gate_forking, 0, __ATOMIC_SEQ_CST);
+    __atomic_and_fetch(&gate_closed, ~GATE_FORKING, __ATOMIC_SEQ_CST);
     __atomic_store_n(&gate_inflight, 0, __ATOMIC_SEQ_CST);
     pthread_cond_init(&gate_cond, NULL);
     pthread_mutex_unlock(&gate_lock);
@@ -131,6 +145,32 @@ static void fork_child(void)
 static void on_exit_handler(void)
 {
     __atomic_store_n(&process_exiting, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Registered after each module is loaded and initialised, so it runs at
+ * exit() before that module's own teardown (C++ static destructors, run
+ * in the reverse order of registration): threads that still sign when the
+ * application calls exit() - it should stop them first, but a Kafka client
+ * with its threads is easily caught out - would otherwise call into a
+ * module being destroyed, and crash the process. From here on calls are
+ * refused (CKR_CRYPTOKI_NOT_INITIALIZED) and the calls in flight are
+ * waited for, up to a bound: a PIN pad waiting for a person must not
+ * hold the exit up for ever.
+ */
+static void exit_drain(void)
+{
+    struct timespec until;
+
+    __atomic_store_n(&process_exiting, 1, __ATOMIC_SEQ_CST);
+    __atomic_or_fetch(&gate_closed, GATE_EXITING, __ATOMIC_SEQ_CST);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&gate_lock);
+    while (__atomic_load_n(&gate_inflight, __ATOMIC_SEQ_CST) > 0
+           && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&gate_lock);
 }
 
 static void install_hooks(void)
@@ -255,6 +295,8 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
     }
     m->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
     m->refs = 1;
+    /* After the module registered its own teardown: ours runs first (see exit_drain). */
+    atexit(exit_drain);
     *out = m;
     return CKR_OK;
 }

@@ -21,7 +21,10 @@
  *     the token makes no module call: the sessions are the parent's;
  *   - the test program itself, run as a subprocess that does all of this
  *     and then returns from main() (with and without freeing what it
- *     used), exits 0: a crash at exit is a crash.
+ *     used), exits 0: a crash at exit is a crash;
+ *   - the test program, run as a subprocess in which two threads sign
+ *     while the main thread calls exit(), exits 0, TK_STRESS_EXIT_RUNS
+ *     times (20).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -368,6 +371,31 @@ static int exit_scenario(int clean)
     return 0;
 }
 
+/*
+ * argv[1] = "exit-while-signing": two threads sign while the main thread
+ * calls exit(), as a client does that exits without stopping its threads.
+ * The module's teardown (SoftHSM2's static destructors) runs among the
+ * exit handlers; a thread inside a module call then crashed the process.
+ */
+static int exit_while_signing(void)
+{
+    static LOOP loop;
+    pthread_t th[2];
+
+    if (load_from_environment() != 0 || !sign_once(ec, ec_pub))
+        return 2;
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&th[i], NULL, sign_loop, &loop) != 0)
+            return 3;
+    /* Exit while the signatures are under way. */
+    while (__atomic_load_n(&loop.signatures, __ATOMIC_RELAXED) < 20) {
+        struct timespec tick = { 0, 1000 * 1000 };
+
+        nanosleep(&tick, NULL);
+    }
+    exit(0);
+}
+
 /* This program's path: argv[0] (under valgrind /proc/self/exe is valgrind's tool). */
 static const char *self_path = "/proc/self/exe";
 
@@ -388,6 +416,16 @@ static void test_program_exits(void **state)
 {
     run_self("exit-scenario");
     run_self("exit-scenario-clean");
+}
+
+/* exit() while threads sign, TK_STRESS_EXIT_RUNS times (a crash there is a matter of timing). */
+static void test_exit_while_signing(void **state)
+{
+    long runs = rel_env_long("TK_STRESS_EXIT_RUNS", 20);
+
+    for (long i = 0; i < runs; i++)
+        run_self("exit-while-signing");
+    print_message("%ld processes exited while two threads signed\n", runs);
 }
 
 static int setup(void)
@@ -414,12 +452,15 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fork_while_key_locked),
         cmocka_unit_test(test_child_frees_inherited),
         cmocka_unit_test(test_program_exits),
+        cmocka_unit_test(test_exit_while_signing),
     };
 
     if (argc > 0 && strchr(argv[0], '/') != NULL)
         self_path = argv[0];
     if (argc > 1 && strcmp(argv[1], "exit-scenario") == 0)
         return exit_scenario(0);
+    if (argc > 1 && strcmp(argv[1], "exit-while-signing") == 0)
+        return exit_while_signing();
     if (argc > 1 && strcmp(argv[1], "exit-scenario-clean") == 0)
         return exit_scenario(1);
     return tk_test_run("stress-fork", tests, TK_TEST_COUNT(tests), setup, teardown);
