@@ -108,16 +108,20 @@ static void test_pkcs1_raw(void **state)
     OPENSSL_free(sig);
 }
 
-/* Every digest x salt length digest/max/17, the token's salt length checked exactly. */
+/*
+ * Every digest x salt length digest/max/17, and digest/auto/max as the
+ * numbers OpenSSL takes for them in text (-sigopt rsa_pss_saltlen:-1),
+ * the token's salt length checked exactly.
+ */
 static void test_pss_message(void **state)
 {
-    static const char *const salts[] = { "digest", "max", "17" };
+    static const char *const salts[] = { "digest", "max", "17", "-1", "-2", "-3" };
 
     for (size_t i = 0; i < N_MDS; i++)
-        for (size_t j = 0; j < 3; j++) {
+        for (size_t j = 0; j < 6; j++) {
             OSSL_PARAM sp[4], vp[4];
-            int h = md_size(mds[i]);
-            int expect = j == 0 ? h : j == 1 ? 256 - h - 2 : 17, wrong = expect - 1;
+            int h = md_size(mds[i]), max = 256 - h - 2;
+            int expect = j == 0 || j == 3 ? h : j == 2 ? 17 : max, wrong = expect - 1;
             size_t len;
             unsigned char *sig;
 
