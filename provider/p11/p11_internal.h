@@ -55,6 +55,12 @@ struct tk_p11_token {
     unsigned char failed_pins[TK_P11_FAILED_PINS][32];
     int n_failed_pins;
 
+    /*
+     * Our C_CopyObject calls on this token, begun and ended: a search that
+     * overlapped one may list the copy in the making (tk_p11_find).
+     */
+    unsigned long copies_begun, copies_ended;
+
     pthread_mutex_t mech_lock;   /* reading the mechanism list (until it works)   */
     int mechs_ready;
     CK_RV mech_rv;

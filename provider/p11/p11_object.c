@@ -6,9 +6,11 @@
  * whatever the token would answer (a misconfigured token might answer).
  */
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
+#include "debug.h"
 #include "p11_internal.h"
 
 static CK_FUNCTION_LIST *fl_of(const TK_P11_SESSION *s)
@@ -32,8 +34,8 @@ static int is_secret_attribute(CK_ATTRIBUTE_TYPE type)
     }
 }
 
-CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                  CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+static CK_RV find_once(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                       CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
 {
     CK_FUNCTION_LIST *fl = fl_of(s);
     CK_BBOOL on_token = CK_TRUE;
@@ -71,6 +73,35 @@ CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     frv = TK_P11_TRACED(TK_FN_C_FindObjectsFinal, fl->C_FindObjectsFinal(s->handle),
                         "session=%lu", (unsigned long)s->handle);
     return rv != CKR_OK ? rv : frv;
+}
+
+/* Whether a copy of ours on t is under way. */
+static int copying(struct tk_p11_token *t)
+{
+    return __atomic_load_n(&t->copies_ended, __ATOMIC_SEQ_CST)
+           != __atomic_load_n(&t->copies_begun, __ATOMIC_SEQ_CST);
+}
+
+CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                  CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
+{
+    struct tk_p11_token *t = s->token;
+    CK_RV rv;
+
+    for (int round = 0;; round++) {
+        unsigned long begun = __atomic_load_n(&t->copies_begun, __ATOMIC_SEQ_CST);
+        int overlapped = copying(t);
+
+        rv = find_once(s, tmpl, n, out, max, count);
+        overlapped |= __atomic_load_n(&t->copies_begun, __ATOMIC_SEQ_CST) != begun;
+        if (rv != CKR_OK || *count <= 1 || !overlapped || round == 3)
+            return rv;
+        TK_DEBUG("slot %lu: %lu objects found while a session copy was made; looking again",
+                 (unsigned long)t->slot, (unsigned long)*count);
+        /* A copy is one module call: wait for those under way (1 s at most). */
+        for (int waited = 0; waited < 100 && copying(t); waited++)
+            nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    }
 }
 
 CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)

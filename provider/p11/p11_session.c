@@ -211,10 +211,12 @@ CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HAND
     anchor = t->anchor;
     *generation = t->generation;
     pthread_mutex_unlock(&t->lock);
-    return TK_P11_TRACED(TK_FN_C_CopyObject,
-                         t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),
-                         "anchor session=%lu, object=%lu, CKA_TOKEN=FALSE", (unsigned long)anchor,
-                         (unsigned long)o);
+    __atomic_add_fetch(&t->copies_begun, 1, __ATOMIC_SEQ_CST);
+    rv = TK_P11_TRACED(TK_FN_C_CopyObject, t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),
+                       "anchor session=%lu, object=%lu, CKA_TOKEN=FALSE", (unsigned long)anchor,
+                       (unsigned long)o);
+    __atomic_add_fetch(&t->copies_ended, 1, __ATOMIC_SEQ_CST);
+    return rv;
 }
 
 void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigned long generation)

@@ -23,6 +23,12 @@ static int stop_early;
 static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char serial[16];
 static int serial_set;
+/* The copy shown early: the delay, and the object being copied while one is under way. */
+static int copy_delay_ms;
+static int copies_under_way;
+static CK_OBJECT_HANDLE copying;
+/* Per thread: the current search already showed the copy (a search runs on one thread). */
+static __thread int shown_in_search;
 
 void tk_tokenshim_set_token_flags(CK_FLAGS flags)
 {
@@ -47,6 +53,56 @@ unsigned long tk_tokenshim_logins(void)
 void tk_tokenshim_set_attrs_stop_early(int on)
 {
     __atomic_store_n(&stop_early, on, __ATOMIC_SEQ_CST);
+}
+
+void tk_tokenshim_set_copy_shows_early(int ms)
+{
+    __atomic_store_n(&copy_delay_ms, ms, __ATOMIC_SEQ_CST);
+}
+
+int tk_tokenshim_copies_under_way(void)
+{
+    return __atomic_load_n(&copies_under_way, __ATOMIC_SEQ_CST);
+}
+
+static CK_RV shim_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl,
+                              CK_ULONG n, CK_OBJECT_HANDLE_PTR copy)
+{
+    int ms = __atomic_load_n(&copy_delay_ms, __ATOMIC_SEQ_CST);
+    CK_RV rv;
+
+    if (ms <= 0)
+        return target->C_CopyObject(h, o, tmpl, n, copy);
+    __atomic_store_n(&copying, o, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&copies_under_way, 1, __ATOMIC_SEQ_CST);
+    usleep((useconds_t)ms * 1000);
+    rv = target->C_CopyObject(h, o, tmpl, n, copy);
+    __atomic_sub_fetch(&copies_under_way, 1, __ATOMIC_SEQ_CST);
+    return rv;
+}
+
+static CK_RV shim_find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+    shown_in_search = 0;
+    return target->C_FindObjectsInit(h, tmpl, n);
+}
+
+/* The object being copied, once more after the real answer, if the search found it. */
+static CK_RV shim_find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
+                               CK_ULONG_PTR got)
+{
+    CK_RV rv = target->C_FindObjects(h, out, max, got);
+
+    if (rv != CKR_OK || shown_in_search || *got >= max
+        || __atomic_load_n(&copies_under_way, __ATOMIC_SEQ_CST) == 0)
+        return rv;
+    for (CK_ULONG i = 0; i < *got; i++)
+        if (out[i] == __atomic_load_n(&copying, __ATOMIC_SEQ_CST)) {
+            out[(*got)++] = out[i];
+            shown_in_search = 1;
+            break;
+        }
+    return rv;
 }
 
 /* TK_TOKENFLAGS's names; an unknown one is a broken test, so abort loudly. */
@@ -153,6 +209,9 @@ static void load(void)
     shim.C_OpenSession = shim_open_session;
     shim.C_Login = shim_login;
     shim.C_GetAttributeValue = shim_get_attribute_value;
+    shim.C_CopyObject = shim_copy_object;
+    shim.C_FindObjectsInit = shim_find_objects_init;
+    shim.C_FindObjects = shim_find_objects;
     load_rv = CKR_OK;
 }
 

@@ -13,6 +13,8 @@
  *   first one it cannot return, answers that and leaves the rest of the
  *   template untouched: v2.40 section 5.7 forbids it, some modules do it.
  *
+ * - A copy that a search finds early, as SoftHSM2 2.6.1 lets one be found
+ *   (tk_tokenshim_set_copy_shows_early).
  * - Another card in the same slot: a serial number put into every
  *   CK_TOKEN_INFO in place of the real one, while the objects (and their
  *   CKA_IDs) stay the same, as with two PIV cards.
@@ -49,5 +51,19 @@ typedef unsigned long tk_tokenshim_logins_fn(void);
 /* on != 0: C_GetAttributeValue stops at the first attribute it cannot return. */
 void tk_tokenshim_set_attrs_stop_early(int on);
 typedef void tk_tokenshim_set_attrs_stop_early_fn(int on);
+
+/*
+ * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real
+ * module, and meanwhile a search that finds the object being copied finds
+ * it twice - what SoftHSM2 2.6.1 does, briefly: its C_CopyObject puts the
+ * new object in place with all the original's attributes (CKA_TOKEN=TRUE
+ * among them) and applies the caller's template only after, so a search
+ * from another thread in that window lists the copy as a token object.
+ */
+void tk_tokenshim_set_copy_shows_early(int ms);
+typedef void tk_tokenshim_set_copy_shows_early_fn(int ms);
+/* C_CopyObject calls under way. */
+int tk_tokenshim_copies_under_way(void);
+typedef int tk_tokenshim_copies_under_way_fn(void);
 
 #endif

@@ -1,0 +1,139 @@
+/*
+ * A key loaded while another handle of the same key makes its session
+ * copy (its first signature). SoftHSM2 2.6.1's C_CopyObject shows the
+ * copy in the making with all the original's attributes, CKA_TOKEN=TRUE
+ * among them, so a search from another thread in that window found the
+ * key twice and the load failed: "matches 2 private keys" (seen with four
+ * librdkafka clients starting together in one process, under valgrind).
+ * tk-tokenshim widens that window to half a second (tokenshim.h); the
+ * load must find the key once.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
+#include "load_key.h"
+#include "p11_test.h"
+#include "token_keygen.h"
+#include "tokenshim.h"
+
+/* The provider's entry point, from the static library this test links. */
+extern OSSL_provider_init_fn OSSL_provider_init;
+
+static TK_P11_TEST env;
+static tk_tokenshim_set_copy_shows_early_fn *shows_early;
+static tk_tokenshim_copies_under_way_fn *under_way;
+static OSSL_LIB_CTX *libctx;
+static OSSL_PROVIDER *deflt, *tokenkey;
+
+static int setup(void)
+{
+    const char *shim = tk_test_tokenshim();
+
+    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-copyrace", shim) != 0)
+        return -1;
+    *(void **)&shows_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_copy_shows_early");
+    *(void **)&under_way = tk_test_loaded_symbol(shim, "tk_tokenshim_copies_under_way");
+    if (shows_early == NULL || under_way == NULL || (libctx = OSSL_LIB_CTX_new()) == NULL)
+        return -1;
+    setenv("TOKENKEY_MODULE", shim, 1);
+    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
+    if (OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init) != 1
+        || (deflt = OSSL_PROVIDER_load(libctx, "default")) == NULL
+        || (tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey")) == NULL)
+        return -1;
+    return 0;
+}
+
+static void teardown(void)
+{
+    OSSL_PROVIDER_unload(tokenkey);
+    OSSL_PROVIDER_unload(deflt);
+    OSSL_LIB_CTX_free(libctx);
+    tk_p11_test_teardown(&env);
+}
+
+static int sign_once(EVP_PKEY *key)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[512];
+    size_t siglen = sizeof(sig);
+    int ok;
+
+    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", libctx, NULL, key, NULL) == 1
+         && EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"race", 4) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+static void *first_signature(void *arg)
+{
+    EVP_PKEY *key = arg;
+    int ok = sign_once(key);
+
+    OPENSSL_thread_stop();
+    return ok ? key : NULL;
+}
+
+static EVP_PKEY *load(void)
+{
+    char uri[256];
+    EVP_PKEY *key;
+
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=race;type=private",
+             tk_fixture_serial(&env.fx));
+    key = tk_test_load_private(libctx, uri);
+    if (key == NULL)
+        ERR_print_errors_fp(stderr);
+    return key;
+}
+
+static void test_load_while_the_key_is_copied(void **state)
+{
+    static const unsigned char id[] = { 0x0c, 0x09 };
+    CK_OBJECT_HANDLE pub, priv;
+    EVP_PKEY *first, *second;
+    TK_P11_SESSION s;
+    pthread_t th;
+    void *signed_by;
+    CK_RV rv;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    rv = tk_test_keygen(&s, TK_TEST_P256, "race", id, sizeof(id), &pub, &priv);
+    tk_p11_session_put(&s, rv);
+    assert_int_equal(rv, CKR_OK);
+
+    first = load();
+    assert_non_null(first);
+    shows_early(500);
+    assert_int_equal(pthread_create(&th, NULL, first_signature, first), 0);
+    while (under_way() == 0) {
+        struct timespec tick = { 0, 1000 * 1000 };
+
+        nanosleep(&tick, NULL);
+    }
+    second = load();
+    pthread_join(th, &signed_by);
+    shows_early(0);
+    assert_ptr_equal(signed_by, first);
+    assert_non_null(second);
+    assert_int_equal(sign_once(second), 1);
+    EVP_PKEY_free(first);
+    EVP_PKEY_free(second);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_while_the_key_is_copied),
+    };
+
+    return tk_test_run("p11-copyrace", tests, TK_TEST_COUNT(tests), setup, teardown);
+}
