@@ -56,6 +56,8 @@ const char *tk_km_query_operation_name(TK_KEY_TYPE type, int operation_id);
 OSSL_FUNC_keymgmt_free_fn tk_km_free;
 OSSL_FUNC_keymgmt_has_fn tk_km_has;
 OSSL_FUNC_keymgmt_match_fn tk_km_match;
+/* keymgmt_validate.c: the public half checked, the pair by a signature on the token. */
+OSSL_FUNC_keymgmt_validate_fn tk_km_validate;
 OSSL_FUNC_keymgmt_dup_fn tk_km_dup;
 OSSL_FUNC_keymgmt_get_params_fn tk_km_get_params;
 OSSL_FUNC_keymgmt_import_fn tk_km_import;

@@ -161,6 +161,7 @@ const OSSL_DISPATCH tk_rsa_keymgmt_functions[] = {
     { OSSL_FUNC_KEYMGMT_DUP, (void (*)(void))tk_km_dup },
     { OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))tk_km_has },
     { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))tk_km_match },
+    { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))tk_km_validate },
     { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))tk_km_get_params },
     { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))tk_rsa_gettable_params },
     { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))tk_km_import },

@@ -4,8 +4,9 @@
  * the provider itself: what the keys report, what leaves them (the public
  * half only), comparisons with default-provider keys in both argument
  * orders (EVP_PKEY_eq, X509/SSL_CTX key checks), import, dup, loading by
- * URI through OSSL_STORE and by reference, and signing right after
- * generation.
+ * URI through OSSL_STORE and by reference, signing right after
+ * generation, and the key checks (EVP_PKEY_check: the pair by a token
+ * signature).
  */
 #include "km_test.h"
 
@@ -447,6 +448,83 @@ static void test_load_by_uri(void **state)
     }
 }
 
+/* ---- key checks (openssl pkey -check): validate ---- */
+
+static int check_with(EVP_PKEY *pk, int (*check)(EVP_PKEY_CTX *))
+{
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(env.libctx, pk, NULL);
+    int r = c != NULL ? check(c) : -1;
+
+    EVP_PKEY_CTX_free(c);
+    return r;
+}
+
+/* Every generated key passes the full, public and pairwise checks: a signature on the token verifies. */
+static void test_checks_pass(void **state)
+{
+    for (int i = 0; i < KM_NKINDS; i++) {
+        if (check_with(tok[i], EVP_PKEY_check) != 1 || check_with(tok[i], EVP_PKEY_public_check) != 1
+            || check_with(tok[i], EVP_PKEY_pairwise_check) != 1)
+            fail_msg("%s: a check failed:\n%s", km_kinds[i].name, km_errors(errs, sizeof(errs)));
+        assert_no_errors("checking a key");
+    }
+}
+
+/*
+ * A private key whose public half, found by its CKA_ID, is another key's
+ * (a public key object written by hand with the wrong id): the public
+ * check passes - it is a valid public key - and the pair check fails,
+ * saying why. Before validate existed, both said "valid".
+ */
+static void test_check_finds_a_foreign_public_half(void **state)
+{
+    EVP_PKEY *a = km_generate(&env, &km_kinds[KM_P256], "km-pair-a", "a1a1");
+    EVP_PKEY *b = km_generate(&env, &km_kinds[KM_P256], "km-pair-b", "b2b2");
+    EVP_PKEY *b_pub = km_token_public_key(&env, &km_kinds[KM_P256], "km-pair-b"), *loaded;
+    const char *del[] = { "--delete-object", "--type", "pubkey", "--label", "km-pair-a", NULL };
+    char path[1024], uri[256];
+    const char *write[] = { "--write-object", path, "--type", "pubkey", "--id", "a1a1",
+                            "--label", "km-pair-a", NULL };
+    int status;
+    char *out;
+    FILE *f;
+
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(b_pub);
+    snprintf(path, sizeof(path), "%s/b.pub.der", tk_fixture_dir(&env.fx));
+    assert_non_null(f = fopen(path, "wb"));
+    assert_int_equal(i2d_PUBKEY_fp(f, b_pub), 1);
+    fclose(f);
+    out = km_pkcs11_tool(&env, 1, del, &status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("pkcs11-tool --delete-object failed:\n%s", out);
+    free(out);
+    out = km_pkcs11_tool(&env, 1, write, &status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("pkcs11-tool --write-object failed:\n%s", out);
+    free(out);
+
+    snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=km-pair-a;type=private",
+             tk_fixture_token(&env.fx));
+    loaded = store_load(uri);
+    if (loaded == NULL)
+        fail_msg("could not load %s:\n%s", uri, km_errors(errs, sizeof(errs)));
+    /* The setup did what it meant to: tokenkey took B's public half for A's private key. */
+    assert_int_equal(EVP_PKEY_eq(loaded, b_pub), 1);
+    assert_int_equal(check_with(loaded, EVP_PKEY_public_check), 1);
+    assert_int_not_equal(check_with(loaded, EVP_PKEY_check), 1);
+    km_errors(errs, sizeof(errs));
+    if (strstr(errs, "are not one key pair: a signature on the token does not verify with it") == NULL)
+        fail_msg("the failed check does not say why:\n%s", errs);
+    assert_int_not_equal(check_with(loaded, EVP_PKEY_pairwise_check), 1);
+    ERR_clear_error();
+    EVP_PKEY_free(loaded);
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    EVP_PKEY_free(b_pub);
+}
+
 /* The keymgmt load function of algorithm alg, from the table query_operation hands out. */
 static OSSL_FUNC_keymgmt_load_fn *load_fn(const char *alg)
 {
@@ -505,6 +583,8 @@ int main(void)
         cmocka_unit_test(test_generated_keys_sign),
         cmocka_unit_test(test_load_by_uri),
         cmocka_unit_test(test_load_by_reference),
+        cmocka_unit_test(test_checks_pass),
+        cmocka_unit_test(test_check_finds_a_foreign_public_half),
     };
 
     return cmocka_run_group_tests_name("keymgmt-keys", tests, group_setup, group_teardown);
