@@ -52,7 +52,8 @@ void tk_key_free(TK_KEY *k)
 
 int tk_key_has_private(const TK_KEY *k)
 {
-    return k->token != NULL && k->handle != CK_INVALID_HANDLE;
+    /* Atomic: another thread may be storing the handle found again (refind_handle). */
+    return k->token != NULL && __atomic_load_n(&k->handle, __ATOMIC_RELAXED) != CK_INVALID_HANDLE;
 }
 
 const char *tk_key_type_name(TK_KEY_TYPE type)
