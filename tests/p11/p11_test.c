@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include "p11_test.h"
 
 void *tk_test_loaded_symbol(const char *module_path, const char *name)
@@ -237,4 +240,47 @@ char *tk_test_read_file(const char *path)
     }
     fclose(f);
     return buf;
+}
+
+/* The provider's entry point, from the static library the tests link. */
+extern OSSL_provider_init_fn OSSL_provider_init;
+
+int tk_p11_test_provider_load(TK_P11_TEST_PROVIDER *p, const TK_P11_TEST *e,
+                              const char *module_path)
+{
+    memset(p, 0, sizeof(*p));
+    setenv("TOKENKEY_MODULE", module_path, 1);
+    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&e->fx), 1);
+    if ((p->libctx = OSSL_LIB_CTX_new()) == NULL
+        || OSSL_PROVIDER_add_builtin(p->libctx, "tokenkey", OSSL_provider_init) != 1
+        || (p->deflt = OSSL_PROVIDER_load(p->libctx, "default")) == NULL
+        || (p->tokenkey = OSSL_PROVIDER_load(p->libctx, "tokenkey")) == NULL) {
+        fprintf(stderr, "test: cannot load tokenkey over %s\n", module_path);
+        ERR_print_errors_fp(stderr);
+        tk_p11_test_provider_unload(p);
+        return -1;
+    }
+    return 0;
+}
+
+void tk_p11_test_provider_unload(TK_P11_TEST_PROVIDER *p)
+{
+    OSSL_PROVIDER_unload(p->tokenkey);
+    OSSL_PROVIDER_unload(p->deflt);
+    OSSL_LIB_CTX_free(p->libctx);
+    memset(p, 0, sizeof(*p));
+}
+
+int tk_p11_test_provider_sign(const TK_P11_TEST_PROVIDER *p, EVP_PKEY *key)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[512];
+    size_t siglen = sizeof(sig);
+    int ok;
+
+    ok = md != NULL
+         && EVP_DigestSignInit_ex(md, NULL, "SHA256", p->libctx, NULL, key, NULL) == 1
+         && EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"test", 4) == 1;
+    EVP_MD_CTX_free(md);
+    return ok;
 }

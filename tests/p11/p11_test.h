@@ -6,6 +6,8 @@
 #ifndef TK_P11_TEST_H
 #define TK_P11_TEST_H
 
+#include <openssl/provider.h>
+
 #include "fixture.h"
 #include "p11/p11.h"
 #include "runner.h"
@@ -69,5 +71,21 @@ char *tk_test_run_capture(char *const argv[], int *status);
 
 /* A whole file as a string (free() it), or NULL. */
 char *tk_test_read_file(const char *path);
+
+/*
+ * The provider (linked in) over module_path, in a library context of its
+ * own beside the default provider, with e's PIN file: for tests that go up
+ * from the layer to keys the provider loads.
+ */
+typedef struct {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *deflt, *tokenkey;
+} TK_P11_TEST_PROVIDER;
+/* Returns 0, or -1 after printing why. */
+int tk_p11_test_provider_load(TK_P11_TEST_PROVIDER *p, const TK_P11_TEST *e,
+                              const char *module_path);
+void tk_p11_test_provider_unload(TK_P11_TEST_PROVIDER *p);
+/* A SHA-256 signature of a few bytes with key in p's context: 1, or 0 (errors left queued). */
+int tk_p11_test_provider_sign(const TK_P11_TEST_PROVIDER *p, EVP_PKEY *key);
 
 #endif

@@ -23,14 +23,10 @@
 #include "token_keygen.h"
 #include "tokenshim.h"
 
-/* The provider's entry point, from the static library this test links. */
-extern OSSL_provider_init_fn OSSL_provider_init;
-
 static TK_P11_TEST env;
 static tk_tokenshim_set_copy_shows_early_fn *shows_early;
 static tk_tokenshim_copies_under_way_fn *under_way;
-static OSSL_LIB_CTX *libctx;
-static OSSL_PROVIDER *deflt, *tokenkey;
+static TK_P11_TEST_PROVIDER prov;
 
 static int setup(void)
 {
@@ -40,36 +36,20 @@ static int setup(void)
         return -1;
     *(void **)&shows_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_copy_shows_early");
     *(void **)&under_way = tk_test_loaded_symbol(shim, "tk_tokenshim_copies_under_way");
-    if (shows_early == NULL || under_way == NULL || (libctx = OSSL_LIB_CTX_new()) == NULL)
+    if (shows_early == NULL || under_way == NULL)
         return -1;
-    setenv("TOKENKEY_MODULE", shim, 1);
-    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
-    if (OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init) != 1
-        || (deflt = OSSL_PROVIDER_load(libctx, "default")) == NULL
-        || (tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey")) == NULL)
-        return -1;
-    return 0;
+    return tk_p11_test_provider_load(&prov, &env, shim);
 }
 
 static void teardown(void)
 {
-    OSSL_PROVIDER_unload(tokenkey);
-    OSSL_PROVIDER_unload(deflt);
-    OSSL_LIB_CTX_free(libctx);
+    tk_p11_test_provider_unload(&prov);
     tk_p11_test_teardown(&env);
 }
 
 static int sign_once(EVP_PKEY *key)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char sig[512];
-    size_t siglen = sizeof(sig);
-    int ok;
-
-    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", libctx, NULL, key, NULL) == 1
-         && EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"race", 4) == 1;
-    EVP_MD_CTX_free(md);
-    return ok;
+    return tk_p11_test_provider_sign(&prov, key);
 }
 
 static void *first_signature(void *arg)
@@ -88,7 +68,7 @@ static EVP_PKEY *load(void)
 
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=race;type=private",
              tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(libctx, uri);
+    key = tk_test_load_private(prov.libctx, uri);
     if (key == NULL)
         ERR_print_errors_fp(stderr);
     return key;

@@ -21,9 +21,6 @@
 #include "token_keygen.h"
 #include "token_pubkey.h"
 
-/* The provider's entry point, from the static library this test links. */
-extern OSSL_provider_init_fn OSSL_provider_init;
-
 static TK_P11_TEST env;
 static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
@@ -120,25 +117,17 @@ static void test_skipped_attributes_asked_alone(void **state)
 /* Through the provider: an EC key (no CKA_MODULUS) loads, and is the token's key. */
 static void test_ec_key_loads(void **state)
 {
-    OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
-    OSSL_PROVIDER *deflt, *tokenkey;
+    TK_P11_TEST_PROVIDER prov;
     EVP_PKEY *key, *pub;
     TK_P11_SESSION s;
     char uri[256];
 
-    assert_non_null(libctx);
-    setenv("TOKENKEY_MODULE", tk_test_tokenshim(), 1);
-    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
-    assert_int_equal(OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init), 1);
-    deflt = OSSL_PROVIDER_load(libctx, "default");
-    tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey");
-    assert_non_null(deflt);
-    assert_non_null(tokenkey);
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
 
     stop_early(1);
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
              tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(libctx, uri);
+    key = tk_test_load_private(prov.libctx, uri);
     if (key == NULL) {
         ERR_print_errors_fp(stderr);
         fail_msg("%s did not load through a module that stops early", uri);
@@ -151,9 +140,7 @@ static void test_ec_key_loads(void **state)
 
     EVP_PKEY_free(pub);
     EVP_PKEY_free(key);
-    OSSL_PROVIDER_unload(tokenkey);
-    OSSL_PROVIDER_unload(deflt);
-    OSSL_LIB_CTX_free(libctx);
+    tk_p11_test_provider_unload(&prov);
 }
 
 int main(void)

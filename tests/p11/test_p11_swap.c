@@ -21,17 +21,13 @@
 #include "token_keygen.h"
 #include "tokenshim.h"
 
-/* The provider's entry point, from the static library this test links. */
-extern OSSL_provider_init_fn OSSL_provider_init;
-
 #define SWAP_LABEL "swap-ec"
 #define OTHER_SERIAL "0ther-card-0001"
 
 static TK_P11_TEST env;
 static tk_tokenshim_set_token_serial_fn *set_serial;
 static tk_tokenshim_logins_fn *shim_logins;
-static OSSL_LIB_CTX *libctx;
-static OSSL_PROVIDER *deflt, *tokenkey;
+static TK_P11_TEST_PROVIDER prov;
 
 static int setup(void)
 {
@@ -42,22 +38,14 @@ static int setup(void)
     /* The layer loaded the shim; its controls are in that same copy. */
     *(void **)&set_serial = tk_test_loaded_symbol(shim, "tk_tokenshim_set_token_serial");
     *(void **)&shim_logins = tk_test_loaded_symbol(shim, "tk_tokenshim_logins");
-    if (set_serial == NULL || shim_logins == NULL || (libctx = OSSL_LIB_CTX_new()) == NULL)
+    if (set_serial == NULL || shim_logins == NULL)
         return -1;
-    setenv("TOKENKEY_MODULE", shim, 1);
-    setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&env.fx), 1);
-    if (OSSL_PROVIDER_add_builtin(libctx, "tokenkey", OSSL_provider_init) != 1
-        || (deflt = OSSL_PROVIDER_load(libctx, "default")) == NULL
-        || (tokenkey = OSSL_PROVIDER_load(libctx, "tokenkey")) == NULL)
-        return -1;
-    return 0;
+    return tk_p11_test_provider_load(&prov, &env, shim);
 }
 
 static void teardown(void)
 {
-    OSSL_PROVIDER_unload(tokenkey);
-    OSSL_PROVIDER_unload(deflt);
-    OSSL_LIB_CTX_free(libctx);
+    tk_p11_test_provider_unload(&prov);
     tk_p11_test_teardown(&env);
 }
 
@@ -78,15 +66,7 @@ static void make_key(TK_TEST_KEY_KIND kind, const char *label, const unsigned ch
 /* A SHA-256 signature with key; 1 or 0 (the errors stay on the queue). */
 static int sign_once(EVP_PKEY *key)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char sig[512];
-    size_t siglen = sizeof(sig);
-    int ok;
-
-    ok = md != NULL && EVP_DigestSignInit_ex(md, NULL, "SHA256", libctx, NULL, key, NULL) == 1
-         && EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"swap", 4) == 1;
-    EVP_MD_CTX_free(md);
-    return ok;
+    return tk_p11_test_provider_sign(&prov, key);
 }
 
 /* The errors on the queue as text, one per line (free() it); the queue is emptied. */
@@ -116,7 +96,7 @@ static EVP_PKEY *load(const char *what)
 
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;%stype=private", tk_fixture_serial(&env.fx),
              what);
-    key = tk_test_load_private(libctx, uri);
+    key = tk_test_load_private(prov.libctx, uri);
     if (key == NULL)
         ERR_print_errors_fp(stderr);
     assert_non_null(key);

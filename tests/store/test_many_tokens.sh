@@ -10,10 +10,7 @@ tk_fixture_setup tk-many-0 || exit 1
 D=$TK_FIXTURE_DIR
 export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
 P="-provider tokenkey -provider default"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
+. "$(dirname "$0")/tokens_lib.sh"
 
 for i in 1 2 3 4 5 6 7 8 9; do
     "$TK_INIT_TOKEN" "$TOKENKEY_TEST_MODULE" "tk-many-$i" "$TOKENKEY_TEST_SO_PIN_FILE" \
@@ -30,25 +27,9 @@ first=$(head -n 1 "$D/order")
 last=$(tail -n 1 "$D/order")
 echo "# slot order: $(tr '\n' ' ' < "$D/order")"
 
-genkey() { # TOKEN LABEL
-    TOKENKEY_PIN_FILE=$TOKENKEY_TEST_PIN_FILE openssl genpkey $P -algorithm EC \
-        -pkeyopt group:P-256 -pkeyopt "token:$1" -pkeyopt "label:$2" \
-        -out "$D/$1-$2.pem" > "$D/setup.log" 2>&1 ||
-        { cat "$D/setup.log"; echo "setup: key $2 on $1 not made" >&2; exit 1; }
-}
-genkey "$last" far
-genkey "$first" twice
-genkey "$last" twice
-
-# load NAME STATUS URI: openssl pkey, the PKCS#11 calls logged.
-load() {
-    rm -f "$D/calls.log"
-    TOKENKEY_PIN_FILE=$TOKENKEY_TEST_PIN_FILE TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/calls.log" \
-        openssl pkey $P -in "$3" -pubout -out "$D/pub.pem" > "$D/out" 2> "$D/err"
-    rc=$?
-    if [ "$rc" -eq "$2" ]; then ok "$1: exit $2"; else not_ok "$1: exit $rc, expected $2"; sed 's/^/#   /' "$D/err"; fi
-    logins=$(grep -c 'C_Login(' "$D/calls.log")
-}
+genkey "$last" "$TOKENKEY_TEST_PIN_FILE" far
+genkey "$first" "$TOKENKEY_TEST_PIN_FILE" twice
+genkey "$last" "$TOKENKEY_TEST_PIN_FILE" twice
 
 load "a key on the tenth token" 0 "pkcs11:object=far;type=private"
 if [ "$logins" -eq 1 ]; then ok "far: one C_Login"; else not_ok "far: $logins C_Login calls"; fi
@@ -67,6 +48,4 @@ then ok "twice: refused as ambiguous"; else not_ok "twice: not refused as ambigu
 load "the tenth token named" 0 "pkcs11:token=$last;object=twice;type=private"
 if [ "$logins" -eq 1 ]; then ok "named: one C_Login"; else not_ok "named: $logins C_Login calls"; fi
 
-echo "1..$((passed + failed))"
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

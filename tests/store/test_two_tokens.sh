@@ -11,35 +11,18 @@ tk_fixture_setup tk-two-a || exit 1
 D=$TK_FIXTURE_DIR
 export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
 P="-provider tokenkey -provider default"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
+. "$(dirname "$0")/tokens_lib.sh"
 
 # Token B, in the same SoftHSM2 configuration, with a PIN of its own.
 od -An -N8 -tx1 /dev/urandom | tr -d ' \n' > "$D/b.pin" && chmod 600 "$D/b.pin" &&
 "$TK_INIT_TOKEN" "$TOKENKEY_TEST_MODULE" tk-two-b "$TOKENKEY_TEST_SO_PIN_FILE" "$D/b.pin" \
     > "$D/b.slot" || { echo "setup: token B not created" >&2; exit 1; }
 
-genkey() { # TOKEN PINFILE LABEL
-    TOKENKEY_PIN_FILE=$2 openssl genpkey $P -algorithm EC -pkeyopt group:P-256 \
-        -pkeyopt "token:$1" -pkeyopt "label:$3" -out "$D/$1-$3.pem" > "$D/setup.log" 2>&1 ||
-        { cat "$D/setup.log"; echo "setup: key $3 on $1 not made" >&2; exit 1; }
-}
 genkey tk-two-a "$TOKENKEY_TEST_PIN_FILE" only-a
 genkey tk-two-a "$TOKENKEY_TEST_PIN_FILE" both
 genkey tk-two-b "$D/b.pin" both
 
-# load NAME STATUS URI: openssl pkey with A's PIN, the PKCS#11 calls logged.
-load() {
-    rm -f "$D/calls.log"
-    TOKENKEY_PIN_FILE=$TOKENKEY_TEST_PIN_FILE TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$D/calls.log" \
-        openssl pkey $P -in "$3" -pubout -out /dev/null > "$D/out" 2> "$D/err"
-    rc=$?
-    if [ "$rc" -eq "$2" ]; then ok "$1: exit $2"; else not_ok "$1: exit $rc, expected $2"; sed 's/^/#   /' "$D/err"; fi
-    logins=$(grep -c 'C_Login(' "$D/calls.log")
-}
-
+# load uses token A's PIN (the fixture's).
 load "a key on token A only" 0 "pkcs11:object=only-a;type=private"
 if [ "$logins" -eq 1 ]; then ok "one C_Login, to token A"; else not_ok "$logins C_Login calls"; fi
 if grep 'C_Login(' "$D/calls.log" | grep -q 'CKR_OK'; then ok "the login succeeded"; else not_ok "the login failed"; fi
@@ -59,6 +42,4 @@ then ok "no label: says why"; else not_ok "no label: no reason"; sed 's/^/#   /'
 load "the token named" 0 "pkcs11:token=tk-two-a;object=both;type=private"
 if [ "$logins" -eq 1 ]; then ok "named: one C_Login"; else not_ok "named: $logins C_Login calls"; fi
 
-echo "1..$((passed + failed))"
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
