@@ -84,8 +84,10 @@ static const OSSL_ITEM *tk_get_reason_strings(void *provctx)
 
 static void provctx_free(TK_PROVCTX *ctx)
 {
-    for (size_t i = 0; i < ctx->n_modules; i++)
+    for (size_t i = 0; i < ctx->n_modules; i++) {
         tk_p11_module_close(ctx->modules[i]);
+        OPENSSL_free(ctx->module_paths[i]);
+    }
     tk_config_clear(&ctx->cfg);
     OSSL_LIB_CTX_free(ctx->libctx);
     tk_fork_lock_destroy(&ctx->lock);
@@ -253,15 +255,23 @@ int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
     tk_fork_lock_acquire(&ctx->lock);
     *out = NULL;
     for (size_t i = 0; i < ctx->n_modules; i++)
-        if (strcmp(tk_p11_module_path(ctx->modules[i]), path) == 0)
+        if (strcmp(ctx->module_paths[i], path) == 0)
             *out = ctx->modules[i];
     if (*out == NULL) {
-        if (ctx->n_modules == TK_MAX_MODULES) {
+        char *copy = OPENSSL_strdup(path);
+
+        if (copy == NULL) {
+            TK_RAISE(ctx, TK_R_OUT_OF_MEMORY, "module path");
+            ok = 0;
+        } else if (ctx->n_modules == TK_MAX_MODULES) {
             TK_RAISE(ctx, TK_R_BAD_ARGUMENT, "more than %d PKCS#11 modules in use", TK_MAX_MODULES);
             ok = 0;
         } else if ((ok = open_module(ctx, path, out)) != 0) {
+            ctx->module_paths[ctx->n_modules] = copy;
             ctx->modules[ctx->n_modules++] = *out;
+            copy = NULL;
         }
+        OPENSSL_free(copy);
     }
     tk_fork_lock_release(&ctx->lock);
     return ok;

@@ -38,6 +38,8 @@ typedef struct tk_provctx {
     /* Loaded lazily, on first use: loading the provider never touches a token. */
     TK_FORK_LOCK lock;
     TK_P11_MODULE *modules[TK_MAX_MODULES];
+    /* The path each was asked for: one library by two paths is one module, twice here. */
+    char *module_paths[TK_MAX_MODULES];
     size_t n_modules;
 } TK_PROVCTX;
 
