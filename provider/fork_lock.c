@@ -6,29 +6,24 @@
  * from a parent, maybe held by one of its threads.
  */
 static unsigned long fork_count;
-/* Serialises setting up inherited locks again; never held across fork. */
+/*
+ * Serialises setting up inherited locks again. Not held across fork (it
+ * would have to be taken in a prepare handler, whose order against the
+ * PKCS#11 layer's depends on which was installed first): a child sets it
+ * up anew, as no thread of the child holds it.
+ */
 static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
-static void before_fork(void)
-{
-    pthread_mutex_lock(&setup_lock);
-}
-
-static void after_fork_parent(void)
-{
-    pthread_mutex_unlock(&setup_lock);
-}
-
 static void after_fork_child(void)
 {
-    pthread_mutex_unlock(&setup_lock);
+    pthread_mutex_init(&setup_lock, NULL);
     __atomic_add_fetch(&fork_count, 1, __ATOMIC_SEQ_CST);
 }
 
 static void install_hooks(void)
 {
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 void tk_fork_lock_init(TK_FORK_LOCK *l)

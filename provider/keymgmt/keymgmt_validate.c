@@ -88,18 +88,20 @@ static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const unsigned char *sig, size
 
 static int check_pair(TK_KEY *k, EVP_PKEY *pub)
 {
-    unsigned char sig[1024];
-    size_t siglen = 0;
-    CK_RV rv = sign_probe(k, sig, sizeof(sig), &siglen);
+    size_t cap = (size_t)tk_key_max_signature_size(k), siglen = 0;
+    unsigned char *sig = OPENSSL_malloc(cap);
+    CK_RV rv = sig != NULL ? sign_probe(k, sig, cap, &siglen) : CKR_HOST_MEMORY;
     int ok;
 
     if (rv != CKR_OK) {
+        OPENSSL_free(sig);
         TK_RAISE_RV(k->ctx, rv, "signing on the token to check the key pair");
         return 0;
     }
     ERR_set_mark();
     ok = verify_probe(k, pub, sig, siglen);
     ERR_pop_to_mark();
+    OPENSSL_free(sig);
     if (!ok)
         TK_RAISE(k->ctx, TK_R_KEY_MISMATCH, "the private key %s and the public half read with it "
                  "(from the key, or the public key object or certificate with its CKA_ID) are "

@@ -158,17 +158,20 @@ static void on_exit_handler(void)
  * waited for, up to a bound: a PIN pad waiting for a person must not
  * hold the exit up for ever.
  */
+static struct timespec drain_until; /* one deadline for every registration (under gate_lock) */
+static int drain_registrations;     /* under registry_lock */
+
 static void exit_drain(void)
 {
-    struct timespec until;
-
     __atomic_store_n(&process_exiting, 1, __ATOMIC_SEQ_CST);
     __atomic_or_fetch(&gate_closed, GATE_EXITING, __ATOMIC_SEQ_CST);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 2;
     pthread_mutex_lock(&gate_lock);
+    if (drain_until.tv_sec == 0) {
+        clock_gettime(CLOCK_REALTIME, &drain_until);
+        drain_until.tv_sec += 2;
+    }
     while (__atomic_load_n(&gate_inflight, __ATOMIC_SEQ_CST) > 0
-           && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+           && pthread_cond_timedwait(&gate_cond, &gate_lock, &drain_until) == 0)
         ;
     pthread_mutex_unlock(&gate_lock);
 }
@@ -256,6 +259,7 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
 {
     TK_P11_MODULE *m = OPENSSL_zalloc(sizeof(*m));
     CK_RV rv;
+    int fresh;
 
     if (m == NULL)
         return CKR_HOST_MEMORY;
@@ -266,6 +270,10 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
         module_free(m);
         return CKR_HOST_MEMORY;
     }
+    /* Already mapped (by us earlier, or by someone else): its teardown is registered already. */
+    fresh = (m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)) == NULL;
+    if (!fresh)
+        dlclose(m->dl);
     m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *why = dlerror();
@@ -295,8 +303,14 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
     }
     m->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
     m->refs = 1;
-    /* After the module registered its own teardown: ours runs first (see exit_drain). */
-    atexit(exit_drain);
+    /*
+     * After a fresh mapping registered the module's own teardown, so that
+     * ours runs first (see exit_drain). A process that maps modules afresh
+     * again and again stops registering after a while: each registration
+     * stays until exit.
+     */
+    if (fresh && drain_registrations < 32 && atexit(exit_drain) == 0)
+        drain_registrations++;
     *out = m;
     return CKR_OK;
 }
@@ -351,6 +365,7 @@ static void module_shutdown(TK_P11_MODULE *m)
     if (tk_p11_module_inherited(m)) {
         /* A child that never used the module: the sessions are the parent's, so is C_Finalize. */
         TK_DEBUG("forked child: leaving the parent's sessions of %s alone", m->path);
+        m->dl = NULL; /* no dlclose either: the module's teardown would run here, on shared state */
         module_free(m);
         return;
     }

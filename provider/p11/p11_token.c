@@ -332,6 +332,8 @@ void tk_p11_token_forget(struct tk_p11_token *t)
     t->pool_len = 0;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     t->logged_in = 0;
+    /* A copy a parent thread had under way is not ours to wait for (tk_p11_find). */
+    t->copies_begun = t->copies_ended = 0;
     t->generation++;
 }
 
