@@ -371,21 +371,50 @@ static int exit_scenario(int clean)
     return 0;
 }
 
+/* A signature with key whose errors are dropped, not printed. */
+static int sign_quietly(EVP_PKEY *key)
+{
+    unsigned char msg[32] = "exit while signing", sig[512];
+    size_t siglen = 0;
+    int ok = rel_sign(libctx, key, msg, sizeof(msg), sig, &siglen);
+
+    ERR_clear_error();
+    return ok;
+}
+
+/* exit-while-signing's threads: sign until a signature is refused, then wait for the end. */
+static void *sign_until_refused(void *arg)
+{
+    LOOP *l = arg;
+
+    while (sign_quietly(ec))
+        __atomic_fetch_add(&l->signatures, 1, __ATOMIC_RELAXED);
+    for (;;)
+        pause(); /* the process is exiting: exit() ends this thread */
+    return NULL;
+}
+
 /*
  * argv[1] = "exit-while-signing": two threads sign while the main thread
  * calls exit(), as a client does that exits without stopping its threads.
  * The module's teardown (SoftHSM2's static destructors) runs among the
  * exit handlers; a thread inside a module call then crashed the process.
+ *
+ * OpenSSL's own exit handler is left out (OPENSSL_INIT_NO_ATEXIT): it
+ * frees what the threads still use, a race of every OpenSSL application
+ * that exits with threads running, tokenkey or not (ThreadSanitizer
+ * reports it), and not the one under test.
  */
 static int exit_while_signing(void)
 {
     static LOOP loop;
     pthread_t th[2];
 
-    if (load_from_environment() != 0 || !sign_once(ec, ec_pub))
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1
+        || load_from_environment() != 0 || !sign_once(ec, ec_pub))
         return 2;
     for (int i = 0; i < 2; i++)
-        if (pthread_create(&th[i], NULL, sign_loop, &loop) != 0)
+        if (pthread_create(&th[i], NULL, sign_until_refused, &loop) != 0)
             return 3;
     /* Exit while the signatures are under way. */
     while (__atomic_load_n(&loop.signatures, __ATOMIC_RELAXED) < 20) {
