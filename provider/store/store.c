@@ -20,6 +20,7 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
@@ -41,6 +42,7 @@
 typedef struct tk_store_item {
     CK_OBJECT_CLASS cls;
     TK_FOUND where;
+    int cert_public_key;        /* a certificate handed out as its public key */
 } TK_STORE_ITEM;
 
 typedef struct tk_store_ctx {
@@ -214,6 +216,19 @@ static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_
         || ((want & WANT_PUBLIC) != 0 && !find_class(sctx, CKO_PUBLIC_KEY, 0))
         || ((want & WANT_CERT) != 0 && !find_class(sctx, CKO_CERTIFICATE, 0)))
         return 0;
+    /*
+     * An application that asks for a public key (OSSL_STORE_expect PUBKEY:
+     * openssl pkey -pubin, pkeyutl -verify -pubin) of a token that keeps
+     * no public key object for it - smartcards often keep the certificate
+     * only - gets the public keys of the certificates the URI matches: the
+     * public half tokenkey itself takes for such a key (key_public.c).
+     */
+    if (sctx->n_items == 0 && want == WANT_PUBLIC && sctx->expect == OSSL_STORE_INFO_PUBKEY) {
+        if (!find_class(sctx, CKO_CERTIFICATE, 0))
+            return 0;
+        for (size_t i = 0; i < sctx->n_items; i++)
+            sctx->items[i].cert_public_key = 1;
+    }
     if (sctx->n_items == 0) {
         text = tk_objects_uri_for_message(sctx->uri);
         TK_RAISE(ctx, TK_R_OBJECT_NOT_FOUND, "no %s matches %s",
@@ -257,6 +272,42 @@ static int subject_matches(const TK_STORE_CTX *sctx, const unsigned char *der, C
     return same;
 }
 
+/* A certificate's public key, as the SubjectPublicKeyInfo OpenSSL decodes; *skipped if unreadable. */
+static int emit_cert_public_key(TK_STORE_CTX *sctx, const unsigned char *der, CK_ULONG len,
+                                OSSL_CALLBACK *object_cb, void *object_cbarg, int *skipped)
+{
+    const unsigned char *p = der;
+    X509 *x;
+    EVP_PKEY *pub;
+    unsigned char *spki = NULL;
+    int spki_len, objtype = OSSL_OBJECT_PKEY, ok = 1;
+    OSSL_PARAM params[5];
+
+    /* A certificate OpenSSL cannot read is skipped: its errors are not the caller's. */
+    ERR_set_mark();
+    x = d2i_X509(NULL, &p, (long)len);
+    pub = x != NULL ? X509_get0_pubkey(x) : NULL;
+    spki_len = pub != NULL ? i2d_PUBKEY(pub, &spki) : -1;
+    ERR_pop_to_mark();
+    if (spki_len <= 0) {
+        TK_DEBUG("skipping a certificate whose public key cannot be read");
+        *skipped = 1;
+    } else {
+        params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype);
+        params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,
+                                                     (char *)EVP_PKEY_get0_type_name(pub), 0);
+        params[2] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
+                                                     (char *)"SubjectPublicKeyInfo", 0);
+        params[3] = OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, spki,
+                                                      (size_t)spki_len);
+        params[4] = OSSL_PARAM_construct_end();
+        ok = object_cb(params, object_cbarg);
+    }
+    OPENSSL_free(spki);
+    X509_free(x);
+    return ok;
+}
+
 /* Hand out one listed object; *skipped when it is not one to return. */
 static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBACK *object_cb,
                      void *object_cbarg, int *skipped)
@@ -296,6 +347,8 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
     if (k != NULL) {
         ok = emit_key(sctx, k, object_cb, object_cbarg);
         tk_key_free(k);
+    } else if (item->cert_public_key) {
+        ok = emit_cert_public_key(sctx, der, len, object_cb, object_cbarg, skipped);
     } else if (!subject_matches(sctx, der, len)) {
         *skipped = 1;
         ok = 1;

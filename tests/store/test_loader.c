@@ -65,14 +65,16 @@ static int clear_errors(void **state)
 
 typedef struct {
     int pkeys, pubkeys, certs, other, failed_loads;
-    X509 *cert;     /* the last certificate */
-    EVP_PKEY *pkey; /* the last private key */
+    X509 *cert;       /* the last certificate */
+    EVP_PKEY *pkey;   /* the last private key */
+    EVP_PKEY *pubkey; /* the last public key */
 } LOADED;
 
 static void loaded_free(LOADED *l)
 {
     X509_free(l->cert);
     EVP_PKEY_free(l->pkey);
+    EVP_PKEY_free(l->pubkey);
 }
 
 /*
@@ -114,6 +116,8 @@ static int load_all(OSSL_LIB_CTX *libctx, const char *uri, int expect, X509_NAME
             break;
         case OSSL_STORE_INFO_PUBKEY:
             l->pubkeys++;
+            EVP_PKEY_free(l->pubkey);
+            l->pubkey = OSSL_STORE_INFO_get1_PUBKEY(info);
             break;
         case OSSL_STORE_INFO_CERT:
             l->certs++;
@@ -284,6 +288,24 @@ static void test_public_half_from_certificate(void **state)
     assert_int_equal(EVP_PKEY_eq(l.pkey, X509_get0_pubkey(cert)), 1);
     assert_int_equal(EVP_PKEY_eq(l.pkey, pub), 1);
     loaded_free(&l);
+
+    /*
+     * Asked for a public key (openssl pkey -pubin), with no public key
+     * object left: the certificate's public key, not nothing.
+     */
+    free(uri);
+    uri = token_uri(";object=ld-c");
+    assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PUBKEY, NULL, &l), 1);
+    if (l.pubkeys != 1 || l.pkeys + l.certs + l.failed_loads != 0) {
+        char *errors = st_errors();
+
+        fail_msg("%d public keys, %d keys, %d certificates, %d failed loads:\n%s", l.pubkeys,
+                 l.pkeys, l.certs, l.failed_loads, errors);
+    }
+    assert_int_equal(EVP_PKEY_eq(l.pubkey, pub), 1);
+    loaded_free(&l);
+    free(uri);
+    uri = token_uri(";object=ld-c;type=private");
 
     /* Without the certificate there is no public half left, and the error says what to do. */
     assert_int_equal(tkst_delete(env.t, &env.pin, CKO_CERTIFICATE, "ld-c"), CKR_OK);
