@@ -98,17 +98,17 @@ int tk_p11_gate_enter(void);   /* 0: the process is exiting, no call may start *
 void tk_p11_gate_leave(void);
 CK_RV tk_p11_gate_refused(void); /* what a call refused at exit returns */
 
-/* 1 once the process is exiting: the module may be gone (see p11_module.c). */
-int tk_p11_process_exiting(void);
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
 /*
- * 1 in a forked child that has not used m yet: its sessions and objects
- * are still the parent's, and closing or destroying them is not ours to do
- * (a module whose sessions live in a daemon or on a card would close the
- * parent's).
+ * 1 when tearing down what we hold in m (sessions, session copies,
+ * C_Finalize, dlclose) is not ours to do: the process is exiting (the
+ * module may be gone already, see p11_module.c), or this is a forked
+ * child that has not used m yet, whose sessions and objects are still the
+ * parent's (a module whose sessions live in a daemon or on a card would
+ * close the parent's).
  */
-int tk_p11_module_inherited(const TK_P11_MODULE *m);
+int tk_p11_module_hands_off(const TK_P11_MODULE *m);
 /* Token bookkeeping after fork: handles from the parent are meaningless here. */
 void tk_p11_token_forget(struct tk_p11_token *t);
 /*

@@ -355,17 +355,12 @@ CK_RV tk_p11_module_open(const char *path, const char *init_args, TK_P11_MODULE 
  */
 static void module_shutdown(TK_P11_MODULE *m)
 {
-    if (__atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST)) {
-        /* Our own memory is freed; the module and its mapping are not touched. */
-        TK_DEBUG("process exiting: leaving %s to the operating system", m->path);
+    if (tk_p11_module_hands_off(m)) {
+        /* Our own memory is freed; the module, its sessions and its mapping are not touched. */
+        TK_DEBUG("%s: leaving %s alone",
+                 __atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST) ? "process exiting"
+                                                                     : "forked child", m->path);
         m->dl = NULL;
-        module_free(m);
-        return;
-    }
-    if (tk_p11_module_inherited(m)) {
-        /* A child that never used the module: the sessions are the parent's, so is C_Finalize. */
-        TK_DEBUG("forked child: leaving the parent's sessions of %s alone", m->path);
-        m->dl = NULL; /* no dlclose either: the module's teardown would run here, on shared state */
         module_free(m);
         return;
     }
@@ -440,15 +435,11 @@ TK_P11_MODULE *tk_p11_module_up_ref(TK_P11_MODULE *m)
     return m;
 }
 
-int tk_p11_module_inherited(const TK_P11_MODULE *m)
+int tk_p11_module_hands_off(const TK_P11_MODULE *m)
 {
-    return __atomic_load_n(&m->fork_gen, __ATOMIC_ACQUIRE)
-           != __atomic_load_n(&fork_generation, __ATOMIC_ACQUIRE);
-}
-
-int tk_p11_process_exiting(void)
-{
-    return __atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST)
+           || __atomic_load_n(&m->fork_gen, __ATOMIC_ACQUIRE)
+                  != __atomic_load_n(&fork_generation, __ATOMIC_ACQUIRE);
 }
 
 const char *tk_p11_module_path(const TK_P11_MODULE *m)

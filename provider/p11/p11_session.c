@@ -224,7 +224,7 @@ void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigne
     CK_SESSION_HANDLE anchor;
 
     /* At exit the module may be gone; in a child that has not used it, the copy is the parent's. */
-    if (tk_p11_process_exiting() || tk_p11_module_inherited(t->module))
+    if (tk_p11_module_hands_off(t->module))
         return;
     pthread_mutex_lock(&t->lock);
     anchor = generation == t->generation ? t->anchor : CK_INVALID_HANDLE;
