@@ -31,6 +31,14 @@ CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned fl
                            const char *label, const unsigned char *id, size_t idlen,
                            CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
 {
+    return tk_test_keygen_limited(s, kind, flags, NULL, 0, label, id, idlen, hpub, hpriv);
+}
+
+CK_RV tk_test_keygen_limited(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned flags,
+                             const CK_MECHANISM_TYPE *allowed, size_t n_allowed, const char *label,
+                             const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpub,
+                             CK_OBJECT_HANDLE *hpriv)
+{
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG bits = 2048, llen = strlen(label);
     unsigned char exponent[] = { 0x01, 0x00, 0x01 };
@@ -57,9 +65,10 @@ CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned fl
         { CKA_SIGN, &yes, sizeof(yes) },
         { CKA_ID, (void *)id, idlen },
         { CKA_LABEL, (void *)label, llen },
-        { CKA_DECRYPT, &yes, sizeof(yes) }, /* RSA only: the last one */
+        { CKA_DECRYPT, &yes, sizeof(yes) }, /* RSA only */
+        { CKA_ALLOWED_MECHANISMS, (void *)allowed, (CK_ULONG)(n_allowed * sizeof(*allowed)) },
     };
-    CK_ULONG npub = 4, npriv = sizeof(privt) / sizeof(privt[0]);
+    CK_ULONG npub = 4, npriv = sizeof(privt) / sizeof(privt[0]) - 1;
 
     if (rsa) {
         pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
@@ -69,7 +78,10 @@ CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned fl
         if (plen <= 0)
             return CKR_GENERAL_ERROR;
         pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, (CK_ULONG)plen };
+        privt[npriv - 1] = privt[npriv]; /* no CKA_DECRYPT */
         npriv--;
     }
+    if (n_allowed > 0)
+        npriv++;
     return tk_p11_generate_key_pair(s, &mech, pubt, npub, privt, npriv, hpub, hpriv);
 }

@@ -32,4 +32,10 @@ CK_RV tk_test_keygen_flags(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned fl
                            const char *label, const unsigned char *id, size_t idlen,
                            CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv);
 
+/* The same, the private key limited to allowed (CKA_ALLOWED_MECHANISMS; n_allowed 0: no limit). */
+CK_RV tk_test_keygen_limited(TK_P11_SESSION *s, TK_TEST_KEY_KIND kind, unsigned flags,
+                             const CK_MECHANISM_TYPE *allowed, size_t n_allowed, const char *label,
+                             const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpub,
+                             CK_OBJECT_HANDLE *hpriv);
+
 #endif

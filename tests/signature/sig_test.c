@@ -95,8 +95,8 @@ void sig_key_uri(const SIG_ENV *e, const char *label, char *buf, size_t cap)
 }
 
 /* A key pair with CKA_ID and CKA_LABEL both label, and its public half as a software key. */
-static CK_RV generate(SIG_ENV *e, SIG_KIND kind, unsigned flags, const char *label,
-                      EVP_PKEY **pub)
+static CK_RV generate(SIG_ENV *e, SIG_KIND kind, unsigned flags, const CK_MECHANISM_TYPE *allowed,
+                      size_t n_allowed, const char *label, EVP_PKEY **pub)
 {
     CK_OBJECT_HANDLE hpub, hpriv;
     TK_P11_SESSION s;
@@ -104,8 +104,8 @@ static CK_RV generate(SIG_ENV *e, SIG_KIND kind, unsigned flags, const char *lab
 
     if (rv != CKR_OK || (rv = tk_p11_session_get(e->t, &s)) != CKR_OK)
         return rv;
-    rv = tk_test_keygen_flags(&s, (TK_TEST_KEY_KIND)kind, flags, label,
-                              (const unsigned char *)label, strlen(label), &hpub, &hpriv);
+    rv = tk_test_keygen_limited(&s, (TK_TEST_KEY_KIND)kind, flags, allowed, n_allowed, label,
+                                (const unsigned char *)label, strlen(label), &hpub, &hpriv);
     if (rv == CKR_OK && (*pub = tk_test_token_public_key(&s, hpub)) == NULL)
         rv = CKR_GENERAL_ERROR;
     tk_p11_session_put(&s, rv);
@@ -127,12 +127,19 @@ int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out)
 
 int sig_key_make_flags(SIG_ENV *e, SIG_KIND kind, unsigned flags, const char *label, SIG_KEY *out)
 {
+    return sig_key_make_limited(e, kind, flags, NULL, 0, label, out);
+}
+
+int sig_key_make_limited(SIG_ENV *e, SIG_KIND kind, unsigned flags,
+                         const CK_MECHANISM_TYPE *allowed, size_t n_allowed, const char *label,
+                         SIG_KEY *out)
+{
     CK_RV rv;
     const OSSL_PROVIDER *prov;
 
     memset(out, 0, sizeof(*out));
     out->kind = kind;
-    rv = generate(e, kind, flags, label, &out->pub);
+    rv = generate(e, kind, flags, allowed, n_allowed, label, &out->pub);
     if (rv != CKR_OK) {
         fprintf(stderr, "test: generating %s: %s\n", label, tk_p11_rv_name(rv));
         ERR_print_errors_fp(stderr);

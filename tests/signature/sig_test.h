@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "fixture.h"
 #include "p11/p11.h"
@@ -57,6 +58,10 @@ typedef struct sig_key {
 int sig_key_make(SIG_ENV *e, SIG_KIND kind, const char *label, SIG_KEY *out);
 /* The same with tk_test_keygen_flags's flags (TK_TEST_ALWAYS_AUTHENTICATE). */
 int sig_key_make_flags(SIG_ENV *e, SIG_KIND kind, unsigned flags, const char *label, SIG_KEY *out);
+/* The same, the private key limited to allowed (CKA_ALLOWED_MECHANISMS). */
+int sig_key_make_limited(SIG_ENV *e, SIG_KIND kind, unsigned flags,
+                         const CK_MECHANISM_TYPE *allowed, size_t n_allowed, const char *label,
+                         SIG_KEY *out);
 void sig_key_free(SIG_KEY *k);
 
 /*
@@ -108,5 +113,23 @@ size_t sig_digest(const char *md, const unsigned char *msg, size_t msglen, unsig
 
 /* All errors queued, as text (free() it); the queue is emptied. */
 char *sig_errors_text(void);
+
+/*
+ * A self-signed certificate for k's public half, signed on the token with
+ * md (RSA: PKCS#1 v1.5, or PSS when pss), and checked with the default
+ * provider's copy of the public key.
+ */
+X509 *sig_self_signed(SIG_ENV *e, SIG_KEY *k, const char *md, int pss);
+
+/*
+ * Mutual TLS (version only) between two endpoints that both use k with
+ * sig_self_signed's certificate: each signs once (TLS 1.3: both
+ * CertificateVerify; TLS 1.2: ServerKeyExchange and the client's
+ * CertificateVerify). Checks both verify results, the peer signature type
+ * (EVP_PKEY_RSA_PSS...) and digest (NID_undef: not checked), and that data
+ * flows. sigalgs and ciphers may be NULL.
+ */
+void sig_tls_handshake(SIG_ENV *e, SIG_KEY *k, const char *md, int cert_pss, int version,
+                       const char *sigalgs, const char *ciphers, int want_sig_type, int want_md);
 
 #endif
