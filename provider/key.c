@@ -46,6 +46,7 @@ void tk_key_free(TK_KEY *k)
     OPENSSL_free(k->id);
     OPENSSL_free(k->label);
     OPENSSL_free(k->uri);
+    OPENSSL_free(k->allowed_mechs);
     tk_fork_lock_destroy(&k->lock);
     OPENSSL_free(k);
 }
@@ -130,12 +131,12 @@ static TK_KEY_TYPE key_type_of(CK_KEY_TYPE kt)
  */
 enum {
     KA_CLASS, KA_KEY_TYPE, KA_ALWAYS_AUTHENTICATE, KA_ID, KA_LABEL,
-    KA_MODULUS, KA_PUBLIC_EXPONENT, KA_EC_PARAMS, KA_EC_POINT, KA_N
+    KA_MODULUS, KA_PUBLIC_EXPONENT, KA_EC_PARAMS, KA_EC_POINT, KA_ALLOWED_MECHANISMS, KA_N
 };
 
 static const CK_ATTRIBUTE_TYPE key_attr_types[KA_N] = {
     CKA_CLASS, CKA_KEY_TYPE, CKA_ALWAYS_AUTHENTICATE, CKA_ID, CKA_LABEL,
-    CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT,
+    CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT, CKA_ALLOWED_MECHANISMS,
 };
 
 /* A fixed-size attribute from the batch, if present with exactly that size. */
@@ -144,6 +145,23 @@ static int attr_ulong(const CK_ATTRIBUTE *a, CK_ULONG *v)
     if (a->pValue == NULL || a->ulValueLen != sizeof(*v))
         return 0;
     memcpy(v, a->pValue, sizeof(*v));
+    return 1;
+}
+
+/*
+ * CKA_ALLOWED_MECHANISMS (PKCS#11 v2.40 4.6): a key limited to, say,
+ * CKM_ECDSA_SHA256 must be asked for that, not CKM_ECDSA. Absent or empty
+ * means no limit, as on tokens that predate the attribute.
+ */
+static int keep_allowed_mechanisms(TK_KEY *k, const CK_ATTRIBUTE *a)
+{
+    size_t n = a->ulValueLen / sizeof(CK_MECHANISM_TYPE);
+
+    if (a->pValue == NULL || n == 0)
+        return 1;
+    if ((k->allowed_mechs = OPENSSL_memdup(a->pValue, n * sizeof(CK_MECHANISM_TYPE))) == NULL)
+        return 0;
+    k->n_allowed_mechs = n;
     return 1;
 }
 
@@ -175,6 +193,10 @@ static CK_RV key_from_attrs(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE
         /* A per-use login must stay bound to the token object itself. */
         k->copy_allowed = !k->always_authenticate
                           && (ctx == NULL || ctx->cfg.session_key_copy != 0);
+        if (!keep_allowed_mechanisms(k, &a[KA_ALLOWED_MECHANISMS])) {
+            *out = k;
+            return CKR_HOST_MEMORY;
+        }
     }
     if (a[KA_ID].pValue != NULL
         && (k->id = OPENSSL_memdup(a[KA_ID].pValue, a[KA_ID].ulValueLen > 0 ? a[KA_ID].ulValueLen
@@ -474,7 +496,18 @@ CK_RV tk_key_decrypt(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, siz
     return run_private_op(k, mech, in, inlen, out, outlen, 1);
 }
 
-int tk_key_token_has_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need)
+int tk_key_allows_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech)
 {
-    return k->token != NULL && tk_p11_has_mechanism(k->token, mech, need);
+    if (k->allowed_mechs == NULL)
+        return 1;
+    for (size_t i = 0; i < k->n_allowed_mechs; i++)
+        if (k->allowed_mechs[i] == mech)
+            return 1;
+    return 0;
+}
+
+int tk_key_can_use_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need)
+{
+    return k->token != NULL && tk_key_allows_mechanism(k, mech)
+           && tk_p11_has_mechanism(k->token, mech, need);
 }

@@ -47,6 +47,8 @@ typedef struct tk_key {
     size_t id_len;
     char *label;                    /* CKA_LABEL, NULL if none */
     int always_authenticate;        /* CKA_ALWAYS_AUTHENTICATE */
+    CK_MECHANISM_TYPE *allowed_mechs; /* CKA_ALLOWED_MECHANISMS; NULL: no limit */
+    size_t n_allowed_mechs;
     TK_PIN_SOURCE pin;              /* lasting PIN source, for logging in again */
     char *uri;                      /* its pkcs11: URI (never a PIN), for messages and key references */
     CK_TOKEN_INFO token_info;       /* the token it was loaded from, to know that token again */
@@ -105,7 +107,12 @@ CK_RV tk_key_sign(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t
 CK_RV tk_key_decrypt(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                      unsigned char *out, size_t *outlen);
 
-/* The token this key lives on supports mech with the flags in need. */
-int tk_key_token_has_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need);
+/*
+ * The key may be used with mech: the token it lives on supports mech with
+ * the flags in need, and the key's CKA_ALLOWED_MECHANISMS (if any) lists it.
+ */
+int tk_key_can_use_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need);
+/* The key's CKA_ALLOWED_MECHANISMS lists mech, or the key has no such limit. */
+int tk_key_allows_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech);
 
 #endif

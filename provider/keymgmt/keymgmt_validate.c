@@ -40,29 +40,58 @@ static int check_public(TK_KEY *k, EVP_PKEY *pub, int checktype)
     return ok;
 }
 
-/* A signature of probe on the token, as the software verifier takes it. */
-static CK_RV sign_probe(TK_KEY *k, unsigned char *sig, size_t cap, size_t *siglen)
+/*
+ * How the token signs probe: the raw mechanism of the key type. An RSA key
+ * that may not use PKCS#1 v1.5 (a token or CKA_ALLOWED_MECHANISMS that
+ * allows PSS only) signs probe as a SHA-256 digest with PSS.
+ */
+static int probe_mechanism(TK_KEY *k, CK_MECHANISM *mech, CK_RSA_PKCS_PSS_PARAMS *pss)
+{
+    CK_MECHANISM_TYPE want = k->type == TK_KEY_RSA ? CKM_RSA_PKCS
+                             : k->type == TK_KEY_ED25519 ? CKM_EDDSA : CKM_ECDSA;
+
+    *mech = (CK_MECHANISM){ want, NULL, 0 };
+    if (tk_key_can_use_mechanism(k, want, CKF_SIGN))
+        return 1;
+    if (k->type == TK_KEY_RSA && tk_key_can_use_mechanism(k, CKM_RSA_PKCS_PSS, CKF_SIGN)) {
+        *pss = (CK_RSA_PKCS_PSS_PARAMS){ CKM_SHA256, CKG_MGF1_SHA256, sizeof(probe) };
+        *mech = (CK_MECHANISM){ CKM_RSA_PKCS_PSS, pss, sizeof(*pss) };
+        return 1;
+    }
+    tk_sig_raise_no_mechanism(k->ctx, k, "signing", want,
+                              k->type == TK_KEY_RSA ? CKM_RSA_PKCS_PSS : 0);
+    return 0;
+}
+
+/* A signature of probe on the token with mech, as the software verifier takes it. */
+static CK_RV sign_probe(TK_KEY *k, CK_MECHANISM *mech, unsigned char *sig, size_t cap,
+                        size_t *siglen)
 {
     unsigned char rs[2 * TK_ECDSA_MAX_HALF];
     size_t rslen = sizeof(rs);
-    CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
     CK_RV rv;
 
     *siglen = cap;
-    if (k->type == TK_KEY_RSA)
-        return tk_key_sign(k, &mech, probe, sizeof(probe), sig, siglen);
-    if (k->type == TK_KEY_ED25519) {
-        mech.mechanism = CKM_EDDSA;
-        return tk_key_sign(k, &mech, probe, sizeof(probe), sig, siglen);
-    }
-    mech.mechanism = CKM_ECDSA;
-    rv = tk_key_sign(k, &mech, probe, sizeof(probe), rs, &rslen);
+    if (k->type != TK_KEY_EC)
+        return tk_key_sign(k, mech, probe, sizeof(probe), sig, siglen);
+    rv = tk_key_sign(k, mech, probe, sizeof(probe), rs, &rslen);
     if (rv == CKR_OK && !tk_ecdsa_rs_to_der(rs, rslen, sig, cap, siglen))
         rv = CKR_FUNCTION_FAILED;
     return rv;
 }
 
-static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const unsigned char *sig, size_t siglen)
+/* RSA: PKCS#1 v1.5 over probe as data, or PSS over probe as a SHA-256 digest. */
+static int rsa_verify_padding(EVP_PKEY_CTX *c, const CK_MECHANISM *mech)
+{
+    if (mech->mechanism != CKM_RSA_PKCS_PSS)
+        return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1;
+    return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING) == 1
+           && EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1
+           && EVP_PKEY_CTX_set_rsa_pss_saltlen(c, (int)sizeof(probe)) == 1;
+}
+
+static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const CK_MECHANISM *mech,
+                        const unsigned char *sig, size_t siglen)
 {
     OSSL_LIB_CTX *libctx = k->ctx->libctx;
     EVP_MD_CTX *md = NULL;
@@ -75,10 +104,10 @@ static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const unsigned char *sig, size
              && EVP_DigestVerifyInit_ex(md, NULL, NULL, libctx, TK_SIG_PUBLIC_PROPQ, pub, NULL) == 1
              && EVP_DigestVerify(md, sig, siglen, probe, sizeof(probe)) == 1;
     } else {
-        /* No digest set: ECDSA verifies probe as the digest, RSA as PKCS#1 v1.5 data. */
+        /* No digest set: ECDSA verifies probe as the digest. */
         c = EVP_PKEY_CTX_new_from_pkey(libctx, pub, TK_SIG_PUBLIC_PROPQ);
         ok = c != NULL && EVP_PKEY_verify_init(c) == 1
-             && (k->type != TK_KEY_RSA || EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1)
+             && (k->type != TK_KEY_RSA || rsa_verify_padding(c, mech))
              && EVP_PKEY_verify(c, sig, siglen, probe, sizeof(probe)) == 1;
     }
     EVP_MD_CTX_free(md);
@@ -89,17 +118,23 @@ static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const unsigned char *sig, size
 static int check_pair(TK_KEY *k, EVP_PKEY *pub)
 {
     size_t cap = (size_t)tk_key_max_signature_size(k), siglen = 0;
-    unsigned char *sig = OPENSSL_malloc(cap);
-    CK_RV rv = sig != NULL ? sign_probe(k, sig, cap, &siglen) : CKR_HOST_MEMORY;
+    CK_MECHANISM mech;
+    CK_RSA_PKCS_PSS_PARAMS pss;
+    unsigned char *sig;
+    CK_RV rv;
     int ok;
 
+    if (!probe_mechanism(k, &mech, &pss))
+        return 0;
+    sig = OPENSSL_malloc(cap);
+    rv = sig != NULL ? sign_probe(k, &mech, sig, cap, &siglen) : CKR_HOST_MEMORY;
     if (rv != CKR_OK) {
         OPENSSL_free(sig);
         TK_RAISE_RV(k->ctx, rv, "signing on the token to check the key pair");
         return 0;
     }
     ERR_set_mark();
-    ok = verify_probe(k, pub, sig, siglen);
+    ok = verify_probe(k, pub, &mech, sig, siglen);
     ERR_pop_to_mark();
     OPENSSL_free(sig);
     if (!ok)

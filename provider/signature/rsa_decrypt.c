@@ -231,7 +231,7 @@ static int tk_rsa_encrypt_init(void *vctx, void *provkey, const OSSL_PARAM param
     return cipher_init(vctx, provkey, CIPHER_ENCRYPT, params);
 }
 
-/* The mechanism for the current parameters; 0 after raising when the token lacks it. */
+/* The mechanism for the current parameters; 0 after raising when the key cannot use it. */
 static int mechanism(TK_RSA_CIPHER *ctx, CK_MECHANISM *mech, CK_RSA_PKCS_OAEP_PARAMS *oaep)
 {
     memset(mech, 0, sizeof(*mech));
@@ -251,12 +251,8 @@ static int mechanism(TK_RSA_CIPHER *ctx, CK_MECHANISM *mech, CK_RSA_PKCS_OAEP_PA
     } else {
         mech->mechanism = CKM_RSA_PKCS;
     }
-    if (!tk_key_token_has_mechanism(ctx->key, mech->mechanism, CKF_DECRYPT)) {
-        char label[40];
-
-        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "token '%s' does not support %s for "
-                 "decryption", tk_sig_token_label(ctx->key, label, sizeof(label)),
-                 tk_p11_mech_name(mech->mechanism));
+    if (!tk_key_can_use_mechanism(ctx->key, mech->mechanism, CKF_DECRYPT)) {
+        tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "decryption", mech->mechanism, 0);
         return 0;
     }
     return 1;

@@ -36,13 +36,13 @@ static int ecdsa_plan(TK_SIG_CTX *ctx)
         combined = ctx->digest->ecdsa;
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->combined = 0;
-    if (tk_key_token_has_mechanism(ctx->key, CKM_ECDSA, CKF_SIGN)) {
+    if (tk_key_can_use_mechanism(ctx->key, CKM_ECDSA, CKF_SIGN)) {
         ctx->mech.mechanism = CKM_ECDSA;
-    } else if (combined != 0 && tk_key_token_has_mechanism(ctx->key, combined, CKF_SIGN)) {
+    } else if (combined != 0 && tk_key_can_use_mechanism(ctx->key, combined, CKF_SIGN)) {
         ctx->mech.mechanism = combined;
         ctx->combined = 1;
     } else {
-        tk_sig_raise_no_mechanism(ctx, CKM_ECDSA, combined);
+        tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", CKM_ECDSA, combined);
         return 0;
     }
     return 1;
@@ -146,7 +146,7 @@ static const OSSL_PARAM *tk_ecdsa_settable_ctx_params(void *vctx, void *provctx)
 }
 
 static const TK_SIG_OPS ecdsa_ops = {
-    TK_KEY_EC, "ECDSA", ecdsa_reset, ecdsa_set_params, ecdsa_plan, ecdsa_sign, ecdsa_verify_setup,
+    TK_KEY_EC, "ECDSA", ecdsa_reset, ecdsa_set_params, ecdsa_plan, NULL, ecdsa_sign, ecdsa_verify_setup,
 };
 
 static void *tk_ecdsa_newctx(void *provctx, const char *propq)

@@ -36,8 +36,8 @@ static int eddsa_plan(TK_SIG_CTX *ctx)
 {
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->combined = 1; /* the token sees the message */
-    if (!tk_key_token_has_mechanism(ctx->key, CKM_EDDSA, CKF_SIGN)) {
-        tk_sig_raise_no_mechanism(ctx, CKM_EDDSA, 0);
+    if (!tk_key_can_use_mechanism(ctx->key, CKM_EDDSA, CKF_SIGN)) {
+        tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", CKM_EDDSA, 0);
         return 0;
     }
     ctx->mech.mechanism = CKM_EDDSA;
@@ -119,7 +119,7 @@ static const OSSL_PARAM *tk_ed25519_gettable_ctx_params(void *vctx, void *provct
 }
 
 static const TK_SIG_OPS eddsa_ops = {
-    TK_KEY_ED25519, "Ed25519", eddsa_reset, eddsa_set_params, eddsa_plan, eddsa_sign,
+    TK_KEY_ED25519, "Ed25519", eddsa_reset, eddsa_set_params, eddsa_plan, NULL, eddsa_sign,
     eddsa_verify_setup,
 };
 

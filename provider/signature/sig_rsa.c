@@ -7,7 +7,9 @@
  *
  * Mechanisms, best first: CKM_RSA_PKCS over DigestInfo || hash computed
  * here, or CKM_RSA_PKCS_PSS over the hash; else the token's combined
- * CKM_SHAxxx_RSA_PKCS[_PSS] over the whole message.
+ * CKM_SHAxxx_RSA_PKCS[_PSS] over the whole message. Only those the key's
+ * CKA_ALLOWED_MECHANISMS lets it use; a key that cannot use PKCS#1 v1.5
+ * waits at init for the PSS padding libssl sets afterwards.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,17 +190,50 @@ static int pss_saltlen(TK_SIG_CTX *ctx, int *slen)
     return 1;
 }
 
+/*
+ * The mechanisms that sign with padding pad, best first: the raw one, then
+ * the combined one for this digest (0 if none). Combined mechanisms hash
+ * the message: not for EVP_PKEY_sign of a digest.
+ */
+static void rsa_mechanisms(const TK_SIG_CTX *ctx, int pad, CK_MECHANISM_TYPE m[2])
+{
+    int pss = pad == RSA_PKCS1_PSS_PADDING;
+
+    m[0] = pss ? CKM_RSA_PKCS_PSS : CKM_RSA_PKCS;
+    m[1] = 0;
+    if (ctx->digest != NULL && ctx->op == TK_SIG_OP_DIGEST_SIGN)
+        m[1] = pss ? ctx->digest->rsa_pss : ctx->digest->rsa_pkcs;
+}
+
+static int rsa_padding_usable(const TK_SIG_CTX *ctx, int pad)
+{
+    CK_MECHANISM_TYPE m[2];
+
+    rsa_mechanisms(ctx, pad, m);
+    return tk_key_can_use_mechanism(ctx->key, m[0], CKF_SIGN)
+           || (m[1] != 0 && tk_key_can_use_mechanism(ctx->key, m[1], CKF_SIGN));
+}
+
+/*
+ * The padding so far has no mechanism the key can use, the other one has:
+ * a token or key that signs with PSS only, which libssl asks for only
+ * after EVP_DigestSignInit_ex (EVP_PKEY_CTX_set_rsa_padding).
+ */
+static int rsa_plan_later(const TK_SIG_CTX *ctx)
+{
+    int other = ctx->pad == RSA_PKCS1_PSS_PADDING ? RSA_PKCS1_PADDING : RSA_PKCS1_PSS_PADDING;
+
+    return !rsa_padding_usable(ctx, ctx->pad) && rsa_padding_usable(ctx, other);
+}
+
 static int rsa_plan(TK_SIG_CTX *ctx)
 {
-    int pss = ctx->pad == RSA_PKCS1_PSS_PADDING;
-    CK_MECHANISM_TYPE raw = pss ? CKM_RSA_PKCS_PSS : CKM_RSA_PKCS, combined = 0;
+    CK_MECHANISM_TYPE m[2];
 
-    /* Combined mechanisms hash the message: not for EVP_PKEY_sign of a digest. */
-    if (ctx->digest != NULL && ctx->op == TK_SIG_OP_DIGEST_SIGN)
-        combined = pss ? ctx->digest->rsa_pss : ctx->digest->rsa_pkcs;
+    rsa_mechanisms(ctx, ctx->pad, m);
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->combined = 0;
-    if (pss) {
+    if (ctx->pad == RSA_PKCS1_PSS_PADDING) {
         const TK_SIG_DIGEST *mgf1 = ctx->mgf1 != NULL ? ctx->mgf1 : ctx->digest;
         int slen;
 
@@ -211,13 +246,13 @@ static int rsa_plan(TK_SIG_CTX *ctx)
         ctx->mech.pParameter = &ctx->pss;
         ctx->mech.ulParameterLen = sizeof(ctx->pss);
     }
-    if (tk_key_token_has_mechanism(ctx->key, raw, CKF_SIGN)) {
-        ctx->mech.mechanism = raw;
-    } else if (combined != 0 && tk_key_token_has_mechanism(ctx->key, combined, CKF_SIGN)) {
-        ctx->mech.mechanism = combined;
+    if (tk_key_can_use_mechanism(ctx->key, m[0], CKF_SIGN)) {
+        ctx->mech.mechanism = m[0];
+    } else if (m[1] != 0 && tk_key_can_use_mechanism(ctx->key, m[1], CKF_SIGN)) {
+        ctx->mech.mechanism = m[1];
         ctx->combined = 1;
     } else {
-        tk_sig_raise_no_mechanism(ctx, raw, combined);
+        tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", m[0], m[1]);
         return 0;
     }
     return 1;
@@ -415,7 +450,8 @@ static const OSSL_PARAM *tk_rsa_sig_settable_ctx_params(void *vctx, void *provct
 }
 
 static const TK_SIG_OPS rsa_ops = {
-    TK_KEY_RSA, "RSA", rsa_reset, rsa_set_params, rsa_plan, rsa_sign, rsa_verify_setup,
+    TK_KEY_RSA, "RSA", rsa_reset, rsa_set_params, rsa_plan, rsa_plan_later, rsa_sign,
+    rsa_verify_setup,
 };
 
 static void *tk_rsa_sig_newctx(void *provctx, const char *propq)

@@ -19,30 +19,63 @@ const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap)
     return buf;
 }
 
-void tk_sig_raise_no_mechanism(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE combined)
+/* "CKM_A, CKM_B, ..." for a message. */
+static void mech_list(const CK_MECHANISM_TYPE *m, size_t n, char *buf, size_t cap)
 {
-    char label[40], rawname[64];
-    CK_RV mrv = ctx->key->token != NULL ? tk_p11_mechanism_list_rv(ctx->key->token) : CKR_OK;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            OPENSSL_strlcat(buf, ", ", cap);
+        OPENSSL_strlcat(buf, tk_p11_mech_name(m[i]), cap);
+    }
+}
+
+void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
+                               CK_MECHANISM_TYPE first, CK_MECHANISM_TYPE second)
+{
+    char label[40], why[384] = "", allowed[256];
+    CK_MECHANISM_TYPE asked[2] = { first, second };
+    CK_RV mrv = k->token != NULL ? tk_p11_mechanism_list_rv(k->token) : CKR_OK;
+    int key_refuses = 0;
 
     /* The list could not be read: say why, not that the mechanism is missing. */
     if (mrv != CKR_OK) {
         char what[96];
 
         snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
-                 tk_sig_token_label(ctx->key, label, sizeof(label)));
-        TK_RAISE_RV(ctx->provctx, mrv, what);
+                 tk_sig_token_label(k, label, sizeof(label)));
+        TK_RAISE_RV(pc, mrv, what);
         return;
     }
-    /* tk_p11_mech_name's buffer is per thread: copy before the second call. */
-    snprintf(rawname, sizeof(rawname), "%s", tk_p11_mech_name(raw));
-    tk_sig_token_label(ctx->key, label, sizeof(label));
-    if (combined != 0)
-        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM,
-                 "token '%s' supports neither %s nor %s for signing", label, rawname,
-                 tk_p11_mech_name(combined));
-    else
-        TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "token '%s' does not support %s for "
-                 "signing", label, rawname);
+    tk_sig_token_label(k, label, sizeof(label));
+    for (size_t i = 0; i < 2; i++)
+        key_refuses |= asked[i] != 0 && !tk_key_allows_mechanism(k, asked[i]);
+    if (key_refuses) {
+        /* Each mechanism with its reason: the key's CKA_ALLOWED_MECHANISMS, or the token. */
+        mech_list(k->allowed_mechs, k->n_allowed_mechs, allowed, sizeof(allowed));
+        for (size_t i = 0; i < 2 && asked[i] != 0; i++) {
+            OPENSSL_strlcat(why, i > 0 ? ", " : "", sizeof(why));
+            OPENSSL_strlcat(why, tk_p11_mech_name(asked[i]), sizeof(why));
+            OPENSSL_strlcat(why, tk_key_allows_mechanism(k, asked[i]) ? " is not supported by "
+                                 "the token" : " is not among them", sizeof(why));
+        }
+        TK_RAISE(pc, TK_R_UNSUPPORTED_MECHANISM, "%s on token '%s' cannot be used for %s: its "
+                 "CKA_ALLOWED_MECHANISMS lists %s; %s. Choose parameters (padding, digest) that "
+                 "an allowed mechanism fits", k->uri != NULL ? k->uri : "the key", label, purpose,
+                 allowed, why);
+        return;
+    }
+    if (second != 0) {
+        char firstname[64];
+
+        /* tk_p11_mech_name's buffer is per thread: copy before the second call. */
+        snprintf(firstname, sizeof(firstname), "%s", tk_p11_mech_name(first));
+        TK_RAISE(pc, TK_R_UNSUPPORTED_MECHANISM, "token '%s' supports neither %s nor %s for %s",
+                 label, firstname, tk_p11_mech_name(second), purpose);
+    } else {
+        TK_RAISE(pc, TK_R_UNSUPPORTED_MECHANISM, "token '%s' does not support %s for %s", label,
+                 tk_p11_mech_name(first), purpose);
+    }
 }
 
 int tk_sig_rv_refused(CK_RV rv)

@@ -107,6 +107,12 @@ typedef struct tk_sig_ops {
     /* Choose ctx->mech for the current parameters (sign operations). */
     int (*plan)(TK_SIG_CTX *ctx);
     /*
+     * NULL, or 1 when the parameters so far leave the key no mechanism but
+     * parameters set later could (RSA: the other padding). The choice then
+     * waits for them; a signature before that fails with plan's error.
+     */
+    int (*plan_later)(const TK_SIG_CTX *ctx);
+    /*
      * Sign in on the token: a digest (raw mechanism), the raw input of
      * EVP_PKEY_sign without a digest, or the message (combined mechanism).
      */
@@ -135,6 +141,7 @@ struct tk_sig_ctx {
     size_t msg_len, msg_cap;
     int data_fed;              /* update was called since init/final */
     int ready;                 /* initialised, and the parameters have a mechanism */
+    int planning_later;        /* initialised; no mechanism until parameters change (plan_later) */
 
     /* What the token is asked to do, chosen by ops->plan. */
     CK_MECHANISM mech;
@@ -225,8 +232,13 @@ int tk_sig_end_token_call(CK_RV rv);
 /* tk_key_sign into out (outlen bytes available), raising one error on failure. */
 int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
                       unsigned char *out, size_t *outlen);
-/* Raise TK_R_UNSUPPORTED_MECHANISM: the token has neither mechanism (second may be 0). */
-void tk_sig_raise_no_mechanism(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE raw, CK_MECHANISM_TYPE combined);
+/*
+ * Raise TK_R_UNSUPPORTED_MECHANISM for purpose ("signing", "decryption"):
+ * the key can use neither mechanism (second may be 0), because the token
+ * lacks them or the key's CKA_ALLOWED_MECHANISMS leaves them out.
+ */
+void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
+                               CK_MECHANISM_TYPE first, CK_MECHANISM_TYPE second);
 /* The label of the key's token, for messages. */
 const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap);
 

@@ -48,6 +48,7 @@ static void clear_operation(TK_SIG_CTX *ctx)
     ctx->md = ctx->mgf1_md = NULL;
     ctx->digest = ctx->mgf1 = NULL;
     ctx->md_locked = ctx->buffering = ctx->data_fed = ctx->combined = ctx->ready = 0;
+    ctx->planning_later = 0;
     ctx->msg_len = 0;
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->op = TK_SIG_OP_NONE;
@@ -157,8 +158,13 @@ static int prepare(TK_SIG_CTX *ctx)
     int signing = ctx->op == TK_SIG_OP_SIGN || ctx->op == TK_SIG_OP_DIGEST_SIGN;
     int buffering = 0;
 
-    ctx->ready = 0;
+    ctx->ready = ctx->planning_later = 0;
     if (signing) {
+        /* libssl asks for RSA-PSS only after EVP_DigestSignInit_ex: a PSS-only key waits for it. */
+        if (ctx->ops->plan_later != NULL && !ctx->data_fed && ctx->ops->plan_later(ctx)) {
+            ctx->planning_later = 1;
+            return 1;
+        }
         if (!ctx->ops->plan(ctx))
             return 0;
         buffering = ctx->op == TK_SIG_OP_DIGEST_SIGN && ctx->combined;
@@ -257,11 +263,13 @@ int tk_sig_digest_verify_init(void *vctx, const char *mdname, void *provkey,
 
 static int check_op(TK_SIG_CTX *ctx, TK_SIG_OP op)
 {
-    if (ctx->op != op || !ctx->ready) {
-        TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "%s: operation not initialised", ctx->ops->name);
+    if (ctx->op == op && ctx->ready)
+        return 1;
+    /* No parameters came that the key can sign with: plan says which mechanisms it lacks. */
+    if (ctx->op == op && ctx->planning_later && !ctx->ops->plan(ctx))
         return 0;
-    }
-    return 1;
+    TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "%s: operation not initialised", ctx->ops->name);
+    return 0;
 }
 
 /* The size query (sig == NULL), and the buffer check before any state is spent. */
@@ -474,7 +482,8 @@ int tk_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
     if (params == NULL || params[0].key == NULL)
         return 1;
     if (!ctx->ops->set_params(ctx, params)) {
-        ctx->ready = 0; /* half-applied: no signature until the parameters make sense again */
+        /* half-applied: no signature until the parameters make sense again */
+        ctx->ready = ctx->planning_later = 0;
         return 0;
     }
     return ctx->op == TK_SIG_OP_NONE || prepare(ctx);
