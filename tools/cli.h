@@ -206,6 +206,7 @@ typedef struct tk_doctor {
     unsigned char *key_id;  /* its CKA_ID */
     CK_ULONG key_id_len;
     EVP_PKEY *pkey;         /* the key, loaded through the provider */
+    int pss_only;           /* RSA that signs with PSS only (tk_cli_rsa_pss_only) */
     X509 *cert;             /* its certificate */
     STACK_OF(X509) *chain;  /* the verified chain, leaf first, once verified */
     int n;
@@ -267,6 +268,15 @@ typedef struct tk_cli_key {
 int tk_cli_key_open(TK_CLI *cli, TK_CLI_KEY *k);
 /* Frees k, gives back its session, and closes cli's module and libctx. */
 void tk_cli_key_close(TK_CLI *cli, TK_CLI_KEY *k);
+/*
+ * 1 when key (pkey, loaded from it) is an RSA key that can sign with PSS
+ * but not PKCS#1 v1.5 with SHA-256: the token lacks the mechanisms, or the
+ * key's CKA_ALLOWED_MECHANISMS leaves them out. Its signatures then use
+ * tk_cli_pss_params.
+ */
+int tk_cli_rsa_pss_only(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *pkey);
+/* RSASSA-PSS with a salt as long as the digest (RFC 8446's choice), on a sign or verify pctx. */
+int tk_cli_pss_params(EVP_PKEY_CTX *pctx);
 /* CKO_CERTIFICATE objects with the key's CKA_ID (up to max; *count found). */
 CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
 

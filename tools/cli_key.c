@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "cli.h"
 #include "objects.h"
@@ -112,6 +113,42 @@ CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_UL
         return CKR_OK;
     }
     return tk_cli_find_certs(&k->s, k->id, k->id_len, out, max, count);
+}
+
+/*
+ * A token key the provider lets sign with RSA-PSS only (the token lacks
+ * PKCS#1 v1.5, or the key's CKA_ALLOWED_MECHANISMS leaves it out): asked
+ * of the key object, before signing, so the tool picks PSS itself rather
+ * than trying PKCS#1 v1.5 and failing.
+ */
+static int may_sign(TK_P11_SESSION *s, const CK_ATTRIBUTE *allowed, CK_MECHANISM_TYPE m)
+{
+    int listed = allowed->pValue == NULL || allowed->ulValueLen == 0;
+
+    for (CK_ULONG i = 0; !listed && i < allowed->ulValueLen / sizeof(CK_MECHANISM_TYPE); i++)
+        listed = ((const CK_MECHANISM_TYPE *)allowed->pValue)[i] == m;
+    return listed && tk_p11_has_mechanism(s->token, m, CKF_SIGN);
+}
+
+int tk_cli_rsa_pss_only(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *pkey)
+{
+    CK_ATTRIBUTE allowed = { CKA_ALLOWED_MECHANISMS, NULL, 0 };
+    int v15, pss;
+
+    if (!EVP_PKEY_is_a(pkey, "RSA"))
+        return 0;
+    if (tk_p11_get_attrs_alloc(s, key, &allowed, 1) != CKR_OK)
+        allowed.pValue = NULL; /* no list read: the token's mechanisms decide */
+    v15 = may_sign(s, &allowed, CKM_RSA_PKCS) || may_sign(s, &allowed, CKM_SHA256_RSA_PKCS);
+    pss = may_sign(s, &allowed, CKM_RSA_PKCS_PSS) || may_sign(s, &allowed, CKM_SHA256_RSA_PKCS_PSS);
+    tk_p11_attrs_free(&allowed, 1);
+    return !v15 && pss;
+}
+
+int tk_cli_pss_params(EVP_PKEY_CTX *pctx)
+{
+    return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
+           && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
 }
 
 /* ---- certificate files ---- */

@@ -43,16 +43,21 @@ static int add_extensions(X509_REQ *req, int rsa, GENERAL_NAMES *san)
     return ok;
 }
 
-/* Sign with the token key: SHA-256 for RSA (PKCS#1 v1.5) and ECDSA; Ed25519 takes no digest. */
-static int sign(TK_CLI *cli, X509_REQ *req, EVP_PKEY *pkey)
+/*
+ * Sign with the token key: SHA-256 for RSA (PKCS#1 v1.5, or RSASSA-PSS for
+ * a key that signs with PSS only) and ECDSA; Ed25519 takes no digest.
+ */
+static int sign(TK_CLI *cli, X509_REQ *req, TK_CLI_KEY *k)
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    const char *md = EVP_PKEY_is_a(pkey, "ED25519") ? NULL : "SHA256";
+    EVP_PKEY_CTX *pctx = NULL;
+    const char *md = EVP_PKEY_is_a(k->pkey, "ED25519") ? NULL : "SHA256";
     int ok;
 
     /* OpenSSL 3.0 has no X509_REQ_sign_ex: this is what it does, with our libctx. */
     ok = mctx != NULL
-         && EVP_DigestSignInit_ex(mctx, NULL, md, cli->libctx, NULL, pkey, NULL) == 1
+         && EVP_DigestSignInit_ex(mctx, &pctx, md, cli->libctx, NULL, k->pkey, NULL) == 1
+         && (!tk_cli_rsa_pss_only(&k->s, k->handle, k->pkey) || tk_cli_pss_params(pctx))
          && X509_REQ_sign_ctx(req, mctx) > 0;
     EVP_MD_CTX_free(mctx);
     return ok;
@@ -103,7 +108,7 @@ static int make_csr(TK_CLI *cli, TK_CLI_KEY *k, X509_NAME *subject, GENERAL_NAME
     if (!ok) {
         tk_cli_error(cli, 0, "cannot build the request for '%s': %s", k->uri_text,
                      tk_cli_openssl_reason(why, sizeof(why)));
-    } else if (!sign(cli, req, k->pkey)) {
+    } else if (!sign(cli, req, k)) {
         tk_cli_error(cli, 0, "the token key '%s' did not sign the request: %s", k->uri_text,
                      tk_cli_openssl_reason(why, sizeof(why)));
         ok = 0;

@@ -319,8 +319,10 @@ static TK_DOCTOR_STATUS check_key(TK_DOCTOR *d, const TK_URI *uri)
         return fail(d, "key", "run with TOKENKEY_DEBUG=1 to see the PKCS#11 calls", msg);
     }
     tk_uri_free(found);
-    return tk_doctor_report(d, "key", TK_DOCTOR_OK, "%s (%s, %d bits)", d->key_uri,
-                            EVP_PKEY_get0_type_name(d->pkey), EVP_PKEY_get_bits(d->pkey));
+    d->pss_only = tk_cli_rsa_pss_only(&d->session, keys[0], d->pkey);
+    return tk_doctor_report(d, "key", TK_DOCTOR_OK, "%s (%s, %d bits%s)", d->key_uri,
+                            EVP_PKEY_get0_type_name(d->pkey), EVP_PKEY_get_bits(d->pkey),
+                            d->pss_only ? ", signs with PSS only" : "");
 }
 
 int tk_cmd_doctor(int argc, char **argv)

@@ -273,8 +273,10 @@ TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
     const size_t msglen = sizeof(msg) - 1;
     int ed = EVP_PKEY_is_a(d->pkey, "ED25519");
     const char *md = ed ? NULL : "SHA256";
-    const char *alg = ed ? "Ed25519" : EVP_PKEY_is_a(d->pkey, "RSA") ? "RSA-SHA256" : "ECDSA-SHA256";
+    const char *alg = ed ? "Ed25519" : d->pss_only ? "RSA-PSS-SHA256"
+                      : EVP_PKEY_is_a(d->pkey, "RSA") ? "RSA-SHA256" : "ECDSA-SHA256";
     EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *spctx = NULL, *vpctx = NULL;
     EVP_PKEY *pub = X509_get0_pubkey(d->cert);
     unsigned char *sig = NULL;
     size_t siglen = 0;
@@ -283,7 +285,8 @@ TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
     ERR_clear_error();
     /* Signed by the token, through the provider. */
     if (sctx == NULL || vctx == NULL
-        || EVP_DigestSignInit_ex(sctx, NULL, md, d->cli->libctx, NULL, d->pkey, NULL) != 1
+        || EVP_DigestSignInit_ex(sctx, &spctx, md, d->cli->libctx, NULL, d->pkey, NULL) != 1
+        || (d->pss_only && !tk_cli_pss_params(spctx))
         || EVP_DigestSign(sctx, NULL, &siglen, msg, msglen) != 1 || (sig = OPENSSL_malloc(siglen)) == NULL
         || EVP_DigestSign(sctx, sig, &siglen, msg, msglen) != 1) {
         unsigned long e = ERR_peek_last_error();
@@ -296,7 +299,9 @@ TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
         goto end;
     }
     /* Checked by the default provider alone, as the TLS peer would, with the certificate's key. */
-    if (pub == NULL || EVP_DigestVerifyInit_ex(vctx, NULL, md, NULL, "provider=default", pub, NULL) != 1
+    if (pub == NULL
+        || EVP_DigestVerifyInit_ex(vctx, &vpctx, md, NULL, "provider=default", pub, NULL) != 1
+        || (d->pss_only && !tk_cli_pss_params(vpctx))
         || EVP_DigestVerify(vctx, sig, siglen, msg, msglen) != 1) {
         tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "an %s signature made by the token does not verify "
                          "with the certificate's public key", alg);

@@ -161,6 +161,35 @@ tk_run 0 "ed25519: csr" csr --key client-ed --subject "/CN=client-ed" --san "DNS
     --out "$D/ed.csr" --pin-file "$PIN"
 tk_cmd "ed25519: openssl req -verify" openssl req -verify -in "$D/ed.csr" -noout -text
 tk_has "ed25519: CSR signed with Ed25519" "Signature Algorithm: ED25519" "$D/cmd.out"
+
+# ---- an RSA key that may sign with PSS only (CKA_ALLOWED_MECHANISMS; made by OpenSC's
+# pkcs11-tool, the PIN through its env: form only): csr signs with RSASSA-PSS, and the key
+# completes a TLS 1.3 handshake through its exported reference ----
+TK_TOOL_PIN=$(cat "$PIN")
+export TK_TOOL_PIN
+tk_cmd "pss-only: key pair by pkcs11-tool" pkcs11-tool --module "$TOKENKEY_TEST_MODULE" \
+    --token-label "$TOKENKEY_TEST_TOKEN" --login --pin env:TK_TOOL_PIN --keypairgen \
+    --key-type rsa:2048 --label client-pss --id 50 \
+    --allowed-mechanisms RSA-PKCS-PSS,SHA256-RSA-PKCS-PSS
+unset TK_TOOL_PIN
+tk_run 0 "pss-only: csr" csr --key client-pss --subject "/CN=client-pss" --out "$D/pss.csr" \
+    --pin-file "$PIN"
+tk_cmd "pss-only: openssl req -verify" openssl req -verify -in "$D/pss.csr" -noout -text
+tk_has "pss-only: CSR signature verifies" "verify OK" "$D/cmd.out"
+tk_has "pss-only: CSR signed with RSASSA-PSS" "Signature Algorithm: rsassaPss" "$D/cmd.out"
+tk_cmd "pss-only: openssl req with -sigopt rsa_padding_mode:pss" env TOKENKEY_PIN_FILE="$PIN" \
+    openssl req -new $P -key "$(tk_uri client-pss private %50)" -subj "/CN=client-pss" \
+    -sigopt rsa_padding_mode:pss -out "$D/pss2.csr"
+tk_cmd "pss-only: that CSR verifies" openssl req -verify -in "$D/pss2.csr" -noout
+tk_sign enroll-ca "$D/pss.csr" "$D/pss.pem"
+tk_run 0 "pss-only: import-cert" import-cert --key client-pss --cert "$D/pss.pem" --pin-file "$PIN"
+tk_run 0 "pss-only: doctor" doctor --key client-pss --ca "$D/enroll-ca.pem" --pin-file "$PIN"
+tk_has "pss-only: doctor names the limit" "(RSA, 2048 bits, signs with PSS only)" "$D/out"
+tk_has "pss-only: doctor's test signature is PSS" \
+    "ok    signature: an RSA-PSS-SHA256 signature made by the token verifies" "$D/out"
+tk_run 0 "pss-only: export" export --key client-pss --out-dir "$D/export-pss" --pin-file "$PIN"
+handshake pss-only "$D/export-pss/key.pem" "$D/export-pss/cert.pem" "CN = client-pss"
+
 tk_run 0 "list after both imports" list --pin-file "$PIN"
 n=$(grep -c "^certificate 'enroll-ca'" "$D/out")
 if [ "$n" -eq 1 ]; then ok "the CA is stored once"; else not_ok "the CA is stored $n times"; fi
