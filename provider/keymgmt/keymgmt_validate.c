@@ -41,100 +41,127 @@ static int check_public(TK_KEY *k, EVP_PKEY *pub, int checktype)
 }
 
 /*
- * How the token signs probe: the raw mechanism of the key type. An RSA key
- * that may not use PKCS#1 v1.5 (a token or CKA_ALLOWED_MECHANISMS that
- * allows PSS only) signs probe as a SHA-256 digest with PSS.
+ * The ways the token can sign probe, best first: the key type's raw
+ * mechanism, then (for keys that may use only some mechanisms: the token's
+ * list, CKA_ALLOWED_MECHANISMS) PSS over probe as a SHA-256 digest, and the
+ * combined SHA-256 mechanisms over probe as the message.
  */
-static int probe_mechanism(TK_KEY *k, CK_MECHANISM *mech, CK_RSA_PKCS_PSS_PARAMS *pss)
-{
-    CK_MECHANISM_TYPE want = k->type == TK_KEY_RSA ? CKM_RSA_PKCS
-                             : k->type == TK_KEY_ED25519 ? CKM_EDDSA : CKM_ECDSA;
+typedef struct {
+    TK_KEY_TYPE type;
+    CK_MECHANISM_TYPE mech;
+    int pss;                   /* RSA-PSS: SHA-256, MGF1-SHA-256, salt 32 */
+    int message;               /* the token hashes probe (Ed25519: signs it whole) */
+} PROBE_WAY;
 
-    *mech = (CK_MECHANISM){ want, NULL, 0 };
-    if (tk_key_can_use_mechanism(k, want, CKF_SIGN))
-        return 1;
-    if (k->type == TK_KEY_RSA && tk_key_can_use_mechanism(k, CKM_RSA_PKCS_PSS, CKF_SIGN)) {
-        *pss = (CK_RSA_PKCS_PSS_PARAMS){ CKM_SHA256, CKG_MGF1_SHA256, sizeof(probe) };
-        *mech = (CK_MECHANISM){ CKM_RSA_PKCS_PSS, pss, sizeof(*pss) };
-        return 1;
+static const PROBE_WAY probe_ways[] = {
+    { TK_KEY_RSA, CKM_RSA_PKCS, 0, 0 },
+    { TK_KEY_RSA, CKM_RSA_PKCS_PSS, 1, 0 },
+    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS, 0, 1 },
+    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS_PSS, 1, 1 },
+    { TK_KEY_EC, CKM_ECDSA, 0, 0 },
+    { TK_KEY_EC, CKM_ECDSA_SHA256, 0, 1 },
+    { TK_KEY_ED25519, CKM_EDDSA, 0, 1 },
+};
+
+static const PROBE_WAY *probe_way(TK_KEY *k)
+{
+    CK_MECHANISM_TYPE first = 0, combined = 0;
+
+    for (size_t i = 0; i < sizeof(probe_ways) / sizeof(probe_ways[0]); i++) {
+        if (probe_ways[i].type != k->type)
+            continue;
+        if (tk_key_can_use_mechanism(k, probe_ways[i].mech, CKF_SIGN))
+            return &probe_ways[i];
+        if (first == 0)
+            first = probe_ways[i].mech;
+        else if (probe_ways[i].message)
+            combined = probe_ways[i].mech;
     }
-    tk_sig_raise_no_mechanism(k->ctx, k, "signing", want,
-                              k->type == TK_KEY_RSA ? CKM_RSA_PKCS_PSS : 0);
-    return 0;
+    tk_sig_raise_no_mechanism(k->ctx, k, "signing", first, combined);
+    return NULL;
 }
 
-/* A signature of probe on the token with mech, as the software verifier takes it. */
-static CK_RV sign_probe(TK_KEY *k, CK_MECHANISM *mech, unsigned char *sig, size_t cap,
+/* A signature of probe on the token, as the software verifier takes it (DER for ECDSA). */
+static CK_RV sign_probe(TK_KEY *k, const PROBE_WAY *way, unsigned char *sig, size_t cap,
                         size_t *siglen)
 {
+    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, sizeof(probe) };
+    CK_MECHANISM mech = { way->mech, way->pss ? &pss : NULL, way->pss ? sizeof(pss) : 0 };
     unsigned char rs[2 * TK_ECDSA_MAX_HALF];
     size_t rslen = sizeof(rs);
     CK_RV rv;
 
     *siglen = cap;
-    if (k->type != TK_KEY_EC)
-        return tk_key_sign(k, mech, probe, sizeof(probe), sig, siglen);
-    rv = tk_key_sign(k, mech, probe, sizeof(probe), rs, &rslen);
-    if (rv == CKR_OK && !tk_ecdsa_rs_to_der(rs, rslen, sig, cap, siglen))
-        rv = CKR_FUNCTION_FAILED;
+    if (k->type != TK_KEY_EC) {
+        rv = tk_key_sign(k, &mech, probe, sizeof(probe), sig, siglen);
+    } else {
+        rv = tk_key_sign(k, &mech, probe, sizeof(probe), rs, &rslen);
+        if (rv == CKR_OK && !tk_ecdsa_rs_to_der(rs, rslen, sig, cap, siglen))
+            rv = CKR_FUNCTION_FAILED;
+    }
     return rv;
 }
 
-/* RSA: PKCS#1 v1.5 over probe as data, or PSS over probe as a SHA-256 digest. */
-static int rsa_verify_padding(EVP_PKEY_CTX *c, const CK_MECHANISM *mech)
-{
-    if (mech->mechanism != CKM_RSA_PKCS_PSS)
-        return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) == 1;
-    return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING) == 1
-           && EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1
-           && EVP_PKEY_CTX_set_rsa_pss_saltlen(c, (int)sizeof(probe)) == 1;
-}
-
-static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const CK_MECHANISM *mech,
+static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const PROBE_WAY *way,
                         const unsigned char *sig, size_t siglen)
 {
     OSSL_LIB_CTX *libctx = k->ctx->libctx;
-    EVP_MD_CTX *md = NULL;
+    const char *md = k->type == TK_KEY_ED25519 ? NULL : "SHA256";
+    EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *c = NULL;
     int ok;
 
-    if (k->type == TK_KEY_ED25519) {
-        md = EVP_MD_CTX_new();
-        ok = md != NULL
-             && EVP_DigestVerifyInit_ex(md, NULL, NULL, libctx, TK_SIG_PUBLIC_PROPQ, pub, NULL) == 1
-             && EVP_DigestVerify(md, sig, siglen, probe, sizeof(probe)) == 1;
+    if (way->message) {
+        /* The token hashed probe (or signed it whole): verify the message. */
+        mctx = EVP_MD_CTX_new();
+        ok = mctx != NULL
+             && EVP_DigestVerifyInit_ex(mctx, &c, md, libctx, TK_SIG_PUBLIC_PROPQ, pub, NULL) == 1;
     } else {
-        /* No digest set: ECDSA verifies probe as the digest. */
+        /* probe itself was signed: ECDSA and PSS take it as a SHA-256 digest, PKCS#1 as data. */
         c = EVP_PKEY_CTX_new_from_pkey(libctx, pub, TK_SIG_PUBLIC_PROPQ);
         ok = c != NULL && EVP_PKEY_verify_init(c) == 1
-             && (k->type != TK_KEY_RSA || rsa_verify_padding(c, mech))
-             && EVP_PKEY_verify(c, sig, siglen, probe, sizeof(probe)) == 1;
+             && (!way->pss || EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1);
     }
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_CTX_free(c);
+    ok = ok && (k->type != TK_KEY_RSA
+                || EVP_PKEY_CTX_set_rsa_padding(c, way->pss ? RSA_PKCS1_PSS_PADDING
+                                                            : RSA_PKCS1_PADDING) == 1)
+         && (!way->pss || EVP_PKEY_CTX_set_rsa_pss_saltlen(c, (int)sizeof(probe)) == 1);
+    if (ok && mctx != NULL)
+        ok = EVP_DigestVerify(mctx, sig, siglen, probe, sizeof(probe)) == 1;
+    else if (ok)
+        ok = EVP_PKEY_verify(c, sig, siglen, probe, sizeof(probe)) == 1;
+    if (mctx != NULL)
+        EVP_MD_CTX_free(mctx); /* and the EVP_PKEY_CTX it owns */
+    else
+        EVP_PKEY_CTX_free(c);
     return ok;
 }
 
 static int check_pair(TK_KEY *k, EVP_PKEY *pub)
 {
     size_t cap = (size_t)tk_key_max_signature_size(k), siglen = 0;
-    CK_MECHANISM mech;
-    CK_RSA_PKCS_PSS_PARAMS pss;
+    const PROBE_WAY *way = probe_way(k);
     unsigned char *sig;
     CK_RV rv;
     int ok;
 
-    if (!probe_mechanism(k, &mech, &pss))
+    if (way == NULL)
         return 0;
     sig = OPENSSL_malloc(cap);
-    rv = sig != NULL ? sign_probe(k, &mech, sig, cap, &siglen) : CKR_HOST_MEMORY;
-    if (rv != CKR_OK) {
+    /* What the module leaves on the queue is not ours to report (tk_sig_end_token_call). */
+    ERR_set_mark();
+    rv = sig != NULL ? sign_probe(k, way, sig, cap, &siglen) : CKR_HOST_MEMORY;
+    if (!tk_sig_end_token_call(rv)) {
         OPENSSL_free(sig);
         TK_RAISE_RV(k->ctx, rv, "signing on the token to check the key pair");
         return 0;
     }
+    if (rv != CKR_OK) {
+        OPENSSL_free(sig); /* a PIN source already said why */
+        return 0;
+    }
     ERR_set_mark();
-    ok = verify_probe(k, pub, &mech, sig, siglen);
+    ok = verify_probe(k, pub, way, sig, siglen);
     ERR_pop_to_mark();
     OPENSSL_free(sig);
     if (!ok)

@@ -31,6 +31,7 @@ static OSSL_FUNC_signature_settable_ctx_params_fn tk_rsa_sig_settable_ctx_params
 static void rsa_reset(TK_SIG_CTX *ctx)
 {
     ctx->pad = RSA_PKCS1_PADDING;
+    ctx->pad_set = 0;
     /* OpenSSL 3.0's default; when signing it means the largest salt. */
     ctx->saltlen = RSA_PSS_SALTLEN_AUTO;
 }
@@ -129,7 +130,7 @@ static int set_mgf1(TK_SIG_CTX *ctx, const OSSL_PARAM *p, const OSSL_PARAM *prop
 
 static int rsa_set_params(TK_SIG_CTX *ctx, const OSSL_PARAM params[])
 {
-    const OSSL_PARAM *p;
+    const OSSL_PARAM *p, *pad_param;
     int pad = ctx->pad, saltlen = ctx->saltlen;
 
     if (params == NULL)
@@ -137,8 +138,8 @@ static int rsa_set_params(TK_SIG_CTX *ctx, const OSSL_PARAM params[])
     if (!tk_sig_set_digest_params(ctx, params))
         return 0;
     /* Padding first: salt and MGF1 only mean something with PSS, as in OpenSSL. */
-    if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE)) != NULL
-        && !get_pad(ctx, p, &pad))
+    pad_param = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PAD_MODE);
+    if (pad_param != NULL && !get_pad(ctx, pad_param, &pad))
         return 0;
     if ((p = OSSL_PARAM_locate_const(params, OSSL_SIGNATURE_PARAM_PSS_SALTLEN)) != NULL) {
         if (pad != RSA_PKCS1_PSS_PADDING) {
@@ -157,6 +158,7 @@ static int rsa_set_params(TK_SIG_CTX *ctx, const OSSL_PARAM params[])
             return 0;
     }
     ctx->pad = pad;
+    ctx->pad_set |= pad_param != NULL;
     ctx->saltlen = saltlen;
     /* PSS always hashes: OpenSSL 3.0 picks SHA-1 when nothing was said. */
     if (pad == RSA_PKCS1_PSS_PADDING && ctx->md == NULL && !tk_sig_set_digest(ctx, "SHA1", NULL))
@@ -215,15 +217,15 @@ static int rsa_padding_usable(const TK_SIG_CTX *ctx, int pad)
 }
 
 /*
- * The padding so far has no mechanism the key can use, the other one has:
- * a token or key that signs with PSS only, which libssl asks for only
- * after EVP_DigestSignInit_ex (EVP_PKEY_CTX_set_rsa_padding).
+ * The default padding has no mechanism the key can use, PSS has: a token
+ * or key that signs with PSS only, which libssl asks for only after
+ * EVP_DigestSignInit_ex (EVP_PKEY_CTX_set_rsa_padding). A padding asked
+ * for is planned at once, so that asking for one the key cannot use fails.
  */
 static int rsa_plan_later(const TK_SIG_CTX *ctx)
 {
-    int other = ctx->pad == RSA_PKCS1_PSS_PADDING ? RSA_PKCS1_PADDING : RSA_PKCS1_PSS_PADDING;
-
-    return !rsa_padding_usable(ctx, ctx->pad) && rsa_padding_usable(ctx, other);
+    return !ctx->pad_set && !rsa_padding_usable(ctx, ctx->pad)
+           && rsa_padding_usable(ctx, RSA_PKCS1_PSS_PADDING);
 }
 
 static int rsa_plan(TK_SIG_CTX *ctx)
@@ -253,6 +255,11 @@ static int rsa_plan(TK_SIG_CTX *ctx)
         ctx->combined = 1;
     } else {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", m[0], m[1]);
+        if (!ctx->pad_set && ctx->pad != RSA_PKCS1_PSS_PADDING
+            && rsa_padding_usable(ctx, RSA_PKCS1_PSS_PADDING))
+            TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "%s signs with PSS only: ask for "
+                     "the PSS padding (EVP_PKEY_CTX_set_rsa_padding, -sigopt "
+                     "rsa_padding_mode:pss)", ctx->key->uri != NULL ? ctx->key->uri : "the key");
         return 0;
     }
     return 1;

@@ -4,6 +4,7 @@
  * and nothing of what the module itself left on OpenSSL's error queue.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <openssl/err.h>
 
@@ -19,15 +20,19 @@ const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap)
     return buf;
 }
 
-/* "CKM_A, CKM_B, ..." for a message. */
+/* "CKM_A, CKM_B" for a message; "..." at the end when cut short. */
 static void mech_list(const CK_MECHANISM_TYPE *m, size_t n, char *buf, size_t cap)
 {
+    size_t len = 0;
+
     buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && len < cap; i++) {
         if (i > 0)
             OPENSSL_strlcat(buf, ", ", cap);
-        OPENSSL_strlcat(buf, tk_p11_mech_name(m[i]), cap);
+        len = OPENSSL_strlcat(buf, tk_p11_mech_name(m[i]), cap);
     }
+    if (len >= cap && cap > 4)
+        memcpy(buf + cap - 4, "...", 4);
 }
 
 void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,

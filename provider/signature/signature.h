@@ -108,8 +108,9 @@ typedef struct tk_sig_ops {
     int (*plan)(TK_SIG_CTX *ctx);
     /*
      * NULL, or 1 when the parameters so far leave the key no mechanism but
-     * parameters set later could (RSA: the other padding). The choice then
-     * waits for them; a signature before that fails with plan's error.
+     * parameters not yet asked for could (RSA: the other padding, while
+     * the padding is the default). The choice then waits for them; a
+     * signature before that fails with plan's error.
      */
     int (*plan_later)(const TK_SIG_CTX *ctx);
     /*
@@ -150,6 +151,7 @@ struct tk_sig_ctx {
 
     /* RSA */
     int pad;                   /* RSA_PKCS1_PADDING or RSA_PKCS1_PSS_PADDING */
+    int pad_set;               /* pad was asked for, not the default */
     int saltlen;               /* >= 0 or RSA_PSS_SALTLEN_DIGEST/AUTO/MAX */
     EVP_MD *mgf1_md;           /* NULL: the message digest */
     const TK_SIG_DIGEST *mgf1;

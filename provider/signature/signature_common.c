@@ -475,18 +475,68 @@ int tk_sig_digest_verify(void *vctx, const unsigned char *sig, size_t siglen,
     return ok;
 }
 
+/* What set_params may change: kept to be put back when parameters are refused. */
+typedef struct {
+    EVP_MD *md, *mgf1_md;          /* a reference each */
+    const TK_SIG_DIGEST *digest, *mgf1;
+    int pad, pad_set, saltlen;
+} SAVED_PARAMS;
+
+static void save_params(const TK_SIG_CTX *ctx, SAVED_PARAMS *s)
+{
+    *s = (SAVED_PARAMS){ ctx->md, ctx->mgf1_md, ctx->digest, ctx->mgf1, ctx->pad, ctx->pad_set,
+                         ctx->saltlen };
+    if (s->md != NULL)
+        EVP_MD_up_ref(s->md);
+    if (s->mgf1_md != NULL)
+        EVP_MD_up_ref(s->mgf1_md);
+}
+
+static void restore_params(TK_SIG_CTX *ctx, const SAVED_PARAMS *s)
+{
+    EVP_MD_free(ctx->md);
+    EVP_MD_free(ctx->mgf1_md);
+    ctx->md = s->md;
+    ctx->mgf1_md = s->mgf1_md;
+    ctx->digest = s->digest;
+    ctx->mgf1 = s->mgf1;
+    ctx->pad = s->pad;
+    ctx->pad_set = s->pad_set;
+    ctx->saltlen = s->saltlen;
+}
+
+static void drop_saved_params(SAVED_PARAMS *s)
+{
+    EVP_MD_free(s->md);
+    EVP_MD_free(s->mgf1_md);
+}
+
+/*
+ * All or nothing, as OpenSSL's own signatures keep their values when a
+ * parameter is refused: parameters that fail, or leave the operation no
+ * way to sign, are undone, and the context signs as it would have before.
+ */
 int tk_sig_set_ctx_params(void *vctx, const OSSL_PARAM params[])
 {
     TK_SIG_CTX *ctx = vctx;
+    SAVED_PARAMS saved;
 
     if (params == NULL || params[0].key == NULL)
         return 1;
-    if (!ctx->ops->set_params(ctx, params)) {
-        /* half-applied: no signature until the parameters make sense again */
-        ctx->ready = ctx->planning_later = 0;
-        return 0;
+    save_params(ctx, &saved);
+    if (ctx->ops->set_params(ctx, params) && (ctx->op == TK_SIG_OP_NONE || prepare(ctx))) {
+        drop_saved_params(&saved);
+        return 1;
     }
-    return ctx->op == TK_SIG_OP_NONE || prepare(ctx);
+    restore_params(ctx, &saved);
+    if (ctx->op != TK_SIG_OP_NONE) {
+        /* The same parameters as before: prepared as before; only the refusal is reported. */
+        ERR_set_mark();
+        if (!prepare(ctx))
+            ctx->ready = ctx->planning_later = 0;
+        ERR_pop_to_mark();
+    }
+    return 0;
 }
 
 int tk_sig_get_ctx_md_params(void *vctx, OSSL_PARAM params[])

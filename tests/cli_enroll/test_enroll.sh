@@ -180,7 +180,8 @@ tk_has "pss-only: CSR signed with RSASSA-PSS" "Signature Algorithm: rsassaPss" "
 tk_cmd "pss-only: openssl req with -sigopt rsa_padding_mode:pss" env TOKENKEY_PIN_FILE="$PIN" \
     openssl req -new $P -key "$(tk_uri client-pss private %50)" -subj "/CN=client-pss" \
     -sigopt rsa_padding_mode:pss -out "$D/pss2.csr"
-tk_cmd "pss-only: that CSR verifies" openssl req -verify -in "$D/pss2.csr" -noout
+tk_cmd "pss-only: that CSR verifies" openssl req -verify -in "$D/pss2.csr" -noout -text
+tk_has "pss-only: that CSR is RSASSA-PSS too" "Signature Algorithm: rsassaPss" "$D/cmd.out"
 tk_sign enroll-ca "$D/pss.csr" "$D/pss.pem"
 tk_run 0 "pss-only: import-cert" import-cert --key client-pss --cert "$D/pss.pem" --pin-file "$PIN"
 tk_run 0 "pss-only: doctor" doctor --key client-pss --ca "$D/enroll-ca.pem" --pin-file "$PIN"

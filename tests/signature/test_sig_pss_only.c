@@ -49,33 +49,88 @@ static void test_libssl_sequence(void **state)
     EVP_MD_CTX_free(mctx);
 }
 
-/* Nothing asked for PSS: the signature (and any data) fails, naming what the token lacks. */
+/* "no mechanism" for PKCS#1 v1.5, then the hint to ask for PSS. */
+static void check_pkcs1_refusal(void)
+{
+    char *text = sig_errors_text();
+
+    if (strstr(text, "supports neither CKM_RSA_PKCS nor CKM_SHA256_RSA_PKCS for signing") == NULL
+        || strstr(text, "sig-pss-only") == NULL
+        || strstr(text, "signs with PSS only: ask for the PSS padding") == NULL)
+        fail_msg("unexpected error: %s", text);
+    free(text);
+}
+
+/* Nothing asked for PSS: the data, or the signature, fails, with no token call. */
 static void test_pkcs1_refused_at_signature(void **state)
 {
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     unsigned char sig[256];
     size_t len = sizeof(sig);
     SIG_STATS before;
-    char *text;
 
     sig_stats_take(&before);
     assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", env.libctx, NULL, rsa.token, NULL),
                      1);
-    assert_int_not_equal(EVP_DigestSign(mctx, sig, &len, transcript, sizeof(transcript)), 1);
-    text = sig_errors_text();
-    assert_non_null(strstr(text, "supports neither CKM_RSA_PKCS nor CKM_SHA256_RSA_PKCS for signing"));
-    assert_non_null(strstr(text, "sig-pss-only"));
-    free(text);
     assert_int_not_equal(EVP_DigestSignUpdate(mctx, transcript, 10), 1);
-    text = sig_errors_text();
-    assert_non_null(strstr(text, "supports neither CKM_RSA_PKCS nor CKM_SHA256_RSA_PKCS"));
-    free(text);
+    check_pkcs1_refusal();
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", env.libctx, NULL, rsa.token, NULL),
+                     1);
+    assert_int_not_equal(EVP_DigestSign(mctx, sig, &len, transcript, sizeof(transcript)), 1);
+    check_pkcs1_refusal();
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 0);
     EVP_MD_CTX_free(mctx);
 }
 
+/* Asking for PKCS#1 v1.5 is refused at once, and leaves the context waiting for PSS. */
+static void test_pkcs1_asked_refused(void **state)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    unsigned char sig[256];
+    size_t len = sizeof(sig);
+    char *text;
+
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", env.libctx, NULL, rsa.token,
+                                           NULL), 1);
+    assert_int_not_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING), 1);
+    text = sig_errors_text();
+    assert_non_null(strstr(text, "supports neither CKM_RSA_PKCS nor CKM_SHA256_RSA_PKCS"));
+    free(text);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+    assert_int_equal(EVP_DigestSign(mctx, sig, &len, transcript, sizeof(transcript)), 1);
+    EVP_MD_CTX_free(mctx);
+}
+
+/* A context copied while it waits (EVP_MD_CTX_copy_ex, as EVP_DigestSignFinal does) waits too. */
+static void test_copy_while_waiting(void **state)
+{
+    EVP_MD_CTX *a = EVP_MD_CTX_new(), *b = EVP_MD_CTX_new();
+    unsigned char sig[256];
+    size_t len = sizeof(sig);
+    int saltlen = 32;
+    OSSL_PARAM vp[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, (char *)"pss", 0),
+        OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, &saltlen),
+        OSSL_PARAM_END
+    };
+
+    assert_int_equal(EVP_DigestSignInit_ex(a, NULL, "SHA256", env.libctx, NULL, rsa.token, NULL), 1);
+    assert_int_equal(EVP_MD_CTX_copy_ex(b, a), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(EVP_MD_CTX_get_pkey_ctx(b), RSA_PKCS1_PSS_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(EVP_MD_CTX_get_pkey_ctx(b),
+                                                      RSA_PSS_SALTLEN_DIGEST), 1);
+    assert_int_equal(EVP_DigestSign(b, sig, &len, transcript, sizeof(transcript)), 1);
+    assert_true(sig_verify_message(rsa.pub, "SHA256", vp, sig, len, transcript, sizeof(transcript)));
+    len = sizeof(sig);
+    assert_int_not_equal(EVP_DigestSign(a, sig, &len, transcript, sizeof(transcript)), 1);
+    check_pkcs1_refusal();
+    EVP_MD_CTX_free(a);
+    EVP_MD_CTX_free(b);
+}
+
 /* EVP_PKEY_sign of a digest: the padding and digest come after the init, in either order. */
-static void test_sign_digest_pss(void **state)
+static void sign_digest_pss(int padding_first)
 {
     unsigned char dgst[48], sig[256];
     size_t len = sizeof(sig);
@@ -89,14 +144,23 @@ static void test_sign_digest_pss(void **state)
 
     assert_int_equal(RAND_bytes(dgst, sizeof(dgst)), 1);
     assert_int_equal(EVP_PKEY_sign_init(pctx), 1);
+    if (padding_first)
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
     assert_int_equal(EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha384()), 1);
-    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+    if (!padding_first)
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
     assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST), 1);
     assert_int_equal(EVP_PKEY_sign(pctx, sig, &len, dgst, sizeof(dgst)), 1);
     assert_true(sig_verify_digest(rsa.pub, "SHA384", vp, sig, len, dgst, sizeof(dgst)));
     dgst[0] ^= 1;
     assert_false(sig_verify_digest(rsa.pub, "SHA384", vp, sig, len, dgst, sizeof(dgst)));
     EVP_PKEY_CTX_free(pctx);
+}
+
+static void test_sign_digest_pss(void **state)
+{
+    sign_digest_pss(0);
+    sign_digest_pss(1);
 }
 
 /* openssl pkey -check: the pair is checked with a PSS signature when PKCS#1 v1.5 is not there. */
@@ -145,6 +209,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_libssl_sequence),
         cmocka_unit_test(test_pkcs1_refused_at_signature),
+        cmocka_unit_test(test_pkcs1_asked_refused),
+        cmocka_unit_test(test_copy_while_waiting),
         cmocka_unit_test(test_sign_digest_pss),
         cmocka_unit_test(test_pairwise_check),
         cmocka_unit_test(test_tls13),

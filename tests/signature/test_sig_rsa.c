@@ -417,6 +417,52 @@ static void test_errors(void **state)
 }
 
 /*
+ * Parameters refused as a whole change nothing, as with OpenSSL's own RSA:
+ * the context still signs with what it had (here a digest set before a
+ * refused salt length, and a PSS salt before a refused one).
+ */
+static void test_refused_params_change_nothing(void **state)
+{
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, rsa.token, NULL);
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    unsigned char dgst[32], sig[256];
+    size_t len = sizeof(sig);
+    int saltlen = 32;
+    OSSL_PARAM digest_then_salt[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)"SHA384", 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, (char *)"digest", 0),
+        OSSL_PARAM_END
+    };
+    OSSL_PARAM bad_salt[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PSS_SALTLEN, (char *)"lots", 0),
+        OSSL_PARAM_END
+    };
+    OSSL_PARAM vp[3];
+
+    assert_int_equal(RAND_bytes(dgst, sizeof(dgst)), 1);
+    assert_int_equal(EVP_PKEY_sign_init(pctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha256()), 1);
+    /* A salt length without PSS is refused after the digest was read. */
+    assert_int_not_equal(EVP_PKEY_CTX_set_params(pctx, digest_then_salt), 1);
+    ERR_clear_error();
+    assert_int_equal(EVP_PKEY_sign(pctx, sig, &len, dgst, sizeof(dgst)), 1);
+    assert_true(sig_verify_digest(rsa.pub, "SHA256", NULL, sig, len, dgst, sizeof(dgst)));
+    EVP_PKEY_CTX_free(pctx);
+
+    pctx = NULL;
+    len = sizeof(sig);
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", env.libctx, NULL, rsa.token, NULL), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST), 1);
+    assert_int_not_equal(EVP_PKEY_CTX_set_params(pctx, bad_salt), 1);
+    ERR_clear_error();
+    assert_int_equal(EVP_DigestSign(mctx, sig, &len, msg, sizeof(msg)), 1);
+    pss_verify_params(vp, &saltlen, NULL);
+    assert_true(sig_verify_message(rsa.pub, "SHA256", vp, sig, len, msg, sizeof(msg)));
+    EVP_MD_CTX_free(mctx);
+}
+
+/*
  * Encrypt with the default provider, decrypt on the token. refused: NULL
  * when the token must decrypt it, else the parameters the error must name
  * because the token refuses them (C_DecryptInit reached it once).
@@ -546,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_verify_in_software),
         cmocka_unit_test(test_dupctx),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_refused_params_change_nothing),
         cmocka_unit_test(test_decrypt),
         cmocka_unit_test(test_encrypt_in_software),
     };
