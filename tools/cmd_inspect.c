@@ -43,6 +43,7 @@ typedef struct {
     int bits;
     char label[256], id[130];
     int flags[N_FLAGS];            /* 1 TRUE, 0 FALSE, -1 the token did not say */
+    char allowed[512];             /* CKA_ALLOWED_MECHANISMS, "CKM_A, CKM_B"; "" none (any) */
     int n_certs;                   /* certificates sharing the key's CKA_ID */
     char *cert_uri;
     char subject[512], issuer[512], serial[128], not_before[64], not_after[64];
@@ -62,6 +63,22 @@ static const char *key_type_name(CK_KEY_TYPE kt)
     case CKK_EC_EDWARDS: return "CKK_EC_EDWARDS";
     default: return "other";
     }
+}
+
+/* CKA_ALLOWED_MECHANISMS by name: what the key may be used for (absent or empty: anything). */
+static void read_allowed_mechanisms(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *in)
+{
+    CK_ATTRIBUTE a = { CKA_ALLOWED_MECHANISMS, NULL, 0 };
+
+    in->allowed[0] = '\0';
+    if (tk_p11_get_attrs_alloc(s, h, &a, 1) == CKR_OK && a.pValue != NULL)
+        for (CK_ULONG i = 0; i < a.ulValueLen / sizeof(CK_MECHANISM_TYPE); i++) {
+            if (i > 0)
+                OPENSSL_strlcat(in->allowed, ", ", sizeof(in->allowed));
+            OPENSSL_strlcat(in->allowed, tk_p11_mech_name(((CK_MECHANISM_TYPE *)a.pValue)[i]),
+                            sizeof(in->allowed));
+        }
+    tk_p11_attrs_free(&a, 1);
 }
 
 /* Label, id, type, curve and the flags, straight from the token. */
@@ -100,6 +117,7 @@ static void read_attributes(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *i
 
         in->flags[i] = tk_p11_get_bool(s, h, flag_attrs[i].type, &b) != CKR_OK ? -1 : b == CK_TRUE;
     }
+    read_allowed_mechanisms(s, h, in);
 }
 
 /* The certificate stored with the key: one matching the key when several share its id. */
@@ -157,6 +175,7 @@ static void print_text(const INSPECTION *in)
     for (size_t i = 0; i < N_FLAGS; i++)
         printf("  %-24s %s\n", flag_attrs[i].name,
                in->flags[i] < 0 ? "(not reported)" : in->flags[i] ? "TRUE" : "FALSE");
+    printf("  %-24s %s\n", "CKA_ALLOWED_MECHANISMS", in->allowed[0] ? in->allowed : "(any)");
     if (in->n_certs == 0) {
         printf("certificate:   none on the token with id %s\n", in->id[0] ? in->id : "(none)");
     } else {
@@ -203,7 +222,24 @@ static void print_json(const INSPECTION *in)
     for (size_t i = 0; i < N_FLAGS; i++)
         printf("%s\"%s\": %s", i ? ", " : "", flag_attrs[i].name,
                in->flags[i] < 0 ? "null" : in->flags[i] ? "true" : "false");
-    printf("}, \"certificate\": ");
+    printf("}, \"allowed_mechanisms\": ");
+    if (in->allowed[0] == '\0') {
+        printf("null");
+    } else {
+        /* "CKM_A, CKM_B" as a JSON list: names hold no comma or quote. */
+        const char *p = in->allowed;
+
+        printf("[\"");
+        for (; *p != '\0'; p++)
+            if (p[0] == ',' && p[1] == ' ') {
+                printf("\", \"");
+                p++;
+            } else {
+                putchar(*p);
+            }
+        printf("\"]");
+    }
+    printf(", \"certificate\": ");
     if (in->n_certs == 0) {
         printf("null");
     } else {

@@ -39,6 +39,7 @@ for a in SENSITIVE:TRUE EXTRACTABLE:FALSE ALWAYS_SENSITIVE:TRUE NEVER_EXTRACTABL
          ALWAYS_AUTHENTICATE:FALSE LOCAL:TRUE PRIVATE:TRUE TOKEN:TRUE; do
     tk_line "sealed: CKA_${a%:*}" "$(printf '  %-24s %s' "CKA_${a%:*}" "${a#*:}")" "$D/out"
 done
+tk_line "sealed: no mechanism limit" "$(printf '  %-24s %s' CKA_ALLOWED_MECHANISMS '(any)')" "$D/out"
 tk_has "sealed: certificate" "certificate:   pkcs11:token=tk-inspect;" "$D/out"
 tk_line "sealed: certificate subject" "  subject:     CN=inspect-client" "$D/out"
 tk_line "sealed: certificate issuer" "  issuer:      CN=ca" "$D/out"
@@ -56,6 +57,7 @@ tk_json "json: uri" "d['uri'] == '$(tk_key_uri sealed 11)'"
 tk_json "json: class, type, size" "(d['class'], d['key_type'], d['curve'], d['bits']) == ('CKO_PRIVATE_KEY', 'CKK_EC', 'prime256v1', 256)"
 tk_json "json: label and id" "(d['label'], d['id']) == ('sealed', '11')"
 tk_json "json: attributes" "d['attributes'] == {'CKA_SENSITIVE': True, 'CKA_EXTRACTABLE': False, 'CKA_ALWAYS_SENSITIVE': True, 'CKA_NEVER_EXTRACTABLE': True, 'CKA_ALWAYS_AUTHENTICATE': False, 'CKA_LOCAL': True, 'CKA_PRIVATE': True, 'CKA_TOKEN': True, 'CKA_MODIFIABLE': True}"
+tk_json "json: no mechanism limit" "d['allowed_mechanisms'] is None"
 tk_json "json: certificate" "(d['certificate']['subject'], d['certificate']['issuer'], d['certificate']['matches_key']) == ('CN=inspect-client', 'CN=ca', True)"
 tk_json "json: certificate dates and serial" "all(d['certificate'][k] for k in ('serial', 'not_before', 'not_after', 'uri'))"
 tk_json "json: four paths, none possible" "[(p['path'], p['possible']) for p in d['export_paths']] == [('token', False), ('provider', False), ('pkcs11-layer', False), ('encoder', False)]"

@@ -172,6 +172,12 @@ tk_cmd "pss-only: key pair by pkcs11-tool" pkcs11-tool --module "$TOKENKEY_TEST_
     --key-type rsa:2048 --label client-pss --id 50 \
     --allowed-mechanisms RSA-PKCS-PSS,SHA256-RSA-PKCS-PSS
 unset TK_TOOL_PIN
+tk_run 0 "pss-only: inspect" inspect --key client-pss --pin-file "$PIN"
+tk_line "pss-only: inspect lists the allowed mechanisms" \
+    "  CKA_ALLOWED_MECHANISMS   CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS" "$D/out"
+tk_run 0 "pss-only: inspect --json" inspect --key client-pss --json --pin-file "$PIN"
+tk_json "pss-only: allowed_mechanisms in JSON" \
+    "d['allowed_mechanisms'] == ['CKM_RSA_PKCS_PSS', 'CKM_SHA256_RSA_PKCS_PSS']"
 tk_run 0 "pss-only: csr" csr --key client-pss --subject "/CN=client-pss" --out "$D/pss.csr" \
     --pin-file "$PIN"
 tk_cmd "pss-only: openssl req -verify" openssl req -verify -in "$D/pss.csr" -noout -text
