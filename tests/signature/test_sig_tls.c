@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "debug.h"
 #include "sig_test.h"
 
 static SIG_ENV env;
@@ -124,6 +125,60 @@ static void test_second_signature_counts(void **state)
     second_signature(&ed, NULL, 0);
 }
 
+/* Decrypt a PKCS#1 v1.5 ciphertext made with the default provider. */
+static void decrypt_once(SIG_KEY *k)
+{
+    EVP_PKEY_CTX *enc = EVP_PKEY_CTX_new_from_pkey(NULL, k->pub, "provider=default");
+    EVP_PKEY_CTX *dec = EVP_PKEY_CTX_new_from_pkey(env.libctx, k->token, NULL);
+    unsigned char ct[256], pt[256];
+    size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+
+    assert_int_equal(EVP_PKEY_encrypt_init(enc), 1);
+    assert_int_equal(EVP_PKEY_encrypt(enc, ct, &ctlen, transcript, 32), 1);
+    assert_int_equal(EVP_PKEY_decrypt_init(dec), 1);
+    assert_int_equal(EVP_PKEY_decrypt(dec, pt, &ptlen, ct, ctlen), 1);
+    assert_memory_equal(pt, transcript, 32);
+    EVP_PKEY_CTX_free(enc);
+    EVP_PKEY_CTX_free(dec);
+}
+
+/*
+ * OpenSSL 3.0 fetches a key's signature or asymmetric cipher by the name
+ * the key manager gives, from any provider, and tries to export the key to
+ * the provider it got (m_sigver.c, signature.c, asymcipher.c). With the
+ * default provider loaded first, a plain "RSA" would fetch the default
+ * provider's and ask tokenkey for the private key on every operation (a
+ * refusal, discarded): the debug log shows no export request at all.
+ */
+static void test_no_export_per_operation(void **state)
+{
+    char path[1024], line[1024];
+    FILE *f;
+    size_t len;
+    int exports = 0;
+
+    OPENSSL_free(libssl_sign(&rsa, "SHA256", 1, &len));
+    decrypt_once(&rsa);
+    snprintf(path, sizeof(path), "%s/exports.log", env.fx.dir);
+    tk_debug_configure(2, path);
+    assert_int_equal(tk_debug_enabled(2), 1);
+    OPENSSL_free(libssl_sign(&rsa, "SHA256", 1, &len));
+    OPENSSL_free(libssl_sign(&rsa, "SHA384", 0, &len));
+    OPENSSL_free(libssl_sign(&p256, "SHA256", 0, &len));
+    OPENSSL_free(libssl_sign(&ed, NULL, 0, &len));
+    decrypt_once(&rsa);
+    __atomic_store_n(&tk_debug_level, 0, __ATOMIC_RELAXED);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strstr(line, "export of") != NULL) {
+            fprintf(stderr, "%s", line);
+            exports++;
+        }
+    fclose(f);
+    assert_int_equal(exports, 0);
+}
+
 /* Mutual TLS with k at both ends: a certificate signed on the token with PKCS#1 v1.5 or ECDSA. */
 static void handshake(SIG_KEY *k, const char *md, int version, const char *sigalgs,
                       const char *ciphers, int want_sig_type, int want_md)
@@ -189,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_sequence_tls12_rsa_pkcs1),
         cmocka_unit_test(test_sequence_ecdsa),
         cmocka_unit_test(test_second_signature_counts),
+        cmocka_unit_test(test_no_export_per_operation),
         cmocka_unit_test(test_tls13_rsa_pss),
         cmocka_unit_test(test_tls12_rsa_pkcs1),
         cmocka_unit_test(test_tls13_ecdsa),
