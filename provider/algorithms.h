@@ -22,9 +22,7 @@ extern const OSSL_ALGORITHM tk_encoder_algorithms[];
  * second fetch and a refused export on every signature, about 15,000
  * instructions (docs/performance.md). With a name only tokenkey has, the
  * first fetch is tokenkey's own. The signatures are also registered under
- * the ordinary names, for callers that fetch them by those. RSA decryption
- * (EVP_PKEY_decrypt_init, crypto/evp/asymcipher.c) is fetched the same
- * way, so TOKENKEY-RSA names tokenkey's RSA asymmetric cipher too.
+ * the ordinary names, for callers that fetch them by those.
  */
 #define TK_SIG_NAME_RSA "TOKENKEY-RSA"
 #define TK_SIG_NAME_ECDSA "TOKENKEY-ECDSA"

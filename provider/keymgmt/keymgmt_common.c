@@ -131,9 +131,7 @@ void *tk_km_dup(const void *keydata_from, int selection)
 
 const char *tk_km_query_operation_name(TK_KEY_TYPE type, int operation_id)
 {
-    /* RSA decryption is fetched the same way as signatures (asymcipher.c): the same name. */
-    if (operation_id == OSSL_OP_SIGNATURE
-        || (operation_id == OSSL_OP_ASYM_CIPHER && type == TK_KEY_RSA))
+    if (operation_id == OSSL_OP_SIGNATURE)
         return tk_km_alg(type)->sig_name;
     return NULL; /* the keymgmt's own name */
 }

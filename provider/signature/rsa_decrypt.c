@@ -433,8 +433,5 @@ const OSSL_DISPATCH tk_rsa_asym_cipher_functions[] = {
 const OSSL_ALGORITHM tk_asym_cipher_algorithms[] = {
     { "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=" TK_PROV_NAME,
       tk_rsa_asym_cipher_functions, "RSA decryption with a token key (PKCS#1 v1.5, OAEP)" },
-    /* The name tokenkey's RSA keys ask for (algorithms.h says why). */
-    { TK_SIG_NAME_RSA, "provider=" TK_PROV_NAME, tk_rsa_asym_cipher_functions,
-      "RSA decryption with a token key (PKCS#1 v1.5, OAEP)" },
     { NULL, NULL, NULL, NULL }
 };
