@@ -43,7 +43,8 @@ typedef struct {
     int bits;
     char label[256], id[130];
     int flags[N_FLAGS];            /* 1 TRUE, 0 FALSE, -1 the token did not say */
-    char allowed[512];             /* CKA_ALLOWED_MECHANISMS, "CKM_A, CKM_B"; "" none (any) */
+    CK_ATTRIBUTE allowed;          /* CKA_ALLOWED_MECHANISMS as read (tk_p11_attrs_free) */
+    int allowed_read;              /* 1: allowed is the key's answer; 0: the token did not say */
     int n_certs;                   /* certificates sharing the key's CKA_ID */
     char *cert_uri;
     char subject[512], issuer[512], serial[128], not_before[64], not_after[64];
@@ -65,20 +66,18 @@ static const char *key_type_name(CK_KEY_TYPE kt)
     }
 }
 
-/* CKA_ALLOWED_MECHANISMS by name: what the key may be used for (absent or empty: anything). */
+/* CKA_ALLOWED_MECHANISMS: what the key may be used for (absent or empty: anything). */
 static void read_allowed_mechanisms(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *in)
 {
-    CK_ATTRIBUTE a = { CKA_ALLOWED_MECHANISMS, NULL, 0 };
+    in->allowed = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, NULL, 0 };
+    in->allowed_read = tk_p11_get_attrs_alloc(s, h, &in->allowed, 1) == CKR_OK;
+}
 
-    in->allowed[0] = '\0';
-    if (tk_p11_get_attrs_alloc(s, h, &a, 1) == CKR_OK && a.pValue != NULL)
-        for (CK_ULONG i = 0; i < a.ulValueLen / sizeof(CK_MECHANISM_TYPE); i++) {
-            if (i > 0)
-                OPENSSL_strlcat(in->allowed, ", ", sizeof(in->allowed));
-            OPENSSL_strlcat(in->allowed, tk_p11_mech_name(((CK_MECHANISM_TYPE *)a.pValue)[i]),
-                            sizeof(in->allowed));
-        }
-    tk_p11_attrs_free(&a, 1);
+/* The allowed mechanisms, by name; NULL when the key has no limit. */
+static const CK_MECHANISM_TYPE *allowed_list(const INSPECTION *in, size_t *n)
+{
+    *n = in->allowed.pValue != NULL ? in->allowed.ulValueLen / sizeof(CK_MECHANISM_TYPE) : 0;
+    return *n > 0 ? in->allowed.pValue : NULL;
 }
 
 /* Label, id, type, curve and the flags, straight from the token. */
@@ -167,6 +166,9 @@ static void read_certificate(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *
 
 static void print_text(const INSPECTION *in)
 {
+    const CK_MECHANISM_TYPE *mechs;
+    size_t n;
+
     printf("key:           %s\n", in->uri);
     printf("class:         CKO_PRIVATE_KEY\n");
     printf("type:          %s%s%s, %d bits\n", in->key_type, in->curve[0] ? " " : "", in->curve, in->bits);
@@ -175,7 +177,16 @@ static void print_text(const INSPECTION *in)
     for (size_t i = 0; i < N_FLAGS; i++)
         printf("  %-24s %s\n", flag_attrs[i].name,
                in->flags[i] < 0 ? "(not reported)" : in->flags[i] ? "TRUE" : "FALSE");
-    printf("  %-24s %s\n", "CKA_ALLOWED_MECHANISMS", in->allowed[0] ? in->allowed : "(any)");
+    printf("  %-24s ", "CKA_ALLOWED_MECHANISMS");
+    if (!in->allowed_read) {
+        printf("(not reported)\n");
+    } else if ((mechs = allowed_list(in, &n)) == NULL) {
+        printf("(any)\n");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            printf("%s%s", i > 0 ? ", " : "", tk_p11_mech_name(mechs[i]));
+        printf("\n");
+    }
     if (in->n_certs == 0) {
         printf("certificate:   none on the token with id %s\n", in->id[0] ? in->id : "(none)");
     } else {
@@ -210,6 +221,9 @@ static void json_field(const char *name, const char *value, int comma)
 
 static void print_json(const INSPECTION *in)
 {
+    const CK_MECHANISM_TYPE *mechs;
+    size_t n;
+
     printf("{");
     json_field("uri", in->uri, 0);
     json_field("class", "CKO_PRIVATE_KEY", 1);
@@ -222,22 +236,19 @@ static void print_json(const INSPECTION *in)
     for (size_t i = 0; i < N_FLAGS; i++)
         printf("%s\"%s\": %s", i ? ", " : "", flag_attrs[i].name,
                in->flags[i] < 0 ? "null" : in->flags[i] ? "true" : "false");
+    /* A list of names; "any" without a limit; null when the token did not say (as the flags). */
     printf("}, \"allowed_mechanisms\": ");
-    if (in->allowed[0] == '\0') {
+    if (!in->allowed_read) {
         printf("null");
+    } else if ((mechs = allowed_list(in, &n)) == NULL) {
+        printf("\"any\"");
     } else {
-        /* "CKM_A, CKM_B" as a JSON list: names hold no comma or quote. */
-        const char *p = in->allowed;
-
-        printf("[\"");
-        for (; *p != '\0'; p++)
-            if (p[0] == ',' && p[1] == ' ') {
-                printf("\", \"");
-                p++;
-            } else {
-                putchar(*p);
-            }
-        printf("\"]");
+        printf("[");
+        for (size_t i = 0; i < n; i++) {
+            printf("%s", i > 0 ? ", " : "");
+            tk_cli_json_string(stdout, tk_p11_mech_name(mechs[i]));
+        }
+        printf("]");
     }
     printf(", \"certificate\": ");
     if (in->n_certs == 0) {
@@ -357,6 +368,7 @@ end:
     tk_p11_session_put(&s, rv);
     OPENSSL_free(in.uri);
     OPENSSL_free(in.cert_uri);
+    tk_p11_attrs_free(&in.allowed, 1);
     tk_uri_free(found);
     tk_uri_free(uri);
     tk_cli_close(&cli);

@@ -90,6 +90,10 @@ static void test_pkcs1_asked_refused(void **state)
     unsigned char sig[256];
     size_t len = sizeof(sig);
     char *text;
+    OSSL_PARAM pss[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_PAD_MODE, (char *)"pss", 0),
+        OSSL_PARAM_END
+    };
 
     assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", env.libctx, NULL, rsa.token,
                                            NULL), 1);
@@ -99,6 +103,7 @@ static void test_pkcs1_asked_refused(void **state)
     free(text);
     assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
     assert_int_equal(EVP_DigestSign(mctx, sig, &len, transcript, sizeof(transcript)), 1);
+    assert_true(sig_verify_message(rsa.pub, "SHA256", pss, sig, len, transcript, sizeof(transcript)));
     EVP_MD_CTX_free(mctx);
 }
 
