@@ -44,40 +44,48 @@ static int check_public(TK_KEY *k, EVP_PKEY *pub, int checktype)
  * The ways the token can sign probe, best first: the key type's raw
  * mechanism, then (for keys that may use only some mechanisms: the token's
  * list, CKA_ALLOWED_MECHANISMS) PSS over probe as a SHA-256 digest, and the
- * combined SHA-256 mechanisms over probe as the message.
+ * combined SHA-2 mechanisms over probe as the message.
  */
 typedef struct {
     TK_KEY_TYPE type;
     CK_MECHANISM_TYPE mech;
-    int pss;                   /* RSA-PSS: SHA-256, MGF1-SHA-256, salt 32 */
+    int md_nid;                /* the digest (PSS: also MGF1, and the salt's length); 0 none */
+    int pss;
     int message;               /* the token hashes probe (Ed25519: signs it whole) */
 } PROBE_WAY;
 
 static const PROBE_WAY probe_ways[] = {
-    { TK_KEY_RSA, CKM_RSA_PKCS, 0, 0 },
-    { TK_KEY_RSA, CKM_RSA_PKCS_PSS, 1, 0 },
-    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS, 0, 1 },
-    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS_PSS, 1, 1 },
-    { TK_KEY_EC, CKM_ECDSA, 0, 0 },
-    { TK_KEY_EC, CKM_ECDSA_SHA256, 0, 1 },
-    { TK_KEY_ED25519, CKM_EDDSA, 0, 1 },
+    { TK_KEY_RSA, CKM_RSA_PKCS, 0, 0, 0 },
+    { TK_KEY_RSA, CKM_RSA_PKCS_PSS, NID_sha256, 1, 0 },
+    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS, NID_sha256, 0, 1 },
+    { TK_KEY_RSA, CKM_SHA384_RSA_PKCS, NID_sha384, 0, 1 },
+    { TK_KEY_RSA, CKM_SHA512_RSA_PKCS, NID_sha512, 0, 1 },
+    { TK_KEY_RSA, CKM_SHA256_RSA_PKCS_PSS, NID_sha256, 1, 1 },
+    { TK_KEY_RSA, CKM_SHA384_RSA_PKCS_PSS, NID_sha384, 1, 1 },
+    { TK_KEY_RSA, CKM_SHA512_RSA_PKCS_PSS, NID_sha512, 1, 1 },
+    { TK_KEY_EC, CKM_ECDSA, 0, 0, 0 },
+    { TK_KEY_EC, CKM_ECDSA_SHA256, NID_sha256, 0, 1 },
+    { TK_KEY_EC, CKM_ECDSA_SHA384, NID_sha384, 0, 1 },
+    { TK_KEY_EC, CKM_ECDSA_SHA512, NID_sha512, 0, 1 },
+    { TK_KEY_ED25519, CKM_EDDSA, 0, 0, 1 },
 };
 
 static const PROBE_WAY *probe_way(TK_KEY *k)
 {
-    CK_MECHANISM_TYPE first = 0, combined = 0;
+    CK_MECHANISM_TYPE first = 0, second = 0;
 
     for (size_t i = 0; i < sizeof(probe_ways) / sizeof(probe_ways[0]); i++) {
         if (probe_ways[i].type != k->type)
             continue;
         if (tk_key_can_use_mechanism(k, probe_ways[i].mech, CKF_SIGN))
             return &probe_ways[i];
+        /* The message names the two best: the raw mechanism and the next one. */
         if (first == 0)
             first = probe_ways[i].mech;
-        else if (probe_ways[i].message)
-            combined = probe_ways[i].mech;
+        else if (second == 0)
+            second = probe_ways[i].mech;
     }
-    tk_sig_raise_no_mechanism(k->ctx, k, "signing", first, combined);
+    tk_sig_raise_no_mechanism(k->ctx, k, "signing", first, second);
     return NULL;
 }
 
@@ -85,12 +93,19 @@ static const PROBE_WAY *probe_way(TK_KEY *k)
 static CK_RV sign_probe(TK_KEY *k, const PROBE_WAY *way, unsigned char *sig, size_t cap,
                         size_t *siglen)
 {
-    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, sizeof(probe) };
-    CK_MECHANISM mech = { way->mech, way->pss ? &pss : NULL, way->pss ? sizeof(pss) : 0 };
+    const TK_SIG_DIGEST *d = way->pss ? tk_sig_digest_by_nid(way->md_nid) : NULL;
+    CK_RSA_PKCS_PSS_PARAMS pss = { 0 };
+    CK_MECHANISM mech = { way->mech, NULL, 0 };
     unsigned char rs[2 * TK_ECDSA_MAX_HALF];
     size_t rslen = sizeof(rs);
     CK_RV rv;
 
+    if (d != NULL) {
+        /* Salt as long as the digest, RFC 8446's choice. */
+        pss = (CK_RSA_PKCS_PSS_PARAMS){ d->hash, d->mgf1, d->size };
+        mech.pParameter = &pss;
+        mech.ulParameterLen = sizeof(pss);
+    }
     *siglen = cap;
     if (k->type != TK_KEY_EC) {
         rv = tk_key_sign(k, &mech, probe, sizeof(probe), sig, siglen);
@@ -106,9 +121,14 @@ static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const PROBE_WAY *way,
                         const unsigned char *sig, size_t siglen)
 {
     OSSL_LIB_CTX *libctx = k->ctx->libctx;
-    const char *md = k->type == TK_KEY_ED25519 ? NULL : "SHA256";
+    const char *md = way->md_nid != 0 ? OBJ_nid2sn(way->md_nid) : NULL;
+    int saltlen = way->pss ? (int)tk_sig_digest_by_nid(way->md_nid)->size : 0;
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *c = NULL;
+    OSSL_PARAM digest[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)md, 0),
+        OSSL_PARAM_END
+    };
     int ok;
 
     if (way->message) {
@@ -120,12 +140,12 @@ static int verify_probe(TK_KEY *k, EVP_PKEY *pub, const PROBE_WAY *way,
         /* probe itself was signed: ECDSA and PSS take it as a SHA-256 digest, PKCS#1 as data. */
         c = EVP_PKEY_CTX_new_from_pkey(libctx, pub, TK_SIG_PUBLIC_PROPQ);
         ok = c != NULL && EVP_PKEY_verify_init(c) == 1
-             && (!way->pss || EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()) == 1);
+             && (md == NULL || EVP_PKEY_CTX_set_params(c, digest) == 1);
     }
     ok = ok && (k->type != TK_KEY_RSA
                 || EVP_PKEY_CTX_set_rsa_padding(c, way->pss ? RSA_PKCS1_PSS_PADDING
                                                             : RSA_PKCS1_PADDING) == 1)
-         && (!way->pss || EVP_PKEY_CTX_set_rsa_pss_saltlen(c, (int)sizeof(probe)) == 1);
+         && (!way->pss || EVP_PKEY_CTX_set_rsa_pss_saltlen(c, saltlen) == 1);
     if (ok && mctx != NULL)
         ok = EVP_DigestVerify(mctx, sig, siglen, probe, sizeof(probe)) == 1;
     else if (ok)

@@ -19,7 +19,7 @@
 #include "sig_test.h"
 
 static SIG_ENV env;
-static SIG_KEY pss_raw, pss_sha256, pkcs1, ec_sha256;
+static SIG_KEY pss_raw, pss_sha256, pss_sha384, pkcs1, ec_sha256;
 static unsigned char transcript[300];
 
 /* EVP_DigestSign of transcript with md, PSS when pss; NULL after a failure (errors queued). */
@@ -184,12 +184,12 @@ static void test_ec_limited_to_missing(void **state)
     EVP_MD_CTX_free(mctx);
 }
 
-/* openssl pkey -check signs on the token with a mechanism the key may use (combined too). */
+/* openssl pkey -check signs on the token with a mechanism the key may use (combined SHA-2 too). */
 static void test_pairwise_check(void **state)
 {
-    SIG_KEY *keys[] = { &pss_raw, &pss_sha256, &pkcs1 };
+    SIG_KEY *keys[] = { &pss_raw, &pss_sha256, &pss_sha384, &pkcs1 };
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, keys[i]->token, NULL);
         SIG_STATS before;
 
@@ -214,12 +214,14 @@ static int setup(void **state)
 {
     static const CK_MECHANISM_TYPE raw[] = { CKM_RSA_PKCS_PSS };
     static const CK_MECHANISM_TYPE combined[] = { CKM_SHA256_RSA_PKCS_PSS };
+    static const CK_MECHANISM_TYPE combined384[] = { CKM_SHA384_RSA_PKCS_PSS };
     static const CK_MECHANISM_TYPE v15[] = { CKM_RSA_PKCS };
     static const CK_MECHANISM_TYPE ecdsa_sha256[] = { CKM_ECDSA_SHA256 };
 
     if (sig_env_setup(&env, "sig-allowed", NULL) != 0
         || sig_key_make_limited(&env, SIG_RSA2048, 0, raw, 1, "pss", &pss_raw) != 0
         || sig_key_make_limited(&env, SIG_RSA2048, 0, combined, 1, "pss-sha256", &pss_sha256) != 0
+        || sig_key_make_limited(&env, SIG_RSA2048, 0, combined384, 1, "pss-sha384", &pss_sha384) != 0
         || sig_key_make_limited(&env, SIG_RSA2048, 0, v15, 1, "pkcs1", &pkcs1) != 0
         || sig_key_make_limited(&env, SIG_P256, 0, ecdsa_sha256, 1, "ec-sha256", &ec_sha256) != 0)
         return -1;
@@ -230,6 +232,7 @@ static int teardown(void **state)
 {
     sig_key_free(&pss_raw);
     sig_key_free(&pss_sha256);
+    sig_key_free(&pss_sha384);
     sig_key_free(&pkcs1);
     sig_key_free(&ec_sha256);
     sig_env_teardown(&env);
