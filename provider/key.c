@@ -498,12 +498,7 @@ CK_RV tk_key_decrypt(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, siz
 
 int tk_key_allows_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech)
 {
-    if (k->allowed_mechs == NULL)
-        return 1;
-    for (size_t i = 0; i < k->n_allowed_mechs; i++)
-        if (k->allowed_mechs[i] == mech)
-            return 1;
-    return 0;
+    return tk_p11_mechanism_allowed(k->allowed_mechs, k->n_allowed_mechs, mech);
 }
 
 int tk_key_can_use_mechanism(const TK_KEY *k, CK_MECHANISM_TYPE mech, CK_FLAGS need)

@@ -123,11 +123,10 @@ CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_UL
  */
 static int may_sign(TK_P11_SESSION *s, const CK_ATTRIBUTE *allowed, CK_MECHANISM_TYPE m)
 {
-    int listed = allowed->pValue == NULL || allowed->ulValueLen == 0;
+    size_t n = allowed->pValue != NULL ? allowed->ulValueLen / sizeof(CK_MECHANISM_TYPE) : 0;
 
-    for (CK_ULONG i = 0; !listed && i < allowed->ulValueLen / sizeof(CK_MECHANISM_TYPE); i++)
-        listed = ((const CK_MECHANISM_TYPE *)allowed->pValue)[i] == m;
-    return listed && tk_p11_has_mechanism(s->token, m, CKF_SIGN);
+    return tk_p11_mechanism_allowed(allowed->pValue, n, m)
+           && tk_p11_has_mechanism(s->token, m, CKF_SIGN);
 }
 
 int tk_cli_rsa_pss_only(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *pkey)

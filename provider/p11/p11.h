@@ -161,6 +161,12 @@ CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANIS
 CK_RV tk_p11_mechanism_list_rv(TK_P11_TOKEN *t);
 /* 1 when the token lists mech with all of the flags in need (e.g. CKF_SIGN). */
 int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need);
+/*
+ * 1 when a key's CKA_ALLOWED_MECHANISMS (PKCS#11 v2.40 4.6; allowed, n
+ * entries) lets it use mech. None (n == 0, as on tokens that predate the
+ * attribute) means no limit.
+ */
+int tk_p11_mechanism_allowed(const CK_MECHANISM_TYPE *allowed, size_t n, CK_MECHANISM_TYPE mech);
 
 /* ---- sessions (p11_session.c) ---- */
 

@@ -426,6 +426,16 @@ int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need)
     return tk_p11_mechanism_info(t, mech, &info) == CKR_OK && (info.flags & need) == need;
 }
 
+int tk_p11_mechanism_allowed(const CK_MECHANISM_TYPE *allowed, size_t n, CK_MECHANISM_TYPE mech)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (allowed[i] == mech)
+            return 1;
+    return 0;
+}
+
 CK_RV tk_p11_mechanism_list_rv(TK_P11_TOKEN *t)
 {
     CK_RV rv;

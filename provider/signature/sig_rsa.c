@@ -255,8 +255,7 @@ static int rsa_plan(TK_SIG_CTX *ctx)
         ctx->combined = 1;
     } else {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", m[0], m[1]);
-        if (!ctx->pad_set && ctx->pad != RSA_PKCS1_PSS_PADDING
-            && rsa_padding_usable(ctx, RSA_PKCS1_PSS_PADDING))
+        if (rsa_plan_later(ctx)) /* here: a signature while still waiting for PSS */
             TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "%s signs with PSS only: ask for "
                      "the PSS padding (EVP_PKEY_CTX_set_rsa_padding, -sigopt "
                      "rsa_padding_mode:pss)", ctx->key->uri != NULL ? ctx->key->uri : "the key");
