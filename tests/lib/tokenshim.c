@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tokenshim.h"
+#include "tokenshim_ecdsa.h"
 
 /* The entry point a PKCS#11 module exports (PKCS#11 v2.40 section 5.2). */
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
@@ -212,6 +213,7 @@ static void load(void)
     shim.C_CopyObject = shim_copy_object;
     shim.C_FindObjectsInit = shim_find_objects_init;
     shim.C_FindObjects = shim_find_objects;
+    tk_tokenshim_ecdsa_wire(&shim, target, getenv("TK_TOKENSHIM_ECDSA"));
     load_rv = CKR_OK;
 }
 

@@ -18,6 +18,10 @@
  * - Another card in the same slot: a serial number put into every
  *   CK_TOKEN_INFO in place of the real one, while the objects (and their
  *   CKA_IDs) stay the same, as with two PIV cards.
+ * - The combined ECDSA mechanisms (CKM_ECDSA_SHA1 ... CKM_ECDSA_SHA512),
+ *   which SoftHSM2 2.6.1 lacks, made from its CKM_ECDSA; optionally with
+ *   CKM_ECDSA itself hidden, as on an HSM that hashes inside
+ *   (tokenshim_ecdsa.c).
  *
  * It also counts the C_Login calls that reach the real module (to prove a
  * PIN was not sent); never the PIN. The token, its sessions, objects and
@@ -28,6 +32,8 @@
  *                         WRITE_PROTECTED
  *   TK_TOKENFLAGS_LOGINS  a file that gets a line per C_Login reaching the
  *                         real module ("C_Login user=N")
+ *   TK_TOKENSHIM_ECDSA    "combined": the combined ECDSA mechanisms too;
+ *                         "combined-only": those, and CKM_ECDSA hidden
  * In-process tests with the functions below, reached with
  * dlopen(RTLD_NOLOAD) + dlsym in the copy the code under test loaded.
  */
@@ -65,5 +71,9 @@ typedef void tk_tokenshim_set_copy_shows_early_fn(int ms);
 /* C_CopyObject calls under way. */
 int tk_tokenshim_copies_under_way(void);
 typedef int tk_tokenshim_copies_under_way_fn(void);
+
+/* Signatures made so far through the emulated combined ECDSA mechanism mech. */
+unsigned long tk_tokenshim_combined_signatures(CK_MECHANISM_TYPE mech);
+typedef unsigned long tk_tokenshim_combined_signatures_fn(CK_MECHANISM_TYPE mech);
 
 #endif

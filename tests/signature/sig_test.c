@@ -19,6 +19,12 @@
 
 int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra)
 {
+    return sig_env_setup_module(e, label, softhsm_extra, NULL);
+}
+
+int sig_env_setup_module(SIG_ENV *e, const char *label, const char *softhsm_extra,
+                         const char *module)
+{
     TK_URI *uri = NULL;
     char text[256];
     size_t count = 0;
@@ -35,7 +41,9 @@ int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra)
             goto fail;
         }
     }
-    rv = tk_p11_module_open(tk_fixture_module(&e->fx), NULL, &e->m);
+    if (module == NULL)
+        module = tk_fixture_module(&e->fx);
+    rv = tk_p11_module_open(module, NULL, &e->m);
     if (rv != CKR_OK) {
         fprintf(stderr, "test: module: %s\n", tk_p11_rv_name(rv));
         goto fail;
@@ -52,7 +60,7 @@ int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra)
     e->pin = tk_fixture_user_pin(&e->fx);
 
     /* The provider's configuration when there is no openssl.cnf section. */
-    setenv("TOKENKEY_MODULE", tk_fixture_module(&e->fx), 1);
+    setenv("TOKENKEY_MODULE", module, 1);
     setenv("TOKENKEY_PIN_FILE", tk_fixture_pin_file(&e->fx), 1);
     e->libctx = OSSL_LIB_CTX_new();
     if (e->libctx == NULL

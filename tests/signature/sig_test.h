@@ -37,6 +37,9 @@ typedef struct sig_env {
  * -CKM_RSA_PKCS"). Returns 0, or -1 after printing why.
  */
 int sig_env_setup(SIG_ENV *e, const char *label, const char *softhsm_extra);
+/* The same through another PKCS#11 module (tk-tokenshim) for both the test and the provider. */
+int sig_env_setup_module(SIG_ENV *e, const char *label, const char *softhsm_extra,
+                         const char *module);
 void sig_env_teardown(SIG_ENV *e);
 
 typedef enum {
