@@ -43,6 +43,8 @@ static int ecdsa_plan(TK_SIG_CTX *ctx)
         ctx->combined = 1;
     } else {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", CKM_ECDSA, combined);
+        tk_sig_hint_sign_message(ctx, (ctx->digest != NULL ? ctx->digest
+                                       : tk_sig_digest_by_nid(NID_sha256))->ecdsa);
         return 0;
     }
     return 1;

@@ -197,14 +197,17 @@ static int pss_saltlen(TK_SIG_CTX *ctx, int *slen)
  * the combined one for this digest (0 if none). Combined mechanisms hash
  * the message: not for EVP_PKEY_sign of a digest.
  */
+static CK_MECHANISM_TYPE rsa_combined(const TK_SIG_DIGEST *d, int pad)
+{
+    return pad == RSA_PKCS1_PSS_PADDING ? d->rsa_pss : d->rsa_pkcs;
+}
+
 static void rsa_mechanisms(const TK_SIG_CTX *ctx, int pad, CK_MECHANISM_TYPE m[2])
 {
-    int pss = pad == RSA_PKCS1_PSS_PADDING;
-
-    m[0] = pss ? CKM_RSA_PKCS_PSS : CKM_RSA_PKCS;
+    m[0] = pad == RSA_PKCS1_PSS_PADDING ? CKM_RSA_PKCS_PSS : CKM_RSA_PKCS;
     m[1] = 0;
     if (ctx->digest != NULL && ctx->op == TK_SIG_OP_DIGEST_SIGN)
-        m[1] = pss ? ctx->digest->rsa_pss : ctx->digest->rsa_pkcs;
+        m[1] = rsa_combined(ctx->digest, pad);
 }
 
 static int rsa_padding_usable(const TK_SIG_CTX *ctx, int pad)
@@ -255,6 +258,8 @@ static int rsa_plan(TK_SIG_CTX *ctx)
         ctx->combined = 1;
     } else {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", m[0], m[1]);
+        tk_sig_hint_sign_message(ctx, rsa_combined(ctx->digest != NULL ? ctx->digest
+                                                   : tk_sig_digest_by_nid(NID_sha256), ctx->pad));
         if (rsa_plan_later(ctx)) /* here: a signature while still waiting for PSS */
             TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "%s signs with PSS only: ask for "
                      "the PSS padding (EVP_PKEY_CTX_set_rsa_padding, -sigopt "

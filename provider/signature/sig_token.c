@@ -83,6 +83,17 @@ void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purp
     }
 }
 
+void tk_sig_hint_sign_message(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE combined)
+{
+    if (ctx->op != TK_SIG_OP_SIGN || combined == 0
+        || !tk_key_can_use_mechanism(ctx->key, combined, CKF_SIGN))
+        return;
+    TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "%s signs only messages the token hashes "
+             "itself (%s): sign the message, not its digest (EVP_DigestSign, openssl pkeyutl "
+             "-rawin)", ctx->key->uri != NULL ? ctx->key->uri : "the key",
+             tk_p11_mech_name(combined));
+}
+
 int tk_sig_rv_refused(CK_RV rv)
 {
     return rv == CKR_MECHANISM_INVALID || rv == CKR_MECHANISM_PARAM_INVALID

@@ -241,6 +241,12 @@ int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
  */
 void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
                                CK_MECHANISM_TYPE first, CK_MECHANISM_TYPE second);
+/*
+ * After tk_sig_raise_no_mechanism for EVP_PKEY_sign: when the key could sign
+ * through combined (a mechanism that hashes the message itself; 0: none),
+ * say that signing the message instead of its digest works.
+ */
+void tk_sig_hint_sign_message(TK_SIG_CTX *ctx, CK_MECHANISM_TYPE combined);
 /* The label of the key's token, for messages. */
 const char *tk_sig_token_label(const TK_KEY *k, char *buf, size_t cap);
 

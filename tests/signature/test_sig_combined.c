@@ -95,7 +95,7 @@ static void test_dupctx_keeps_message(void **state)
     EVP_MD_CTX_free(b);
 }
 
-/* A precomputed digest needs the raw mechanism: refused at init, naming it. */
+/* A precomputed digest needs the raw mechanism: refused at init, naming it and what works. */
 static void test_sign_digest_refused(void **state)
 {
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, rsa.token, NULL);
@@ -104,6 +104,8 @@ static void test_sign_digest_refused(void **state)
     assert_int_not_equal(EVP_PKEY_sign_init(pctx), 1);
     text = sig_errors_text();
     assert_non_null(strstr(text, "does not support CKM_RSA_PKCS for signing"));
+    assert_non_null(strstr(text, "signs only messages the token hashes itself "
+                                 "(CKM_SHA256_RSA_PKCS): sign the message, not its digest"));
     free(text);
     EVP_PKEY_CTX_free(pctx);
 }
