@@ -85,7 +85,6 @@ const char *tk_p11_mech_name(CK_MECHANISM_TYPE mech);
 
 /* Process-wide count of calls made to fn (all modules), for tests/bench. */
 unsigned long tk_p11_stat(TK_P11_FN fn);
-void tk_p11_stats_reset(void);
 
 /* ---- modules (p11_module.c) ---- */
 
@@ -261,8 +260,6 @@ CK_RV tk_p11_get_bool(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t
 CK_RV tk_p11_get_cert_der(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, unsigned char **der, CK_ULONG *len);
 
 CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out);
-CK_RV tk_p11_copy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                  CK_OBJECT_HANDLE *out);
 CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o);
 CK_RV tk_p11_generate_key_pair(TK_P11_SESSION *s, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *pub, CK_ULONG npub,

@@ -293,13 +293,6 @@ CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT
                          "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
 }
 
-CK_RV tk_p11_copy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                  CK_OBJECT_HANDLE *out)
-{
-    return TK_P11_TRACED(TK_FN_C_CopyObject, fl_of(s)->C_CopyObject(s->handle, o, tmpl, n, out),
-                         "session=%lu, object=%lu", (unsigned long)s->handle, (unsigned long)o);
-}
-
 CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o)
 {
     return TK_P11_TRACED(TK_FN_C_DestroyObject, fl_of(s)->C_DestroyObject(s->handle, o),

@@ -31,9 +31,3 @@ unsigned long tk_p11_stat(TK_P11_FN fn)
 {
     return fn < TK_FN_COUNT ? __atomic_load_n(&call_counts[fn], __ATOMIC_RELAXED) : 0;
 }
-
-void tk_p11_stats_reset(void)
-{
-    for (int i = 0; i < TK_FN_COUNT; i++)
-        __atomic_store_n(&call_counts[i], 0, __ATOMIC_RELAXED);
-}
