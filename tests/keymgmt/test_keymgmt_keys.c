@@ -156,6 +156,37 @@ static void test_public_params_are_the_tokens(void **state)
     assert_no_errors("public params");
 }
 
+/* The EC point by coordinates, and the other names OpenSSL's EC key manager answers to. */
+static void test_ec_params_by_name(void **state)
+{
+    for (int i = KM_P256; i <= KM_P521; i++) {
+        static const char *const coords[] = { OSSL_PKEY_PARAM_EC_PUB_X, OSSL_PKEY_PARAM_EC_PUB_Y };
+        char mine[32], theirs[32];
+        const OSSL_PARAM *gettable = EVP_PKEY_gettable_params(tok[i]);
+
+        for (size_t c = 0; c < 2; c++) {
+            BIGNUM *a = NULL, *b = NULL;
+
+            assert_true(EVP_PKEY_get_bn_param(tok[i], coords[c], &a));
+            assert_true(EVP_PKEY_get_bn_param(pub[i], coords[c], &b));
+            assert_int_equal(BN_cmp(a, b), 0);
+            assert_non_null(OSSL_PARAM_locate_const(gettable, coords[c]));
+            BN_free(a), BN_free(b);
+        }
+        assert_true(EVP_PKEY_get_utf8_string_param(tok[i], OSSL_PKEY_PARAM_EC_ENCODING, mine,
+                                                   sizeof(mine), NULL));
+        assert_true(EVP_PKEY_get_utf8_string_param(pub[i], OSSL_PKEY_PARAM_EC_ENCODING, theirs,
+                                                   sizeof(theirs), NULL));
+        assert_string_equal(mine, theirs);
+        assert_non_null(OSSL_PARAM_locate_const(gettable, OSSL_PKEY_PARAM_GROUP_NAME));
+    }
+    assert_non_null(OSSL_PARAM_locate_const(EVP_PKEY_gettable_params(tok[KM_RSA2048]),
+                                            OSSL_PKEY_PARAM_RSA_N));
+    assert_non_null(OSSL_PARAM_locate_const(EVP_PKEY_gettable_params(tok[KM_ED25519]),
+                                            OSSL_PKEY_PARAM_PUB_KEY));
+    assert_no_errors("EC params by name");
+}
+
 /* ---- export: the public half only ---- */
 
 static void test_export_public_equals_token_object(void **state)
@@ -572,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_generated_keys_are_token_keys),
         cmocka_unit_test(test_get_params_match_openssl),
         cmocka_unit_test(test_public_params_are_the_tokens),
+        cmocka_unit_test(test_ec_params_by_name),
         cmocka_unit_test(test_export_public_equals_token_object),
         cmocka_unit_test(test_export_private_refused),
         cmocka_unit_test(test_eq_same_key_both_orders),

@@ -125,6 +125,28 @@ static void test_ecdsa_verify_in_software(void **state)
     OPENSSL_free(sig);
 }
 
+/* EVP_PKEY_verify of a digest with the token key: software too. */
+static void test_ecdsa_verify_digest(void **state)
+{
+    unsigned char dgst[48];
+    size_t len, dlen = sig_digest("SHA384", msg, sizeof(msg), dgst);
+    unsigned char *sig = sig_sign_digest(&env, ec[1].token, "SHA384", NULL, dgst, dlen, &len);
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, ec[1].token, NULL);
+    SIG_STATS before;
+
+    sig_stats_take(&before);
+    assert_int_equal(EVP_PKEY_verify_init(pctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha384()), 1);
+    assert_int_equal(EVP_PKEY_verify(pctx, sig, len, dgst, dlen), 1);
+    dgst[0] ^= 0x01;
+    assert_int_not_equal(EVP_PKEY_verify(pctx, sig, len, dgst, dlen), 1);
+    ERR_clear_error();
+    for (int fn = 0; fn < TK_FN_COUNT; fn++)
+        assert_int_equal(sig_stats_delta(&before, (TK_P11_FN)fn), 0);
+    EVP_PKEY_CTX_free(pctx);
+    OPENSSL_free(sig);
+}
+
 static void test_ed25519(void **state)
 {
     size_t len;
@@ -202,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_ecdsa_digest),
         cmocka_unit_test(test_ecdsa_algorithm_id),
         cmocka_unit_test(test_ecdsa_verify_in_software),
+        cmocka_unit_test(test_ecdsa_verify_digest),
         cmocka_unit_test(test_ed25519),
         cmocka_unit_test(test_ed25519_one_shot),
     };

@@ -321,6 +321,43 @@ static void test_get_params(void **state)
     EVP_MD_CTX_free(mctx);
 }
 
+/*
+ * An application that names tokenkey in its property query (to reach the
+ * token key) still gets a software digest, which tokenkey has none of; the
+ * parameter lists it can ask for; and the digest's own parameters, passed
+ * on to the digest running in software.
+ */
+static void test_property_query_and_param_lists(void **state)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    unsigned char ms[48] = { 0 };
+    OSSL_PARAM mp[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_DIGEST_PARAM_SSL3_MS, ms, sizeof(ms)),
+        OSSL_PARAM_END
+    };
+    size_t len;
+    unsigned char *sig = OPENSSL_malloc(256);
+
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, "SHA256", env.libctx, "provider=tokenkey",
+                                           rsa.token, NULL), 1);
+    assert_non_null(OSSL_PARAM_locate_const(EVP_PKEY_CTX_gettable_params(pctx),
+                                            OSSL_SIGNATURE_PARAM_DIGEST));
+    assert_non_null(OSSL_PARAM_locate_const(EVP_PKEY_CTX_settable_params(pctx),
+                                            OSSL_SIGNATURE_PARAM_PAD_MODE));
+    len = 256;
+    assert_int_equal(EVP_DigestSign(mctx, sig, &len, msg, sizeof(msg)), 1);
+    assert_true(sig_verify_message(rsa.pub, "SHA256", NULL, sig, len, msg, sizeof(msg)));
+    /* SHA-1's SSLv3 master-secret parameter: only the digest itself knows it. */
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA1", env.libctx, NULL, rsa.token, NULL), 1);
+    assert_non_null(OSSL_PARAM_locate_const(EVP_MD_CTX_settable_params(mctx),
+                                            OSSL_DIGEST_PARAM_SSL3_MS));
+    assert_int_equal(EVP_MD_CTX_set_params(mctx, mp), 1);
+    assert_int_equal(ERR_peek_error(), 0);
+    EVP_MD_CTX_free(mctx);
+    OPENSSL_free(sig);
+}
+
 /* Verification through tokenkey runs in software: no token call at all. */
 static void test_verify_in_software(void **state)
 {
@@ -346,6 +383,37 @@ static void test_verify_in_software(void **state)
         assert_int_equal(sig_stats_delta(&before, (TK_P11_FN)fn), 0);
     EVP_MD_CTX_free(mctx);
     OPENSSL_free(sig);
+}
+
+/* EVP_PKEY_verify of a digest with the token key (PKCS#1 v1.5 and PSS): software too. */
+static void test_verify_digest_in_software(void **state)
+{
+    unsigned char dgst[32];
+    size_t dlen = sig_digest("SHA256", msg, sizeof(msg), dgst);
+
+    for (int pss = 0; pss < 2; pss++) {
+        int pad = pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING;
+        OSSL_PARAM sp[4];
+        size_t len;
+        unsigned char *sig;
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(env.libctx, rsa.token, NULL);
+        SIG_STATS before;
+
+        pss_params(sp, "digest", NULL);
+        sig = sig_sign_digest(&env, rsa.token, "SHA256", pss ? sp : NULL, dgst, dlen, &len);
+        sig_stats_take(&before);
+        assert_int_equal(EVP_PKEY_verify_init(pctx), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha256()), 1);
+        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, pad), 1);
+        assert_int_equal(EVP_PKEY_verify(pctx, sig, len, dgst, dlen), 1);
+        sig[len - 1] ^= 0x01;
+        assert_int_not_equal(EVP_PKEY_verify(pctx, sig, len, dgst, dlen), 1);
+        ERR_clear_error();
+        for (int fn = 0; fn < TK_FN_COUNT; fn++)
+            assert_int_equal(sig_stats_delta(&before, (TK_P11_FN)fn), 0);
+        EVP_PKEY_CTX_free(pctx);
+        OPENSSL_free(sig);
+    }
 }
 
 /* EVP_MD_CTX_copy_ex mid-message needs dupctx: both copies finish on their own. */
@@ -412,6 +480,14 @@ static void test_errors(void **state)
     assert_non_null(strstr(text, "SHA-384"));
     free(text);
     EVP_PKEY_CTX_free(pctx);
+    /* A buffer too small for the signature: said before the token signs. */
+    len = 100;
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", env.libctx, NULL, rsa.token, NULL), 1);
+    assert_int_not_equal(EVP_DigestSign(mctx, sig, &len, msg, sizeof(msg)), 1);
+    text = sig_errors_text();
+    if (strstr(text, "signature buffer of 100 bytes") == NULL)
+        fail_msg("unexpected error: %s", text);
+    free(text);
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 0);
     EVP_MD_CTX_free(mctx);
 }
@@ -540,6 +616,42 @@ static void test_decrypt(void **state)
                  old ? "refused CKM_RSA_PKCS_OAEP with hash SHA-256, MGF1 SHA-256, 14-byte label" : NULL);
 }
 
+/*
+ * A decryption context's parameters read back, and a copy of it
+ * (EVP_PKEY_CTX_dup) that decrypts on its own after the original is gone.
+ */
+static void test_decrypt_ctx_dup_and_params(void **state)
+{
+    EVP_PKEY_CTX *enc = EVP_PKEY_CTX_new_from_pkey(NULL, rsa.pub, "provider=default");
+    EVP_PKEY_CTX *dec = EVP_PKEY_CTX_new_from_pkey(env.libctx, rsa.token, NULL), *copy;
+    unsigned char ct[256], pt[256];
+    size_t ctlen = sizeof(ct), ptlen = sizeof(pt);
+    const EVP_MD *md = NULL;
+    char mgf1[32] = "";
+    int pad = 0;
+
+    assert_int_equal(EVP_PKEY_encrypt_init(enc), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(enc, RSA_PKCS1_OAEP_PADDING), 1);
+    assert_int_equal(EVP_PKEY_encrypt(enc, ct, &ctlen, msg, 40), 1);
+    assert_int_equal(EVP_PKEY_decrypt_init(dec), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(dec, RSA_PKCS1_OAEP_PADDING), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_oaep_md(dec, EVP_sha1()), 1);
+    assert_true(EVP_PKEY_CTX_get_rsa_padding(dec, &pad) > 0);
+    assert_int_equal(pad, RSA_PKCS1_OAEP_PADDING);
+    assert_int_equal(EVP_PKEY_CTX_get_rsa_oaep_md(dec, &md), 1);
+    assert_true(EVP_MD_is_a(md, "SHA1"));
+    assert_int_equal(EVP_PKEY_CTX_get_rsa_mgf1_md_name(dec, mgf1, sizeof(mgf1)), 1);
+    assert_true(EVP_MD_is_a(md, mgf1));
+    copy = EVP_PKEY_CTX_dup(dec);
+    assert_non_null(copy);
+    EVP_PKEY_CTX_free(dec);
+    assert_int_equal(EVP_PKEY_decrypt(copy, pt, &ptlen, ct, ctlen), 1);
+    assert_int_equal(ptlen, 40);
+    assert_memory_equal(pt, msg, 40);
+    EVP_PKEY_CTX_free(copy);
+    EVP_PKEY_CTX_free(enc);
+}
+
 /* EVP_PKEY_encrypt with the token key works too, in software. */
 static void test_encrypt_in_software(void **state)
 {
@@ -589,11 +701,14 @@ int main(void)
         cmocka_unit_test(test_pss_mgf1_same),
         cmocka_unit_test(test_algorithm_id),
         cmocka_unit_test(test_get_params),
+        cmocka_unit_test(test_property_query_and_param_lists),
         cmocka_unit_test(test_verify_in_software),
+        cmocka_unit_test(test_verify_digest_in_software),
         cmocka_unit_test(test_dupctx),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_refused_params_change_nothing),
         cmocka_unit_test(test_decrypt),
+        cmocka_unit_test(test_decrypt_ctx_dup_and_params),
         cmocka_unit_test(test_encrypt_in_software),
     };
 
