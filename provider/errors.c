@@ -102,7 +102,10 @@ static int reason_for_rv(CK_RV rv)
     case TK_CKR_TOKEN_CHANGED:
         return TK_R_TOKEN_CHANGED;
     case TK_CKR_KEY_UNNAMED:
+    case TK_CKR_KEY_GONE:
         return TK_R_OBJECT_NOT_FOUND;
+    case TK_CKR_KEY_TWICE:
+        return TK_R_OBJECT_AMBIGUOUS;
     case TK_CKR_NO_TOKEN:
         return TK_R_TOKEN_NOT_FOUND;
     case CKR_TOKEN_NOT_PRESENT:
@@ -142,6 +145,12 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_KEY_UNNAMED:
         return "the key has neither CKA_ID nor CKA_LABEL, so after the token was reset it "
                "cannot be told from another key and is not looked for: load it again";
+    case TK_CKR_KEY_GONE:
+        return "the key is no longer on the token (deleted, or its CKA_ID or label changed): "
+               "check with 'tokenkey list', and load the key again";
+    case TK_CKR_KEY_TWICE:
+        return "two private keys on the token now have the key's CKA_ID and label, so tokenkey "
+               "uses neither: give one another id or label, and load the key again";
     default: return NULL;
     }
 }

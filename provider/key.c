@@ -351,7 +351,7 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label, strlen(k->label) };
     rv = tk_p11_find(s, tmpl, n, found, 2, &got);
     if (rv == CKR_OK && got != 1)
-        rv = CKR_KEY_HANDLE_INVALID;
+        rv = got == 0 ? TK_CKR_KEY_GONE : TK_CKR_KEY_TWICE;
     if (rv == CKR_OK) {
         __atomic_store_n(&k->handle, found[0], __ATOMIC_RELAXED);
         __atomic_store_n(&k->handle_gen, s->generation, __ATOMIC_RELEASE);

@@ -33,6 +33,8 @@
 #define TK_CKR_NO_RANDOM         (TK_CKR_BASE + 10) /* no salt for rejected PINs: none sent */
 #define TK_CKR_TOKEN_CHANGED     (TK_CKR_BASE + 11) /* another token is in the key's slot */
 #define TK_CKR_KEY_UNNAMED       (TK_CKR_BASE + 12) /* no CKA_ID or label to find a key again by */
+#define TK_CKR_KEY_GONE          (TK_CKR_BASE + 13) /* a key looked for again is not on the token */
+#define TK_CKR_KEY_TWICE         (TK_CKR_BASE + 14) /* ... and two keys now match its id and label */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

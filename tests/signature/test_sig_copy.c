@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
@@ -156,6 +157,126 @@ static void test_copy_made_again_after_sessions_lost(void **state)
     sig_key_free(&key);
 }
 
+/* Destroy object o through the raw module (a session object of ours, or a token object). */
+static void raw_destroy(CK_OBJECT_HANDLE o)
+{
+    CK_SESSION_HANDLE h;
+
+    assert_int_equal(raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                                        NULL, NULL, &h), CKR_OK);
+    assert_int_equal(raw->C_DestroyObject(h, o), CKR_OK);
+    assert_int_equal(raw->C_CloseSession(h), CKR_OK);
+}
+
+/*
+ * The copy destroyed behind tokenkey's back (another library in the
+ * process): the next signature sees CKR_KEY_HANDLE_INVALID, makes a new
+ * copy and signs, with no login and no error left.
+ */
+static void test_copy_destroyed_behind(void **state)
+{
+    SIG_KEY key;
+    SIG_STATS before;
+    CK_OBJECT_HANDLE objs[4];
+
+    assert_int_equal(sig_key_make(&env, SIG_P256, "copy-gone", &key), 0);
+    sign_once(key.token, key.pub);
+    assert_int_equal(raw_session_private_keys(objs, 4), 1);
+    raw_destroy(objs[0]);
+    sig_stats_take(&before);
+    sign_recovering(key.token, key.pub);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 2);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_CopyObject), 1);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_Login), 0);
+    assert_int_equal(ERR_peek_error(), 0);
+    assert_int_equal(raw_session_private_keys(objs, 4), 1);
+    sig_key_free(&key);
+}
+
+/* The key's token object and session copy (by label), through the raw module. */
+static CK_ULONG raw_private_keys_labelled(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+                            { CKA_LABEL, (void *)label, strlen(label) } };
+    CK_SESSION_HANDLE h;
+    CK_ULONG n = 0;
+
+    assert_int_equal(raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL, NULL, &h),
+                     CKR_OK);
+    assert_int_equal(raw->C_FindObjectsInit(h, tmpl, 2), CKR_OK);
+    assert_int_equal(raw->C_FindObjects(h, out, max, &n), CKR_OK);
+    assert_int_equal(raw->C_FindObjectsFinal(h), CKR_OK);
+    assert_int_equal(raw->C_CloseSession(h), CKR_OK);
+    return n;
+}
+
+/* A signature that must fail, with want in the error; no token signature made. */
+static void sign_fails(EVP_PKEY *key, const char *want)
+{
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    unsigned char sig[256];
+    size_t siglen = sizeof(sig);
+    SIG_STATS before;
+    char *text;
+
+    sig_stats_take(&before);
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", env.libctx, NULL, key, NULL), 1);
+    assert_int_not_equal(EVP_DigestSign(mctx, sig, &siglen, msg, sizeof(msg)), 1);
+    assert_int_equal(sig_stats_delta(&before, TK_FN_C_Sign), 0);
+    text = sig_errors_text();
+    if (strstr(text, want) == NULL)
+        fail_msg("want '%s' in: %s", want, text);
+    free(text);
+    EVP_MD_CTX_free(mctx);
+}
+
+/*
+ * The key deleted from the token while loaded: once its copy is gone too,
+ * the signature fails, saying the key is no longer on the token.
+ */
+static void test_key_deleted_from_token(void **state)
+{
+    SIG_KEY key;
+    CK_OBJECT_HANDLE objs[4];
+
+    assert_int_equal(sig_key_make(&env, SIG_P256, "copy-deleted", &key), 0);
+    sign_once(key.token, key.pub);
+    /* The token object and its session copy. */
+    assert_int_equal(raw_private_keys_labelled("copy-deleted", objs, 4), 2);
+    raw_destroy(objs[0]);
+    raw_destroy(objs[1]);
+    sign_fails(key.token, "the key is no longer on the token (deleted, or its CKA_ID or label "
+                          "changed)");
+    sig_key_free(&key);
+}
+
+/*
+ * Looked for again (its copy was destroyed), the key's id and label now
+ * match two keys: neither is used - never another key's signature.
+ */
+static void test_key_found_twice(void **state)
+{
+    SIG_KEY key;
+    CK_OBJECT_HANDLE objs[4], hpub, hpriv;
+    TK_P11_SESSION s;
+    CK_ULONG n;
+
+    assert_int_equal(sig_key_make(&env, SIG_P256, "copy-twice", &key), 0);
+    sign_once(key.token, key.pub);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_test_keygen(&s, TK_TEST_P256, "copy-twice", (const unsigned char *)"copy-twice",
+                                    10, &hpub, &hpriv), CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+    n = raw_private_keys_labelled("copy-twice", objs, 4);
+    assert_int_equal(n, 3); /* two token objects and the first one's copy */
+    assert_int_equal(raw_session_private_keys(objs, 4), 1);
+    raw_destroy(objs[0]);
+    sign_fails(key.token, "two private keys on the token now have the key's CKA_ID and label, so "
+                          "tokenkey uses neither");
+    sig_key_free(&key);
+}
+
 static void test_copy_switched_off(void **state)
 {
     OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new();
@@ -231,6 +352,9 @@ int main(void)
         cmocka_unit_test(test_copy_made_once_and_used),
         cmocka_unit_test(test_copy_is_sensitive_session_object),
         cmocka_unit_test(test_copy_made_again_after_sessions_lost),
+        cmocka_unit_test(test_copy_destroyed_behind),
+        cmocka_unit_test(test_key_deleted_from_token),
+        cmocka_unit_test(test_key_found_twice),
         cmocka_unit_test(test_copy_switched_off),
         cmocka_unit_test(test_always_authenticate_key),
     };
