@@ -258,8 +258,12 @@ static int rsa_plan(TK_SIG_CTX *ctx)
         ctx->combined = 1;
     } else {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "signing", m[0], m[1]);
-        tk_sig_hint_sign_message(ctx, rsa_combined(ctx->digest != NULL ? ctx->digest
-                                                   : tk_sig_digest_by_nid(NID_sha256), ctx->pad));
+        /* Only when the other padding cannot sign the digest either. */
+        if (!rsa_padding_usable(ctx, ctx->pad == RSA_PKCS1_PSS_PADDING ? RSA_PKCS1_PADDING
+                                                                       : RSA_PKCS1_PSS_PADDING))
+            tk_sig_hint_sign_message(ctx, rsa_combined(ctx->digest != NULL ? ctx->digest
+                                                       : tk_sig_digest_by_nid(NID_sha256),
+                                                       ctx->pad));
         if (rsa_plan_later(ctx)) /* here: a signature while still waiting for PSS */
             TK_RAISE(ctx->provctx, TK_R_UNSUPPORTED_MECHANISM, "%s signs with PSS only: ask for "
                      "the PSS padding (EVP_PKEY_CTX_set_rsa_padding, -sigopt "
