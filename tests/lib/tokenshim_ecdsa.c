@@ -12,7 +12,10 @@
  *
  * Only single-part C_Sign is made: tokenkey keeps the message and signs it
  * in one call, and a C_SignUpdate here is a failure with its reason on
- * stderr, not a silent fallback.
+ * stderr, not a silent fallback. Verification is not made (tokenkey
+ * verifies in software), and the real module checks a key's
+ * CKA_ALLOWED_MECHANISMS against CKM_ECDSA: a key limited to a combined
+ * mechanism cannot sign through the shim.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -137,15 +140,20 @@ done:
     return rv;
 }
 
-/* A combined mechanism can do what the real CKM_ECDSA can (sign, verify; no recovery). */
+/* A combined mechanism has the real CKM_ECDSA's key sizes; it signs only (see above). */
 static CK_RV shim_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE mech,
                                      CK_MECHANISM_INFO_PTR info)
 {
+    CK_RV rv;
+
     if (hidden(mech))
         return CKR_MECHANISM_INVALID;
     if (combined_of(mech) == NULL)
         return target->C_GetMechanismInfo(slot, mech, info);
-    return target->C_GetMechanismInfo(slot, CKM_ECDSA, info);
+    rv = target->C_GetMechanismInfo(slot, CKM_ECDSA, info);
+    if (rv == CKR_OK)
+        info->flags &= ~(CKF_VERIFY | CKF_VERIFY_RECOVER | CKF_SIGN_RECOVER);
+    return rv;
 }
 
 static CK_RV shim_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
@@ -156,15 +164,14 @@ static CK_RV shim_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJEC
 
     if (mech != NULL && hidden(mech->mechanism))
         return CKR_MECHANISM_INVALID;
-    if (with == NULL) {
-        op_set(h, NULL);
-        return target->C_SignInit(h, mech, key);
-    }
-    if (mech->pParameter != NULL || mech->ulParameterLen != 0)
+    if (with != NULL && (mech->pParameter != NULL || mech->ulParameterLen != 0))
         return CKR_MECHANISM_PARAM_INVALID;
-    rv = target->C_SignInit(h, &raw, key);
-    if (rv == CKR_OK && (rv = op_set(h, with)) != CKR_OK)
+    /* An operation still active stays as it is (CKR_OPERATION_ACTIVE): only a new one is marked. */
+    rv = target->C_SignInit(h, with != NULL ? &raw : mech, key);
+    if (rv == CKR_OK && op_set(h, with) != CKR_OK) {
         fprintf(stderr, "tk-tokenshim: more than %d emulated ECDSA operations at once\n", MAX_OPS);
+        abort();
+    }
     return rv;
 }
 
@@ -184,8 +191,9 @@ static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_B
     if (with == NULL)
         return target->C_Sign(h, data, len, sig, siglen);
     if (!EVP_Digest(data, len, digest, &dlen, EVP_get_digestbyname(with->digest), NULL)) {
+        /* A broken test environment, not something tokenkey is tested on. */
         fprintf(stderr, "tk-tokenshim: cannot compute %s\n", with->digest);
-        return CKR_FUNCTION_FAILED;
+        abort();
     }
     rv = target->C_Sign(h, digest, dlen, sig, siglen);
     if (rv == CKR_OK && sig != NULL)
