@@ -50,6 +50,8 @@ const OSSL_ITEM tk_reason_strings[] = {
                           "from: tokenkey never uses another token's key in its place"),
     TK_REASON(TK_R_NO_RANDOM, "no random numbers (neither OpenSSL's generator nor the kernel's "
                       "getrandom): tokenkey sends no PIN it could not keep from being resent"),
+    TK_REASON(TK_R_KEY_REPLACED, "the key on the token is not the one that was loaded: tokenkey "
+                         "never signs with another key in its place"),
     TK_REASON(TK_R_TOKENS_AMBIGUOUS, "the URI matches several tokens that need a login: tokenkey sends "
                              "a PIN to one token only: add token= or serial= to the URI"),
     { 0, NULL }
@@ -105,7 +107,8 @@ static int reason_for_rv(CK_RV rv)
     case TK_CKR_KEY_GONE:
         return TK_R_OBJECT_NOT_FOUND;
     case TK_CKR_KEY_TWICE:
-        return TK_R_OBJECT_AMBIGUOUS;
+    case TK_CKR_KEY_REPLACED:
+        return TK_R_KEY_REPLACED;
     case TK_CKR_NO_TOKEN:
         return TK_R_TOKEN_NOT_FOUND;
     case CKR_TOKEN_NOT_PRESENT:
@@ -151,6 +154,9 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_KEY_TWICE:
         return "two private keys on the token now have the key's CKA_ID and label, so tokenkey "
                "uses neither: give one another id or label, and load the key again";
+    case TK_CKR_KEY_REPLACED:
+        return "the private key now under the key's CKA_ID and label has another public key "
+               "(the key was replaced): load the key again";
     default: return NULL;
     }
 }

@@ -42,6 +42,7 @@ enum {
     TK_R_NO_RANDOM,
     TK_R_TOKENS_AMBIGUOUS,
     TK_R_TOKEN_CHANGED,
+    TK_R_KEY_REPLACED,
 };
 
 /* The table handed to OpenSSL (provider.c). */

@@ -325,11 +325,28 @@ static CK_RV check_same_token(const TK_KEY *k)
 }
 
 /*
+ * The object found again is the key that was loaded: a key deleted and
+ * made anew under the same CKA_ID and label (a rotation) has another public
+ * key, read the way the key's own was.
+ */
+static CK_RV check_same_key(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE found)
+{
+    TK_KEY *now = NULL;
+    CK_RV rv = tk_key_from_object(k->ctx, s, found, NULL, &now);
+
+    if (rv == CKR_OK && !tk_key_public_eq(k, now))
+        rv = TK_CKR_KEY_REPLACED;
+    tk_key_free(now);
+    return rv;
+}
+
+/*
  * Under k->lock: the private key's handle, valid in generation gen. After
  * the token went away and came back, handles change, so find it again by
  * CKA_ID (and label) - the same object, never another one: not on another
- * card in the same slot (PIV cards have fixed ids), and not for a key with
- * neither id nor label, which would match any private key.
+ * card in the same slot (PIV cards have fixed ids), not another key made
+ * under the same id and label, and not for a key with neither id nor label,
+ * which would match any private key.
  */
 static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
 {
@@ -352,6 +369,8 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
     rv = tk_p11_find(s, tmpl, n, found, 2, &got);
     if (rv == CKR_OK && got != 1)
         rv = got == 0 ? TK_CKR_KEY_GONE : TK_CKR_KEY_TWICE;
+    if (rv == CKR_OK)
+        rv = check_same_key(k, s, found[0]);
     if (rv == CKR_OK) {
         __atomic_store_n(&k->handle, found[0], __ATOMIC_RELAXED);
         __atomic_store_n(&k->handle_gen, s->generation, __ATOMIC_RELEASE);

@@ -68,6 +68,12 @@ void tk_key_free(TK_KEY *k);
 /* 1 when the private half is on a token (not a public-only imported key). */
 int tk_key_has_private(const TK_KEY *k);
 
+/*
+ * 1 when a and b have the same public key: type, RSA modulus and exponent,
+ * EC group and point, Ed25519 point. 0 when either lacks its public half.
+ */
+int tk_key_public_eq(const TK_KEY *a, const TK_KEY *b);
+
 /* OpenSSL's name for the key type: "RSA", "EC", "ED25519". */
 const char *tk_key_type_name(TK_KEY_TYPE type);
 

@@ -291,3 +291,17 @@ CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
         return read_from_cert(k, s, other);
     return k->type == TK_KEY_RSA ? rv : TK_CKR_NO_PUBLIC_HALF;
 }
+
+int tk_key_public_eq(const TK_KEY *a, const TK_KEY *b)
+{
+    if (a->type != b->type)
+        return 0;
+    if (a->type == TK_KEY_RSA)
+        return a->rsa_n != NULL && a->rsa_e != NULL && b->rsa_n != NULL && b->rsa_e != NULL
+               && BN_cmp(a->rsa_n, b->rsa_n) == 0 && BN_cmp(a->rsa_e, b->rsa_e) == 0;
+    if (a->type == TK_KEY_EC && (a->group[0] == '\0' || strcmp(a->group, b->group) != 0))
+        return 0;
+    /* Both hold the canonical (uncompressed) form, so bytes compare points. */
+    return a->pub != NULL && b->pub != NULL && a->pub_len == b->pub_len
+           && memcmp(a->pub, b->pub, a->pub_len) == 0;
+}

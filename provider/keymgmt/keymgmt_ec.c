@@ -52,16 +52,12 @@ static int ecx_has_public(const TK_KEY *k)
 
 static int ecx_public_eq(const TK_KEY *a, const TK_KEY *b, int selection)
 {
-    int ok = 1;
-
-    if (a->type == TK_KEY_EC
-        && (selection & (OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_KEYPAIR)) != 0)
-        ok = a->group[0] != '\0' && strcmp(a->group, b->group) == 0;
-    /* Both hold the canonical (uncompressed) form, so bytes compare points. */
+    /* The key pair's comparison includes the group. */
     if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) != 0)
-        ok = ok && ecx_has_public(a) && ecx_has_public(b) && a->pub_len == b->pub_len
-            && memcmp(a->pub, b->pub, a->pub_len) == 0;
-    return ok;
+        return tk_key_public_eq(a, b);
+    if (a->type == TK_KEY_EC && (selection & OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS) != 0)
+        return a->group[0] != '\0' && strcmp(a->group, b->group) == 0;
+    return 1;
 }
 
 /*

@@ -17,10 +17,7 @@ static int rsa_has_public(const TK_KEY *k)
 static int rsa_public_eq(const TK_KEY *a, const TK_KEY *b, int selection)
 {
     /* RSA has no domain parameters: only the key pair can differ. */
-    if ((selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
-        return 1;
-    return rsa_has_public(a) && rsa_has_public(b)
-        && BN_cmp(a->rsa_n, b->rsa_n) == 0 && BN_cmp(a->rsa_e, b->rsa_e) == 0;
+    return (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0 || tk_key_public_eq(a, b);
 }
 
 static int rsa_public_to_params(const TK_KEY *k, int selection, OSSL_PARAM_BLD *bld)

@@ -35,6 +35,7 @@
 #define TK_CKR_KEY_UNNAMED       (TK_CKR_BASE + 12) /* no CKA_ID or label to find a key again by */
 #define TK_CKR_KEY_GONE          (TK_CKR_BASE + 13) /* a key looked for again is not on the token */
 #define TK_CKR_KEY_TWICE         (TK_CKR_BASE + 14) /* ... and two keys now match its id and label */
+#define TK_CKR_KEY_REPLACED      (TK_CKR_BASE + 15) /* ... and the one found has another public key */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

@@ -67,22 +67,37 @@ static void sign_recovering(EVP_PKEY *key, EVP_PKEY *pub)
     assert_int_equal(sig_verify_message(pub, "SHA256", NULL, sig, siglen, msg, sizeof(msg)), 1);
 }
 
-/* Session (CKA_TOKEN=FALSE) private keys visible to this application, through the raw module. */
+/* The objects matching tmpl, through the raw module (what tokenkey's layer never sees). */
+static CK_ULONG raw_find(CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+    CK_SESSION_HANDLE h;
+    CK_ULONG got = 0;
+
+    assert_int_equal(raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL, NULL, &h),
+                     CKR_OK);
+    assert_int_equal(raw->C_FindObjectsInit(h, tmpl, n), CKR_OK);
+    assert_int_equal(raw->C_FindObjects(h, out, max, &got), CKR_OK);
+    assert_int_equal(raw->C_FindObjectsFinal(h), CKR_OK);
+    assert_int_equal(raw->C_CloseSession(h), CKR_OK);
+    return got;
+}
+
+/* Session (CKA_TOKEN=FALSE) private keys visible to this application. */
 static CK_ULONG raw_session_private_keys(CK_OBJECT_HANDLE *out, CK_ULONG max)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &no, sizeof(no) } };
-    CK_SESSION_HANDLE h;
-    CK_ULONG n = 0;
 
-    assert_int_equal(raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL, NULL, &h),
-                     CKR_OK);
-    assert_int_equal(raw->C_FindObjectsInit(h, tmpl, 2), CKR_OK);
-    assert_int_equal(raw->C_FindObjects(h, out, max, &n), CKR_OK);
-    assert_int_equal(raw->C_FindObjectsFinal(h), CKR_OK);
-    assert_int_equal(raw->C_CloseSession(h), CKR_OK);
-    return n;
+    return raw_find(tmpl, 2, out, max);
+}
+
+/* Every object labelled label: a key's token objects, public and private, and its copy. */
+static CK_ULONG raw_labelled(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+    CK_ATTRIBUTE tmpl[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+
+    return raw_find(tmpl, 1, out, max);
 }
 
 static void test_copy_made_once_and_used(void **state)
@@ -193,22 +208,17 @@ static void test_copy_destroyed_behind(void **state)
     sig_key_free(&key);
 }
 
-/* The key's token object and session copy (by label), through the raw module. */
-static CK_ULONG raw_private_keys_labelled(const char *label, CK_OBJECT_HANDLE *out, CK_ULONG max)
+/* The token object of the private key labelled label (not its session copy). */
+static CK_OBJECT_HANDLE raw_token_private_key(const char *label)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
                             { CKA_LABEL, (void *)label, strlen(label) } };
-    CK_SESSION_HANDLE h;
-    CK_ULONG n = 0;
+    CK_OBJECT_HANDLE found[2];
 
-    assert_int_equal(raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL, NULL, &h),
-                     CKR_OK);
-    assert_int_equal(raw->C_FindObjectsInit(h, tmpl, 2), CKR_OK);
-    assert_int_equal(raw->C_FindObjects(h, out, max, &n), CKR_OK);
-    assert_int_equal(raw->C_FindObjectsFinal(h), CKR_OK);
-    assert_int_equal(raw->C_CloseSession(h), CKR_OK);
-    return n;
+    assert_int_equal(raw_find(tmpl, 3, found, 2), 1);
+    return found[0];
 }
 
 /* A signature that must fail, with want in the error; no token signature made. */
@@ -232,20 +242,21 @@ static void sign_fails(EVP_PKEY *key, const char *want)
 }
 
 /*
- * The key deleted from the token while loaded: once its copy is gone too,
- * the signature fails, saying the key is no longer on the token.
+ * The key deleted from the token while loaded: it keeps signing through
+ * its copy (docs/design.md), and once the copy is gone too, the signature
+ * fails, saying the key is no longer on the token.
  */
 static void test_key_deleted_from_token(void **state)
 {
     SIG_KEY key;
-    CK_OBJECT_HANDLE objs[4];
+    CK_OBJECT_HANDLE copy[4];
 
     assert_int_equal(sig_key_make(&env, SIG_P256, "copy-deleted", &key), 0);
     sign_once(key.token, key.pub);
-    /* The token object and its session copy. */
-    assert_int_equal(raw_private_keys_labelled("copy-deleted", objs, 4), 2);
-    raw_destroy(objs[0]);
-    raw_destroy(objs[1]);
+    assert_int_equal(raw_session_private_keys(copy, 4), 1);
+    raw_destroy(raw_token_private_key("copy-deleted"));
+    sign_once(key.token, key.pub);
+    raw_destroy(copy[0]);
     sign_fails(key.token, "the key is no longer on the token (deleted, or its CKA_ID or label "
                           "changed)");
     sig_key_free(&key);
@@ -258,9 +269,8 @@ static void test_key_deleted_from_token(void **state)
 static void test_key_found_twice(void **state)
 {
     SIG_KEY key;
-    CK_OBJECT_HANDLE objs[4], hpub, hpriv;
+    CK_OBJECT_HANDLE copy[4], hpub, hpriv;
     TK_P11_SESSION s;
-    CK_ULONG n;
 
     assert_int_equal(sig_key_make(&env, SIG_P256, "copy-twice", &key), 0);
     sign_once(key.token, key.pub);
@@ -268,12 +278,38 @@ static void test_key_found_twice(void **state)
     assert_int_equal(tk_test_keygen(&s, TK_TEST_P256, "copy-twice", (const unsigned char *)"copy-twice",
                                     10, &hpub, &hpriv), CKR_OK);
     tk_p11_session_put(&s, CKR_OK);
-    n = raw_private_keys_labelled("copy-twice", objs, 4);
-    assert_int_equal(n, 3); /* two token objects and the first one's copy */
-    assert_int_equal(raw_session_private_keys(objs, 4), 1);
-    raw_destroy(objs[0]);
+    assert_int_equal(raw_session_private_keys(copy, 4), 1);
+    raw_destroy(copy[0]);
     sign_fails(key.token, "two private keys on the token now have the key's CKA_ID and label, so "
                           "tokenkey uses neither");
+    sig_key_free(&key);
+}
+
+/*
+ * A rotation while the key is loaded: deleted, and a new key pair made
+ * under the same CKA_ID and label. Looked for again, the new private key
+ * has another public key: refused, never used in the old one's place.
+ */
+static void test_key_replaced(void **state)
+{
+    SIG_KEY key;
+    CK_OBJECT_HANDLE objs[4], hpub, hpriv;
+    TK_P11_SESSION s;
+    CK_ULONG n;
+
+    assert_int_equal(sig_key_make(&env, SIG_P256, "copy-rotated", &key), 0);
+    sign_once(key.token, key.pub);
+    /* The private and public token objects, and the copy. */
+    n = raw_labelled("copy-rotated", objs, 4);
+    assert_int_equal(n, 3);
+    for (CK_ULONG i = 0; i < n; i++)
+        raw_destroy(objs[i]);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_test_keygen(&s, TK_TEST_P256, "copy-rotated",
+                                    (const unsigned char *)"copy-rotated", 12, &hpub, &hpriv), CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+    sign_fails(key.token, "the private key now under the key's CKA_ID and label has another "
+                          "public key (the key was replaced)");
     sig_key_free(&key);
 }
 
@@ -355,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_copy_destroyed_behind),
         cmocka_unit_test(test_key_deleted_from_token),
         cmocka_unit_test(test_key_found_twice),
+        cmocka_unit_test(test_key_replaced),
         cmocka_unit_test(test_copy_switched_off),
         cmocka_unit_test(test_always_authenticate_key),
     };
