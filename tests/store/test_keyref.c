@@ -346,6 +346,46 @@ static void test_truncated(void **state)
     free(path);
 }
 
+/* The other ways a PEM block can be cut or swollen, each named. */
+static void test_broken_blocks(void **state)
+{
+    static const char begin[] = "-----BEGIN TOKENKEY KEY REFERENCE-----\n";
+    static const char end[] = "-----END TOKENKEY KEY REFERENCE-----\n";
+    char *path = st_path(&env, "broken.pem");
+    size_t big = 16384 + 64 * 2;
+    char *text = malloc(sizeof(begin) + big + big / 64 + sizeof(end) + 2048), *p;
+
+    assert_non_null(text);
+    /* BEGIN, END at once. */
+    snprintf(text, 4096, "%s%s", begin, end);
+    st_write(path, text);
+    expect_bad(path, "the PEM block is empty");
+    /* A second block starts before the first ends. */
+    snprintf(text, 4096, "%sMIIB\n-----BEGIN CERTIFICATE-----\n", begin);
+    st_write(path, text);
+    expect_bad(path, "truncated: \"-----BEGIN TOKENKEY KEY REFERENCE-----\" has no END line "
+                     "before the next block");
+    /* One line of 2000 characters. */
+    p = text + sprintf(text, "%s", begin);
+    memset(p, 'A', 2000);
+    p += 2000;
+    sprintf(p, "\n%s", end);
+    st_write(path, text);
+    expect_bad(path, "a line longer than 1024 characters");
+    /* More base64 than any key reference needs, in 64-character lines. */
+    p = text + sprintf(text, "%s", begin);
+    for (size_t i = 0; i < big / 64; i++) {
+        memset(p, 'A', 64);
+        p[64] = '\n';
+        p += 65;
+    }
+    strcpy(p, end);
+    st_write(path, text);
+    expect_bad(path, "the PEM body is longer than 16384 bytes");
+    free(text);
+    free(path);
+}
+
 static void test_corrupt_base64(void **state)
 {
     char *path = edited("b64.pem", 0, "REFERENCE-----\nM", "REFERENCE-----\n!");
@@ -531,6 +571,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_pkcs8_still_loads, clear_errors),
         cmocka_unit_test_setup(test_truncated, clear_errors),
+        cmocka_unit_test_setup(test_broken_blocks, clear_errors),
         cmocka_unit_test_setup(test_corrupt_base64, clear_errors),
         cmocka_unit_test_setup(test_wrong_description, clear_errors),
         cmocka_unit_test_setup(test_wrong_label, clear_errors),
