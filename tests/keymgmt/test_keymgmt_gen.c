@@ -184,6 +184,76 @@ static void test_bad_parameters_refused(void **state)
     assert_null(strstr(errs, "Secret-4711"));
 }
 
+/* Public exponents a token must not be asked for: even, 1, longer than 64 bits. */
+static void test_bad_exponent_refused(void **state)
+{
+    static const unsigned char even[] = { 0x01, 0x00, 0x00 }, one[] = { 0x01 },
+                               big[] = { 0x01, 0, 0, 0, 0, 0, 0, 0, 0x01 };
+    static const struct { const unsigned char *e; size_t len; } bad[] = {
+        { even, sizeof(even) }, { one, sizeof(one) }, { big, sizeof(big) },
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned char le[16];
+        OSSL_PARAM params[] = {
+            str("token", tk_fixture_token(&env.fx)),
+            OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_RSA_E, le, bad[i].len),
+            OSSL_PARAM_construct_end()
+        };
+
+        /* OSSL_PARAM integers are native-endian: little-endian here. */
+        for (size_t b = 0; b < bad[i].len; b++)
+            le[b] = bad[i].e[bad[i].len - 1 - b];
+        assert_null(generate_with("RSA", params));
+        if (strstr(errs, "RSA public exponent must be odd, at least 3 and at most 64 bits") == NULL)
+            fail_msg("exponent %zu: %s", i, errs);
+    }
+}
+
+/*
+ * A token URI's object= and id= name the new key; an id may come as bytes
+ * (an octet string) as well as hex text. Both are what the key is found by.
+ */
+static void test_key_named_by_token_uri(void **state)
+{
+    static const unsigned char id[] = { 0xc0, 0xff, 0xee };
+    char uri[256];
+    OSSL_PARAM by_uri[] = {
+        str("token", NULL),
+        str(OSSL_PKEY_PARAM_GROUP_NAME, "P-256"),
+        OSSL_PARAM_construct_end()
+    };
+    OSSL_PARAM by_bytes[] = {
+        str("token", tk_fixture_token(&env.fx)),
+        str("label", "gen-bytes-id"),
+        OSSL_PARAM_construct_octet_string("id", (void *)id, sizeof(id)),
+        OSSL_PARAM_construct_end()
+    };
+    EVP_PKEY *pk;
+    char *listing;
+    char block[2048];
+
+    snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=gen-by-uri;id=%%0b%%0c",
+             tk_fixture_token(&env.fx));
+    by_uri[0] = str("token", uri);
+    pk = generate_with("EC", by_uri);
+    if (pk == NULL)
+        fail_msg("by URI: %s", errs);
+    EVP_PKEY_free(pk);
+    pk = generate_with("ED25519", by_bytes);
+    if (pk == NULL)
+        fail_msg("id as bytes: %s", errs);
+    EVP_PKEY_free(pk);
+    listing = list_objects();
+    km_object_block(listing, "Private Key Object", "gen-by-uri", block, sizeof(block));
+    if (strstr(block, "ID:         0b0c") == NULL)
+        fail_msg("gen-by-uri's id: %s", block);
+    km_object_block(listing, "Private Key Object", "gen-bytes-id", block, sizeof(block));
+    if (strstr(block, "ID:         c0ffee") == NULL)
+        fail_msg("gen-bytes-id's id: %s", block);
+    free(listing);
+}
+
 /* ---- what the token holds, seen by an independent client ---- */
 
 static void test_token_attributes_independent(void **state)
@@ -338,6 +408,8 @@ int main(void)
         cmocka_unit_test(test_duplicate_label_refused),
         cmocka_unit_test(test_duplicate_id_refused),
         cmocka_unit_test(test_bad_parameters_refused),
+        cmocka_unit_test(test_bad_exponent_refused),
+        cmocka_unit_test(test_key_named_by_token_uri),
         cmocka_unit_test(test_token_attributes_independent),
         cmocka_unit_test(test_private_key_needs_login),
         cmocka_unit_test(test_genpkey_command_line),
