@@ -24,30 +24,8 @@
 static int ec_params_group(const unsigned char *der, long len, TK_KEY_TYPE *type,
                            char *group, size_t cap)
 {
-    const unsigned char *p = der;
-    ASN1_OBJECT *oid;
-    int nid = NID_undef;
+    int nid = tk_p11_ec_params_nid(der, (CK_ULONG)len);
 
-    /* Not an OID is fine: PKCS#11 3.0 allows a PrintableString curve name. */
-    ERR_set_mark();
-    oid = d2i_ASN1_OBJECT(NULL, &p, len);
-    ERR_pop_to_mark();
-
-    if (oid != NULL) {
-        nid = OBJ_obj2nid(oid);
-        ASN1_OBJECT_free(oid);
-    } else {
-        ASN1_PRINTABLESTRING *name;
-
-        p = der;
-        name = d2i_ASN1_PRINTABLESTRING(NULL, &p, len);
-        if (name != NULL) {
-            if (ASN1_STRING_length(name) == 12
-                && memcmp(ASN1_STRING_get0_data(name), "edwards25519", 12) == 0)
-                nid = NID_ED25519;
-            ASN1_STRING_free(name);
-        }
-    }
     switch (nid) {
     case NID_X9_62_prime256v1:
     case NID_secp384r1:

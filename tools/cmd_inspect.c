@@ -99,16 +99,10 @@ static void read_attributes(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *i
     in->key_type = key_type_name(kt);
     if ((kt == CKK_EC || kt == CKK_EC_EDWARDS)
         && tk_p11_get_attr_alloc(s, h, CKA_EC_PARAMS, &val, &len) == CKR_OK) {
-        const unsigned char *p = val;
-        ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+        int nid = tk_p11_ec_params_nid(val, len);
 
-        /* PKCS#11 3.0 also allows the curve as a PrintableString ("edwards25519"). */
-        if (oid != NULL)
-            snprintf(in->curve, sizeof(in->curve), "%s", OBJ_nid2sn(OBJ_obj2nid(oid)));
-        else if (len > 2 && val[0] == 0x13)
-            snprintf(in->curve, sizeof(in->curve), "%.*s", (int)(len - 2), (const char *)val + 2);
-        ASN1_OBJECT_free(oid);
-        ERR_clear_error();
+        if (nid != NID_undef)
+            snprintf(in->curve, sizeof(in->curve), "%s", OBJ_nid2sn(nid));
     }
     OPENSSL_free(val);
     for (size_t i = 0; i < N_FLAGS; i++) {

@@ -70,12 +70,10 @@ static void describe_key(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS 
         snprintf(v->type, sizeof(v->type), "RSA %lu", (unsigned long)len * 8);
     } else if ((kt == CKK_EC || kt == CKK_EC_EDWARDS)
                && tk_p11_get_attr_alloc(s, o, CKA_EC_PARAMS, &val, &len) == CKR_OK) {
-        const unsigned char *p = val;
-        ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+        int nid = tk_p11_ec_params_nid(val, len);
 
         snprintf(v->type, sizeof(v->type), "%s %s", key_type_name(kt),
-                 oid != NULL ? OBJ_nid2sn(OBJ_obj2nid(oid)) : "?");
-        ASN1_OBJECT_free(oid);
+                 nid != NID_undef ? OBJ_nid2sn(nid) : "?");
     } else {
         snprintf(v->type, sizeof(v->type), "%s", key_type_name(kt));
     }

@@ -261,6 +261,13 @@ CK_RV tk_p11_get_ulong(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE 
 CK_RV tk_p11_get_bool(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, CK_BBOOL *v);
 /* CKA_VALUE of an object whose CKA_CLASS is CKO_CERTIFICATE (checked first). */
 CK_RV tk_p11_get_cert_der(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, unsigned char **der, CK_ULONG *len);
+/*
+ * The curve a CKA_EC_PARAMS value names, as an OpenSSL NID: DER
+ * ECParameters with a namedCurve OID, or (PKCS#11 3.0, Edwards curves) a
+ * PrintableString "edwards25519"/"edwards448". NID_undef for anything else;
+ * nothing is left on OpenSSL's error queue.
+ */
+int tk_p11_ec_params_nid(const unsigned char *der, CK_ULONG len);
 
 CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out);
 CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o);

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
 
 #include "debug.h"
 #include "p11_internal.h"
@@ -315,4 +318,29 @@ CK_RV tk_p11_generate_random(TK_P11_SESSION *s, unsigned char *buf, CK_ULONG len
 {
     return TK_P11_TRACED(TK_FN_C_GenerateRandom, fl_of(s)->C_GenerateRandom(s->handle, buf, len),
                          "session=%lu, %lu bytes", (unsigned long)s->handle, (unsigned long)len);
+}
+
+int tk_p11_ec_params_nid(const unsigned char *der, CK_ULONG len)
+{
+    const unsigned char *p = der;
+    ASN1_OBJECT *oid;
+    ASN1_PRINTABLESTRING *name;
+    int nid = NID_undef;
+
+    ERR_set_mark();
+    if ((oid = d2i_ASN1_OBJECT(NULL, &p, (long)len)) != NULL) {
+        nid = OBJ_obj2nid(oid);
+        ASN1_OBJECT_free(oid);
+    } else if (p = der, (name = d2i_ASN1_PRINTABLESTRING(NULL, &p, (long)len)) != NULL) {
+        const unsigned char *s = ASN1_STRING_get0_data(name);
+        int n = ASN1_STRING_length(name);
+
+        if (n == 12 && memcmp(s, "edwards25519", 12) == 0)
+            nid = NID_ED25519;
+        else if (n == 10 && memcmp(s, "edwards448", 10) == 0)
+            nid = NID_ED448;
+        ASN1_STRING_free(name);
+    }
+    ERR_pop_to_mark();
+    return nid;
 }

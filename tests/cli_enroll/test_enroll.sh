@@ -200,6 +200,22 @@ handshake pss-only "$D/export-pss/key.pem" "$D/export-pss/cert.pem" "CN = client
 tk_run 0 "list after both imports" list --pin-file "$PIN"
 n=$(grep -c "^certificate 'enroll-ca'" "$D/out")
 if [ "$n" -eq 1 ]; then ok "the CA is stored once"; else not_ok "the CA is stored $n times"; fi
+tk_run 0 "list --json" list --json --pin-file "$PIN"
+tk_json "list --json: client-ec's private key, public key and certificate" \
+    "sorted(o['class'] for o in d if o['label'] == 'client-ec') == ['certificate', 'private-key', 'public-key']"
+tk_json "list --json: key types, Ed25519's on both halves" \
+    "{(o['label'], o['class']): o['key_type'] for o in d if o['class'] != 'certificate' and o['label'] in ('client-ec', 'client-ed')} == {('client-ec', 'private-key'): 'EC prime256v1', ('client-ec', 'public-key'): 'EC prime256v1', ('client-ed', 'private-key'): 'EdDSA ED25519', ('client-ed', 'public-key'): 'EdDSA ED25519'}"
+tk_json "list --json: private keys sensitive, never extractable" \
+    "all(o['flags'] == 'SENSITIVE,ALWAYS_SENSITIVE,NEVER_EXTRACTABLE' for o in d if o['class'] == 'private-key')"
+tk_json "list --json: the certificate's subject, issuer and date" \
+    "[(o['subject'], o['issuer']) for o in d if o['label'] == 'client-ec' and o['class'] == 'certificate'] == [('/C=DE/O=Acme Corp/CN=client-ec', '/CN=enroll-ca')] and all(o['not_after'].endswith(' GMT') for o in d if o['class'] == 'certificate')"
+tk_json "list --json: each object's URI names it" \
+    "all(o['uri'].startswith('pkcs11:') and ('object=' + o['label']) in o['uri'] for o in d)"
+tk_run 0 "tokens" tokens
+tk_line "tokens: the token's label" "  token:         $TOKENKEY_TEST_TOKEN" "$D/out"
+tk_line "tokens: its serial" "  serial:        $TOKENKEY_TEST_SERIAL" "$D/out"
+tk_has "tokens: its user PIN state" "  user PIN:      " "$D/out"
+tk_has "tokens: its URI" "  uri:           pkcs11:" "$D/out"
 
 # ---- kafka-config: the files librdkafka gets ----
 K=$D/kafka
