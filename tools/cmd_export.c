@@ -45,35 +45,48 @@ static int key_reference(TK_CLI *cli, TK_CLI_KEY *k, BIO *out)
 }
 
 /*
- * The CA certificates import-cert stored (category authority) that lead up
- * from x, issuer by issuer, stopping before a self-signed root: TLS
- * clients send intermediates, the server has the root.
+ * The certificate on the token that issued cur and is not a root: among
+ * those whose subject is cur's issuer, the first that really issued it
+ * (X509_check_issued). Any certificate object counts, whatever its
+ * CKA_CERTIFICATE_CATEGORY: import-cert marks CA certificates as
+ * authorities, other tools (pkcs11-tool --write-object) leave it unset.
+ */
+static X509 *issuer_on_token(TK_P11_SESSION *s, X509 *cur)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_OBJECT_HANDLE h[4];
+    CK_ULONG n = 0;
+    unsigned char *issuer = NULL;
+    int issuer_len = i2d_X509_NAME(X509_get_issuer_name(cur), &issuer);
+    CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) },
+                          { CKA_SUBJECT, issuer, (CK_ULONG)(issuer_len > 0 ? issuer_len : 0) } };
+    X509 *found = NULL;
+
+    if (issuer_len > 0 && X509_self_signed(cur, 0) == 0 && tk_p11_find(s, t, 2, h, 4, &n) == CKR_OK)
+        for (CK_ULONG i = 0; i < n && found == NULL; i++) {
+            X509 *c = tk_cli_token_cert(s, h[i]);
+
+            if (c != NULL && X509_self_signed(c, 0) == 0 && X509_check_issued(c, cur) == X509_V_OK)
+                found = c;
+            else
+                X509_free(c);
+        }
+    OPENSSL_free(issuer);
+    return found;
+}
+
+/*
+ * The CA certificates on the token that lead up from x, issuer by issuer,
+ * stopping before a self-signed root: TLS clients send intermediates, the
+ * server has the root.
  */
 static void add_intermediates(TK_P11_SESSION *s, X509 *x, BIO *out)
 {
     X509 *cur = X509_dup(x);
 
     for (int depth = 0; cur != NULL && depth < MAX_INTERMEDIATES; depth++) {
-        CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-        CK_ULONG category = 2, n = 0; /* CKA_CERTIFICATE_CATEGORY authority */
-        unsigned char *issuer = NULL;
-        int issuer_len = i2d_X509_NAME(X509_get_issuer_name(cur), &issuer);
-        CK_ATTRIBUTE t[3] = { { CKA_CLASS, &cls, sizeof(cls) },
-                              { CKA_SUBJECT, issuer, (CK_ULONG)(issuer_len > 0 ? issuer_len : 0) },
-                              { CKA_CERTIFICATE_CATEGORY, &category, sizeof(category) } };
-        CK_OBJECT_HANDLE h;
-        X509 *next = NULL;
+        X509 *next = issuer_on_token(s, cur);
 
-        if (issuer_len > 0 && X509_self_signed(cur, 0) == 0
-            && tk_p11_find(s, t, 3, &h, 1, &n) == CKR_OK && n == 1)
-            next = tk_cli_token_cert(s, h);
-        OPENSSL_free(issuer);
-        /* A root is left out; so is anything that did not really issue the last one. */
-        if (next != NULL && (X509_self_signed(next, 0) != 0
-                             || X509_check_issued(next, cur) != X509_V_OK)) {
-            X509_free(next);
-            next = NULL;
-        }
         X509_free(cur);
         if ((cur = next) != NULL)
             PEM_write_bio_X509(out, cur);

@@ -96,6 +96,13 @@ doctor 0 "intermediate CA on the token" --key inter --ca "$D/ca-one.pem"
 tk_line "token chain: the whole chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=inter-client' <- 'CN=ca-inter' <- 'CN=ca-one'" "$D/out"
 doctor 1 "a CA file that is not the root" --key inter --ca "$D/ca-two.pem"
 tk_has "wrong root: FAIL" "FAIL  chain: 'CN=ca-inter' (issued by 'CN=ca-one') does not verify against '$D/ca-two.pem': unable to get local issuer certificate" "$D/out"
+# export sends the intermediate stored by another tool (no CKA_CERTIFICATE_CATEGORY), not the root.
+tk_store_cert ca-one fe "$D/ca-one.pem"
+tk_run 0 "export with an intermediate on the token" export --key inter --out-dir "$D/export-inter"
+openssl crl2pkcs7 -nocrl -certfile "$D/export-inter/cert.pem" | openssl pkcs7 -print_certs -noout \
+    > "$D/chain.txt" 2>&1
+tk_if "export: the client certificate, then the intermediate, no root" \
+    "$(grep '^subject' "$D/chain.txt" | tr '\n' '|')" = "subject=CN = inter-client|subject=CN = ca-inter|"
 
 # ---- broken setups: the first FAIL, its hint, nothing after ----
 doctor 3 "missing module" --key good --module "$D/missing.so"
