@@ -253,6 +253,22 @@ tk_cmd "OPENSSL_CONF: openssl pkey reads key.pem" conf "$K/openssl.cnf" openssl 
 tk_cmd "key.pem's public key is the certificate's" cmp "$D/kafka.pub.pem" "$D/ec.pub.pem"
 tk_cmd "OPENSSL_CONF: librdkafka's loading works" conf "$K/openssl.cnf" "$TK_KAFKA_LOAD" "$K/cert.pem" \
     "$K/key.pem"
+# A directory with a space and a quote: the lines to copy are shell-quoted, and the files work.
+K3="$D/kafka it's"
+tk_run 0 "kafka-config into a path with a space and a quote" kafka-config --key client-ec \
+    --ca "$D/enroll-ca.pem" --out-dir "$K3" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
+    --bootstrap 127.0.0.1:9093 --pin-file "$PIN"
+tk_line "quoted path: line 1 to use it" "export OPENSSL_CONF='$D/kafka it'\\''s/openssl.cnf'" "$D/out"
+tk_cmd "quoted path: line 1 works in a shell" sh -c "$(head -n 1 "$D/out") && test -f \"\$OPENSSL_CONF\""
+tk_cmd "quoted path: librdkafka's loading works" conf "$K3/openssl.cnf" "$TK_KAFKA_LOAD" \
+    "$K3/cert.pem" "$K3/key.pem"
+# A newline cannot be carried by openssl.cnf: refused, nothing written.
+tk_run 1 "kafka-config into a path with a newline" kafka-config --key client-ec \
+    --ca "$D/enroll-ca.pem" --out-dir "$D/kafka
+x" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+tk_has "newline: refused" "holds a character openssl.cnf can't carry ('\\n')" "$D/err"
+tk_if "newline: nothing written" ! -e "$D/kafka
+x/openssl.cnf"
 # No --pin-file: the PIN comes from TOKENKEY_PIN here; the client sets TOKENKEY_PIN_FILE.
 K2=$D/kafka-nopin
 TOKENKEY_PIN=$(cat "$PIN")
