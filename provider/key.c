@@ -327,14 +327,20 @@ static CK_RV check_same_token(const TK_KEY *k)
 /*
  * The object found again is the key that was loaded: a key deleted and
  * made anew under the same CKA_ID and label (a rotation) has another public
- * key, read the way the key's own was.
+ * key, read the way the key's own was - from the private object when it
+ * carries it (RSA), else from the public key object or certificate with the
+ * CKA_ID, so a private key replaced alone, beside a stale public object, is
+ * not caught (that would take a signature, which a key that wants a PIN
+ * per use cannot make unasked).
  */
 static CK_RV check_same_key(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE found)
 {
     TK_KEY *now = NULL;
     CK_RV rv = tk_key_from_object(k->ctx, s, found, NULL, &now);
 
-    if (rv == CKR_OK && !tk_key_public_eq(k, now))
+    /* Now of another type or curve, or another point: not the key that was loaded. */
+    if ((rv == CKR_OK && !tk_key_public_eq(k, now)) || rv == CKR_KEY_TYPE_INCONSISTENT
+        || rv == CKR_CURVE_NOT_SUPPORTED)
         rv = TK_CKR_KEY_REPLACED;
     tk_key_free(now);
     return rv;
