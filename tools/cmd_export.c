@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -62,15 +63,20 @@ static X509 *issuer_on_token(TK_P11_SESSION *s, X509 *cur)
                           { CKA_SUBJECT, issuer, (CK_ULONG)(issuer_len > 0 ? issuer_len : 0) } };
     X509 *found = NULL;
 
+    /* X509_verify queues errors for the candidates that were not the issuer. */
+    ERR_set_mark();
     if (issuer_len > 0 && X509_self_signed(cur, 0) == 0 && tk_p11_find(s, t, 2, h, 4, &n) == CKR_OK)
         for (CK_ULONG i = 0; i < n && found == NULL; i++) {
             X509 *c = tk_cli_token_cert(s, h[i]);
 
-            if (c != NULL && X509_self_signed(c, 0) == 0 && X509_check_issued(c, cur) == X509_V_OK)
+            /* The names say it could be; the signature says it is (a CA rollover keeps the name). */
+            if (c != NULL && X509_self_signed(c, 0) == 0 && X509_check_issued(c, cur) == X509_V_OK
+                && X509_verify(cur, X509_get0_pubkey(c)) == 1)
                 found = c;
             else
                 X509_free(c);
         }
+    ERR_pop_to_mark();
     OPENSSL_free(issuer);
     return found;
 }
@@ -82,16 +88,25 @@ static X509 *issuer_on_token(TK_P11_SESSION *s, X509 *cur)
  */
 static void add_intermediates(TK_P11_SESSION *s, X509 *x, BIO *out)
 {
-    X509 *cur = X509_dup(x);
+    X509 *seen[MAX_INTERMEDIATES + 1] = { X509_dup(x) };
+    int n = seen[0] != NULL;
 
-    for (int depth = 0; cur != NULL && depth < MAX_INTERMEDIATES; depth++) {
-        X509 *next = issuer_on_token(s, cur);
+    while (n > 0 && n <= MAX_INTERMEDIATES) {
+        X509 *next = issuer_on_token(s, seen[n - 1]);
+        int again = 0;
 
-        X509_free(cur);
-        if ((cur = next) != NULL)
-            PEM_write_bio_X509(out, cur);
+        /* Two CAs that cross-signed each other would go round forever. */
+        for (int i = 0; next != NULL && i < n; i++)
+            again |= X509_cmp(next, seen[i]) == 0;
+        if (next == NULL || again) {
+            X509_free(next);
+            break;
+        }
+        PEM_write_bio_X509(out, next);
+        seen[n++] = next;
     }
-    X509_free(cur);
+    for (int i = 0; i < n; i++)
+        X509_free(seen[i]);
 }
 
 /* The key's certificate, checked against the key, then the intermediates. */

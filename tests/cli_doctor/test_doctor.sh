@@ -103,6 +103,26 @@ openssl crl2pkcs7 -nocrl -certfile "$D/export-inter/cert.pem" | openssl pkcs7 -p
     > "$D/chain.txt" 2>&1
 tk_if "export: the client certificate, then the intermediate, no root" \
     "$(grep '^subject' "$D/chain.txt" | tr '\n' '|')" = "subject=CN = inter-client|subject=CN = ca-inter|"
+# A CA rolled over under the same name: only the old certificate is on the token, and the
+# client's was issued with the new key. Same names, wrong signature: not sent.
+for v in old new; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$D/ca-rolled-$v.key" -subj /CN=ca-rolled -out "$D/ca-rolled-$v.csr" \
+        > "$D/openssl.log" 2>&1 &&
+    openssl x509 -req -in "$D/ca-rolled-$v.csr" -CA "$D/ca-one.pem" -CAkey "$D/ca-one.key" \
+        -CAcreateserial -days 3650 -extfile "$D/ca.ext" -out "$D/ca-rolled-$v.pem" \
+        > "$D/openssl.log" 2>&1 || exit 1
+done
+tk_genkey rolled 0b
+tk_csr rolled rolled-client "$D/rolled.csr"
+openssl x509 -req -in "$D/rolled.csr" -CA "$D/ca-rolled-new.pem" -CAkey "$D/ca-rolled-new.key" \
+    -CAcreateserial -days 365 -out "$D/rolled.pem" > "$D/openssl.log" 2>&1 || exit 1
+tk_store_cert rolled 0b "$D/rolled.pem"
+tk_store_cert ca-rolled fd "$D/ca-rolled-old.pem"
+tk_run 0 "export beside a CA certificate of the same name, another key" export --key rolled \
+    --out-dir "$D/export-rolled"
+tk_if "export: not the CA certificate that did not sign it" \
+    "$(grep -c 'BEGIN CERTIFICATE' "$D/export-rolled/cert.pem")" -eq 1
 
 # ---- broken setups: the first FAIL, its hint, nothing after ----
 doctor 3 "missing module" --key good --module "$D/missing.so"
@@ -123,7 +143,7 @@ tk_line "no such token: hint" "hint: the tokens present are 'tk-doctor' (serial 
 
 doctor 3 "no key" --key no-such-key
 tk_line "no key: FAIL" "FAIL  key: no private key matches 'pkcs11:object=no-such-key;type=private'" "$D/out"
-tk_line "no key: hint lists the keys, sorted" "hint: the token's private keys are 'expired' (id 06), 'good' (id 01), 'inter' (id 0a), 'mismatch' (id 04), 'nocert' (id 09), 'notyet' (id 07), 'soon' (id 08), 'twin' (id 02), 'twin' (id 03), 'untrusted' (id 05): name one with --key" "$D/out"
+tk_line "no key: hint lists the keys, sorted" "hint: the token's private keys are 'expired' (id 06), 'good' (id 01), 'inter' (id 0a), 'mismatch' (id 04), 'nocert' (id 09), 'notyet' (id 07), 'rolled' (id 0b), 'soon' (id 08), 'twin' (id 02), 'twin' (id 03), 'untrusted' (id 05): name one with --key" "$D/out"
 
 doctor 3 "two keys" --key twin
 tk_has "two keys: FAIL" "FAIL  key: 2 private keys match 'pkcs11:object=twin;type=private': " "$D/out"
