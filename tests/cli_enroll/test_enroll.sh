@@ -210,7 +210,7 @@ tk_json "list --json: private keys sensitive, never extractable" \
 tk_json "list --json: the certificate's subject, issuer and date" \
     "[(o['subject'], o['issuer']) for o in d if o['label'] == 'client-ec' and o['class'] == 'certificate'] == [('/C=DE/O=Acme Corp/CN=client-ec', '/CN=enroll-ca')] and all(o['not_after'].endswith(' GMT') for o in d if o['class'] == 'certificate')"
 tk_json "list --json: each object's URI names it" \
-    "all(o['uri'].startswith('pkcs11:') and ('object=' + o['label']) in o['uri'] for o in d)"
+    "all(o['uri'].startswith('pkcs11:') and ('object=' + (o['label'] or '')) in o['uri'] for o in d)"
 tk_run 0 "tokens" tokens
 tk_line "tokens: the token's label" "  token:         $TOKENKEY_TEST_TOKEN" "$D/out"
 tk_line "tokens: its serial" "  serial:        $TOKENKEY_TEST_SERIAL" "$D/out"

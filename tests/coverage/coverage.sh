@@ -7,8 +7,13 @@
 # Prints each source file's covered lines, the total, and every function no
 # test called; BUILDDIR/coverage-lines.json keeps the counts per line.
 set -eu
+case ${1:-} in
+    '') dir= ;;
+    /*) dir=$1 ;;
+    *) dir=$PWD/$1 ;;
+esac
 cd "$(dirname "$0")/../.."
-dir=${1:-build-cov}
+dir=${dir:-$PWD/build-cov}
 [ -d "$dir" ] || meson setup "$dir" -Db_coverage=true -Dbuildtype=debug >/dev/null
 ninja -C "$dir" >/dev/null
 find "$dir" -name '*.gcda' -delete

@@ -22,7 +22,7 @@ def source_path(name, build, src):
 
 
 def main():
-    build, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    build, src = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
     lines = collections.defaultdict(dict)
     funcs = collections.defaultdict(dict)
     for root, _, files in os.walk(build):
@@ -43,7 +43,8 @@ def main():
                         key = (fn['start_line'], fn['name'])
                         funcs[rel][key] = max(funcs[rel].get(key, 0), fn['execution_count'])
     if not lines:
-        sys.exit('report.py: no coverage data (was the build set up with -Db_coverage=true?)')
+        sys.exit('report.py: no coverage data (a gcc build set up with -Db_coverage=true is needed: '
+                 'gcov reads only gcc\'s counts)')
     total = covered = 0
     rows = []
     for rel, counts in lines.items():

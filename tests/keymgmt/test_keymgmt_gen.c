@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 
 #include <openssl/core_names.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 
 static KM_ENV env;
 static char errs[8192];
@@ -194,17 +196,19 @@ static void test_bad_exponent_refused(void **state)
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        unsigned char le[16];
-        OSSL_PARAM params[] = {
-            str("token", tk_fixture_token(&env.fx)),
-            OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_RSA_E, le, bad[i].len),
-            OSSL_PARAM_construct_end()
-        };
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        BIGNUM *e = BN_bin2bn(bad[i].e, (int)bad[i].len, NULL);
+        OSSL_PARAM *params;
 
-        /* OSSL_PARAM integers are native-endian: little-endian here. */
-        for (size_t b = 0; b < bad[i].len; b++)
-            le[b] = bad[i].e[bad[i].len - 1 - b];
+        assert_non_null(bld);
+        assert_non_null(e);
+        assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(bld, "token", tk_fixture_token(&env.fx), 0), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e), 1);
+        assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
         assert_null(generate_with("RSA", params));
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(e);
         if (strstr(errs, "RSA public exponent must be odd, at least 3 and at most 64 bits") == NULL)
             fail_msg("exponent %zu: %s", i, errs);
     }
