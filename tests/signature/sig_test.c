@@ -183,6 +183,14 @@ unsigned long sig_stats_delta(const SIG_STATS *before, TK_P11_FN fn)
     return tk_p11_stat(fn) - before->n[fn];
 }
 
+void sig_assert_no_token_calls(const SIG_STATS *before)
+{
+    for (int fn = 0; fn < TK_FN_COUNT; fn++)
+        if (sig_stats_delta(before, (TK_P11_FN)fn) != 0)
+            fail_msg("%s: %lu calls, want none", tk_p11_fn_name((TK_P11_FN)fn),
+                     sig_stats_delta(before, (TK_P11_FN)fn));
+}
+
 unsigned char *sig_sign_message(SIG_ENV *e, EVP_PKEY *key, const char *md, const OSSL_PARAM *params,
                                 const unsigned char *msg, size_t msglen, int oneshot,
                                 size_t *siglen)

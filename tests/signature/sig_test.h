@@ -85,6 +85,8 @@ typedef struct {
 
 void sig_stats_take(SIG_STATS *s);
 unsigned long sig_stats_delta(const SIG_STATS *before, TK_P11_FN fn);
+/* Fail the test, naming the function, if any PKCS#11 call was made since before. */
+void sig_assert_no_token_calls(const SIG_STATS *before);
 
 /* ---- signing through tokenkey (each asserts exactly one C_Sign) ---- */
 
