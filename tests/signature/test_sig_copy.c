@@ -92,12 +92,12 @@ static CK_ULONG raw_session_private_keys(CK_OBJECT_HANDLE *out, CK_ULONG max)
     return raw_find(tmpl, 2, out, max);
 }
 
-/* The session copy of the key labelled label, which must be the only one. */
-static CK_OBJECT_HANDLE raw_session_copy(const char *label)
+/* The private key labelled label: its token object, or (on_token false) its session copy. */
+static CK_OBJECT_HANDLE raw_private_key(const char *label, CK_BBOOL on_token)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_BBOOL no = CK_FALSE;
-    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &no, sizeof(no) },
+    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
+                            { CKA_TOKEN, &on_token, sizeof(on_token) },
                             { CKA_LABEL, (void *)label, strlen(label) } };
     CK_OBJECT_HANDLE found[2];
 
@@ -208,28 +208,15 @@ static void test_copy_destroyed_behind(void **state)
 
     assert_int_equal(sig_key_make(&env, SIG_P256, "copy-gone", &key), 0);
     sign_once(key.token, key.pub);
-    raw_destroy(raw_session_copy("copy-gone"));
+    raw_destroy(raw_private_key("copy-gone", CK_FALSE));
     sig_stats_take(&before);
     sign_recovering(key.token, key.pub);
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_SignInit), 2);
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_CopyObject), 1);
     assert_int_equal(sig_stats_delta(&before, TK_FN_C_Login), 0);
     assert_int_equal(ERR_peek_error(), 0);
-    raw_session_copy("copy-gone"); /* a new one */
+    raw_private_key("copy-gone", CK_FALSE); /* a new one */
     sig_key_free(&key);
-}
-
-/* The token object of the private key labelled label (not its session copy). */
-static CK_OBJECT_HANDLE raw_token_private_key(const char *label)
-{
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
-                            { CKA_LABEL, (void *)label, strlen(label) } };
-    CK_OBJECT_HANDLE found[2];
-
-    assert_int_equal(raw_find(tmpl, 3, found, 2), 1);
-    return found[0];
 }
 
 /* A signature that must fail, with want in the error; no token signature made. */
@@ -264,8 +251,8 @@ static void test_key_deleted_from_token(void **state)
 
     assert_int_equal(sig_key_make(&env, SIG_P256, "copy-deleted", &key), 0);
     sign_once(key.token, key.pub);
-    copy = raw_session_copy("copy-deleted");
-    raw_destroy(raw_token_private_key("copy-deleted"));
+    copy = raw_private_key("copy-deleted", CK_FALSE);
+    raw_destroy(raw_private_key("copy-deleted", CK_TRUE));
     sign_once(key.token, key.pub);
     raw_destroy(copy);
     sign_fails(key.token, "the key is no longer on the token (deleted, or its CKA_ID or label "
@@ -289,7 +276,7 @@ static void test_key_found_twice(void **state)
     assert_int_equal(tk_test_keygen(&s, TK_TEST_P256, "copy-twice", (const unsigned char *)"copy-twice",
                                     10, &hpub, &hpriv), CKR_OK);
     tk_p11_session_put(&s, CKR_OK);
-    raw_destroy(raw_session_copy("copy-twice"));
+    raw_destroy(raw_private_key("copy-twice", CK_FALSE));
     sign_fails(key.token, "two private keys on the token now have the key's CKA_ID and label, so "
                           "tokenkey uses neither");
     sig_key_free(&key);
