@@ -147,6 +147,11 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
         TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is longer than %zu bytes: is it the right file?",
                  src->spec, cap);
         break;
+    case TK_PINFILE_NO_DATA:
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is a pipe or device that sent nothing in "
+                 "%d seconds: give a regular file, or start the program that writes it first",
+                 src->spec, TK_PINFILE_WAIT_SECONDS);
+        break;
     case TK_PINFILE_EMPTY:
     default:
         TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is empty", src->spec);
@@ -158,7 +163,7 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
 static CK_RV copy_pin(TK_PIN_SOURCE *src, const char *pin, const char *what,
                       char *buf, size_t cap, size_t *len)
 {
-    size_t n = pin != NULL ? strlen(pin) : 0;
+    size_t n = pin != NULL ? tk_pin_trimmed_len(pin, strlen(pin)) : 0;
 
     if (n == 0) {
         TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "%s is empty or not set", what);

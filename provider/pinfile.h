@@ -12,8 +12,17 @@ typedef enum {
     TK_PINFILE_OK,
     TK_PINFILE_UNREADABLE,  /* open or read failed, or a directory: *err holds errno */
     TK_PINFILE_EMPTY,       /* nothing but a newline, or nothing */
-    TK_PINFILE_TOO_LONG     /* more than cap bytes: not a PIN, never cut one */
+    TK_PINFILE_TOO_LONG,    /* more than cap bytes: not a PIN, never cut one */
+    TK_PINFILE_NO_DATA      /* a pipe or device that sent nothing in TK_PINFILE_WAIT_SECONDS */
 } TK_PINFILE_STATUS;
+
+/*
+ * How long a PIN "file" that is a pipe (a FIFO, bash's <(...)) or a
+ * device may take to deliver the PIN: it is read without blocking, so a
+ * FIFO no program writes to is an empty file at once and one whose writer
+ * never writes an error after this long, never a hang in a TLS connect.
+ */
+#define TK_PINFILE_WAIT_SECONDS 10
 
 /*
  * The PIN in path, without a trailing newline (an editor's, not the
@@ -22,6 +31,13 @@ typedef enum {
  */
 TK_PINFILE_STATUS tk_pinfile_read(const char *path, char *buf, size_t cap, size_t *len,
                                   unsigned *mode, int *err);
+
+/*
+ * len without the line breaks at the end of the PIN (a file's last line,
+ * or a variable filled from one, as Kubernetes does from a secret's file):
+ * a token's PIN never ends in one.
+ */
+size_t tk_pin_trimmed_len(const char *pin, size_t len);
 
 /* Whether group or others can read a file with these permission bits. */
 int tk_pinfile_too_open(unsigned mode);

@@ -99,6 +99,11 @@ static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap,
     case TK_PINFILE_TOO_LONG:
         tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?", path, cap);
         break;
+    case TK_PINFILE_NO_DATA:
+        tk_cli_error(cli, 0, "PIN file '%s' is a pipe or device that sent nothing in %d seconds: give a "
+                             "regular file, or start the program that writes it first", path,
+                     TK_PINFILE_WAIT_SECONDS);
+        break;
     case TK_PINFILE_EMPTY:
     default:
         tk_cli_error(cli, 0, "PIN file '%s' is empty", path);
@@ -112,12 +117,12 @@ static CK_RV pin_from_variable(TK_CLI *cli, const char *name, char *buf, size_t 
     const char *value = getenv(name);
     char shown[256];
 
-    if (value == NULL || *value == '\0') {
+    *len = value != NULL ? tk_pin_trimmed_len(value, strlen(value)) : 0;
+    if (*len == 0) {
         tk_cli_error(cli, 0, "environment variable %s is empty or not set",
                      tk_pin_target_display(TK_PIN_ENV, name, shown, sizeof(shown)));
         return TK_CKR_PIN_UNAVAILABLE;
     }
-    *len = strlen(value);
     if (*len > cap) {
         tk_cli_error(cli, 0, "environment variable %s is longer than %zu bytes: is it the PIN?",
                      name, cap);
