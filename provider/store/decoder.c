@@ -124,6 +124,23 @@ static int load_key(TK_DECODER_CTX *dctx, const unsigned char *der, size_t len,
 
 /* ---- step 1: PEM to DER, our labels only ---- */
 
+/*
+ * After a key reference that is broken or names no usable key, the rest
+ * of the input is skipped: the file: OSSL_STORE loader (openssl req -key,
+ * pkey -in) would go on to the next PEM block and take a key found there
+ * in place of the one the file named first - another key, silently. At
+ * the end of the input it stops, with our error.
+ */
+static void skip_rest(BIO *in)
+{
+    unsigned char buf[4096];
+    size_t n;
+
+    while (BIO_read_ex(in, buf, sizeof(buf), &n) && n > 0)
+        continue;
+    OPENSSL_cleanse(buf, sizeof(buf)); /* another block may carry a pin-value */
+}
+
 static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
                              OSSL_CALLBACK *data_cb, void *data_cbarg,
                              OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
@@ -143,11 +160,14 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     if (in == NULL)
         return 0;
     r = tk_keyref_read_pem(in, &der, &len, &kind, why, sizeof(why));
-    BIO_free(in);
-    if (r == TK_KEYREF_NOT_OURS)
+    if (r == TK_KEYREF_NOT_OURS) {
+        BIO_free(in);
         return 1;
+    }
     if (r == TK_KEYREF_BAD) {
         TK_RAISE(dctx->provctx, TK_R_BAD_KEY_REFERENCE, "%s", why);
+        skip_rest(in);
+        BIO_free(in);
         return 0;
     }
     /*
@@ -162,6 +182,9 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
         TK_RAISE(dctx->provctx, TK_R_BAD_KEY_REFERENCE, "the PEM body is not a key reference");
         ok = 0;
     }
+    if (ok == 0)
+        skip_rest(in);
+    BIO_free(in);
     if (ok == 1) {
         params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype);
         params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE,

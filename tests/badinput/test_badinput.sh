@@ -102,7 +102,10 @@ run_setup "ref: module-path PEM" ref_pem "$D/modpath.der" "$REFS/module-path.pem
         > "$REFS/mismatched-end.pem" &&
     sed -e '1d' -e '$d' "$REFS/ec.pem" | openssl base64 -d > "$D/ec.der" &&
     { cat "$D/ec.der"; printf 'spliced'; } > "$D/trailing.der" &&
-    ref_pem "$D/trailing.der" "$REFS/trailing.pem"
+    ref_pem "$D/trailing.der" "$REFS/trailing.pem" &&
+    # A broken or dangling reference with a good one after it: never the second.
+    cat "$REFS/missing-key.pem" "$REFS/ec.pem" > "$REFS/missing-then-good.pem" &&
+    cat "$REFS/corrupt-base64.pem" "$REFS/ec.pem" > "$REFS/corrupt-then-good.pem"
 } || setup_fail "broken key references"
 
 # PIN sources.
