@@ -52,6 +52,8 @@ const OSSL_ITEM tk_reason_strings[] = {
                       "getrandom): tokenkey sends no PIN it could not keep from being resent"),
     TK_REASON(TK_R_KEY_REPLACED, "the key on the token is not the one that was loaded: tokenkey "
                          "never signs with another key in its place"),
+    TK_REASON(TK_R_ID_SHARED, "two key pairs share the key's CKA_ID, and which public key is its own "
+                      "cannot be told: give each key pair its own id"),
     TK_REASON(TK_R_TOKENS_AMBIGUOUS, "the URI matches several tokens that need a login: tokenkey sends "
                              "a PIN to one token only: add token= or serial= to the URI"),
     { 0, NULL }
@@ -143,6 +145,9 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
     case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";
+    case TK_CKR_PUBLIC_AMBIGUOUS:
+        return "the public keys (or certificates) with the key's CKA_ID hold different public "
+               "keys, so which is this key's cannot be told: give each key pair its own id";
     case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
     case TK_CKR_TOKEN_CHANGED: return "another token is in the slot";
     case TK_CKR_KEY_UNNAMED:

@@ -43,6 +43,7 @@ enum {
     TK_R_TOKENS_AMBIGUOUS,
     TK_R_TOKEN_CHANGED,
     TK_R_KEY_REPLACED,
+    TK_R_ID_SHARED,
 };
 
 /* The table handed to OpenSSL (provider.c). */

@@ -302,6 +302,12 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
                  "CKA_ID; write its certificate to the token with the key's CKA_ID "
                  "(pkcs11-tool --write-object CERT --type cert --id ID)", text);
         OPENSSL_free(text);
+    } else if (rv == TK_CKR_PUBLIC_AMBIGUOUS) {
+        char *text = tk_objects_uri_for_message(uri);
+
+        TK_RAISE(ctx, TK_R_ID_SHARED, "%s: the public keys (or certificates) with its CKA_ID hold "
+                 "different public keys (pkcs11-tool --keypairgen --id gives a key pair its id)", text);
+        OPENSSL_free(text);
     } else if (rv != CKR_OK) {
         TK_RAISE_RV(ctx, rv, "reading the key's public part");
     }

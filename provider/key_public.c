@@ -164,22 +164,6 @@ static CK_RV read_public_object(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE o
     return rv;
 }
 
-/* The object of class cls with the key's CKA_ID, if exactly one exists. */
-static CK_OBJECT_HANDLE find_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls)
-{
-    CK_ATTRIBUTE tmpl[] = {
-        { CKA_CLASS, &cls, sizeof(cls) },
-        { CKA_ID, k->id, k->id_len },
-    };
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-
-    if (k->id == NULL || k->id_len == 0)
-        return CK_INVALID_HANDLE;
-    if (tk_p11_find(s, tmpl, 2, found, 2, &n) != CKR_OK || n != 1)
-        return CK_INVALID_HANDLE;
-    return found[0];
-}
 
 /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1) */
 static int rsa_from_spki(TK_KEY *k, const unsigned char *der, int len)
@@ -240,11 +224,60 @@ static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
     return ok ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
 }
 
+static void free_public(TK_KEY *k)
+{
+    BN_free(k->rsa_n);
+    BN_free(k->rsa_e);
+    OPENSSL_free(k->pub);
+    k->rsa_n = k->rsa_e = NULL;
+    k->pub = NULL;
+    k->pub_len = 0;
+}
+
+/*
+ * The public half from the objects of class cls with the key's CKA_ID.
+ * Several may share it - a renewed certificate stored beside the old one,
+ * a public key written twice - and count when they all hold the same
+ * public key; when they differ, two key pairs share the id and none of
+ * them can be told to be this key's (TK_CKR_PUBLIC_AMBIGUOUS).
+ * TK_CKR_NO_PUBLIC_HALF when none can be read.
+ */
+static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, k->id, k->id_len },
+    };
+    CK_OBJECT_HANDLE found[8];
+    CK_ULONG n = 0;
+    int have = 0;
+
+    if (k->id == NULL || k->id_len == 0
+        || tk_p11_find(s, tmpl, 2, found, sizeof(found) / sizeof(found[0]), &n) != CKR_OK)
+        return TK_CKR_NO_PUBLIC_HALF;
+    for (CK_ULONG i = 0; i < n; i++) {
+        TK_KEY other = { .type = k->type, .bits = k->bits };
+        TK_KEY *into = have ? &other : k;
+        CK_RV rv;
+
+        memcpy(other.group, k->group, sizeof(other.group));
+        rv = cls == CKO_PUBLIC_KEY ? read_public_object(into, s, found[i])
+                                   : read_from_cert(into, s, found[i]);
+        if (rv == CKR_OK && have && !tk_key_public_eq(k, &other)) {
+            free_public(&other);
+            free_public(k);
+            return TK_CKR_PUBLIC_AMBIGUOUS;
+        }
+        free_public(&other);
+        have |= rv == CKR_OK;
+    }
+    return have ? CKR_OK : TK_CKR_NO_PUBLIC_HALF;
+}
+
 CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
                          const CK_ATTRIBUTE *attrs, CK_ULONG nattrs)
 {
-    CK_OBJECT_HANDLE other;
-    CK_RV rv;
+    CK_RV rv, by_id;
 
     if (k->type == TK_KEY_RSA) {
         /* Most tokens keep the modulus on the private object too. */
@@ -262,12 +295,11 @@ CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
     }
     if (rv == CKR_OK || cls == CKO_PUBLIC_KEY)
         return rv;
-    if ((other = find_by_id(k, s, CKO_PUBLIC_KEY)) != CK_INVALID_HANDLE
-        && read_public_object(k, s, other) == CKR_OK)
-        return CKR_OK;
-    if ((other = find_by_id(k, s, CKO_CERTIFICATE)) != CK_INVALID_HANDLE)
-        return read_from_cert(k, s, other);
-    return k->type == TK_KEY_RSA ? rv : TK_CKR_NO_PUBLIC_HALF;
+    if ((by_id = read_public_by_id(k, s, CKO_PUBLIC_KEY)) == TK_CKR_NO_PUBLIC_HALF)
+        by_id = read_public_by_id(k, s, CKO_CERTIFICATE);
+    if (by_id == TK_CKR_NO_PUBLIC_HALF && k->type == TK_KEY_RSA)
+        return rv;
+    return by_id;
 }
 
 int tk_key_public_eq(const TK_KEY *a, const TK_KEY *b)

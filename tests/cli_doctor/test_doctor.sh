@@ -151,6 +151,32 @@ tk_has "two keys: lists id 02" "$(tk_key_uri twin 02)" "$D/out"
 tk_has "two keys: lists id 03" "$(tk_key_uri twin 03)" "$D/out"
 tk_has "two keys: hint" "hint: name one with --key and its id=, e.g. --key 'pkcs11:token=tk-doctor;" "$D/out"
 
+# Keys made after the list of keys above. pkcs11-tool gets the PIN through its env: form only.
+TK_TOOL_PIN=$(cat "$PIN")
+export TK_TOOL_PIN
+p11tool() {
+    pkcs11-tool --module "$MOD" --token-label "$TOKENKEY_TEST_TOKEN" --login --pin env:TK_TOOL_PIN \
+        "$@" > "$D/p11tool.log" 2>&1 || { cat "$D/p11tool.log"; echo "pkcs11-tool $*: failed" >&2; exit 1; }
+}
+# Two key pairs under one CKA_ID: which public key is whose cannot be told, and is not guessed.
+"$TK_STORE_MKOBJ" keygen ec dupid-a 20 && "$TK_STORE_MKOBJ" keygen ec dupid-b 20 || exit 1
+doctor 3 "two key pairs share an id" --key dupid-a
+tk_has "shared id: FAIL names it" "FAIL  key: " "$D/out"
+tk_has "shared id: says why" "two key pairs share the key's CKA_ID, and which public key is its own cannot be told: give each key pair its own id: $(tk_key_uri dupid-a 20): the public keys (or certificates) with its CKA_ID hold different public keys" "$D/err"
+# A key whose public half is only in its certificates, renewed: the old and the new
+# certificate share its id and its public key, so either gives the public half.
+tk_genkey renewed 0c
+tk_csr renewed renewed-client "$D/renewed.csr"
+tk_sign ca-one "$D/renewed.csr" "$D/renewed-old.pem"
+tk_sign ca-one "$D/renewed.csr" "$D/renewed-new.pem"
+p11tool --delete-object --type pubkey --id 0c
+tk_store_cert renewed 0c "$D/renewed-old.pem"
+tk_store_cert renewed 0c "$D/renewed-new.pem"
+doctor 0 "renewed certificate beside the old one, no public key object" --key renewed \
+    --ca "$D/ca-one.pem"
+tk_has "renewed: the key's public half from its certificates" "ok    certificate: 'CN=renewed-client'" "$D/out"
+unset TK_TOOL_PIN
+
 doctor 1 "no certificate" --key nocert --ca "$D/ca-one.pem"
 tk_line "no certificate: FAIL" "FAIL  certificate: no certificate on the token has the key's id 09" "$D/out"
 tk_line "no certificate: hint" "hint: store the CA-signed certificate with 'tokenkey import-cert --key KEY --cert FILE', or pass it with --cert FILE" "$D/out"
