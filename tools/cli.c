@@ -35,7 +35,7 @@ int tk_cli_open_module(TK_CLI *cli)
     CK_RV rv;
 
     if (cli->module == NULL || *cli->module == '\0') {
-        tk_cli_error(cli, 0, "no PKCS#11 module: pass --module PATH or set TOKENKEY_MODULE");
+        tk_cli_error(cli, 0, "no PKCS#11 module: " TK_CLI_MODULE_HINT);
         return 0;
     }
     if (cfg == NULL)

@@ -36,6 +36,10 @@ typedef struct tk_cli {
     OSSL_PROVIDER *providers[2]; /* default and tokenkey in libctx, unloaded by tk_cli_close */
 } TK_CLI;
 
+/* What to do when no PKCS#11 module is known: each place the CLI looks for one. */
+#define TK_CLI_MODULE_HINT "pass --module PATH, or set pkcs11-module in OPENSSL_CONF's tokenkey section " \
+                           "or TOKENKEY_MODULE"
+
 /* One line to stderr: "tokenkey CMD: <message>". Returns TK_EXIT_* given. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))

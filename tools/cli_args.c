@@ -171,6 +171,15 @@ static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_U
                      err.attr, err.attr[0] != '\0' ? "')" : "");
         return 0;
     }
+    /* The CLI opens one module, chosen before any URI is read: never another one quietly. */
+    if ((*parsed)->module_path != NULL || (*parsed)->module_name != NULL) {
+        tk_cli_error(cli, 0, "the %s names a PKCS#11 library (%s=): give the module with --module "
+                             "PATH instead", what,
+                     (*parsed)->module_path != NULL ? "module-path" : "module-name");
+        tk_uri_free(*parsed);
+        *parsed = NULL;
+        return 0;
+    }
     return 1;
 }
 

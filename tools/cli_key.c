@@ -232,6 +232,16 @@ int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
         tk_cli_error(cli, 0, "'%s' is a directory: give a file name", path);
         return 0;
     }
+    /*
+     * Files are written beside and renamed over: that would replace a
+     * device or a pipe, or a link to one (/dev/stdout).
+     */
+    if (S_ISLNK(st.st_mode) && stat(path, &st) != 0)
+        st.st_mode = S_IFREG; /* a dangling link: replaced like a file */
+    if (!S_ISREG(st.st_mode)) {
+        tk_cli_error(cli, 0, "'%s' is not a regular file: give a file name", path);
+        return 0;
+    }
     if (!force) {
         tk_cli_error(cli, 0, "'%s' already exists: pass --force to overwrite it", path);
         return 0;

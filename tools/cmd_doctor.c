@@ -46,8 +46,7 @@ static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
     CK_RV rv;
 
     if (cli->module == NULL || *cli->module == '\0')
-        return fail(d, "module", "pass --module PATH, or set pkcs11-module in OPENSSL_CONF's tokenkey section or "
-                                 "TOKENKEY_MODULE, to the token's PKCS#11 library",
+        return fail(d, "module", TK_CLI_MODULE_HINT ", to the token's PKCS#11 library",
                     "no PKCS#11 module given");
     if (access(cli->module, R_OK) != 0) {
         snprintf(msg, sizeof(msg), "'%s': %s", cli->module, strerror(errno));

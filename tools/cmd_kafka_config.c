@@ -264,8 +264,7 @@ int tk_cmd_kafka_config(int argc, char **argv)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --bootstrap '%s': give HOST:PORT, or "
                                                  "several separated by commas", f.bootstrap);
     if (cli.module == NULL || *cli.module == '\0')
-        return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: pass --module PATH or set "
-                                                 "TOKENKEY_MODULE");
+        return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: " TK_CLI_MODULE_HINT);
     code = TK_EXIT_FAILURE;
     if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL)
         goto end;

@@ -2,6 +2,7 @@
  * tokenkey: keep a Kafka client's TLS key on a PKCS#11 token.
  * One table of subcommands, which also prints the usage.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,7 +48,7 @@ static int version(int argc)
     return TK_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -79,4 +80,23 @@ int main(int argc, char **argv)
     fprintf(stderr, "tokenkey: unknown command '%s' (see tokenkey --help)\n",
             strcmp(argv[1], "help") == 0 && argc > 2 ? argv[2] : argv[1]);
     return TK_EXIT_USAGE;
+}
+
+/*
+ * Output that never arrived (a full disk, a closed pipe) is a failure even
+ * when the command's work was done: a script must not go on without the
+ * URI keygen printed, or with half a list.
+ */
+int main(int argc, char **argv)
+{
+    int code = run(argc, argv);
+    int flush_failed = fflush(stdout) != 0, err = errno;
+
+    if (flush_failed || ferror(stdout)) {
+        fprintf(stderr, "tokenkey: cannot write to standard output%s%s\n", flush_failed ? ": " : "",
+                flush_failed ? strerror(err) : "");
+        if (code == TK_EXIT_OK)
+            code = TK_EXIT_FAILURE;
+    }
+    return code;
 }
