@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "cli.h"
@@ -60,7 +61,7 @@ static int path_ok(TK_CLI *cli, const char *what, const char *path)
  * symbolic links: /usr/lib/softhsm/libsofthsm2.so should outlive the
  * versioned file it points at today. NULL after printing why.
  */
-static char *absolute(TK_CLI *cli, const char *what, const char *path)
+static char *absolute(TK_CLI *cli, const char *what, const char *path, int pin_file)
 {
     char *cwd = NULL, *abs;
 
@@ -68,8 +69,8 @@ static char *absolute(TK_CLI *cli, const char *what, const char *path)
         int err = errno;
         char name[PATH_MAX + 3];
 
-        /* A PIN written where --pin-file's path belongs must not show. */
-        if (strcmp(what, "--pin-file") == 0)
+        /* A PIN written where a PIN file's path belongs must not show. */
+        if (pin_file)
             tk_pin_target_display(TK_PIN_FILE, path, name, sizeof(name));
         else
             snprintf(name, sizeof(name), "'%s'", path);
@@ -162,7 +163,9 @@ typedef struct {
     const char *key_uri;
     char *paths[OUT_N];
     char *provider, *pkcs11, *pin_file; /* absolute */
+    char *pin_env;                      /* or the variable the PIN source names */
     const char *bootstrap;
+    char *kept_bootstrap; /* what bootstrap points at when it came from the old file */
 } KAFKA_FILES;
 
 static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
@@ -193,6 +196,8 @@ static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
         /* Where the PIN is, never the PIN: the provider refuses a PIN here anyway. */
         if (f->pin_file != NULL)
             BIO_printf(cnf, "pin = file:%s\n", f->pin_file);
+        else if (f->pin_env != NULL)
+            BIO_printf(cnf, "pin = env:%s\n", f->pin_env);
         else
             BIO_printf(cnf, "# No PIN source was given: set TOKENKEY_PIN_FILE=/path/to/pin-file "
                             "(mode 0600)\n# in the client's environment, or add here:\n"
@@ -206,17 +211,82 @@ static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
     return ok;
 }
 
-/* Resolve every path first, so a bad one stops us before the token is touched. */
+/*
+ * Without --pin-file, the PIN source this run uses (the URI's pin-source,
+ * the tokenkey section of OPENSSL_CONF, TOKENKEY_PIN_SOURCE or
+ * TOKENKEY_PIN_FILE), as the module already comes from them: run again
+ * with --force to renew, the new openssl.cnf keeps the old one's PIN file.
+ * Not TOKENKEY_PIN (the PIN itself): the provider reads that variable
+ * anyway, and a pin line would make it ignore the client's own
+ * TOKENKEY_PIN_FILE. 1, or 0 after printing why.
+ */
+static int pin_source_in_effect(TK_CLI *cli, KAFKA_FILES *f)
+{
+    int failed = 0, ok = 1;
+    char *spec = tk_cli_pin_spec(cli, &failed);
+    TK_PIN_KIND kind;
+    const char *target;
+
+    if (spec == NULL)
+        return !failed;
+    target = tk_pin_spec_target(spec, &kind);
+    if (kind == TK_PIN_FILE)
+        ok = (f->pin_file = absolute(cli, "PIN file", target, 1)) != NULL;
+    else if (strcmp(target, "TOKENKEY_PIN") != 0)
+        ok = path_ok(cli, "PIN variable", target)
+             && (f->pin_env = OPENSSL_strdup(target)) != NULL;
+    OPENSSL_free(spec);
+    return ok;
+}
+
+/*
+ * Without --bootstrap, the bootstrap.servers of the client.properties
+ * about to be overwritten: renewing with --force keeps the brokers.
+ */
+static void keep_bootstrap(KAFKA_FILES *f)
+{
+    static const char key[] = "bootstrap.servers=";
+    BIO *b = BIO_new_file(f->paths[OUT_PROPS], "r");
+    char line[4096];
+
+    while (b != NULL && f->bootstrap == NULL && BIO_gets(b, line, sizeof(line)) > 0) {
+        size_t len = strcspn(line, "\r\n");
+        /* A line longer than the buffer is not taken in part. */
+        int whole = line[len] != '\0' || len < sizeof(line) - 1;
+
+        line[len] = '\0';
+        if (whole && strncmp(line, key, sizeof(key) - 1) == 0 && bootstrap_ok(line + sizeof(key) - 1))
+            f->bootstrap = f->kept_bootstrap = OPENSSL_strdup(line + sizeof(key) - 1);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+}
+
+/*
+ * Resolve every path first, so a bad one stops us before the token is
+ * touched, and before --out-dir is made.
+ */
 static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char *provider,
                    int force)
 {
     char *dir;
-    int ok = 1;
+    int ok;
 
+    if (access(provider, R_OK) != 0)
+        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
+                                                "tokenkey, or pass --provider-module PATH",
+                            provider);
+    ok = (f->provider = absolute(cli, "--provider-module", provider, 0)) != NULL
+         && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
+         && (cli->pin_file != NULL
+                 ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL
+                 : pin_source_in_effect(cli, f));
+    if (!ok)
+        return TK_EXIT_SETUP;
     if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
         return tk_cli_error(cli, TK_EXIT_FAILURE, "cannot create --out-dir '%s': %s", out_dir,
                             strerror(errno));
-    if ((dir = absolute(cli, "--out-dir", out_dir)) == NULL)
+    if ((dir = absolute(cli, "--out-dir", out_dir, 0)) == NULL)
         return TK_EXIT_FAILURE;
     for (int i = 0; ok && i < OUT_N; i++)
         ok = (f->paths[i] = tk_cli_path_join(dir, out_names[i])) != NULL
@@ -224,15 +294,9 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
     OPENSSL_free(dir);
     if (!ok)
         return TK_EXIT_FAILURE;
-    if (access(provider, R_OK) != 0)
-        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
-                                                "tokenkey, or pass --provider-module PATH",
-                            provider);
-    ok = (f->provider = absolute(cli, "--provider-module", provider)) != NULL
-         && (f->pkcs11 = absolute(cli, "--module", cli->module)) != NULL
-         && (cli->pin_file == NULL
-             || (f->pin_file = absolute(cli, "--pin-file", cli->pin_file)) != NULL);
-    return ok ? TK_EXIT_OK : TK_EXIT_SETUP;
+    if (f->bootstrap == NULL)
+        keep_bootstrap(f);
+    return TK_EXIT_OK;
 }
 
 int tk_cmd_kafka_config(int argc, char **argv)
@@ -294,6 +358,8 @@ end:
     OPENSSL_free(f.provider);
     OPENSSL_free(f.pkcs11);
     OPENSSL_free(f.pin_file);
+    OPENSSL_free(f.pin_env);
+    OPENSSL_free(f.kept_bootstrap);
     sk_X509_pop_free(cas, X509_free);
     return code;
 }

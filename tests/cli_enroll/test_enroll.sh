@@ -297,12 +297,38 @@ tk_run 1 "kafka-config again: files exist" kafka-config --key client-ec --ca "$D
     --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
 tk_err "kafka-config again: says why" \
     "tokenkey kafka-config: '$K/key.pem' already exists: pass --force to overwrite it"
-tk_run 0 "kafka-config --force" kafka-config --key client-ec --ca "$D/enroll-ca.pem" \
-    --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN" --force
-tk_hasnt "kafka-config --force: no bootstrap.servers now" "bootstrap.servers" "$K/client.properties"
+# Renewing as tokenkey(1) shows: --force with the client's OPENSSL_CONF and neither
+# --pin-file nor --bootstrap keeps the PIN file (the source this run used) and the brokers.
+OPENSSL_CONF=$K/openssl.cnf
+export OPENSSL_CONF
+tk_run 0 "kafka-config --force, renewing" kafka-config --key client-ec --ca "$D/enroll-ca.pem" \
+    --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --force
+unset OPENSSL_CONF
+tk_line "renewing: the PIN file kept" "pin = file:$PIN" "$K/openssl.cnf"
+tk_line "renewing: the brokers kept" "bootstrap.servers=127.0.0.1:9093" "$K/client.properties"
+tk_line "renewing: line 2 needs no broker" "kcat -F $K/client.properties -L" "$D/out"
+tk_cmd "renewing: librdkafka's loading works" conf "$K/openssl.cnf" "$TK_KAFKA_LOAD" "$K/cert.pem" \
+    "$K/key.pem"
+tk_run 0 "kafka-config --force --bootstrap: other brokers" kafka-config --key client-ec \
+    --ca "$D/enroll-ca.pem" --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
+    --pin-file "$PIN" --bootstrap 127.0.0.2:9094 --force
+tk_line "--bootstrap wins over the old file" "bootstrap.servers=127.0.0.2:9094" "$K/client.properties"
+# A PIN source naming a variable is kept as that variable, not its value.
+K4=$D/kafka-pinvar
+KAFKA_CLIENT_PIN=$(cat "$PIN")
+export KAFKA_CLIENT_PIN
+TOKENKEY_PIN_SOURCE=env:KAFKA_CLIENT_PIN
+export TOKENKEY_PIN_SOURCE
+tk_run 0 "kafka-config with TOKENKEY_PIN_SOURCE=env:..." kafka-config --key client-ec \
+    --ca "$D/enroll-ca.pem" --out-dir "$K4" --provider-module "$TK_PROVIDER_DIR/tokenkey.so"
+unset TOKENKEY_PIN_SOURCE
+tk_line "openssl.cnf: the PIN's variable" "pin = env:KAFKA_CLIENT_PIN" "$K4/openssl.cnf"
+tk_cmd "pin = env: librdkafka's loading works" conf "$K4/openssl.cnf" "$TK_KAFKA_LOAD" \
+    "$K4/cert.pem" "$K4/key.pem"
+unset KAFKA_CLIENT_PIN
 
 # ---- the PIN is in no file written ----
-if grep -rlF -f "$PIN" "$D"/*.csr "$D"/*.pem "$D"/export-* "$K" "$K2" > "$D/cmd.out"; then
+if grep -rlF -f "$PIN" "$D"/*.csr "$D"/*.pem "$D"/export-* "$K" "$K2" "$K4" > "$D/cmd.out"; then
     not_ok "a written file holds the PIN"
 else
     ok "no written file holds the PIN"

@@ -222,6 +222,7 @@ tk_run 3 "kafka-config: no provider module" kafka-config --key a --ca "$D/refuse
     --out-dir "$D/k" --provider-module "$D/none.so" --pin-file "$PIN"
 tk_err "kafka-config: no provider module explained" \
     "tokenkey kafka-config: provider module '$D/none.so' not found: install tokenkey, or pass --provider-module PATH"
+tk_if "kafka-config: refused before --out-dir is made" ! -e "$D/k"
 tk_run 1 "kafka-config: --ca is no certificate" kafka-config --key a --ca "$D/a.csr" \
     --out-dir "$D/k" --pin-file "$PIN"
 tk_err "kafka-config: bad --ca explained" \
