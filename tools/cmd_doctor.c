@@ -329,8 +329,8 @@ int tk_cmd_doctor(int argc, char **argv)
     TK_CLI cli = { .prog = "tokenkey", .cmd = "doctor" };
     TK_DOCTOR d = { .cli = &cli };
     const TK_CLI_OPTION opts[] = {
-        { "--cert", &d.cert_file, NULL, "the certificate to check (default: the token's, with the key's "
-                                         "CKA_ID)" },
+        { "--cert", &d.cert_file, NULL, "the certificate file the client presents: the certificate, then "
+                                         "its intermediates (default: the token's, with the key's CKA_ID)" },
         { "--ca", &d.ca_file, NULL, "PEM file of the CAs the brokers trust: verify the chain against it" },
         { "--chain", &d.chain_file, NULL, "PEM file of intermediate CA certificates" },
         { NULL, NULL, NULL, NULL }

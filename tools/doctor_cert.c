@@ -117,13 +117,32 @@ static int read_pem_certs(const char *path, STACK_OF(X509) *sk)
     return n;
 }
 
-/* The token's other certificates: candidates for intermediates (trust still comes only from --ca). */
-static void token_certs(TK_DOCTOR *d, STACK_OF(X509) *sk)
+/*
+ * The certificates the client would send after its own: those after the
+ * first in the --cert file (the client presents that file, as export
+ * writes it), else the token's others. Candidates for intermediates only:
+ * trust still comes only from --ca.
+ */
+static void presented_intermediates(TK_DOCTOR *d, STACK_OF(X509) *sk)
 {
     CK_OBJECT_HANDLE certs[32];
     CK_ULONG n = 0;
 
-    if (d->cert_file != NULL || tk_cli_find_certs(&d->session, NULL, 0, certs, 32, &n) != CKR_OK)
+    if (d->cert_file != NULL) {
+        STACK_OF(X509) *file = sk_X509_new_null();
+
+        if (file != NULL)
+            read_pem_certs(d->cert_file, file);
+        for (int i = 0; file != NULL && i < sk_X509_num(file); i++) {
+            X509 *x = sk_X509_value(file, i);
+
+            if (X509_cmp(x, d->cert) == 0 || !sk_X509_push(sk, x))
+                X509_free(x);
+        }
+        sk_X509_free(file);
+        return;
+    }
+    if (tk_cli_find_certs(&d->session, NULL, 0, certs, 32, &n) != CKR_OK)
         return;
     for (CK_ULONG i = 0; i < n; i++) {
         X509 *x = tk_cli_token_cert(&d->session, certs[i]);
@@ -133,7 +152,7 @@ static void token_certs(TK_DOCTOR *d, STACK_OF(X509) *sk)
     }
 }
 
-static const char *chain_hint(int err)
+static const char *chain_hint(const TK_DOCTOR *d, int err)
 {
     switch (err) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -141,6 +160,11 @@ static const char *chain_hint(int err)
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        /* With --cert the client sends that file, so the token's intermediates do not count. */
+        if (d->cert_file != NULL)
+            return "the certificate's issuer is not a CA in the --ca file: use the CA file the brokers "
+                   "trust, and put intermediate CAs in the --cert file after the certificate (as "
+                   "'tokenkey export' writes it) or give them with --chain FILE";
         return "the certificate's issuer is not a CA in the --ca file: use the CA file the brokers trust, "
                "and give intermediate CAs with --chain FILE (or store them with 'tokenkey import-cert "
                "--chain')";
@@ -180,7 +204,7 @@ TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
         tk_doctor_hint(d, "pass a PEM file of intermediate CA certificates with --chain");
         goto end;
     }
-    token_certs(d, untrusted);
+    presented_intermediates(d, untrusted);
     ctx = X509_STORE_CTX_new();
     if (ctx == NULL || !X509_STORE_CTX_init(ctx, store, d->cert, untrusted)) {
         tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "out of memory");
@@ -208,7 +232,7 @@ TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
         tk_cli_name(issuer, sizeof(issuer), X509_get_issuer_name(cur != NULL ? cur : d->cert));
         tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "'%s' (issued by '%s') does not verify against '%s': %s",
                          subject, issuer, d->ca_file, X509_verify_cert_error_string(err));
-        tk_doctor_hint(d, "%s", chain_hint(err));
+        tk_doctor_hint(d, "%s", chain_hint(d, err));
     }
 end:
     ERR_clear_error();

@@ -103,6 +103,14 @@ openssl crl2pkcs7 -nocrl -certfile "$D/export-inter/cert.pem" | openssl pkcs7 -p
     > "$D/chain.txt" 2>&1
 tk_if "export: the client certificate, then the intermediate, no root" \
     "$(grep '^subject' "$D/chain.txt" | tr '\n' '|')" = "subject=CN = inter-client|subject=CN = ca-inter|"
+# --cert checks the file the client presents: the intermediates in it count, the token's do not.
+doctor 0 "--cert: the file export wrote, with its intermediate" --key inter \
+    --cert "$D/export-inter/cert.pem" --ca "$D/ca-one.pem"
+tk_line "--cert file: the whole chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=inter-client' <- 'CN=ca-inter' <- 'CN=ca-one'" "$D/out"
+doctor 1 "--cert: the certificate alone, its intermediate only on the token" --key inter \
+    --cert "$D/inter.pem" --ca "$D/ca-one.pem"
+tk_line "--cert alone: FAIL" "FAIL  chain: 'CN=inter-client' (issued by 'CN=ca-inter') does not verify against '$D/ca-one.pem': unable to get local issuer certificate" "$D/out"
+tk_line "--cert alone: hint" "hint: the certificate's issuer is not a CA in the --ca file: use the CA file the brokers trust, and put intermediate CAs in the --cert file after the certificate (as 'tokenkey export' writes it) or give them with --chain FILE" "$D/out"
 # A CA rolled over under the same name: only the old certificate is on the token, and the
 # client's was issued with the new key. Same names, wrong signature: not sent.
 for v in old new; do
