@@ -86,6 +86,11 @@ int tk_config_set(TK_CONFIG *cfg, const char *key, const char *value, char *err,
     }
     if (strcmp(key, "pin") == 0) {
         /* Don't echo the value: it may be a PIN typed in by mistake. */
+        if (strcmp(value, "file:") == 0 || strcmp(value, "env:") == 0) {
+            snprintf(err, errlen, "'pin' is %s with nothing after it: name the PIN file "
+                                  "(file:/path/to/pinfile) or variable (env:VARIABLE)", value);
+            return 0;
+        }
         if (!valid_pin_source(value)) {
             snprintf(err, errlen, "'pin' must be file:/path/to/pinfile or env:VARIABLE "
                                   "(a PIN itself is not accepted in configuration)");
