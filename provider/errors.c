@@ -1,6 +1,7 @@
 /* Reason strings and raising errors through the core (see errors.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <openssl/err.h>
 
@@ -59,21 +60,43 @@ const OSSL_ITEM tk_reason_strings[] = {
     { 0, NULL }
 };
 
-static void vraise(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
-                   int reason, const char *fmt, va_list ap)
+static void raise_text(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
+                       int reason, const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
     if (ctx != NULL && ctx->core_new_error != NULL) {
         ctx->core_new_error(ctx->handle);
         ctx->core_set_error_debug(ctx->handle, file, line, func);
         ctx->core_vset_error(ctx->handle, (uint32_t)reason, fmt, ap);
-        return;
+    } else {
+        /* No core (the static library used directly): a plain OpenSSL error. */
+        ERR_new();
+        ERR_set_debug(file, line, func);
+        ERR_vset_error(ERR_LIB_USER, reason, fmt, ap);
     }
-    /* No core (the static library used directly): a plain OpenSSL error. */
-    ERR_new();
-    ERR_set_debug(file, line, func);
-    ERR_vset_error(ERR_LIB_USER, reason, fmt, ap);
+    va_end(ap);
 }
 
+/*
+ * OpenSSL 3.0 keeps an error's text in ERR_MAX_DATA_SIZE (1024) bytes and
+ * keeps nothing at all of a longer one (BIO_vsnprintf fails): a message
+ * naming a long URI or listing matches is cut here instead, visibly.
+ */
+static void vraise(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
+                   int reason, const char *fmt, va_list ap)
+{
+    static const char cut[] = " [...]";
+    char text[1024];
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+
+    if (n < 0)
+        n = snprintf(text, sizeof(text), "(unprintable message)");
+    if ((size_t)n >= sizeof(text))
+        memcpy(text + sizeof(text) - sizeof(cut), cut, sizeof(cut));
+    raise_text(ctx, file, line, func, reason, "%s", text);
+}
 void tk_raise_at(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
                  int reason, const char *fmt, ...)
 {
