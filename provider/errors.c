@@ -60,6 +60,9 @@ const OSSL_ITEM tk_reason_strings[] = {
     { 0, NULL }
 };
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 6, 7)))
+#endif
 static void raise_text(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
                        int reason, const char *fmt, ...)
 {
@@ -84,6 +87,9 @@ static void raise_text(const TK_PROVCTX *ctx, const char *file, int line, const 
  * keeps nothing at all of a longer one (BIO_vsnprintf fails): a message
  * naming a long URI or listing matches is cut here instead, visibly.
  */
+#if defined(__GNUC__)
+__attribute__((format(printf, 6, 0)))
+#endif
 static void vraise(const TK_PROVCTX *ctx, const char *file, int line, const char *func,
                    int reason, const char *fmt, va_list ap)
 {
