@@ -134,6 +134,8 @@ static int reason_for_rv(CK_RV rv)
         return TK_R_NO_RANDOM;
     case TK_CKR_TOKEN_CHANGED:
         return TK_R_TOKEN_CHANGED;
+    case TK_CKR_PUBLIC_AMBIGUOUS:
+        return TK_R_ID_SHARED;
     case TK_CKR_KEY_UNNAMED:
     case TK_CKR_KEY_GONE:
         return TK_R_OBJECT_NOT_FOUND;

@@ -248,7 +248,7 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
         { CKA_CLASS, &cls, sizeof(cls) },
         { CKA_ID, k->id, k->id_len },
     };
-    CK_OBJECT_HANDLE found[8];
+    CK_OBJECT_HANDLE found[16];
     CK_ULONG n = 0;
     int have = 0;
 
@@ -263,6 +263,8 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
         memcpy(other.group, k->group, sizeof(other.group));
         rv = cls == CKO_PUBLIC_KEY ? read_public_object(into, s, found[i])
                                    : read_from_cert(into, s, found[i]);
+        if (rv != CKR_OK)
+            free_public(into); /* whatever a read that failed half-way left */
         if (rv == CKR_OK && have && !tk_key_public_eq(k, &other)) {
             free_public(&other);
             free_public(k);

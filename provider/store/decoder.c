@@ -35,7 +35,9 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 
 #include "algorithms.h"
 #include "debug.h"
@@ -124,21 +126,49 @@ static int load_key(TK_DECODER_CTX *dctx, const unsigned char *der, size_t len,
 
 /* ---- step 1: PEM to DER, our labels only ---- */
 
-/*
- * After a key reference that is broken or names no usable key, the rest
- * of the input is skipped: the file: OSSL_STORE loader (openssl req -key,
- * pkey -in) would go on to the next PEM block and take a key found there
- * in place of the one the file named first - another key, silently. At
- * the end of the input it stops, with our error.
- */
-static void skip_rest(BIO *in)
+/* Whether a PEM label announces a key: a private key, or a reference to one. */
+static int is_key_label(const char *name)
 {
-    unsigned char buf[4096];
-    size_t n;
+    return strstr(name, "PRIVATE KEY") != NULL || strcmp(name, TK_KEYREF_PEM_LABEL) == 0
+           || strcmp(name, TK_KEYREF_P11PROV_PEM_LABEL) == 0;
+}
 
-    while (BIO_read_ex(in, buf, sizeof(buf), &n) && n > 0)
-        continue;
-    OPENSSL_cleanse(buf, sizeof(buf)); /* another block may carry a pin-value */
+/*
+ * After a key reference that is broken or names no usable key, the key
+ * blocks that follow it are skipped: the file: OSSL_STORE loader (openssl
+ * req -key, pkey -in) would go on to the next PEM block and take a key
+ * found there in place of the one the file named first - another key,
+ * silently. It stops at the first block that is not a key (a certificate
+ * after the key, as in a combined PEM file, stays readable), or at the end
+ * of the input: then the load ends with our error. Without a position to
+ * come back to, nothing is skipped.
+ */
+static void skip_keys_after(BIO *in)
+{
+    for (;;) {
+        long at = BIO_tell(in);
+        char *name = NULL, *header = NULL;
+        unsigned char *data = NULL;
+        long len = 0;
+        int key;
+
+        if (at < 0)
+            return;
+        ERR_set_mark();
+        if (PEM_read_bio(in, &name, &header, &data, &len) <= 0) {
+            ERR_pop_to_mark(); /* the end of the input */
+            return;
+        }
+        ERR_pop_to_mark();
+        key = is_key_label(name);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_clear_free(data, (size_t)len); /* a key reference may carry a pin-value */
+        if (!key) {
+            (void)BIO_seek(in, at);
+            return;
+        }
+    }
 }
 
 static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
@@ -166,7 +196,7 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
     }
     if (r == TK_KEYREF_BAD) {
         TK_RAISE(dctx->provctx, TK_R_BAD_KEY_REFERENCE, "%s", why);
-        skip_rest(in);
+        skip_keys_after(in);
         BIO_free(in);
         return 0;
     }
@@ -183,7 +213,7 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
         ok = 0;
     }
     if (ok == 0)
-        skip_rest(in);
+        skip_keys_after(in);
     BIO_free(in);
     if (ok == 1) {
         params[0] = OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype);

@@ -125,6 +125,10 @@ run_setup "CSR from the token key" openssl req -new $P -key "$EC" -subj "/CN=bad
     -out "$CERTS/ec.csr"
 run_setup "EC certificate" openssl x509 -req -in "$CERTS/ec.csr" -CA "$CERTS/ca.pem" \
     -CAkey "$CERTS/ca.key" -set_serial 1 -days 2 -out "$CERTS/ec.pem"
+# A dangling key reference, then two certificates: a combined file whose certificates stay
+# readable (only the key blocks after a failed reference are skipped).
+cat "$REFS/missing-key.pem" "$CERTS/ec.pem" "$CERTS/ca.pem" > "$REFS/missing-then-certs.pem" ||
+    setup_fail "combined file"
 run_setup "other key's certificate" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
     -nodes -keyout "$CERTS/other.key" -subj "/CN=someone else" -days 2 -out "$CERTS/other.pem"
 # openssl x509 cannot date a certificate in the past; openssl ca can.
