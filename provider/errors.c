@@ -162,7 +162,10 @@ static int reason_for_rv(CK_RV rv)
     }
 }
 
-/* What one of our own TK_CKR_ codes means, for a user; NULL for a token's code. */
+/*
+ * What one of our own TK_CKR_ codes means, for a user, or a token's code
+ * whose name does not say what to do; NULL for the others.
+ */
 static const char *own_rv_text(CK_RV rv)
 {
     switch (rv) {
@@ -172,6 +175,9 @@ static const char *own_rv_text(CK_RV rv)
     /* A source that was set raised its own error first: point at it. */
     case TK_CKR_PIN_SOURCE_FAILED: return "the PIN source failed (above)";
     case TK_CKR_PIN_UNAVAILABLE: return "no PIN was given";
+    case CKR_USER_PIN_NOT_INITIALIZED:
+        return "the token's user PIN is not set: the security officer must set it first "
+               "(pkcs11-tool --login-type so --init-pin, or the token's own tool)";
     case TK_CKR_PIN_FINAL_TRY: return "one PIN attempt left";
     case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";

@@ -108,6 +108,7 @@ int tk_pin_source_copy_lasting(TK_PIN_SOURCE *dst, const TK_PIN_SOURCE *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->ctx = src->ctx;
+    dst->prompted_once = src->kind == TK_PIN_PROMPT || src->prompted_once;
     if (src->kind == TK_PIN_PROMPT || src->kind == TK_PIN_NONE)
         return 1;
     dst->spec = OPENSSL_strdup(src->spec);
@@ -148,9 +149,9 @@ static CK_RV read_pin_file(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *le
                  src->spec, cap);
         break;
     case TK_PINFILE_NO_DATA:
-        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is a pipe or device that sent nothing in "
-                 "%d seconds: give a regular file, or start the program that writes it first",
-                 src->spec, TK_PINFILE_WAIT_SECONDS);
+        TK_RAISE(src->ctx, TK_R_PIN_FILE, "PIN file '%s' is a pipe or device that gave no PIN "
+                 "(a line, or its end) in %d seconds: give a regular file, or start the program "
+                 "that writes it first", src->spec, TK_PINFILE_WAIT_SECONDS);
         break;
     case TK_PINFILE_EMPTY:
     default:
@@ -212,7 +213,13 @@ CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
         return prompt_pin(src, buf, cap, len);
     case TK_PIN_NONE:
     default:
-        TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs a PIN");
+        if (src->prompted_once)
+            TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs the PIN again (a key that "
+                     "asks for it at each use, CKA_ALWAYS_AUTHENTICATE, or a token that lost its "
+                     "login), and a PIN typed at the prompt serves the first login only: give a "
+                     "source that lasts");
+        else
+            TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs a PIN");
         return TK_CKR_PIN_UNAVAILABLE;
     }
 }

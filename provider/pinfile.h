@@ -13,14 +13,15 @@ typedef enum {
     TK_PINFILE_UNREADABLE,  /* open or read failed, or a directory: *err holds errno */
     TK_PINFILE_EMPTY,       /* nothing but a newline, or nothing */
     TK_PINFILE_TOO_LONG,    /* more than cap bytes: not a PIN, never cut one */
-    TK_PINFILE_NO_DATA      /* a pipe or device that sent nothing in TK_PINFILE_WAIT_SECONDS */
+    TK_PINFILE_NO_DATA      /* a pipe or device that gave no PIN in TK_PINFILE_WAIT_SECONDS */
 } TK_PINFILE_STATUS;
 
 /*
  * How long a PIN "file" that is a pipe (a FIFO, bash's <(...)) or a
- * device may take to deliver the PIN: it is read without blocking, so a
- * FIFO no program writes to is an empty file at once and one whose writer
- * never writes an error after this long, never a hang in a TLS connect.
+ * device may take to deliver the PIN (a line, or all it sends before it
+ * closes): it is read without blocking, so a FIFO no program writes to,
+ * or a writer that never finishes, is an error after this long, never a
+ * hang in a TLS connect.
  */
 #define TK_PINFILE_WAIT_SECONDS 10
 

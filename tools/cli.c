@@ -100,9 +100,9 @@ static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap,
         tk_cli_error(cli, 0, "PIN file '%s' is longer than %zu bytes: is it the right file?", path, cap);
         break;
     case TK_PINFILE_NO_DATA:
-        tk_cli_error(cli, 0, "PIN file '%s' is a pipe or device that sent nothing in %d seconds: give a "
-                             "regular file, or start the program that writes it first", path,
-                     TK_PINFILE_WAIT_SECONDS);
+        tk_cli_error(cli, 0, "PIN file '%s' is a pipe or device that gave no PIN (a line, or its "
+                             "end) in %d seconds: give a regular file, or start the program that "
+                             "writes it first", path, TK_PINFILE_WAIT_SECONDS);
         break;
     case TK_PINFILE_EMPTY:
     default:

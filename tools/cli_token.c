@@ -130,6 +130,10 @@ int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t)
     case CKR_PIN_LOCKED:
         tk_cli_error(cli, 0, "the user PIN is locked: the security officer must reset it");
         return 0;
+    case CKR_USER_PIN_NOT_INITIALIZED:
+        tk_cli_error(cli, 0, "the token's user PIN is not set: the security officer must set it "
+                             "first (pkcs11-tool --login-type so --init-pin, or the token's own tool)");
+        return 0;
     case TK_CKR_PIN_FINAL_TRY:
         tk_cli_error(cli, 0, "one PIN attempt is left before the token locks: tokenkey will not "
                              "spend it; verify the PIN with the token's own tool");

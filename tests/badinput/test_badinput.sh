@@ -63,6 +63,9 @@ p11tool() {
 run_setup "EC key pair by pkcs11-tool" p11tool --keypairgen --key-type EC:prime256v1 \
     --label bad-nopub --id 4e50
 run_setup "its public key deleted" p11tool --delete-object --type pubkey --id 4e50
+# A key that asks for the PIN at each use (CKA_ALWAYS_AUTHENTICATE).
+run_setup "EC key pair that logs in per use" p11tool --keypairgen --key-type EC:prime256v1 \
+    --label bad-aa --id 4141 --always-auth
 # A key on a curve tokenkey does not handle (SoftHSM2 makes secp256k1 keys).
 run_setup "secp256k1 key pair by pkcs11-tool" p11tool --keypairgen --key-type EC:secp256k1 \
     --label bad-k1 --id 6b31

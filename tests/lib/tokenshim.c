@@ -18,6 +18,7 @@ static CK_FUNCTION_LIST *target;
 static CK_RV load_rv = CKR_GENERAL_ERROR;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static CK_FLAGS added_flags;
+static CK_FLAGS cleared_flags; /* from TK_TOKENFLAGS only, set before any call */
 static unsigned long logins;
 static int stop_early;
 /* A serial number shown instead of the real one, blank-padded; used when serial_set. */
@@ -106,16 +107,22 @@ static CK_RV shim_find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK
     return rv;
 }
 
-/* TK_TOKENFLAGS's names; an unknown one is a broken test, so abort loudly. */
-static CK_FLAGS parse_flags(const char *text)
+/*
+ * TK_TOKENFLAGS's names: flags shown set, or (NO_USER_PIN) cleared into
+ * *cleared; an unknown one is a broken test, so abort loudly.
+ */
+static CK_FLAGS parse_flags(const char *text, CK_FLAGS *cleared)
 {
-    static const struct { const char *name; CK_FLAGS flag; } names[] = {
-        { "LOCKED", CKF_USER_PIN_LOCKED },
-        { "FINAL_TRY", CKF_USER_PIN_FINAL_TRY },
-        { "COUNT_LOW", CKF_USER_PIN_COUNT_LOW },
-        { "WRITE_PROTECTED", CKF_WRITE_PROTECTED },
+    static const struct { const char *name; CK_FLAGS flag; int clear; } names[] = {
+        { "LOCKED", CKF_USER_PIN_LOCKED, 0 },
+        { "FINAL_TRY", CKF_USER_PIN_FINAL_TRY, 0 },
+        { "COUNT_LOW", CKF_USER_PIN_COUNT_LOW, 0 },
+        { "WRITE_PROTECTED", CKF_WRITE_PROTECTED, 0 },
+        { "NO_USER_PIN", CKF_USER_PIN_INITIALIZED, 1 },
     };
     CK_FLAGS flags = 0;
+
+    *cleared = 0;
 
     while (text != NULL && *text != '\0') {
         size_t len = strcspn(text, ","), i;
@@ -127,7 +134,10 @@ static CK_FLAGS parse_flags(const char *text)
             fprintf(stderr, "tk-tokenshim: unknown flag '%.*s' in TK_TOKENFLAGS\n", (int)len, text);
             abort();
         }
-        flags |= names[i].flag;
+        if (names[i].clear)
+            *cleared |= names[i].flag;
+        else
+            flags |= names[i].flag;
         text += len + (text[len] == ',');
     }
     return flags;
@@ -139,6 +149,7 @@ static CK_RV shim_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
 
     if (rv == CKR_OK) {
         info->flags |= __atomic_load_n(&added_flags, __ATOMIC_SEQ_CST);
+        info->flags &= ~cleared_flags;
         pthread_mutex_lock(&serial_lock);
         if (serial_set)
             memcpy(info->serialNumber, serial, sizeof(info->serialNumber));
@@ -203,7 +214,7 @@ static void load(void)
     *(void **)&get = dlsym(dl, "C_GetFunctionList");
     if (get == NULL || get(&target) != CKR_OK)
         return;
-    added_flags = parse_flags(getenv("TK_TOKENFLAGS"));
+    added_flags = parse_flags(getenv("TK_TOKENFLAGS"), &cleared_flags);
     shim = *target;
     shim.C_GetFunctionList = C_GetFunctionList;
     shim.C_GetTokenInfo = shim_get_token_info;

@@ -29,7 +29,8 @@
  *
  * Command-line tests drive it with the environment, read when it loads:
  *   TK_TOKENFLAGS         comma-separated: LOCKED, FINAL_TRY, COUNT_LOW,
- *                         WRITE_PROTECTED
+ *                         WRITE_PROTECTED set; NO_USER_PIN clears
+ *                         CKF_USER_PIN_INITIALIZED
  *   TK_TOKENFLAGS_LOGINS  a file that gets a line per C_Login reaching the
  *                         real module ("C_Login user=N")
  *   TK_TOKENSHIM_ECDSA    "combined": the combined ECDSA mechanisms too;
