@@ -52,14 +52,28 @@ CK_RV tk_p11_slot_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_SLOT_INFO *info)
                          "slot=%lu", (unsigned long)slot);
 }
 
+/*
+ * SoftHSM2 rewrites its token file on C_Login, and a C_GetTokenInfo that
+ * reads the file meanwhile, from another thread or process, fails with
+ * CKR_GENERAL_ERROR: a key that logs in for each signature
+ * (CKA_ALWAYS_AUTHENTICATE), signing from several threads, met it now and
+ * then. Reading the token's state is safe to repeat, unlike sending a PIN:
+ * twice more, a millisecond apart.
+ */
 CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 {
+    const struct timespec pause = { 0, 1000 * 1000 };
     CK_RV rv = tk_p11_module_ready(m);
 
     if (rv != CKR_OK)
         return rv;
-    return TK_P11_TRACED(TK_FN_C_GetTokenInfo, m->fl->C_GetTokenInfo(slot, info),
-                         "slot=%lu", (unsigned long)slot);
+    for (int tries = 0;; tries++) {
+        rv = TK_P11_TRACED(TK_FN_C_GetTokenInfo, m->fl->C_GetTokenInfo(slot, info),
+                           "slot=%lu", (unsigned long)slot);
+        if (rv != CKR_GENERAL_ERROR || tries == 2)
+            return rv;
+        nanosleep(&pause, NULL);
+    }
 }
 
 int tk_p11_text_len(const unsigned char *field, size_t size)

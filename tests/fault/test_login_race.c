@@ -1,4 +1,6 @@
 /*
+ * Logins the token makes hard (and one whose token is busy: below).
+ *
  * A login that a token reset overtakes. Thread A logs in; its C_Login is
  * slowed down by tk-faultmod. Meanwhile thread B resets the token's
  * sessions (as the layer does when a call says the token went away), and
@@ -75,6 +77,36 @@ static void test_reset_during_login(void **state)
     assert_int_equal(fault_calls("C_Login") - logins, 2);
 }
 
+/*
+ * SoftHSM2's C_GetTokenInfo fails with CKR_GENERAL_ERROR while a C_Login
+ * elsewhere rewrites its token file. A login reads the PIN flags up to
+ * three times, and never sends a PIN without having read them.
+ */
+static void test_token_info_busy(void **state)
+{
+    unsigned long infos, logins;
+
+    tk_p11_token_reset(env.t);
+    assert_false(tk_p11_token_logged_in(env.t));
+    infos = fault_calls("C_GetTokenInfo");
+    logins = fault_calls("C_Login");
+    assert_int_equal(fault_set("C_GetTokenInfo=CKR_GENERAL_ERROR"), 0);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_GENERAL_ERROR);
+    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 3);
+    assert_int_equal(fault_calls("C_Login") - logins, 0);
+    assert_false(tk_p11_token_logged_in(env.t));
+
+    /* Busy twice, then readable: the login goes through. */
+    infos = fault_calls("C_GetTokenInfo");
+    assert_int_equal(fault_set("C_GetTokenInfo=CKR_GENERAL_ERROR@1 "
+                               "C_GetTokenInfo=CKR_GENERAL_ERROR@1"), 0);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(fault_set(""), 0);
+    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 3);
+    assert_int_equal(fault_calls("C_Login") - logins, 1);
+    assert_true(tk_p11_token_logged_in(env.t));
+}
+
 static int setup(void)
 {
     const char *faultmod = getenv("TK_FAULTMOD");
@@ -99,6 +131,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_during_login),
+        cmocka_unit_test(test_token_info_busy),
     };
 
     return tk_test_run("fault-login-race", tests, TK_TEST_COUNT(tests), setup, teardown);
