@@ -16,6 +16,7 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/conf.h>
@@ -96,6 +97,10 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
     if (NCONF_load(conf, path, &line) <= 0) {
         /* No file is no configuration, for OpenSSL too. */
         ok = ERR_GET_REASON(ERR_peek_last_error()) == CONF_R_NO_SUCH_FILE;
+        /* ... but a file named on purpose and missing is most likely a typo: say so. */
+        if (ok && getenv("OPENSSL_CONF") != NULL && strcmp(getenv("OPENSSL_CONF"), path) == 0)
+            fprintf(stderr, "%s %s: warning: OPENSSL_CONF names '%s', which does not exist: its "
+                            "settings are not used\n", cli->prog, cli->cmd, path);
         if (!ok && line > 0)
             tk_cli_error(cli, 0, "OpenSSL configuration '%s' does not parse (line %ld): fix it "
                          "(OPENSSL_CONF names it)", path, line);

@@ -12,6 +12,7 @@
  * (module, PIN source) come from OPENSSL_CONF. All files are public: the
  * PIN is never in them, at most the path of a PIN file.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -211,6 +212,32 @@ static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
     return ok;
 }
 
+/* A name a shell variable can have, and one that is set: never a PIN written in its place. */
+static int variable_name(const char *name)
+{
+    if (getenv(name) == NULL || (*name != '_' && !isalpha((unsigned char)*name)))
+        return 0;
+    for (; *name != '\0'; name++)
+        if (*name != '_' && !isalnum((unsigned char)*name))
+            return 0;
+    return 1;
+}
+
+/*
+ * The pin line must name a file the client can read later: not bash's
+ * <(...) (/dev/fd/63) or another pipe, gone when this run ends.
+ */
+static int lasting_pin_file(TK_CLI *cli, const char *what, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return 1;
+    tk_cli_error(cli, 0, "%s '%s' is not a regular file: openssl.cnf must name a PIN file the client "
+                         "can read later", what, path);
+    return 0;
+}
+
 /*
  * Without --pin-file, the PIN source this run uses (the URI's pin-source,
  * the tokenkey section of OPENSSL_CONF, TOKENKEY_PIN_SOURCE or
@@ -231,10 +258,11 @@ static int pin_source_in_effect(TK_CLI *cli, KAFKA_FILES *f)
         return !failed;
     target = tk_pin_spec_target(spec, &kind);
     if (kind == TK_PIN_FILE)
-        ok = (f->pin_file = absolute(cli, "PIN file", target, 1)) != NULL;
-    else if (strcmp(target, "TOKENKEY_PIN") != 0)
-        ok = path_ok(cli, "PIN variable", target)
-             && (f->pin_env = OPENSSL_strdup(target)) != NULL;
+        ok = (f->pin_file = absolute(cli, "PIN file", target, 1)) != NULL
+             && lasting_pin_file(cli, "PIN file", f->pin_file);
+    else if (strcmp(target, "TOKENKEY_PIN") != 0 && variable_name(target))
+        ok = (f->pin_env = OPENSSL_strdup(target)) != NULL;
+    /* Anything else (a PIN typed where a variable's name belongs?) is not written down. */
     OPENSSL_free(spec);
     return ok;
 }
@@ -280,6 +308,7 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
          && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
          && (cli->pin_file != NULL
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL
+                       && lasting_pin_file(cli, "--pin-file", f->pin_file)
                  : pin_source_in_effect(cli, f));
     if (!ok)
         return TK_EXIT_SETUP;

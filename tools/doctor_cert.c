@@ -190,7 +190,9 @@ TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
     if (d->ca_file == NULL) {
         sk_X509_free(untrusted);
         return tk_doctor_report(d, "chain", TK_DOCTOR_WARN, "not checked: pass --ca CAFILE (the CAs the "
-                                "brokers trust) to verify the certificate chain");
+                                "brokers trust) to verify the certificate chain%s",
+                                d->chain_file != NULL ? " (--chain gives intermediates, not trust: "
+                                                        "it was not read)" : "");
     }
     store = X509_STORE_new();
     if (untrusted == NULL || store == NULL || !X509_STORE_load_file(store, d->ca_file)) {

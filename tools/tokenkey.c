@@ -83,9 +83,9 @@ static int run(int argc, char **argv)
 }
 
 /*
- * Output that never arrived (a full disk, a closed pipe) is a failure even
- * when the command's work was done: a script must not go on without the
- * URI keygen printed, or with half a list.
+ * Output that never arrived (a full disk) is a failure even when the
+ * command's work was done: a script must not go on without the URI keygen
+ * printed, or with half a list.
  */
 int main(int argc, char **argv)
 {

@@ -78,6 +78,8 @@ tk_line "--cert: used" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one
 
 doctor 0 "without --ca: a warning" --key good
 tk_line "no --ca: chain warns" "warn  chain: not checked: pass --ca CAFILE (the CAs the brokers trust) to verify the certificate chain" "$D/out"
+doctor 0 "--chain without --ca" --key good --chain "$D/ca-inter.pem"
+tk_line "--chain alone: chain warns it was not read" "warn  chain: not checked: pass --ca CAFILE (the CAs the brokers trust) to verify the certificate chain (--chain gives intermediates, not trust: it was not read)" "$D/out"
 tk_has "no --ca: still signs" "ok    signature: " "$D/out"
 
 doctor 0 "expiring soon: a warning" --key soon --ca "$D/ca-one.pem"

@@ -223,6 +223,11 @@ tk_run 3 "kafka-config: no provider module" kafka-config --key a --ca "$D/refuse
 tk_err "kafka-config: no provider module explained" \
     "tokenkey kafka-config: provider module '$D/none.so' not found: install tokenkey, or pass --provider-module PATH"
 tk_if "kafka-config: refused before --out-dir is made" ! -e "$D/k"
+mkfifo "$D/pin.fifo"
+tk_run 3 "kafka-config: a pipe as --pin-file" kafka-config --key a --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$D/pin.fifo"
+tk_err "kafka-config: a pipe as --pin-file explained" \
+    "tokenkey kafka-config: --pin-file '$D/pin.fifo' is not a regular file: openssl.cnf must name a PIN file the client can read later"
 tk_run 1 "kafka-config: --ca is no certificate" kafka-config --key a --ca "$D/a.csr" \
     --out-dir "$D/k" --pin-file "$PIN"
 tk_err "kafka-config: bad --ca explained" \
