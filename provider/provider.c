@@ -234,6 +234,10 @@ static int open_module(TK_PROVCTX *ctx, const char *path, TK_P11_MODULE **out)
     else if (rv == TK_CKR_MODULE_SYMBOL)
         TK_RAISE(ctx, TK_R_MODULE_LOAD_FAILED, "'%s' has no C_GetFunctionList: not a PKCS#11 module",
                  path);
+    else if (ctx->cfg.init_args != NULL)
+        /* The string the module got is the first suspect. */
+        TK_RAISE(ctx, TK_R_MODULE_INIT_FAILED, "PKCS#11 module '%s': C_Initialize with init-args "
+                 "'%s': %s", path, ctx->cfg.init_args, tk_p11_rv_name(rv));
     else
         TK_RAISE(ctx, TK_R_MODULE_INIT_FAILED, "PKCS#11 module '%s': C_Initialize: %s", path,
                  tk_p11_rv_name(rv));

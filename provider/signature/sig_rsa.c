@@ -99,9 +99,14 @@ static int get_saltlen(TK_SIG_CTX *ctx, const OSSL_PARAM *p, int *saltlen)
         }
     /* "-1", "-2", "-3" as text (openssl -sigopt rsa_pss_saltlen:-1): the named values, as OpenSSL takes them. */
     v = strtol(name, &end, 10);
-    if (*name == '\0' || *end != '\0' || v < RSA_PSS_SALTLEN_MAX || v > 0xffff) {
+    if (*name == '\0' || *end != '\0' || v < RSA_PSS_SALTLEN_MAX) {
         TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "PSS salt length '%s': a number, 'digest', "
                  "'max' or 'auto'", name);
+        return 0;
+    }
+    if (v > 0xffff) {
+        TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "PSS salt length '%s': more bytes than any RSA "
+                 "key holds", name);
         return 0;
     }
     *saltlen = (int)v;

@@ -203,6 +203,18 @@ static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_
                  "and certificates", tk_uri_type_name(sctx->uri->type));
         return 0;
     }
+    if (want == 0 && sctx->uri->type != TK_URI_TYPE_ANY && sctx->subject == NULL
+        && (sctx->expect == OSSL_STORE_INFO_PKEY || sctx->expect == OSSL_STORE_INFO_PUBKEY
+            || sctx->expect == OSSL_STORE_INFO_CERT)) {
+        /* -inkey 'pkcs11:...;type=public': say why nothing loads, not just "could not read". */
+        int pkey = sctx->expect == OSSL_STORE_INFO_PKEY, pub = sctx->expect == OSSL_STORE_INFO_PUBKEY;
+
+        TK_RAISE(ctx, TK_R_BAD_ARGUMENT, "the URI says type=%s, but %s is wanted here: use %s, "
+                 "or no type=", tk_uri_type_name(sctx->uri->type),
+                 pkey ? "a private key" : pub ? "a public key" : "a certificate",
+                 pkey ? "type=private" : pub ? "type=public" : "type=cert");
+        return 0;
+    }
     if (want == 0)
         return 1; /* nothing of the expected kind can match: an empty result */
     /* Private keys alone: exactly one, or an error that names the URI or lists them. */
