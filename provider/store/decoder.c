@@ -133,42 +133,61 @@ static int is_key_label(const char *name)
            || strcmp(name, TK_KEYREF_P11PROV_PEM_LABEL) == 0;
 }
 
+/* Everything left in the input, read and dropped. */
+static void drain(BIO *in)
+{
+    unsigned char buf[4096];
+    size_t n;
+
+    while (BIO_read_ex(in, buf, sizeof(buf), &n) && n > 0)
+        continue;
+    OPENSSL_cleanse(buf, sizeof(buf)); /* another block may carry a pin-value */
+}
+
 /*
- * After a key reference that is broken or names no usable key, the key
- * blocks that follow it are skipped: the file: OSSL_STORE loader (openssl
- * req -key, pkey -in) would go on to the next PEM block and take a key
- * found there in place of the one the file named first - another key,
- * silently. It stops at the first block that is not a key (a certificate
- * after the key, as in a combined PEM file, stays readable), or at the end
- * of the input: then the load ends with our error. Without a position to
- * come back to, nothing is skipped.
+ * One more PEM block of in: 1 and whether it is a key, 0 at the end of the
+ * input, -1 for a block that does not parse (it may be a key).
+ */
+static int next_block(BIO *in, int *key)
+{
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    int r;
+
+    ERR_set_mark();
+    if (PEM_read_bio(in, &name, &header, &data, &len) > 0)
+        r = 1;
+    else
+        r = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE ? 0 : -1;
+    ERR_pop_to_mark();
+    *key = r == 1 && is_key_label(name);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0); /* a key reference may carry a pin-value */
+    return r;
+}
+
+/*
+ * After a key reference that is broken or names no usable key, no key
+ * after it may be read: the file: OSSL_STORE loader (openssl req -key,
+ * pkey -in) would go on to the next PEM block and take a key found there
+ * in place of the one the file named first - another key, silently. So
+ * the rest of the input is looked at: when it holds a key anywhere (or a
+ * block that does not parse), all of it is skipped and the load ends with
+ * our error; when it holds only other blocks (the certificates of a
+ * combined PEM file), the input goes back to them, so that they stay
+ * readable. Without a position to go back to, all of it is skipped.
  */
 static void skip_keys_after(BIO *in)
 {
-    for (;;) {
-        long at = BIO_tell(in);
-        char *name = NULL, *header = NULL;
-        unsigned char *data = NULL;
-        long len = 0;
-        int key;
+    long start = BIO_tell(in);
+    int r = -1, key = 0;
 
-        if (at < 0)
-            return;
-        ERR_set_mark();
-        if (PEM_read_bio(in, &name, &header, &data, &len) <= 0) {
-            ERR_pop_to_mark(); /* the end of the input */
-            return;
-        }
-        ERR_pop_to_mark();
-        key = is_key_label(name);
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_clear_free(data, (size_t)len); /* a key reference may carry a pin-value */
-        if (!key) {
-            (void)BIO_seek(in, at);
-            return;
-        }
-    }
+    while (start >= 0 && (r = next_block(in, &key)) == 1 && !key)
+        continue;
+    if (start < 0 || r != 0 || BIO_seek(in, start) < 0 || BIO_tell(in) != start)
+        drain(in);
 }
 
 static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,

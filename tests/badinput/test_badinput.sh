@@ -130,8 +130,16 @@ run_setup "EC certificate" openssl x509 -req -in "$CERTS/ec.csr" -CA "$CERTS/ca.
     -CAkey "$CERTS/ca.key" -set_serial 1 -days 2 -out "$CERTS/ec.pem"
 # A dangling key reference, then two certificates: a combined file whose certificates stay
 # readable (only the key blocks after a failed reference are skipped).
-cat "$REFS/missing-key.pem" "$CERTS/ec.pem" "$CERTS/ca.pem" > "$REFS/missing-then-certs.pem" ||
-    setup_fail "combined file"
+# A key anywhere after a failed reference (after a certificate, or as openssl ecparam -genkey
+# writes it, after EC PARAMETERS) is never read in its place.
+{
+    cat "$REFS/missing-key.pem" "$CERTS/ec.pem" "$CERTS/ca.pem" > "$REFS/missing-then-certs.pem" &&
+    cat "$REFS/missing-key.pem" "$CERTS/ec.pem" "$CERTS/ca.key" > "$REFS/missing-cert-key.pem" &&
+    openssl ecparam -name prime256v1 -genkey -out "$D/ecparam.pem" 2> /dev/null &&
+    cat "$REFS/missing-key.pem" "$D/ecparam.pem" > "$REFS/missing-ecparam-key.pem" &&
+    { cat "$REFS/missing-key.pem"; printf '%s\n' '-----BEGIN PRIVATE KEY-----' '!!!!' \
+        '-----END PRIVATE KEY-----'; cat "$CERTS/ca.key"; } > "$REFS/missing-broken-key.pem"
+} || setup_fail "combined files"
 run_setup "other key's certificate" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
     -nodes -keyout "$CERTS/other.key" -subj "/CN=someone else" -days 2 -out "$CERTS/other.pem"
 # openssl x509 cannot date a certificate in the past; openssl ca can.
