@@ -216,7 +216,7 @@ CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
         if (src->prompted_once)
             TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs the PIN again (a key that "
                      "asks for it at each use, CKA_ALWAYS_AUTHENTICATE, or a token that lost its "
-                     "login), and a PIN typed at the prompt serves the first login only: give a "
+                     "login), and the application's prompt is asked only while a key loads: give a "
                      "source that lasts");
         else
             TK_RAISE(src->ctx, TK_R_PIN_UNAVAILABLE, "the token needs a PIN");

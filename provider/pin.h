@@ -24,7 +24,7 @@ typedef struct tk_pin_source {
     void *cbarg;
     const struct tk_provctx *ctx;   /* where errors go */
     char prompt_info[128];          /* what the prompt names (token label) */
-    int prompted_once;              /* NONE: a prompt gave the first login's PIN, not kept */
+    int prompted_once;              /* NONE: the key loaded with the application's prompt */
 } TK_PIN_SOURCE;
 
 /*

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,9 +76,17 @@ static int read_capped(PIN_READER *r, char *buf, size_t cap, size_t *total, int 
     *total = 0;
     *over = 0;
     while (*total < cap && (got = read_waiting(r, buf + *total, cap - *total)) > 0) {
+        char *eol = r->regular ? NULL : memchr(buf + *total, '\n', (size_t)got);
+
         *total += (size_t)got;
-        if (!r->regular && buf[*total - 1] == '\n')
+        if (eol != NULL) {
+            /* The PIN's line: what came after it is not the PIN's, and goes. */
+            size_t line = (size_t)(eol - buf) + 1;
+
+            OPENSSL_cleanse(buf + line, *total - line);
+            *total = line;
             return 0;
+        }
     }
     if (got < 0)
         return r->timed_out ? 0 : errno;

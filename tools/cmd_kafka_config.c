@@ -262,7 +262,10 @@ static int pin_source_in_effect(TK_CLI *cli, KAFKA_FILES *f)
              && lasting_pin_file(cli, "PIN file", f->pin_file);
     else if (strcmp(target, "TOKENKEY_PIN") != 0 && variable_name(target))
         ok = (f->pin_env = OPENSSL_strdup(target)) != NULL;
-    /* Anything else (a PIN typed where a variable's name belongs?) is not written down. */
+    /*
+     * Anything else is not written down: it may be a PIN typed where a
+     * variable's name belongs (the login that follows then fails and says so).
+     */
     OPENSSL_free(spec);
     return ok;
 }

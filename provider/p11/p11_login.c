@@ -117,9 +117,6 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     /* Another card in the slot since the key was loaded: its PIN is not this one's. */
     if (getter != NULL && getter->token != NULL && !tk_p11_same_token(getter->token, &info))
         return TK_CKR_TOKEN_CHANGED;
-    /* No user PIN set yet: whatever we sent would be refused, so send none. */
-    if (user == CKU_USER && !(info.flags & CKF_USER_PIN_INITIALIZED))
-        return CKR_USER_PIN_NOT_INITIALIZED;
     if (info.flags & CKF_USER_PIN_LOCKED)
         return CKR_PIN_LOCKED;
     /* One try left: a wrong PIN now locks the token, so leave it to a person. */
@@ -132,6 +129,9 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
                              "session=%lu, user=%lu, protected path", (unsigned long)h,
                              (unsigned long)user);
 
+    /* No user PIN set yet: whatever we sent would be refused, so send none. */
+    if (user == CKU_USER && !(info.flags & CKF_USER_PIN_INITIALIZED))
+        return CKR_USER_PIN_NOT_INITIALIZED;
     if (getter == NULL || getter->get == NULL)
         return TK_CKR_PIN_UNAVAILABLE;
     /* Before asking for the PIN: no prompt for a PIN we would not send. */
