@@ -182,9 +182,9 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
     case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";
+    /* The reason (TK_R_ID_SHARED) says what to do; the detail says what was found. */
     case TK_CKR_PUBLIC_AMBIGUOUS:
-        return "the public keys (or certificates) with the key's CKA_ID hold different public "
-               "keys, so which is this key's cannot be told: give each key pair its own id";
+        return "the public keys (or certificates) with the key's CKA_ID hold different public keys";
     case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
     case TK_CKR_TOKEN_CHANGED: return "another token is in the slot";
     case TK_CKR_KEY_UNNAMED:
