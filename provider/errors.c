@@ -135,6 +135,7 @@ static int reason_for_rv(CK_RV rv)
     case TK_CKR_TOKEN_CHANGED:
         return TK_R_TOKEN_CHANGED;
     case TK_CKR_PUBLIC_AMBIGUOUS:
+    case TK_CKR_ID_SHARED:
         return TK_R_ID_SHARED;
     case TK_CKR_KEY_UNNAMED:
     case TK_CKR_KEY_GONE:
@@ -185,6 +186,9 @@ static const char *own_rv_text(CK_RV rv)
     /* The reason (TK_R_ID_SHARED) says what to do; the detail says what was found. */
     case TK_CKR_PUBLIC_AMBIGUOUS:
         return "the public keys (or certificates) with the key's CKA_ID hold different public keys";
+    case TK_CKR_ID_SHARED:
+        return "another private key has the key's CKA_ID, so the public keys and certificates with "
+               "that id may be the other key's";
     case TK_CKR_NO_RANDOM: return "no salt to remember a rejected PIN by, so no PIN was sent";
     case TK_CKR_TOKEN_CHANGED: return "another token is in the slot";
     case TK_CKR_KEY_UNNAMED:

@@ -308,6 +308,13 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
         TK_RAISE(ctx, TK_R_ID_SHARED, "%s: the public keys (or certificates) with its CKA_ID hold "
                  "different public keys (pkcs11-tool --keypairgen --id gives a key pair its id)", text);
         OPENSSL_free(text);
+    } else if (rv == TK_CKR_ID_SHARED) {
+        char *text = tk_objects_uri_for_message(uri);
+
+        TK_RAISE(ctx, TK_R_ID_SHARED, "%s: another private key has its CKA_ID, and the key's public "
+                 "half would have to come from the public keys or certificates with that id "
+                 "(pkcs11-tool --keypairgen --id gives a key pair its id)", text);
+        OPENSSL_free(text);
     } else if (rv != CKR_OK) {
         TK_RAISE_RV(ctx, rv, "reading the key's public part");
     }

@@ -276,6 +276,30 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
     return have ? CKR_OK : TK_CKR_NO_PUBLIC_HALF;
 }
 
+/*
+ * CKR_OK when no other private key has k's CKA_ID. When one does, the public
+ * keys and certificates with that id may all be the other key's - two key
+ * pairs under one id of which one lost its public key object, say - and
+ * taking one would give k a public half it does not have: TLS would then
+ * fail at the peer, far from the cause (TK_CKR_ID_SHARED).
+ */
+static CK_RV check_id_is_own(const TK_KEY *k, TK_P11_SESSION *s)
+{
+    CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &priv, sizeof(priv) },
+        { CKA_ID, k->id, k->id_len },
+    };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    CK_RV rv;
+
+    if (k->id == NULL || k->id_len == 0)
+        return CKR_OK; /* nothing is found by id then */
+    rv = tk_p11_find(s, tmpl, 2, found, 2, &n);
+    return rv != CKR_OK ? rv : n > 1 ? TK_CKR_ID_SHARED : CKR_OK;
+}
+
 CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
                          const CK_ATTRIBUTE *attrs, CK_ULONG nattrs)
 {
@@ -297,6 +321,8 @@ CK_RV tk_key_read_public(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls,
     }
     if (rv == CKR_OK || cls == CKO_PUBLIC_KEY)
         return rv;
+    if ((by_id = check_id_is_own(k, s)) != CKR_OK)
+        return by_id;
     if ((by_id = read_public_by_id(k, s, CKO_PUBLIC_KEY)) == TK_CKR_NO_PUBLIC_HALF)
         by_id = read_public_by_id(k, s, CKO_CERTIFICATE);
     if (by_id == TK_CKR_NO_PUBLIC_HALF && k->type == TK_KEY_RSA)

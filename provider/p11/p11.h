@@ -37,6 +37,7 @@
 #define TK_CKR_KEY_TWICE         (TK_CKR_BASE + 14) /* ... and two keys now match its id and label */
 #define TK_CKR_KEY_REPLACED      (TK_CKR_BASE + 15) /* ... and the one found has another public key */
 #define TK_CKR_PUBLIC_AMBIGUOUS  (TK_CKR_BASE + 16) /* objects with a key's CKA_ID hold different public keys */
+#define TK_CKR_ID_SHARED         (TK_CKR_BASE + 17) /* another private key has the key's CKA_ID */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

@@ -345,7 +345,8 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
         *skipped = 1;
         return 1;
     }
-    if (rv == TK_CKR_NO_PUBLIC_HALF || rv == TK_CKR_PUBLIC_AMBIGUOUS) {
+    if (rv == TK_CKR_NO_PUBLIC_HALF || rv == TK_CKR_PUBLIC_AMBIGUOUS
+        || rv == TK_CKR_ID_SHARED) {
         /* Loading it by its own URI says what is wrong (key.c); a listing goes on. */
         TK_DEBUG("skipping a private key whose public half is not known: %s", tk_p11_rv_name(rv));
         *skipped = 1;

@@ -63,6 +63,14 @@ p11tool() {
 run_setup "EC key pair by pkcs11-tool" p11tool --keypairgen --key-type EC:prime256v1 \
     --label bad-nopub --id 4e50
 run_setup "its public key deleted" p11tool --delete-object --type pubkey --id 4e50
+# Two key pairs under one CKA_ID, one of them without its public key object:
+# the public key left with that id is the other key's.
+run_setup "EC key pair sharing an id" p11tool --keypairgen --key-type EC:prime256v1 \
+    --label bad-orphan --id 5348
+run_setup "second EC key pair, same id" p11tool --keypairgen --key-type EC:prime256v1 \
+    --label bad-sharer --id 5348
+run_setup "the first one's public key deleted" p11tool --delete-object --type pubkey \
+    --label bad-orphan --id 5348
 # A key that asks for the PIN at each use (CKA_ALWAYS_AUTHENTICATE).
 run_setup "EC key pair that logs in per use" p11tool --keypairgen --key-type EC:prime256v1 \
     --label bad-aa --id 4141 --always-auth

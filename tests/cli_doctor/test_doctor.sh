@@ -172,7 +172,12 @@ p11tool() {
 "$TK_STORE_MKOBJ" keygen ec dupid-a 20 && "$TK_STORE_MKOBJ" keygen ec dupid-b 20 || exit 1
 doctor 3 "two key pairs share an id" --key dupid-a
 tk_has "shared id: FAIL names it" "FAIL  key: " "$D/out"
-tk_has "shared id: says why" "two key pairs share the key's CKA_ID, and which public key is its own cannot be told: give each key pair its own id: $(tk_key_uri dupid-a 20): the public keys (or certificates) with its CKA_ID hold different public keys" "$D/err"
+tk_has "shared id: says why" "two key pairs share the key's CKA_ID, and which public key is its own cannot be told: give each key pair its own id: $(tk_key_uri dupid-a 20): another private key has its CKA_ID, and the key's public half would have to come from the public keys or certificates with that id" "$D/err"
+# The other pair's private key deleted: its public key stays beside dupid-a's under the id.
+p11tool --delete-object --type privkey --label dupid-b --id 20
+doctor 3 "a stale public key shares the id" --key dupid-a
+tk_has "stale public key: FAIL names it" "FAIL  key: " "$D/out"
+tk_has "stale public key: says why" "two key pairs share the key's CKA_ID, and which public key is its own cannot be told: give each key pair its own id: $(tk_key_uri dupid-a 20): the public keys (or certificates) with its CKA_ID hold different public keys" "$D/err"
 # A key whose public half is only in its certificates, renewed: the old and the new
 # certificate share its id and its public key, so either gives the public half.
 tk_genkey renewed 0c
