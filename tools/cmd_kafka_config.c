@@ -13,6 +13,7 @@
  * PIN is never in them, at most the path of a PIN file.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "cli.h"
 #include "pin.h"
@@ -294,6 +296,53 @@ static void keep_bootstrap(KAFKA_FILES *f)
 }
 
 /*
+ * What OpenSSL does with --provider-module when the client starts: dlopen it
+ * and look up OSSL_provider_init. Any other file (a PKCS#11 module, libz)
+ * would fail there, and OpenSSL 3.0 drops the errors of a provider that
+ * fails to activate from openssl.cnf: the client would only say that no
+ * store loader or key was found. The module is not initialised here.
+ */
+static int check_provider_module(TK_CLI *cli, const char *path)
+{
+    void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+    int is_provider;
+
+    if (h == NULL)
+        return tk_cli_error(cli, 0, "--provider-module '%s' cannot be loaded: %s: give the path of "
+                                    "tokenkey.so", path, dlerror());
+    is_provider = dlsym(h, "OSSL_provider_init") != NULL;
+    dlclose(h);
+    if (!is_provider)
+        return tk_cli_error(cli, 0, "--provider-module '%s' is not an OpenSSL provider (it has no "
+                                    "OSSL_provider_init): give the path of tokenkey.so", path);
+    return 1;
+}
+
+/*
+ * The client trusts the brokers through --ca. A file of leaf certificates
+ * only (the client's own, or a broker's) makes every connection fail on the
+ * broker's chain, far from the cause. A self-signed certificate is an anchor
+ * whatever its extensions (a test broker's own certificate, say).
+ */
+static int check_ca_certs(TK_CLI *cli, const char *path, STACK_OF(X509) *cas)
+{
+    X509 *first = sk_X509_value(cas, 0);
+    char subject[256], issuer[256];
+
+    for (int i = 0; i < sk_X509_num(cas); i++) {
+        X509 *x = sk_X509_value(cas, i);
+
+        if (X509_check_ca(x) != 0 || X509_self_signed(x, 0) == 1)
+            return 1;
+    }
+    tk_cli_name(subject, sizeof(subject), X509_get_subject_name(first));
+    tk_cli_name(issuer, sizeof(issuer), X509_get_issuer_name(first));
+    return tk_cli_error(cli, 0, "--ca '%s' holds no CA certificate ('%s', issued by '%s', is not "
+                                "one): give the certificate of the CA that signs the brokers' "
+                                "certificates", path, subject, issuer);
+}
+
+/*
  * Resolve every path first, so a bad one stops us before the token is
  * touched, and before --out-dir is made.
  */
@@ -307,6 +356,8 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
         return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
                                                 "tokenkey, or pass --provider-module PATH",
                             provider);
+    if (!check_provider_module(cli, provider))
+        return TK_EXIT_SETUP;
     ok = (f->provider = absolute(cli, "--provider-module", provider, 0)) != NULL
          && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
          && (cli->pin_file != NULL
@@ -362,7 +413,7 @@ int tk_cmd_kafka_config(int argc, char **argv)
     if (cli.module == NULL || *cli.module == '\0')
         return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: " TK_CLI_MODULE_HINT);
     code = TK_EXIT_FAILURE;
-    if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL)
+    if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL || !check_ca_certs(&cli, ca, cas))
         goto end;
     if ((code = prepare(&cli, &f, out_dir, provider, force)) != TK_EXIT_OK)
         goto end;

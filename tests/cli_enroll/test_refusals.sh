@@ -223,6 +223,16 @@ tk_run 3 "kafka-config: no provider module" kafka-config --key a --ca "$D/refuse
 tk_err "kafka-config: no provider module explained" \
     "tokenkey kafka-config: provider module '$D/none.so' not found: install tokenkey, or pass --provider-module PATH"
 tk_if "kafka-config: refused before --out-dir is made" ! -e "$D/k"
+# What the client would load as a provider, and fail on far from the cause.
+tk_run 3 "kafka-config: a PKCS#11 module as provider" kafka-config --key a --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k" --provider-module "$TOKENKEY_TEST_MODULE" --pin-file "$PIN"
+tk_err "kafka-config: a PKCS#11 module as provider explained" \
+    "tokenkey kafka-config: --provider-module '$TOKENKEY_TEST_MODULE' is not an OpenSSL provider (it has no OSSL_provider_init): give the path of tokenkey.so"
+tk_run 3 "kafka-config: a text file as provider" kafka-config --key a --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k" --provider-module "$D/a.csr" --pin-file "$PIN"
+tk_has "kafka-config: a text file as provider explained" \
+    "tokenkey kafka-config: --provider-module '$D/a.csr' cannot be loaded: " "$D/err"
+tk_if "kafka-config: refused before --out-dir is made, again" ! -e "$D/k"
 mkfifo "$D/pin.fifo"
 tk_run 3 "kafka-config: a pipe as --pin-file" kafka-config --key a --ca "$D/refuse-ca.pem" \
     --out-dir "$D/k" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$D/pin.fifo"
@@ -232,6 +242,10 @@ tk_run 1 "kafka-config: --ca is no certificate" kafka-config --key a --ca "$D/a.
     --out-dir "$D/k" --pin-file "$PIN"
 tk_err "kafka-config: bad --ca explained" \
     "tokenkey kafka-config: --ca '$D/a.csr' holds no certificate: give a PEM or DER X.509 certificate file"
+tk_run 1 "kafka-config: --ca is a client certificate" kafka-config --key a --ca "$D/a.pem" \
+    --out-dir "$D/k" --pin-file "$PIN"
+tk_err "kafka-config: a leaf as --ca explained" \
+    "tokenkey kafka-config: --ca '$D/a.pem' holds no CA certificate ('CN=client-a', issued by 'CN=refuse-ca', is not one): give the certificate of the CA that signs the brokers' certificates"
 tk_run 2 "kafka-config: no --out-dir" kafka-config --key a --ca "$D/refuse-ca.pem"
 tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir DIR is required"
 
