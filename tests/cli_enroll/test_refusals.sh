@@ -79,6 +79,17 @@ tk_err "a single-dash option explained" \
     "tokenkey csr: unknown option '-k': options start with -- (see tokenkey csr --help)"
 tk_run 2 "tokens --key" tokens --key a
 tk_err "tokens --key explained" "tokenkey tokens: --key is not an option of 'tokenkey tokens' (see tokenkey tokens --help)"
+# A module whose only slot holds no initialised token (SoftHSM2 with an empty token directory).
+mkdir -p "$D/empty-tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\n' "$D/empty-tokens" > "$D/empty.conf"
+token_conf=$SOFTHSM2_CONF
+export SOFTHSM2_CONF="$D/empty.conf"
+tk_run 3 "tokens: none initialised" tokens
+tk_err "tokens: none initialised explained" \
+    "tokenkey tokens: no initialised token in '$TOKENKEY_TEST_MODULE'"
+tk_run 0 "tokens --json: none initialised" tokens --json
+tk_line "tokens --json: an empty array" "[]" "$D/out"
+export SOFTHSM2_CONF="$token_conf"
 # A URI that does not parse is a bad command line, and never quoted (it may hold a secret).
 tk_run 2 "a malformed --token URI" csr --key a --subject /CN=x --token "pkcs11:token=t%zz;x-secret=s3cr3t"
 tk_err "a malformed --token URI explained" \
