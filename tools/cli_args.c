@@ -266,6 +266,21 @@ static int token_agrees(TK_CLI *cli, const char *what, const TK_URI *key, const 
     return 0;
 }
 
+/*
+ * Every command takes a key pair by its private key, and finds its public
+ * key and certificates from there: a key URI's type= naming another class
+ * would be ignored (and delete's type=cert must not delete the key pair the
+ * certificate belongs to), so it is refused. what: how the key was given.
+ */
+static int key_type_ok(TK_CLI *cli, const char *what, const TK_URI *key)
+{
+    if (key->type == TK_URI_TYPE_ANY || key->type == TK_URI_TYPE_PRIVATE)
+        return 1;
+    tk_cli_error(cli, 0, "the %s names a %s object: %s takes a key pair by its private "
+                         "key (type=private)", what, tk_uri_type_name(key->type), cli->cmd);
+    return 0;
+}
+
 /* The URIs on the command line: each well-formed, without a PIN, and telling one story. */
 static int uris_ok(TK_CLI *cli)
 {
@@ -275,6 +290,8 @@ static int uris_ok(TK_CLI *cli)
              && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
              && uri_argument_ok(cli, "key URI", cli->arg, &arg_uri)
              && (token_uri == NULL || token_uri_ok(cli, token_uri))
+             && (key_uri == NULL || key_type_ok(cli, "--key URI", key_uri))
+             && (arg_uri == NULL || key_type_ok(cli, "key URI", arg_uri))
              && (key_uri == NULL || cli->token == NULL
                  || token_agrees(cli, "--key URI", key_uri, token_uri))
              && (arg_uri == NULL || cli->token == NULL

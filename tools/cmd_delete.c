@@ -63,13 +63,6 @@ int tk_cmd_delete(int argc, char **argv)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--key LABEL|URI|FILE is required");
     if ((uri = tk_cli_uri(&cli, cli.key)) == NULL)
         return TK_EXIT_SETUP;
-    /* type=cert must not delete the key pair the certificate belongs to. */
-    if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {
-        tk_cli_error(&cli, 0, "the --key URI names a %s object: delete takes a key pair by its private "
-                              "key (type=private)", tk_uri_type_name(uri->type));
-        tk_uri_free(uri);
-        return TK_EXIT_USAGE;
-    }
     code = TK_EXIT_SETUP;
     if (!tk_cli_open_module(&cli) || !tk_cli_find_token(&cli, uri, &t) || !tk_cli_login(&cli, t))
         goto end;

@@ -315,12 +315,6 @@ int tk_cmd_inspect(int argc, char **argv)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI, label or key reference file, or --key KEY");
     if ((uri = tk_cli_uri(&cli, text)) == NULL)
         return TK_EXIT_SETUP;
-    if (uri->type != TK_URI_TYPE_ANY && uri->type != TK_URI_TYPE_PRIVATE) {
-        tk_cli_error(&cli, 0, "'%s' names a %s object: inspect shows private keys (type=private)", text,
-                     tk_uri_type_name(uri->type));
-        tk_uri_free(uri);
-        return TK_EXIT_USAGE;
-    }
     code = TK_EXIT_SETUP;
     if (!tk_cli_open_module(&cli))
         goto end;

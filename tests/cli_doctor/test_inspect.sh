@@ -94,7 +94,7 @@ tk_has "two keys: what to do" "): name one by its id=" "$D/err"
 inspect 3 "no such token" sealed --token no-such-token
 tk_line "no such token: one line" "tokenkey inspect: no token matches 'pkcs11:token=no-such-token' in '$TOKENKEY_TEST_MODULE': see 'tokenkey tokens'" "$D/err"
 inspect 2 "a certificate URI" "$TOKEN;object=sealed;type=cert"
-tk_line "cert URI: one line" "tokenkey inspect: '$TOKEN;object=sealed;type=cert' names a cert object: inspect shows private keys (type=private)" "$D/err"
+tk_line "cert URI: one line" "tokenkey inspect: the key URI names a cert object: inspect takes a key pair by its private key (type=private)" "$D/err"
 inspect 2 "no key given"
 tk_line "no key: one line" "tokenkey inspect: which key? pass its pkcs11: URI, label or key reference file, or --key KEY" "$D/err"
 inspect 2 "two keys given" sealed --key loose

@@ -270,6 +270,11 @@ tk_err "delete: an empty --key explained" "tokenkey delete: option '--key' needs
 tk_run 2 "delete: type=cert" delete --key "pkcs11:object=b;type=cert" --yes --pin-file "$PIN"
 tk_err "delete: type=cert explained" \
     "tokenkey delete: the --key URI names a cert object: delete takes a key pair by its private key (type=private)"
+for cmd in csr export doctor; do
+    tk_run 2 "$cmd: type=public" "$cmd" --key "pkcs11:object=b;type=public" --pin-file "$PIN"
+    tk_err "$cmd: type=public explained" \
+        "tokenkey $cmd: the --key URI names a public object: $cmd takes a key pair by its private key (type=private)"
+done
 tk_run 2 "delete: object attributes in --token" delete --key b --token "pkcs11:object=a" --yes --pin-file "$PIN"
 tk_err "delete: object attributes in --token explained" \
     "tokenkey delete: the --token URI names an object (object=): give the key with --key"
