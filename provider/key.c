@@ -114,7 +114,7 @@ int tk_key_security_bits(const TK_KEY *k)
     }
 }
 
-static TK_KEY_TYPE key_type_of(CK_KEY_TYPE kt)
+TK_KEY_TYPE tk_key_type_of(CK_KEY_TYPE kt)
 {
     switch (kt) {
     case CKK_RSA: return TK_KEY_RSA;
@@ -175,9 +175,9 @@ static CK_RV key_from_attrs(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE
 
     if (!attr_ulong(&a[KA_CLASS], &cls) || !attr_ulong(&a[KA_KEY_TYPE], &kt))
         return CKR_ATTRIBUTE_TYPE_INVALID;
-    if (key_type_of(kt) == 0)
+    if (tk_key_type_of(kt) == 0)
         return CKR_KEY_TYPE_INCONSISTENT;
-    k = tk_key_new(ctx, key_type_of(kt));
+    k = tk_key_new(ctx, tk_key_type_of(kt));
     if (k == NULL)
         return CKR_HOST_MEMORY;
     k->token = s->token;

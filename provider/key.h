@@ -94,6 +94,9 @@ int tk_key_ec_order_bytes(const TK_KEY *k);
 int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALLBACK *cb,
                         void *cbarg, TK_KEY **out);
 
+/* The key type tokenkey handles for a CKA_KEY_TYPE, 0 for the others. */
+TK_KEY_TYPE tk_key_type_of(CK_KEY_TYPE kt);
+
 /*
  * A key from an object already found (a private or public key object):
  * reads its type, id, label, flags and public half. The key takes a copy

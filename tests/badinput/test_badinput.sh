@@ -71,6 +71,11 @@ run_setup "second EC key pair, same id" p11tool --keypairgen --key-type EC:prime
     --label bad-sharer --id 5348
 run_setup "the first one's public key deleted" p11tool --delete-object --type pubkey \
     --label bad-orphan --id 5348
+# An EC and an RSA key pair under one CKA_ID: neither can be taken for the other.
+run_setup "EC key pair sharing an id with an RSA one" p11tool --keypairgen \
+    --key-type EC:prime256v1 --label bad-mixed-ec --id 4d58
+run_setup "RSA key pair, same id" p11tool --keypairgen --key-type rsa:2048 \
+    --label bad-mixed-rsa --id 4d58
 # A key that asks for the PIN at each use (CKA_ALWAYS_AUTHENTICATE).
 run_setup "EC key pair that logs in per use" p11tool --keypairgen --key-type EC:prime256v1 \
     --label bad-aa --id 4141 --always-auth
