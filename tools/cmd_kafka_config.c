@@ -304,12 +304,13 @@ static void keep_bootstrap(KAFKA_FILES *f)
  */
 static int check_provider_module(TK_CLI *cli, const char *path)
 {
-    void *h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL); /* OpenSSL's flags (dso_dlfcn.c) */
     int is_provider;
 
+    /* dlerror() names the file already. */
     if (h == NULL)
-        return tk_cli_error(cli, 0, "--provider-module '%s' cannot be loaded: %s: give the path of "
-                                    "tokenkey.so", path, dlerror());
+        return tk_cli_error(cli, 0, "--provider-module cannot be loaded: %s: give the path of "
+                                    "tokenkey.so", dlerror());
     is_provider = dlsym(h, "OSSL_provider_init") != NULL;
     dlclose(h);
     if (!is_provider)
@@ -356,9 +357,9 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
         return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
                                                 "tokenkey, or pass --provider-module PATH",
                             provider);
-    if (!check_provider_module(cli, provider))
-        return TK_EXIT_SETUP;
+    /* The path openssl.cnf gets: a bare name is in the current directory, not dlopen's search. */
     ok = (f->provider = absolute(cli, "--provider-module", provider, 0)) != NULL
+         && check_provider_module(cli, f->provider)
          && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
          && (cli->pin_file != NULL
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL

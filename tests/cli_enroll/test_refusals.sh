@@ -242,7 +242,7 @@ tk_err "kafka-config: a PKCS#11 module as provider explained" \
 tk_run 3 "kafka-config: a text file as provider" kafka-config --key a --ca "$D/refuse-ca.pem" \
     --out-dir "$D/k" --provider-module "$D/a.csr" --pin-file "$PIN"
 tk_has "kafka-config: a text file as provider explained" \
-    "tokenkey kafka-config: --provider-module '$D/a.csr' cannot be loaded: " "$D/err"
+    "tokenkey kafka-config: --provider-module cannot be loaded: $D/a.csr: " "$D/err"
 tk_if "kafka-config: refused before --out-dir is made, again" ! -e "$D/k"
 mkfifo "$D/pin.fifo"
 tk_run 3 "kafka-config: a pipe as --pin-file" kafka-config --key a --ca "$D/refuse-ca.pem" \
@@ -257,6 +257,27 @@ tk_run 1 "kafka-config: --ca is a client certificate" kafka-config --key a --ca 
     --out-dir "$D/k" --pin-file "$PIN"
 tk_err "kafka-config: a leaf as --ca explained" \
     "tokenkey kafka-config: --ca '$D/a.pem' holds no CA certificate ('CN=client-a', issued by 'CN=refuse-ca', is not one): give the certificate of the CA that signs the brokers' certificates"
+# What --ca must accept: an intermediate CA alone, and a broker's self-signed certificate.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/inter.key" \
+    -subj /CN=inter -out "$D/inter.csr" > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
+printf 'basicConstraints=critical,CA:TRUE\n' > "$D/ca.ext"
+tk_ca_sign refuse-ca "$D/inter.csr" "$D/inter.pem" 30 "$D/ca.ext" || { cat "$D/openssl.log"; exit 1; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/broker.key" \
+    -subj /CN=broker -addext basicConstraints=critical,CA:FALSE -days 30 -out "$D/broker.pem" \
+    > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
+tk_run 0 "kafka-config: an intermediate CA as --ca" kafka-config --key a --ca "$D/inter.pem" \
+    --out-dir "$D/k-inter" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+tk_run 0 "kafka-config: a self-signed broker certificate as --ca" kafka-config --key a \
+    --ca "$D/broker.pem" --out-dir "$D/k-broker" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
+    --pin-file "$PIN"
+# A provider named without a directory is the one in the current directory, as openssl.cnf says.
+cp "$TK_PROVIDER_DIR/tokenkey.so" "$D/tk-copy.so"
+cd "$D" || exit 1
+tk_run 0 "kafka-config: --provider-module in the current directory" kafka-config --key a \
+    --ca "$D/refuse-ca.pem" --out-dir "$D/k-bare" --provider-module tk-copy.so --pin-file "$PIN"
+cd - > /dev/null || exit 1
+tk_line "kafka-config: openssl.cnf names it by its full path" "module = $D/tk-copy.so" \
+    "$D/k-bare/openssl.cnf"
 tk_run 2 "kafka-config: no --out-dir" kafka-config --key a --ca "$D/refuse-ca.pem"
 tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir DIR is required"
 
