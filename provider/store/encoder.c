@@ -162,10 +162,15 @@ static int tk_enc_keyref_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj
 
 /* ---- text ---- */
 
+/*
+ * Parameters alone too (EVP_PKEY_print_params): declined, OpenSSL 3.0 would
+ * hand them to the default provider's RSA printer, which exports the key's
+ * parameters - none - and dereferences the modulus it never got (SIGSEGV).
+ */
 static int tk_enc_text_does_selection(void *provctx, int selection)
 {
     return selection == 0
-           || (selection & (OSSL_KEYMGMT_SELECT_PRIVATE_KEY | OSSL_KEYMGMT_SELECT_PUBLIC_KEY)) != 0;
+           || (selection & (OSSL_KEYMGMT_SELECT_KEYPAIR | OSSL_KEYMGMT_SELECT_ALL_PARAMETERS)) != 0;
 }
 
 /* "xx:xx:..." 15 bytes a line, as OpenSSL's own key printers do. */
@@ -207,36 +212,38 @@ static int print_rsa(BIO *out, const TK_KEY *k)
     return ok;
 }
 
-static int print_ec(BIO *out, const TK_KEY *k)
+static int print_ec_group(BIO *out, const TK_KEY *k)
 {
     int nid = OBJ_sn2nid(k->group);
     const char *nist = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
 
-    if (BIO_printf(out, "pub:\n") <= 0 || !print_hex(out, k->pub, k->pub_len))
-        return 0;
     if (BIO_printf(out, "ASN1 OID: %s\n", k->group) <= 0)
         return 0;
     return nist == NULL || BIO_printf(out, "NIST CURVE: %s\n", nist) > 0;
 }
 
-static int tk_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
-                              const OSSL_PARAM obj_abstract[], int selection,
-                              OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+static int print_ec(BIO *out, const TK_KEY *k)
 {
-    TK_ENCODER_CTX *ectx = vctx;
-    const TK_KEY *k = obj_raw;
-    int private_part, ok;
-    BIO *out;
+    return BIO_printf(out, "pub:\n") > 0 && print_hex(out, k->pub, k->pub_len)
+           && print_ec_group(out, k);
+}
 
-    if (k == NULL) {
-        TK_RAISE(ectx->provctx, TK_R_BAD_ARGUMENT, "text is written from a token key");
-        return 0;
-    }
-    out = tk_store_core_bio(ectx->provctx, cout);
-    if (out == NULL)
-        return 0;
-    private_part = tk_key_has_private(k)
-                   && (selection == 0 || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0);
+/*
+ * The parameters alone, as OpenSSL prints a software key's: an EC key's
+ * curve; nothing for RSA (no PSS restrictions on a token key) and Ed25519.
+ */
+static int print_params(BIO *out, const TK_KEY *k)
+{
+    if (k->type != TK_KEY_EC)
+        return 1;
+    return BIO_printf(out, "EC-Parameters: (%d bit)\n", k->bits) > 0 && print_ec_group(out, k);
+}
+
+/* The key: type, size, public half, and where its private half is. */
+static int print_key(BIO *out, const TK_KEY *k, int private_part)
+{
+    int ok;
+
     if (k->type == TK_KEY_ED25519)
         ok = BIO_printf(out, "ED25519 %s-Key:%s\n", private_part ? "Private" : "Public",
                         private_part ? " (on token)" : "") > 0;
@@ -251,6 +258,31 @@ static int tk_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_r
         ok = BIO_printf(out, "pub:\n") > 0 && print_hex(out, k->pub, k->pub_len);
     if (ok && private_part)
         ok = BIO_printf(out, "private key: on token, not exportable (%s)\n", k->uri) > 0;
+    return ok;
+}
+
+static int tk_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_raw,
+                              const OSSL_PARAM obj_abstract[], int selection,
+                              OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)
+{
+    TK_ENCODER_CTX *ectx = vctx;
+    const TK_KEY *k = obj_raw;
+    int ok;
+    BIO *out;
+
+    if (k == NULL) {
+        TK_RAISE(ectx->provctx, TK_R_BAD_ARGUMENT, "text is written from a token key");
+        return 0;
+    }
+    out = tk_store_core_bio(ectx->provctx, cout);
+    if (out == NULL)
+        return 0;
+    if (selection != 0 && (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == 0)
+        ok = print_params(out, k);
+    else
+        ok = print_key(out, k, tk_key_has_private(k)
+                                   && (selection == 0
+                                       || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0));
     BIO_free(out);
     if (!ok)
         TK_RAISE(ectx->provctx, TK_R_OPERATION_FAILED, "printing the key");
