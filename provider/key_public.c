@@ -277,35 +277,40 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
 }
 
 /*
- * Whether another private key could be taken for k by the objects that
- * share its CKA_ID: one of another type (RSA beside EC) or of an EC curve
- * with points of another size cannot, since read_public_by_id passes over
- * what does not fit k. One whose type or curve tokenkey does not know
- * (secp256k1 has P-256's point size) or cannot read is counted: refusing
- * is the safe side.
+ * TK_CKR_ID_SHARED when another private key could be taken for k by the
+ * objects that share its CKA_ID, CKR_OK when it cannot, or the token's
+ * error. One of another type (RSA beside EC) or of an EC curve with points
+ * of another size cannot, since read_public_by_id passes over what does not
+ * fit k. One whose type or curve tokenkey does not know (secp256k1 has
+ * P-256's point size) or that does not show them is counted: refusing is
+ * the safe side.
  */
-static int could_be_taken_for(const TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE other)
+static CK_RV taken_for(const TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE other)
 {
-    CK_KEY_TYPE kt;
+    CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
     CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
     unsigned char *params = NULL;
     CK_ULONG len = 0;
     TK_KEY_TYPE type;
     char group[sizeof(k->group)];
-    int known_size;
+    int sizes_differ;
+    CK_RV rv = tk_p11_get_attrs(s, other, &a, 1);
 
-    if (tk_p11_get_attrs(s, other, &a, 1) != CKR_OK || tk_key_type_of(kt) == 0)
-        return 1;
+    if (rv != CKR_OK && !tk_p11_rv_unavailable(rv))
+        return rv;
+    if (rv != CKR_OK || a.ulValueLen != sizeof(kt) || tk_key_type_of(kt) == 0)
+        return TK_CKR_ID_SHARED;
     if (tk_key_type_of(kt) != k->type)
-        return 0;
+        return CKR_OK;
     if (k->type != TK_KEY_EC)
-        return 1;
-    if (tk_p11_get_attr_alloc(s, other, CKA_EC_PARAMS, &params, &len) != CKR_OK)
-        return 1;
-    known_size = ec_params_group(params, (long)len, &type, group, sizeof(group))
+        return TK_CKR_ID_SHARED;
+    rv = tk_p11_get_attr_alloc(s, other, CKA_EC_PARAMS, &params, &len);
+    if (rv != CKR_OK)
+        return tk_p11_rv_unavailable(rv) ? TK_CKR_ID_SHARED : rv;
+    sizes_differ = ec_params_group(params, (long)len, &type, group, sizeof(group))
                  && type == TK_KEY_EC && field_bits(group) != field_bits(k->group);
     OPENSSL_free(params);
-    return !known_size;
+    return sizes_differ ? CKR_OK : TK_CKR_ID_SHARED;
 }
 
 /*
@@ -314,7 +319,8 @@ static int could_be_taken_for(const TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HAND
  * all be the other key's - two key pairs under one id of which one lost
  * its public key object, say - and taking one would give k a public half
  * it does not have: TLS would then fail at the peer, far from the cause
- * (TK_CKR_ID_SHARED).
+ * (TK_CKR_ID_SHARED). So many private keys under one id that some are not
+ * looked at count as shared too.
  */
 static CK_RV check_id_is_own(const TK_KEY *k, TK_P11_SESSION *s)
 {
@@ -324,15 +330,18 @@ static CK_RV check_id_is_own(const TK_KEY *k, TK_P11_SESSION *s)
         { CKA_ID, k->id, k->id_len },
     };
     CK_OBJECT_HANDLE found[8];
+    const CK_ULONG max = sizeof(found) / sizeof(found[0]);
     CK_ULONG n = 0;
     CK_RV rv;
 
     if (k->id == NULL || k->id_len == 0)
         return CKR_OK; /* nothing is found by id then */
-    rv = tk_p11_find(s, tmpl, 2, found, sizeof(found) / sizeof(found[0]), &n);
+    rv = tk_p11_find(s, tmpl, 2, found, max, &n);
+    if (rv == CKR_OK && n == max)
+        return TK_CKR_ID_SHARED;
     for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
-        if (found[i] != k->handle && could_be_taken_for(k, s, found[i]))
-            rv = TK_CKR_ID_SHARED;
+        if (found[i] != k->handle)
+            rv = taken_for(k, s, found[i]);
     return rv;
 }
 

@@ -241,6 +241,12 @@ CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
  * CKA_COEFFICIENT. Certificates' CKA_VALUE comes from tk_p11_get_cert_der.
  */
 CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n);
+/*
+ * Whether rv only says some attribute is absent or not shown
+ * (CKR_ATTRIBUTE_TYPE_INVALID, CKR_ATTRIBUTE_SENSITIVE), as opposed to a
+ * failed call.
+ */
+int tk_p11_rv_unavailable(CK_RV rv);
 /* One attribute into a new buffer (OPENSSL_free it); same refusals. */
 CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
                             unsigned char **val, CK_ULONG *len);

@@ -136,7 +136,7 @@ CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, C
  */
 #define NOT_ASKED (CK_UNAVAILABLE_INFORMATION - 1)
 
-static int rv_some_unavailable(CK_RV rv)
+int tk_p11_rv_unavailable(CK_RV rv)
 {
     return rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE;
 }
@@ -159,13 +159,13 @@ static CK_RV lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_
         a[i].ulValueLen = NOT_ASKED;
     }
     rv = ask_lengths(s, o, a, n, "lengths");
-    if (rv != CKR_OK && !rv_some_unavailable(rv))
+    if (rv != CKR_OK && !tk_p11_rv_unavailable(rv))
         return rv;
     for (CK_ULONG i = 0; i < n; i++) {
         if (a[i].ulValueLen != NOT_ASKED)
             continue;
         rv = ask_lengths(s, o, &a[i], 1, "a length the module skipped");
-        if (rv != CKR_OK && !rv_some_unavailable(rv))
+        if (rv != CKR_OK && !tk_p11_rv_unavailable(rv))
             return rv;
         if (rv != CKR_OK || a[i].ulValueLen == NOT_ASKED)
             a[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
