@@ -184,6 +184,21 @@ static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_U
 }
 
 /*
+ * Every command takes a key pair by its private key, and finds its public
+ * key and certificates from there: a key URI's type= naming another class
+ * would be ignored (and delete's type=cert must not delete the key pair the
+ * certificate belongs to), so it is refused. what: how the key was given.
+ */
+static int key_type_ok(TK_CLI *cli, const char *what, const TK_URI *key)
+{
+    if (key->type == TK_URI_TYPE_ANY || key->type == TK_URI_TYPE_PRIVATE)
+        return 1;
+    tk_cli_error(cli, 0, "the %s names a %s object: %s takes a key pair by its private "
+                         "key (type=private)", what, tk_uri_type_name(key->type), cli->cmd);
+    return 0;
+}
+
+/*
  * A key given as the path of a key reference (the key.pem that `tokenkey
  * export` writes and ssl.key.location names) stands for the URI in it, so
  * that `doctor --key` takes what the client is configured with. Only a
@@ -225,6 +240,11 @@ static int key_file_uri(TK_CLI *cli, const char **key)
         tk_uri_free(uri);
         return 0;
     }
+    snprintf(why, sizeof(why), "key reference '%s'", *key);
+    if (!key_type_ok(cli, why, uri)) {
+        tk_uri_free(uri);
+        return 0;
+    }
     if (n_uris == sizeof(uris) / sizeof(uris[0]) || (uris[n_uris] = tk_uri_format(uri)) == NULL) {
         tk_uri_free(uri);
         return tk_cli_error(cli, 0, "out of memory");
@@ -263,21 +283,6 @@ static int token_agrees(TK_CLI *cli, const char *what, const TK_URI *key, const 
         return 1;
     tk_cli_error(cli, 0, "--token and the %s name different tokens (%s=): give the token once", what,
                  attr);
-    return 0;
-}
-
-/*
- * Every command takes a key pair by its private key, and finds its public
- * key and certificates from there: a key URI's type= naming another class
- * would be ignored (and delete's type=cert must not delete the key pair the
- * certificate belongs to), so it is refused. what: how the key was given.
- */
-static int key_type_ok(TK_CLI *cli, const char *what, const TK_URI *key)
-{
-    if (key->type == TK_URI_TYPE_ANY || key->type == TK_URI_TYPE_PRIVATE)
-        return 1;
-    tk_cli_error(cli, 0, "the %s names a %s object: %s takes a key pair by its private "
-                         "key (type=private)", what, tk_uri_type_name(key->type), cli->cmd);
     return 0;
 }
 

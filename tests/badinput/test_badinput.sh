@@ -107,6 +107,10 @@ run_setup "ref: missing-key PEM" ref_pem "$D/gone.der" "$REFS/missing-key.pem"
 run_setup "ref: module-path" ref_der "$D/modpath.der" 'tokenkey key reference v1' \
     "$EC?module-path=$TOKENKEY_MODULE"
 run_setup "ref: module-path PEM" ref_pem "$D/modpath.der" "$REFS/module-path.pem"
+# The key's certificate, not the key: the CLI takes key pairs by their private key.
+run_setup "ref: type=cert" ref_der "$D/certtype.der" 'tokenkey key reference v1' \
+    "$TOKEN;object=bad-ec;type=cert"
+run_setup "ref: type=cert PEM" ref_pem "$D/certtype.der" "$REFS/cert-type.pem"
 {
     sed '2s/^..../!!!!/' "$REFS/ec.pem" > "$REFS/corrupt-base64.pem" &&
     head -n 2 "$REFS/ec.pem" > "$REFS/truncated.pem" &&
