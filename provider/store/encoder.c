@@ -229,8 +229,10 @@ static int print_ec(BIO *out, const TK_KEY *k)
 }
 
 /*
- * The parameters alone, as OpenSSL prints a software key's: an EC key's
- * curve; nothing for RSA (no PSS restrictions on a token key) and Ed25519.
+ * The parameters alone: an EC key's curve, as OpenSSL prints a software
+ * key's. RSA (no PSS restrictions on a token key) and Ed25519 keys have
+ * none, and print nothing (OpenSSL 3.0's own printers write a key header,
+ * or "(null):", there).
  */
 static int print_params(BIO *out, const TK_KEY *k)
 {

@@ -528,9 +528,10 @@ static char *print_private(EVP_PKEY *key)
 }
 
 /*
- * The parameters alone: an EC key's curve, nothing for RSA and Ed25519 -
- * as for software keys. OpenSSL 3.0's default RSA printer, which a token
- * RSA key's parameters reached before, crashed on them (no modulus).
+ * The parameters alone: an EC key's curve (as OpenSSL prints a software
+ * key's), nothing for RSA and Ed25519. OpenSSL 3.0's default RSA printer,
+ * which a token RSA key's parameters reached before, crashed on them (no
+ * modulus).
  */
 static void test_text_params(void **state)
 {
