@@ -555,9 +555,11 @@ void *tk_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
     TK_KEY *key = NULL;
 
     if (g->token == NULL) {
+        /* Reached for a software key too when tokenkey is loaded before default. */
         TK_RAISE(g->ctx, TK_R_BAD_ARGUMENT, "no token to generate the %s key on: pass "
                  "-pkeyopt token:LABEL (a token label or pkcs11: URI); tokenkey never makes "
-                 "keys in software", tk_key_type_name(g->type));
+                 "keys in software: for one, load the default provider before tokenkey",
+                 tk_key_type_name(g->type));
         return NULL;
     }
     if (g->type == TK_KEY_EC && g->nid == NID_undef) {
