@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
 
@@ -299,18 +300,41 @@ void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size
     out[len] = '\0';
 }
 
+int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp)
+{
+    int n;
+
+    *cp = *p;
+    if (*p < 0x80)
+        return 1;
+    n = UTF8_getc(p, left > INT_MAX ? INT_MAX : (int)left, cp);
+    /* UTF8_getc takes surrogates and values past U+10FFFF; UTF-8 has neither (RFC 3629). */
+    return n > 0 && !(*cp >= 0xd800 && *cp <= 0xdfff) && *cp <= 0x10ffff ? n : 0;
+}
+
 void tk_cli_json_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
 
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
+    fputc('"', out);
+    while (left > 0) {
+        unsigned long cp;
+        /* A label from another tool may not be UTF-8; JSON must be (RFC 8259 8.1). */
+        int n = tk_cli_utf8_char(p, left, &cp);
+
+        if (n == 0) {
+            fputs("\\ufffd", out); /* U+FFFD REPLACEMENT CHARACTER for the byte */
+            n = 1;
+        } else if (cp == '"' || cp == '\\') {
+            fprintf(out, "\\%c", (int)cp);
+        } else if (cp < 0x20) {
+            fprintf(out, "\\u%04lx", cp);
+        } else {
+            fwrite(p, 1, (size_t)n, out);
+        }
+        p += n;
+        left -= (size_t)n;
     }
     fputc('"', out);
 }

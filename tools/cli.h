@@ -117,7 +117,12 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap);
 /* A PKCS#11 text field without its blank padding, for printing. */
 void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size);
 
-/* JSON string output with escaping. */
+/*
+ * The length of the UTF-8 character at p (at most left bytes), its code
+ * point in *cp; 0 when the bytes there are not UTF-8.
+ */
+int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp);
+/* s as a JSON string: escaped, and each byte that is not part of valid UTF-8 as U+FFFD. */
 void tk_cli_json_string(FILE *out, const char *s);
 
 /*

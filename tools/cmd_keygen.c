@@ -59,13 +59,22 @@ static int id_ok(const char *hex)
     return 1;
 }
 
+/*
+ * CKA_LABEL is UTF-8 (PKCS#11 v2.40 4.4); a '/' would make the label read
+ * as a key reference file's path wherever the CLI takes --key.
+ */
 static int label_ok(const char *label)
 {
     size_t len = strlen(label);
+    unsigned long cp;
 
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
+    for (size_t i = 0; i < len;) {
+        int n = tk_cli_utf8_char((const unsigned char *)label + i, len - i, &cp);
+
+        if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '/')
             return 0;
+        i += (size_t)n;
+    }
     return len > 0 && len <= 128;
 }
 
@@ -295,8 +304,9 @@ int tk_cmd_keygen(int argc, char **argv)
     if (!label_ok(label)) {
         TK_QUOTED q;
 
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --label '%s': 1 to 128 bytes, no control "
-                                                 "characters",
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --label '%s': 1 to 128 bytes of UTF-8, "
+                                                 "no control characters, no '/' (--key takes a "
+                                                 "value with '/' as a key reference file)",
                             tk_text_quote(&q, label, strlen(label)));
     }
     if (id_hex != NULL && !id_ok(id_hex))

@@ -171,10 +171,33 @@ static void print_view(const TK_CLI *cli, int first, CK_OBJECT_CLASS cls, const 
     printf("}");
 }
 
+/*
+ * Every object on the token: one find into a buffer that grows until the
+ * token has returned fewer handles than it holds (a fixed buffer cut the
+ * listing short without a word).
+ */
+static CK_RV find_all(TK_P11_SESSION *s, CK_OBJECT_HANDLE **out, CK_ULONG *n)
+{
+    for (CK_ULONG cap = 256;; cap *= 2) {
+        CK_OBJECT_HANDLE *objs = OPENSSL_malloc(cap * sizeof(*objs));
+        CK_RV rv = objs != NULL ? tk_p11_find(s, NULL, 0, objs, cap, n) : CKR_HOST_MEMORY;
+
+        if (rv != CKR_OK || *n < cap || cap >= (1UL << 20)) {
+            if (rv != CKR_OK || *n == cap) {
+                OPENSSL_free(objs);
+                return rv != CKR_OK ? rv : CKR_HOST_MEMORY; /* a million objects: give up */
+            }
+            *out = objs;
+            return CKR_OK;
+        }
+        OPENSSL_free(objs);
+    }
+}
+
 int tk_cmd_list(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "list" };
-    CK_OBJECT_HANDLE objs[256];
+    CK_OBJECT_HANDLE *objs = NULL;
     CK_ULONG n = 0;
     TK_P11_SESSION s = { 0 };
     TK_P11_TOKEN *t;
@@ -194,7 +217,7 @@ int tk_cmd_list(int argc, char **argv)
         goto end;
     rv = tk_p11_session_get(t, &s);
     if (rv == CKR_OK)
-        rv = tk_p11_find(&s, NULL, 0, objs, 256, &n);
+        rv = find_all(&s, &objs, &n);
     if (rv != CKR_OK) {
         tk_cli_error(&cli, 0, "cannot list objects: %s", tk_p11_rv_name(rv));
         goto end;
@@ -217,6 +240,7 @@ int tk_cmd_list(int argc, char **argv)
         printf("no objects on the token\n");
     code = TK_EXIT_OK;
 end:
+    OPENSSL_free(objs);
     tk_p11_session_put(&s, CKR_OK);
     tk_uri_free(uri);
     tk_cli_close(&cli);

@@ -116,6 +116,13 @@ tk_err "keygen: no --label explained" \
 tk_run 2 "keygen: bad --id" keygen --type ec:P-256 --label x --id 0g
 tk_err "keygen: bad --id explained" \
     "tokenkey keygen: bad --id '0g': give 1 to 64 bytes as hex digits, e.g. --id 0a1b"
+label_rule="1 to 128 bytes of UTF-8, no control characters, no '/' (--key takes a value with '/' as a key reference file)"
+tk_run 2 "keygen: a '/' in --label" keygen --type ec:P-256 --label team/orders
+tk_err "keygen: a '/' in --label explained" "tokenkey keygen: bad --label 'team/orders': $label_rule"
+tk_run 2 "keygen: --label not UTF-8" keygen --type ec:P-256 --label "$(printf 'bad\377\376')"
+tk_err "keygen: --label not UTF-8 explained" "tokenkey keygen: bad --label '$(printf 'bad\377\376')': $label_rule"
+tk_run 2 "keygen: a newline in --label" keygen --type ec:P-256 --label "$(printf 'new\nline')"
+tk_err "keygen: a newline in --label explained" "tokenkey keygen: bad --label 'new\x0aline': $label_rule"
 tk_run 2 "keygen: stray argument" keygen --type ec:P-256 --label x extra
 tk_err "keygen: stray argument explained" \
     "tokenkey keygen: unexpected argument 'extra' (see tokenkey keygen --help)"
@@ -320,6 +327,26 @@ tk_run 0 "list after deleting shared-1" list --pin-file "$PIN"
 tk_has "delete: shared-2 is still on the token" "private-key 'shared-2' " "$D/out"
 tk_has "delete: shared-2's public key too" "public-key 'shared-2' " "$D/out"
 tk_hasnt "delete: shared-1 is gone" "private-key 'shared-1' " "$D/out"
+
+# ---- list: every object, and JSON that parses whatever the labels ----
+"$TK_STORE_MKOBJ" data many 300 > "$D/mkobj.log" 2>&1 \
+    && "$TK_STORE_MKOBJ" data "$(printf 'bad\377')" 1 > "$D/mkobj.log" 2>&1 \
+    || { cat "$D/mkobj.log"; exit 1; }
+tk_run 0 "list: more than 256 objects" list --pin-file "$PIN"
+n=$(grep -c "^data 'many-" "$D/out")
+if [ "$n" -eq 300 ]; then ok "list shows all 300 data objects"; else not_ok "list shows $n of 300 data objects"; fi
+tk_run 0 "list --json with a label that is not UTF-8" list --json --pin-file "$PIN"
+if python3 -c '
+import json, sys
+objs = json.load(open(sys.argv[1], encoding="utf-8"))
+labels = [o["label"] for o in objs]
+assert sum(1 for l in labels if l.startswith("many-")) == 300, "not 300 data objects"
+assert "bad\ufffd-0" in labels, "no bad\\ufffd-0 label"
+' "$D/out" 2> "$D/json.err"; then
+    ok "list --json parses, all 300 objects, the bad byte as U+FFFD"
+else
+    not_ok "list --json: $(tail -1 "$D/json.err")"
+fi
 
 # ---- the command line never echoes a PIN given by mistake ----
 tk_run 2 "a single-dash -pin=" list -pin=56785678

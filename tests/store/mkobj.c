@@ -4,6 +4,7 @@
  *
  *   tk-store-mkobj keygen rsa|ec LABEL IDHEX [PUBLIC-KEY-OUT.pem]
  *   tk-store-mkobj cert LABEL IDHEX CERT.pem
+ *   tk-store-mkobj data LABEL COUNT          (COUNT data objects, LABEL-0 ...)
  *
  * The token comes from TOKENKEY_TEST_MODULE / TOKENKEY_TEST_SERIAL, the
  * PIN from the file TOKENKEY_TEST_PIN_FILE names (never from argv).
@@ -20,7 +21,8 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: tk-store-mkobj keygen rsa|ec LABEL IDHEX [PUBLIC-KEY-OUT.pem]\n"
-                    "       tk-store-mkobj cert LABEL IDHEX CERT.pem\n");
+                    "       tk-store-mkobj cert LABEL IDHEX CERT.pem\n"
+                    "       tk-store-mkobj data LABEL COUNT\n");
     return 2;
 }
 
@@ -62,7 +64,9 @@ int main(int argc, char **argv)
     TK_P11_TOKEN *t;
     CK_RV rv;
 
-    if (argc < 5 || (strcmp(argv[1], "keygen") != 0 && strcmp(argv[1], "cert") != 0))
+    int data = argc == 4 && strcmp(argv[1], "data") == 0;
+
+    if (!data && (argc < 5 || (strcmp(argv[1], "keygen") != 0 && strcmp(argv[1], "cert") != 0)))
         return usage();
     if (module == NULL || serial == NULL || pin_file == NULL) {
         fprintf(stderr, "tk-store-mkobj: TOKENKEY_TEST_MODULE, _SERIAL and _PIN_FILE must be set\n");
@@ -71,7 +75,9 @@ int main(int argc, char **argv)
     t = tkst_token(module, serial, &m);
     if (t == NULL)
         return 1;
-    if (strcmp(argv[1], "keygen") == 0)
+    if (data)
+        rv = tkst_make_data(t, &pin, argv[2], (unsigned)strtoul(argv[3], NULL, 10));
+    else if (strcmp(argv[1], "keygen") == 0)
         rv = tkst_keygen(t, &pin, argv[2], argv[3], argv[4]);
     else
         rv = import_cert(t, &pin, argv[2], argv[3], argv[4]);

@@ -111,6 +111,32 @@ CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsi
     return rv;
 }
 
+CK_RV tkst_make_data(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *label,
+                     unsigned count)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    char name[128];
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_TOKEN, &yes, sizeof(yes) },
+        { CKA_LABEL, name, 0 },
+        { CKA_VALUE, (void *)"x", 1 },
+    };
+    CK_OBJECT_HANDLE h;
+    TK_P11_SESSION s;
+    CK_RV rv = CKR_OK;
+
+    if (!session(t, pin, &s, &rv))
+        return rv;
+    for (unsigned i = 0; rv == CKR_OK && i < count; i++) {
+        tmpl[2].ulValueLen = (CK_ULONG)snprintf(name, sizeof(name), "%.100s-%u", label, i);
+        rv = tk_p11_create(&s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h);
+    }
+    tk_p11_session_put(&s, rv);
+    return rv;
+}
+
 CK_RV tkst_delete(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, CK_OBJECT_CLASS cls,
                   const char *label)
 {

@@ -28,6 +28,10 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
 CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                        size_t len, const char *label, const char *idhex);
 
+/* count data objects (CKO_DATA) labelled LABEL-0, LABEL-1, ... */
+CK_RV tkst_make_data(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *label,
+                     unsigned count);
+
 /* Destroy the one object of class cls labelled label (CKR_ARGUMENTS_BAD: not one). */
 CK_RV tkst_delete(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, CK_OBJECT_CLASS cls,
                   const char *label);
