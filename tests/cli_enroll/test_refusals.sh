@@ -226,6 +226,11 @@ tk_line "export --key-out: the key reference" "-----BEGIN TOKENKEY KEY REFERENCE
 tk_run 2 "export: nowhere to write" export --key a --pin-file "$PIN"
 tk_err "export: nowhere explained" \
     "tokenkey export: nowhere to write: give --out-dir DIR, or --key-out FILE and/or --cert-out FILE"
+tk_run 2 "export: key and certificate to one file" export --key a --key-out "$D/same.pem" \
+    --cert-out "$D/same.pem" --force --pin-file "$PIN"
+tk_err "export: one file explained" \
+    "tokenkey export: the key reference and the certificate would go to the same file '$D/same.pem': give them different names"
+tk_if "export: nothing written to it" ! -e "$D/same.pem"
 tk_run 0 "export a" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
 tk_run 1 "export again" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
 tk_err "export again explained" \
