@@ -260,7 +260,9 @@ static int parse_attr(DN_PARSE *p, size_t *pos, char joined_by)
 
 static int add_attr(DN_PARSE *p, X509_NAME *name, const DN_ATTR *a, int set)
 {
-    const ASN1_STRING_TABLE *tbl = a->nid != NID_undef ? ASN1_STRING_TABLE_get(a->nid) : NULL;
+    /* A known type given as a dotted OID (2.5.4.6) has X.520's limits too. */
+    int nid = a->nid != NID_undef ? a->nid : OBJ_obj2nid(a->obj);
+    const ASN1_STRING_TABLE *tbl = nid != NID_undef ? ASN1_STRING_TABLE_get(nid) : NULL;
     unsigned long e;
     int ok;
     TK_QUOTED q;
@@ -291,8 +293,8 @@ static int add_attr(DN_PARSE *p, X509_NAME *name, const DN_ATTR *a, int set)
         break;
     default:
         DN_FAIL(p, "'%s' has characters %s does not allow%s", q.s, a->type,
-                a->nid == NID_countryName ? " (a two-letter country code, e.g. DE)"
-                : a->nid == NID_pkcs9_emailAddress || a->nid == NID_domainComponent
+                nid == NID_countryName ? " (a two-letter country code, e.g. DE)"
+                : nid == NID_pkcs9_emailAddress || nid == NID_domainComponent
                 ? " (ASCII only)" : "");
         break;
     }

@@ -131,6 +131,7 @@ static void test_subject_refused(void **state)
                       "emailAddress, serialNumber (or a dotted OID)" },
         { "=x", "an attribute has no type before '=': write TYPE=value, e.g. CN=client" },
         { "C=Germany", "'Germany' is too long for C: at most 2 characters (X.520)" },
+        { "2.5.4.6=DEU", "'DEU' is too long for 2.5.4.6: at most 2 characters (X.520)" },
         { "C=D", "'D' is too short for C: at least 2 characters (X.520)" },
         { "emailAddress=j\xc3\xbc@x", "'j\xc3\xbc@x' has characters emailAddress does not allow "
                                       "(ASCII only)" },
