@@ -20,13 +20,24 @@
 
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
 {
+    char small[1024], *msg = small;
     va_list ap;
+    int len;
 
-    fprintf(stderr, "%s %s: ", cli->prog, cli->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    len = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
+    if (len >= (int)sizeof(small) && (msg = OPENSSL_malloc((size_t)len + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)len + 1, fmt, ap);
+        va_end(ap);
+    }
+    fprintf(stderr, "%s %s: ", cli->prog, cli->cmd);
+    /* Labels and paths in it come from tokens and users: keep it one line. */
+    tk_cli_put_text(stderr, msg != NULL ? msg : small);
     fputc('\n', stderr);
+    if (msg != small)
+        OPENSSL_free(msg);
     return code;
 }
 
@@ -310,6 +321,56 @@ int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp)
     n = UTF8_getc(p, left > INT_MAX ? INT_MAX : (int)left, cp);
     /* UTF8_getc takes surrogates and values past U+10FFFF; UTF-8 has neither (RFC 3629). */
     return n > 0 && !(*cp >= 0xd800 && *cp <= 0xdfff) && *cp <= 0x10ffff ? n : 0;
+}
+
+void tk_cli_put_text(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+
+    while (left > 0) {
+        unsigned long cp;
+        int n = tk_cli_utf8_char(p, left, &cp);
+
+        /*
+         * A control character in a label (C0, DEL or C1) would split a line or
+         * reach the terminal as an escape sequence; a stray byte is no text.
+         */
+        if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+            if (n == 0)
+                n = 1;
+            for (int i = 0; i < n; i++)
+                fprintf(out, "\\x%02x", p[i]);
+        } else {
+            fwrite(p, 1, (size_t)n, out);
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+}
+
+char *tk_cli_shell_quoted(const char *s)
+{
+    size_t len = strlen(s), o = 0;
+    char *q;
+
+    if (len > 0 && strpbrk(s, " \t\n'\"`$&|;<>()*?[]{}~!#\\") == NULL)
+        return OPENSSL_strdup(s);
+    /* Each ' becomes '\'' (4 bytes), plus the two quotes and the NUL. */
+    if ((q = OPENSSL_malloc(len * 4 + 3)) == NULL)
+        return NULL;
+    q[o++] = '\'';
+    for (; *s != '\0'; s++) {
+        if (*s == '\'') {
+            memcpy(q + o, "'\\''", 4);
+            o += 4;
+        } else {
+            q[o++] = *s;
+        }
+    }
+    q[o++] = '\'';
+    q[o] = '\0';
+    return q;
 }
 
 void tk_cli_json_string(FILE *out, const char *s)

@@ -122,6 +122,18 @@ void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size
  * point in *cp; 0 when the bytes there are not UTF-8.
  */
 int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp);
+/*
+ * s as text for a terminal line: each byte of a control character (C0, DEL,
+ * C1) and each byte that is not part of valid UTF-8 as \xNN. For labels and
+ * other text that tokens or other tools wrote.
+ */
+void tk_cli_put_text(FILE *out, const char *s);
+/*
+ * s as one word for a POSIX shell, for a command line the user copies: as it
+ * is when it has nothing the shell would read, else in '' with each ' as
+ * '\''. To OPENSSL_free; NULL when out of memory.
+ */
+char *tk_cli_shell_quoted(const char *s);
 /* s as a JSON string: escaped, and each byte that is not part of valid UTF-8 as U+FFFD. */
 void tk_cli_json_string(FILE *out, const char *s);
 
@@ -306,6 +318,13 @@ int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force);
 int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force);
 /* The same, with what a memory BIO holds. */
 int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force);
+/*
+ * --out-dir, made (0755) when missing; *made says whether it was, so that a
+ * command that then fails leaves no empty directory behind
+ * (tk_cli_out_dir_undo: removes it when still empty). Prints why not.
+ */
+int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made);
+void tk_cli_out_dir_undo(const char *dir, int made);
 /* DIR/NAME in a new string (OPENSSL_free it). */
 char *tk_cli_path_join(const char *dir, const char *name);
 

@@ -218,6 +218,23 @@ char *tk_cli_path_join(const char *dir, const char *name)
     return p;
 }
 
+int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made)
+{
+    *made = mkdir(dir, 0755) == 0;
+    if (!*made && errno != EEXIST) {
+        tk_cli_error(cli, 0, "cannot create --out-dir '%s': %s", dir, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+void tk_cli_out_dir_undo(const char *dir, int made)
+{
+    /* rmdir removes only an empty directory: whatever was written stays. */
+    if (made)
+        (void)rmdir(dir);
+}
+
 int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
 {
     struct stat st;

@@ -5,7 +5,6 @@
  * the key itself never leaves the token (it can't: it was made
  * non-extractable).
  */
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -172,7 +171,7 @@ int tk_cmd_export(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "export" };
     const char *out_dir = NULL, *key_out = NULL, *cert_out = NULL;
-    int force = 0, code;
+    int force = 0, made_dir = 0, code;
     const TK_CLI_OPTION opts[] = {
         { "--out-dir", &out_dir, NULL, "write DIR/key.pem and DIR/cert.pem (DIR made if missing)" },
         { "--key-out", &key_out, NULL, "write the key reference to FILE" },
@@ -203,10 +202,8 @@ int tk_cmd_export(int argc, char **argv)
         goto end;
     }
     code = TK_EXIT_FAILURE;
-    if (out_dir != NULL && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-        tk_cli_error(&cli, 0, "cannot create --out-dir '%s': %s", out_dir, strerror(errno));
+    if (out_dir != NULL && !tk_cli_out_dir(&cli, out_dir, &made_dir))
         goto end;
-    }
     if ((key_path != NULL && !tk_cli_check_new_file(&cli, key_path, force))
         || (cert_path != NULL && !tk_cli_check_new_file(&cli, cert_path, force)))
         goto end;
@@ -219,6 +216,8 @@ int tk_cmd_export(int argc, char **argv)
     }
     tk_cli_key_close(&cli, &k);
 end:
+    if (code != TK_EXIT_OK && out_dir != NULL)
+        tk_cli_out_dir_undo(out_dir, made_dir);
     OPENSSL_free(key_path);
     OPENSSL_free(cert_path);
     return code;

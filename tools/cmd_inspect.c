@@ -166,7 +166,9 @@ static void print_text(const INSPECTION *in)
     printf("key:           %s\n", in->uri);
     printf("class:         CKO_PRIVATE_KEY\n");
     printf("type:          %s%s%s, %d bits\n", in->key_type, in->curve[0] ? " " : "", in->curve, in->bits);
-    printf("label:         %s\nid:            %s\n", in->label, in->id[0] ? in->id : "(none)");
+    printf("label:         ");
+    tk_cli_put_text(stdout, in->label);
+    printf("\nid:            %s\n", in->id[0] ? in->id : "(none)");
     printf("attributes:\n");
     for (size_t i = 0; i < N_FLAGS; i++)
         printf("  %-24s %s\n", flag_attrs[i].name,

@@ -131,20 +131,14 @@ static int bootstrap_ok(const char *s)
     }
 }
 
-/* Shell-quote s for a line the user copies, when it needs it. */
+/* s as one shell word on a line the user copies. */
 static void print_quoted(const char *s)
 {
-    if (strpbrk(s, " \t'\"`$&|;<>()*?[]{}~!") == NULL) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('\'');
-    for (; *s != '\0'; s++)
-        if (*s == '\'')
-            fputs("'\\''", stdout);
-        else
-            putchar(*s);
-    putchar('\'');
+    char *q = tk_cli_shell_quoted(s);
+
+    /* Paths with control characters are printed escaped; such a line is not for copying. */
+    tk_cli_put_text(stdout, q != NULL ? q : s);
+    OPENSSL_free(q);
 }
 
 static int write_ca(TK_CLI *cli, const char *path, STACK_OF(X509) *cas, int force)
@@ -169,6 +163,7 @@ typedef struct {
     char *pin_env;                      /* or the variable the PIN source names */
     const char *bootstrap;
     char *kept_bootstrap; /* what bootstrap points at when it came from the old file */
+    int made_dir;         /* --out-dir was made by this run */
 } KAFKA_FILES;
 
 static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
@@ -367,9 +362,8 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
                  : pin_source_in_effect(cli, f));
     if (!ok)
         return TK_EXIT_SETUP;
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return tk_cli_error(cli, TK_EXIT_FAILURE, "cannot create --out-dir '%s': %s", out_dir,
-                            strerror(errno));
+    if (!tk_cli_out_dir(cli, out_dir, &f->made_dir))
+        return TK_EXIT_FAILURE;
     if ((dir = absolute(cli, "--out-dir", out_dir, 0)) == NULL)
         return TK_EXIT_FAILURE;
     for (int i = 0; ok && i < OUT_N; i++)
@@ -437,6 +431,8 @@ int tk_cmd_kafka_config(int argc, char **argv)
     cas = NULL;
     tk_cli_key_close(&cli, &k);
 end:
+    if (code != TK_EXIT_OK)
+        tk_cli_out_dir_undo(out_dir, f.made_dir);
     for (int i = 0; i < OUT_N; i++)
         OPENSSL_free(f.paths[i]);
     OPENSSL_free(f.provider);

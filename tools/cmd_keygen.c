@@ -61,7 +61,8 @@ static int id_ok(const char *hex)
 
 /*
  * CKA_LABEL is UTF-8 (PKCS#11 v2.40 4.4); a '/' would make the label read
- * as a key reference file's path wherever the CLI takes --key.
+ * as a key reference file's path wherever the CLI takes --key, and one
+ * starting with "pkcs11:" as a URI.
  */
 static int label_ok(const char *label)
 {
@@ -75,7 +76,8 @@ static int label_ok(const char *label)
             return 0;
         i += (size_t)n;
     }
-    return len > 0 && len <= 128;
+    /* --key would read the label as a URI or a key reference file. */
+    return len > 0 && len <= 128 && !tk_uri_is_pkcs11(label);
 }
 
 /* A key object (or certificate, for the id) already there: refuse with a clear line. */
@@ -96,9 +98,12 @@ static int check_unused(TK_CLI *cli, TK_P11_TOKEN *t, const char *token_label, c
         if (cls != CKO_CERTIFICATE) {
             tmpl[1] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
             if ((rv = tk_p11_find(&s, tmpl, 2, &h, 1, &n)) == CKR_OK && n > 0) {
+                char *word = tk_cli_shell_quoted(label);
+
                 tk_cli_error(cli, 0, "token '%s' already has a key labelled '%s': choose another "
-                                     "--label (or remove it: tokenkey delete --key '%s' --yes)",
-                             token_label, label, label);
+                                     "--label (or remove it: tokenkey delete --key %s --yes)",
+                             token_label, label, word != NULL ? word : "LABEL");
+                OPENSSL_free(word);
                 ok = 0;
             }
         }
@@ -157,14 +162,14 @@ static EVP_PKEY *generate(TK_CLI *cli, EVP_PKEY_CTX *ctx, const struct key_type 
     int dots = 0;
     EVP_PKEY *pkey = NULL;
 
+    if (type->bits != 0) {
+        fprintf(stderr, "%s %s: generating %s key on token '", cli->prog, cli->cmd, type->text);
+        tk_cli_put_text(stderr, token_label);
+        fputs(isatty(STDERR_FILENO) ? "' " : "' (this can take a while)\n", stderr);
+    }
     if (type->bits != 0 && isatty(STDERR_FILENO)) {
-        fprintf(stderr, "%s %s: generating %s key on token '%s' ", cli->prog, cli->cmd,
-                type->text, token_label);
         fflush(stderr);
         dots = pthread_create(&thread, NULL, progress_dots, &p) == 0;
-    } else if (type->bits != 0) {
-        fprintf(stderr, "%s %s: generating %s key on token '%s' (this can take a while)\n",
-                cli->prog, cli->cmd, type->text, token_label);
     }
     if (EVP_PKEY_generate(ctx, &pkey) <= 0)
         pkey = NULL;
@@ -305,8 +310,9 @@ int tk_cmd_keygen(int argc, char **argv)
         TK_QUOTED q;
 
         return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --label '%s': 1 to 128 bytes of UTF-8, "
-                                                 "no control characters, no '/' (--key takes a "
-                                                 "value with '/' as a key reference file)",
+                                                 "no control characters, no '/' and not starting "
+                                                 "with 'pkcs11:' (--key takes such a value as a "
+                                                 "key reference file or a URI)",
                             tk_text_quote(&q, label, strlen(label)));
     }
     if (id_hex != NULL && !id_ok(id_hex))

@@ -140,7 +140,9 @@ static void describe(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_OBJECT_CLASS cls,
 static void print_view(const TK_CLI *cli, int first, CK_OBJECT_CLASS cls, const OBJECT_VIEW *v)
 {
     if (!cli->json) {
-        printf("%s '%s' id=%s", class_name(cls), v->label, v->id[0] ? v->id : "(none)");
+        printf("%s '", class_name(cls));
+        tk_cli_put_text(stdout, v->label);
+        printf("' id=%s", v->id[0] ? v->id : "(none)");
         if (v->type[0])
             printf(" %s", v->type);
         if (v->flags[0])

@@ -69,6 +69,13 @@ static char *token_uri(const char *label, const char *manufacturer, const char *
     return tk_uri_format(&uri);
 }
 
+/* A field the token wrote, as one line of text. */
+static void print_line(const char *field)
+{
+    tk_cli_put_text(stdout, field);
+    putchar('\n');
+}
+
 static void print_token(const TK_CLI *cli, int first, CK_SLOT_ID slot, const CK_SLOT_INFO *si,
                         const CK_TOKEN_INFO *ti)
 {
@@ -103,10 +110,16 @@ static void print_token(const TK_CLI *cli, int first, CK_SLOT_ID slot, const CK_
         tk_cli_json_string(stdout, uri != NULL ? uri : "");
         printf("}");
     } else {
-        printf("slot %lu: %s\n", (unsigned long)slot, desc);
-        printf("  token:         %s\n", label);
-        printf("  manufacturer:  %s\n  model:         %s\n  serial:        %s\n", manufacturer,
-               model, serial);
+        printf("slot %lu: ", (unsigned long)slot);
+        print_line(desc);
+        printf("  token:         ");
+        print_line(label);
+        printf("  manufacturer:  ");
+        print_line(manufacturer);
+        printf("  model:         ");
+        print_line(model);
+        printf("  serial:        ");
+        print_line(serial);
         printf("  flags:         %s\n", flags);
         printf("  user PIN:      %s\n", pin_state(ti->flags));
         printf("  memory:        %s\n", mem);

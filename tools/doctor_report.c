@@ -31,7 +31,10 @@ TK_DOCTOR_STATUS tk_doctor_report(TK_DOCTOR *d, const char *check, TK_DOCTOR_STA
     }
     /* Printed as it happens: a slow token shows how far the checks got. */
     if (!d->cli->json) {
-        printf("%-4s  %s: %s\n", status_names[status], check, detail);
+        /* Details quote labels that tokens and other tools wrote. */
+        printf("%-4s  %s: ", status_names[status], check);
+        tk_cli_put_text(stdout, detail);
+        putchar('\n');
         fflush(stdout);
     }
     return status;
@@ -47,8 +50,11 @@ void tk_doctor_hint(TK_DOCTOR *d, const char *fmt, ...)
     va_end(ap);
     OPENSSL_free(d->hint);
     d->hint = OPENSSL_strdup(hint);
-    if (!d->cli->json)
-        printf("hint: %s\n", hint);
+    if (!d->cli->json) {
+        printf("hint: ");
+        tk_cli_put_text(stdout, hint);
+        putchar('\n');
+    }
 }
 
 void tk_doctor_print_json(const TK_DOCTOR *d)

@@ -116,13 +116,15 @@ tk_err "keygen: no --label explained" \
 tk_run 2 "keygen: bad --id" keygen --type ec:P-256 --label x --id 0g
 tk_err "keygen: bad --id explained" \
     "tokenkey keygen: bad --id '0g': give 1 to 64 bytes as hex digits, e.g. --id 0a1b"
-label_rule="1 to 128 bytes of UTF-8, no control characters, no '/' (--key takes a value with '/' as a key reference file)"
+label_rule="1 to 128 bytes of UTF-8, no control characters, no '/' and not starting with 'pkcs11:' (--key takes such a value as a key reference file or a URI)"
 tk_run 2 "keygen: a '/' in --label" keygen --type ec:P-256 --label team/orders
 tk_err "keygen: a '/' in --label explained" "tokenkey keygen: bad --label 'team/orders': $label_rule"
 tk_run 2 "keygen: --label not UTF-8" keygen --type ec:P-256 --label "$(printf 'bad\377\376')"
-tk_err "keygen: --label not UTF-8 explained" "tokenkey keygen: bad --label '$(printf 'bad\377\376')': $label_rule"
+tk_err "keygen: --label not UTF-8 explained" "tokenkey keygen: bad --label 'bad\xff\xfe': $label_rule"
 tk_run 2 "keygen: a newline in --label" keygen --type ec:P-256 --label "$(printf 'new\nline')"
 tk_err "keygen: a newline in --label explained" "tokenkey keygen: bad --label 'new\x0aline': $label_rule"
+tk_run 2 "keygen: a --label that reads as a URI" keygen --type ec:P-256 --label PKCS11:x
+tk_err "keygen: a --label that reads as a URI explained" "tokenkey keygen: bad --label 'PKCS11:x': $label_rule"
 tk_run 2 "keygen: stray argument" keygen --type ec:P-256 --label x extra
 tk_err "keygen: stray argument explained" \
     "tokenkey keygen: unexpected argument 'extra' (see tokenkey keygen --help)"
@@ -138,7 +140,18 @@ tk_run 0 "keygen a" keygen --type ec:P-256 --label a --id 0a --pin-file "$PIN"
 tk_run 0 "keygen b" keygen --type ec:P-256 --label b --id 0b --pin-file "$PIN"
 tk_run 1 "keygen: duplicate label" keygen --type ed25519 --label a --pin-file "$PIN"
 tk_err "keygen: duplicate label explained" \
-    "tokenkey keygen: token '$TOK' already has a key labelled 'a': choose another --label (or remove it: tokenkey delete --key 'a' --yes)"
+    "tokenkey keygen: token '$TOK' already has a key labelled 'a': choose another --label (or remove it: tokenkey delete --key a --yes)"
+# The hint is a command to copy: the label is one shell word in it, whatever it holds.
+tk_run 0 "keygen a label with a quote" keygen --type ec:P-256 --label "it's mine" --id 0c --pin-file "$PIN"
+tk_run 1 "keygen: that label again" keygen --type ec:P-256 --label "it's mine" --pin-file "$PIN"
+hint=$(sed -n "s/.*(or remove it: tokenkey \(.*\))\$/\1/p" "$D/err")
+tk_if "keygen: the hint quotes the label for the shell" "$hint" = "delete --key 'it'\\''s mine' --yes"
+# The hint is a command line: split it as the shell would (a subshell first: a
+# quote left open would end this script).
+if (eval "set -- $hint") 2> /dev/null; then eval "set -- $hint"; else set -- hint-does-not-parse; fi
+tk_run 0 "keygen: the hint's delete command works" "$@" --pin-file "$PIN"
+tk_run 0 "list after the hint's delete" list --pin-file "$PIN"
+tk_hasnt "keygen: the hint deleted that key" "private-key 'it's mine'" "$D/out"
 tk_run 1 "keygen: duplicate id" keygen --type rsa:2048 --label c --id 0A --pin-file "$PIN"
 tk_err "keygen: duplicate id explained" \
     "tokenkey keygen: token '$TOK' already has an object with id 0A: choose another --id, or leave --id out for a random one"
@@ -221,6 +234,7 @@ if [ "$n" -eq 1 ]; then ok "--replace leaves one certificate"; else not_ok "$n c
 tk_run 1 "export: key without a certificate" export --key b --out-dir "$D/exp-b" --pin-file "$PIN"
 tk_err "export: no certificate explained" \
     "tokenkey export: no certificate for $B on the token: run tokenkey import-cert first"
+tk_if "export: a failed export leaves no empty --out-dir" ! -e "$D/exp-b"
 tk_run 0 "export --key-out only" export --key b --key-out "$D/b.ref" --pin-file "$PIN"
 tk_line "export --key-out: the key reference" "-----BEGIN TOKENKEY KEY REFERENCE-----" "$D/b.ref"
 tk_run 2 "export: nowhere to write" export --key a --pin-file "$PIN"
@@ -290,6 +304,9 @@ tk_run 0 "kafka-config: --provider-module in the current directory" kafka-config
 cd - > /dev/null || exit 1
 tk_line "kafka-config: openssl.cnf names it by its full path" "module = $D/tk-copy.so" \
     "$D/k-bare/openssl.cnf"
+tk_run 1 "kafka-config: a key without a certificate" kafka-config --key b --ca "$D/refuse-ca.pem" \
+    --out-dir "$D/k-b" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+tk_if "kafka-config: a failed run leaves no empty --out-dir" ! -e "$D/k-b"
 tk_run 2 "kafka-config: no --out-dir" kafka-config --key a --ca "$D/refuse-ca.pem"
 tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir DIR is required"
 
@@ -337,7 +354,12 @@ tk_hasnt "delete: shared-1 is gone" "private-key 'shared-1' " "$D/out"
 "$TK_STORE_MKOBJ" data many 300 > "$D/mkobj.log" 2>&1 \
     && "$TK_STORE_MKOBJ" data "$(printf 'bad\377')" 1 > "$D/mkobj.log" 2>&1 \
     || { cat "$D/mkobj.log"; exit 1; }
+"$TK_STORE_MKOBJ" data "$(printf 'evil\n\033[2J\302\233')" 1 > "$D/mkobj.log" 2>&1 \
+    || { cat "$D/mkobj.log"; exit 1; }
 tk_run 0 "list: more than 256 objects" list --pin-file "$PIN"
+# Another tool's label cannot split a line or reach the terminal as an escape sequence.
+tk_has "list: control characters in a label escaped" "data 'evil\x0a\x1b[2J\xc2\x9b-0'" "$D/out"
+tk_has "list: a byte that is not UTF-8 escaped" "data 'bad\xff-0'" "$D/out"
 n=$(grep -c "^data 'many-" "$D/out")
 if [ "$n" -eq 300 ]; then ok "list shows all 300 data objects"; else not_ok "list shows $n of 300 data objects"; fi
 tk_run 0 "list --json with a label that is not UTF-8" list --json --pin-file "$PIN"
@@ -352,6 +374,12 @@ assert "bad\ufffd-0" in labels, "no bad\\ufffd-0 label"
 else
     not_ok "list --json: $(tail -1 "$D/json.err")"
 fi
+
+"$TK_STORE_MKOBJ" keygen ec "$(printf 'title\033]0;x\007')" 7e > "$D/mkobj.log" 2>&1 \
+    || { cat "$D/mkobj.log"; exit 1; }
+tk_run 0 "inspect: a key another tool labelled with control characters" inspect \
+    "pkcs11:token=$TOK;id=%7E;type=private" --pin-file "$PIN"
+tk_line "inspect: its label escaped" "label:         title\x1b]0;x\x07" "$D/out"
 
 # ---- the command line never echoes a PIN given by mistake ----
 tk_run 2 "a single-dash -pin=" list -pin=56785678
