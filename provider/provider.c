@@ -4,6 +4,7 @@
  * so a program that merely loads the provider never touches a token.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +109,30 @@ static const OSSL_DISPATCH tk_dispatch[] = {
     { 0, NULL }
 };
 
+/* Keep a configuration error for tk_provctx_ready; the first one found is the one reported. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void config_failed(TK_PROVCTX *ctx, int reason, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (ctx->config_reason != 0)
+        return;
+    ctx->config_reason = reason;
+    va_start(ap, fmt);
+    vsnprintf(ctx->config_error, sizeof(ctx->config_error), fmt, ap);
+    va_end(ap);
+}
+
+int tk_provctx_ready(const TK_PROVCTX *ctx)
+{
+    if (ctx->config_reason == 0)
+        return 1;
+    TK_RAISE(ctx, ctx->config_reason, "%s", ctx->config_error);
+    return 0;
+}
+
 /* Read our openssl.cnf section (every key we know) and then the environment. */
 static int load_config(TK_PROVCTX *ctx, OSSL_FUNC_core_get_params_fn *get_params)
 {
@@ -128,34 +153,29 @@ static int load_config(TK_PROVCTX *ctx, OSSL_FUNC_core_get_params_fn *get_params
         for (size_t i = 0; i < nkeys; i++)
             if (values[i] != NULL && !tk_config_set(&ctx->cfg, tk_config_keys[i], values[i],
                                                     err, sizeof(err))) {
-                TK_RAISE(ctx, TK_R_BAD_CONFIG, "tokenkey: invalid openssl.cnf setting: %s", err);
+                config_failed(ctx, TK_R_BAD_CONFIG, "invalid openssl.cnf setting: %s", err);
                 return 0;
             }
     }
     if (!tk_config_from_env(&ctx->cfg, err, sizeof(err))) {
-        TK_RAISE(ctx, TK_R_BAD_CONFIG, "tokenkey: invalid environment setting: %s", err);
+        config_failed(ctx, TK_R_BAD_CONFIG, "invalid environment setting: %s", err);
         return 0;
     }
     return 1;
 }
 
 /*
- * Errors raised here come before OpenSSL registers our reason strings
- * (it does that only after init succeeds), so their text must stand alone.
- *
- * A wrong module path is a configuration error: say so when the provider
- * loads (librdkafka then fails at rd_kafka_new) rather than at the first
- * handshake. Checking the file exists does not touch the token.
+ * A wrong module path is a configuration error, reported as one by every
+ * use, the first key load included (librdkafka then fails at rd_kafka_new,
+ * not at the first handshake). Checking the file exists does not touch
+ * the token.
  */
-static int check_module_path(TK_PROVCTX *ctx)
+static void check_module_path(TK_PROVCTX *ctx)
 {
-    if (ctx->cfg.module != NULL && access(ctx->cfg.module, R_OK) != 0) {
-        TK_RAISE(ctx, TK_R_MODULE_NOT_FOUND, "tokenkey: PKCS#11 module '%s' not found: %s: "
-                 "check pkcs11-module in openssl.cnf or TOKENKEY_MODULE", ctx->cfg.module,
-                 strerror(errno));
-        return 0;
-    }
-    return 1;
+    if (ctx->cfg.module != NULL && access(ctx->cfg.module, R_OK) != 0)
+        config_failed(ctx, TK_R_MODULE_NOT_FOUND, "PKCS#11 module '%s' not found: %s: check "
+                      "pkcs11-module in openssl.cnf or TOKENKEY_MODULE", ctx->cfg.module,
+                      strerror(errno));
 }
 
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
@@ -194,10 +214,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (ctx->core_set_error_debug == NULL || ctx->core_vset_error == NULL)
         ctx->core_new_error = NULL; /* all three or none: see errors.c */
 
-    if (!load_config(ctx, get_params) || !check_module_path(ctx)) {
-        provctx_free(ctx);
-        return 0;
-    }
+    /* A bad setting is kept for tk_provctx_ready: loading fails only for want of memory. */
+    if (load_config(ctx, get_params))
+        check_module_path(ctx);
     if (ctx->cfg.debug > 0)
         tk_debug_configure(ctx->cfg.debug, ctx->cfg.debug_file);
     ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
@@ -249,6 +268,8 @@ int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
     const char *path = uri != NULL && uri->module_path != NULL ? uri->module_path : ctx->cfg.module;
     int ok = 1;
 
+    if (!tk_provctx_ready(ctx))
+        return 0;
     if (path == NULL) {
         TK_RAISE(ctx, TK_R_NO_MODULE, "%s",
                  uri != NULL && uri->module_name != NULL

@@ -30,6 +30,18 @@ typedef struct tk_provctx {
      */
     OSSL_LIB_CTX *digest_libctx;
     TK_CONFIG cfg;
+    /*
+     * What was wrong with the configuration when the provider loaded (a
+     * bad openssl.cnf or environment setting, a PKCS#11 module that is not
+     * there): config_reason 0 when nothing. Loading still succeeds, and
+     * every use raises this error (tk_provctx_ready): OpenSSL 3.0 drops the
+     * errors of a provider that fails to activate from openssl.cnf, and an
+     * application that then loads it by name (librdkafka's ssl.providers)
+     * gets a copy without the section's settings, whose own error ("no
+     * PKCS#11 module configured") would send the user the wrong way.
+     */
+    int config_reason;
+    char config_error[512];
 
     OSSL_FUNC_core_new_error_fn *core_new_error;
     OSSL_FUNC_core_set_error_debug_fn *core_set_error_debug;
@@ -42,6 +54,12 @@ typedef struct tk_provctx {
     char *module_paths[TK_MAX_MODULES];
     size_t n_modules;
 } TK_PROVCTX;
+
+/*
+ * Whether the provider can be used: 0 after raising the configuration
+ * error found at load. Every operation that reaches a token asks first.
+ */
+int tk_provctx_ready(const TK_PROVCTX *ctx);
 
 /*
  * The module a URI points at: its module-path, else the configured module.

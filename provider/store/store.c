@@ -74,6 +74,8 @@ static void *tk_store_open(void *provctx, const char *text)
     TK_URI *uri = NULL;
     TK_URI_ERR rc;
 
+    if (!tk_provctx_ready(provctx))
+        return NULL;
     memset(&err, 0, sizeof(err));
     rc = tk_uri_parse(text, &uri, &err);
     if (rc != TK_URI_OK) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # What a Kafka client reports when the token side is wrong: a key reference
-# whose token key does not match the certificate, no PIN, an absent token.
+# whose token key does not match the certificate, no PIN, an absent token,
+# a wrong module path or a bad setting in openssl.cnf.
 # Each fails at client creation (rd_kafka_new) with a message that names
 # the problem, promptly, never a hang: the example exits 2 with
 # librdkafka's error text, which carries tokenkey's.
@@ -49,6 +50,17 @@ mkdir -p "$KAFKA_DIR/empty-tokens"
 printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
     "$KAFKA_DIR/empty-tokens" >"$KAFKA_DIR/empty.conf"
 expect_refused no-token "no token in .* matches" SOFTHSM2_CONF="$KAFKA_DIR/empty.conf"
+
+# 4. A wrong pkcs11-module path in openssl.cnf, and 5. a bad setting there:
+#    the section's own error, not "no PKCS#11 module configured" from a copy
+#    of the provider that librdkafka loads by name without the section.
+mv "$KAFKA_DIR/good/openssl.cnf" "$KAFKA_DIR/good/openssl.cnf.orig"
+sed 's|^pkcs11-module *=.*|pkcs11-module = /nonexistent/libpkcs11.so|' \
+    "$KAFKA_DIR/good/openssl.cnf.orig" >"$KAFKA_DIR/good/openssl.cnf"
+expect_refused bad-module "PKCS#11 module '/nonexistent/libpkcs11.so' not found"
+{ cat "$KAFKA_DIR/good/openssl.cnf.orig"; echo "debug = 7"; } >"$KAFKA_DIR/good/openssl.cnf"
+expect_refused bad-setting "invalid openssl.cnf setting: 'debug' must be 0, 1 or 2, not '7'"
+mv "$KAFKA_DIR/good/openssl.cnf.orig" "$KAFKA_DIR/good/openssl.cnf"
 
 # And with all restored, the same files work.
 rc=0

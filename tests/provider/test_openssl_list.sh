@@ -35,13 +35,19 @@ grep -q '^  tokenkey$' "$out" || fail "tokenkey is not listed"
 grep -q 'status: active' "$out" || fail "tokenkey is not active"
 grep -q 'name: tokenkey' "$out" || fail "no name line"
 
-# 2. A module path that does not exist: loading fails and says which path.
+# 2. A module path that does not exist: the provider loads (an activation
+# from openssl.cnf that failed would lose the error), and the first use
+# fails and says which path.
 TOKENKEY_MODULE=/nonexistent/x.so list_providers
-[ "$rc" -ne 0 ] || fail "TOKENKEY_MODULE=/nonexistent/x.so: exit status 0"
-[ "$rc" -lt 128 ] || fail "TOKENKEY_MODULE=/nonexistent/x.so: killed by signal $((rc - 128))"
-grep -q "'/nonexistent/x.so'" "$err" || fail "stderr does not name '/nonexistent/x.so'"
+[ "$rc" -eq 0 ] || fail "TOKENKEY_MODULE=/nonexistent/x.so: exit status $rc"
+grep -q 'status: active' "$out" || fail "tokenkey not listed with a missing module"
+rc=0
+TOKENKEY_MODULE=/nonexistent/x.so openssl storeutl -provider-path "$TK_PROVIDER_DIR" \
+    -provider default -provider tokenkey 'pkcs11:token=any' >"$out" 2>"$err" || rc=$?
+[ "$rc" -ne 0 ] || fail "storeutl with TOKENKEY_MODULE=/nonexistent/x.so: exit status 0"
+[ "$rc" -lt 128 ] || fail "storeutl with TOKENKEY_MODULE=/nonexistent/x.so: killed by signal $((rc - 128))"
+grep -q "'/nonexistent/x.so' not found" "$err" || fail "stderr does not name '/nonexistent/x.so'"
 grep -q 'PKCS#11 module' "$err" || fail "stderr does not say it is the PKCS#11 module"
-grep -q 'status: active' "$out" && fail "tokenkey listed as active with a missing module"
 
 # 3. The fixture's SoftHSM2 as the module: loads, active, exit 0.
 TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE list_providers
