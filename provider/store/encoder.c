@@ -236,15 +236,29 @@ static int print_ec(BIO *out, const TK_KEY *k)
  */
 static int print_params(BIO *out, const TK_KEY *k)
 {
-    if (k->type != TK_KEY_EC)
+    if (k->type != TK_KEY_EC || k->group[0] == '\0')
         return 1;
     return BIO_printf(out, "EC-Parameters: (%d bit)\n", k->bits) > 0 && print_ec_group(out, k);
+}
+
+/*
+ * Whether there is a public half to print: a key made with
+ * EVP_PKEY_fromdata and no public parameters has none (nor a private one).
+ */
+static int has_public(const TK_KEY *k)
+{
+    if (k->type == TK_KEY_RSA)
+        return k->rsa_n != NULL && k->rsa_e != NULL;
+    return k->pub != NULL && k->pub_len > 0 && (k->type != TK_KEY_EC || k->group[0] != '\0');
 }
 
 /* The key: type, size, public half, and where its private half is. */
 static int print_key(BIO *out, const TK_KEY *k, int private_part)
 {
     int ok;
+
+    if (!has_public(k))
+        return -1;
 
     if (k->type == TK_KEY_ED25519)
         ok = BIO_printf(out, "ED25519 %s-Key:%s\n", private_part ? "Private" : "Public",
@@ -286,9 +300,12 @@ static int tk_enc_text_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj_r
                                    && (selection == 0
                                        || (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0));
     BIO_free(out);
-    if (!ok)
+    if (ok < 0)
+        TK_RAISE(ectx->provctx, TK_R_BAD_ARGUMENT, "the %s key has no public half to print "
+                 "(made from parameters without one)", tk_key_type_name(k->type));
+    else if (!ok)
         TK_RAISE(ectx->provctx, TK_R_OPERATION_FAILED, "printing the key");
-    return ok;
+    return ok > 0;
 }
 
 /* ---- dispatch tables ---- */
