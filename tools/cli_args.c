@@ -234,11 +234,9 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     if (r == TK_KEYREF_NOT_OURS)
         return tk_cli_error(cli, 0, "'%s' is not a key reference (-----BEGIN TOKENKEY KEY "
                                     "REFERENCE-----): give one, a key label or a pkcs11: URI", *key);
-    if (r == TK_KEYREF_BAD || uri->pin_value != NULL) {
-        tk_cli_error(cli, 0, "key reference '%s': %s", *key,
-                     r == TK_KEYREF_BAD ? why : "it holds pin-value=: give the PIN with --pin-file FILE");
+    if (r == TK_KEYREF_BAD) { /* a PIN in it included (tk_keyref_from_der) */
         tk_uri_free(uri);
-        return 0;
+        return tk_cli_error(cli, 0, "key reference '%s': %s", *key, why);
     }
     snprintf(why, sizeof(why), "key reference '%s'", *key);
     if (!key_type_ok(cli, why, uri)) {

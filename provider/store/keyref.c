@@ -118,6 +118,20 @@ static TK_KEYREF_RESULT check_uri(const ASN1_UTF8STRING *s, TK_URI **uri, char *
         *uri = NULL;
         return TK_KEYREF_BAD;
     }
+    /*
+     * Nor a PIN: the file is public (0644, copied beside certificates),
+     * and a pin-source= would let whoever writes it choose what file or
+     * variable is read and sent to the token.
+     */
+    if ((*uri)->pin_value != NULL || (*uri)->pin_source != NULL) {
+        snprintf(why, whylen, "the URI holds %s=, which a key reference may not (it is a public "
+                              "file): give the PIN source with 'pin' in openssl.cnf or "
+                              "TOKENKEY_PIN_FILE", (*uri)->pin_value != NULL ? "pin-value"
+                                                                             : "pin-source");
+        tk_uri_free(*uri);
+        *uri = NULL;
+        return TK_KEYREF_BAD;
+    }
     return TK_KEYREF_OK;
 }
 

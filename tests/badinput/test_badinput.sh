@@ -107,6 +107,13 @@ run_setup "ref: missing-key PEM" ref_pem "$D/gone.der" "$REFS/missing-key.pem"
 run_setup "ref: module-path" ref_der "$D/modpath.der" 'tokenkey key reference v1' \
     "$EC?module-path=$TOKENKEY_MODULE"
 run_setup "ref: module-path PEM" ref_pem "$D/modpath.der" "$REFS/module-path.pem"
+# The right key, with the PIN, or where to read it, in the file: never.
+run_setup "ref: pin-value" ref_der "$D/pinvalue.der" 'tokenkey key reference v1' \
+    "$EC?pin-value=99999999"
+run_setup "ref: pin-value PEM" ref_pem "$D/pinvalue.der" "$REFS/pin-value.pem"
+run_setup "ref: pin-source" ref_der "$D/pinsource.der" 'tokenkey key reference v1' \
+    "$EC?pin-source=file:$TOKENKEY_PIN_FILE"
+run_setup "ref: pin-source PEM" ref_pem "$D/pinsource.der" "$REFS/pin-source.pem"
 # The key's certificate, not the key: the CLI takes key pairs by their private key.
 run_setup "ref: type=cert" ref_der "$D/certtype.der" 'tokenkey key reference v1' \
     "$TOKEN;object=bad-ec;type=cert"
