@@ -209,23 +209,24 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
     char source[1100], msg[1400], name[PATH_MAX + 3], hint[PATH_MAX + 400];
     const char *origin;
     struct stat st;
-    int fd;
     CK_RV rv;
 
     if (!(tk_p11_token_cached_info(d->token)->flags & CKF_LOGIN_REQUIRED))
         return tk_doctor_report(d, "login", TK_DOCTOR_OK, "the token needs no login");
     pin_source(d->cli, d->token, source, sizeof(source));
-    /* Say what is wrong with the PIN file here rather than in a line of its own. */
+    /*
+     * Say what is wrong with the PIN file here rather than in a line of its
+     * own. Without opening it: a pipe would block here (the PIN getter waits
+     * for one with a time limit), and its first reader would take the PIN.
+     */
     if (d->cli->pin_file != NULL) {
         msg[0] = '\0';
-        if ((fd = open(d->cli->pin_file, O_RDONLY | O_CLOEXEC)) < 0)
+        if (stat(d->cli->pin_file, &st) != 0 || access(d->cli->pin_file, R_OK) != 0)
             snprintf(msg, sizeof(msg), "cannot read PIN file %s: %s",
                      tk_pin_target_display(TK_PIN_FILE, d->cli->pin_file, name, sizeof(name)),
                      strerror(errno));
-        else if (fstat(fd, &st) == 0 && st.st_size == 0)
+        else if (S_ISREG(st.st_mode) && st.st_size == 0)
             snprintf(msg, sizeof(msg), "PIN file '%s' is empty", d->cli->pin_file);
-        if (fd >= 0)
-            close(fd);
         if (msg[0] != '\0')
             return fail(d, "login", pin_file_hint, msg);
     }

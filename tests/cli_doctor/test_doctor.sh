@@ -221,6 +221,15 @@ tk_line "no CA file: FAIL" "FAIL  chain: cannot read CA certificates from '$D/no
 tk_run 3 "missing PIN file" doctor --pin-file "$D/no-such.pin" --key good
 tk_line "missing PIN file: FAIL" "FAIL  login: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/out"
 
+# A PIN file that is a pipe (a secrets manager's): read once, by the login.
+mkfifo "$D/pin.fifo"
+cat "$PIN" > "$D/pin.fifo" &
+writer=$!
+tk_run 0 "PIN file is a pipe" doctor --pin-file "$D/pin.fifo" --key good
+tk_line "PIN file is a pipe: login" "ok    login: logged in with the PIN from '$D/pin.fifo'" "$D/out"
+kill "$writer" 2> /dev/null
+wait "$writer" 2> /dev/null
+
 # ---- the command line ----
 tk_run 2 "--pin refused" doctor --pin 1234 --key good
 tk_line "--pin: one line" "tokenkey doctor: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
