@@ -133,9 +133,10 @@ static int read_keyref(const char *uri)
     return ok;
 }
 
-static void test_keyref_good(void **state)
+/* A well-formed key reference with a PIN in it: refused (a public file), and wiped. */
+static void test_keyref_pin_refused(void **state)
 {
-    assert_true(read_keyref("pkcs11:token=t1;object=k;type=private?pin-value=" NEEDLE));
+    assert_false(read_keyref("pkcs11:token=t1;object=k;type=private?pin-value=" NEEDLE));
 }
 
 /* The URI does not parse: the text check_uri made of it is wiped too. */
@@ -167,7 +168,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_control),
-        cmocka_unit_test(test_keyref_good),
+        cmocka_unit_test(test_keyref_pin_refused),
         cmocka_unit_test(test_keyref_bad_uri),
         cmocka_unit_test(test_keygen_token),
     };
