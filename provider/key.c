@@ -236,8 +236,7 @@ CK_RV tk_key_from_object(TK_PROVCTX *ctx, TK_P11_SESSION *s, CK_OBJECT_HANDLE ob
     return CKR_OK;
 }
 
-/* Raise the "two or more keys" error, listing the URI of each (up to 4). */
-static void raise_ambiguous(TK_PROVCTX *ctx, const TK_URI *uri, TK_FOUND *found, size_t n)
+void tk_key_raise_ambiguous(TK_PROVCTX *ctx, const TK_URI *uri, const TK_FOUND *found, size_t n)
 {
     char list[1024] = "";
     char *text = tk_objects_uri_for_message(uri);
@@ -280,7 +279,7 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
     }
     /* Never pick one of several silently: the wrong key is worse than none. */
     if (n > 1) {
-        raise_ambiguous(ctx, uri, found, n);
+        tk_key_raise_ambiguous(ctx, uri, found, n);
         goto end;
     }
     rv = tk_p11_session_get(found[0].token, &s);

@@ -15,6 +15,7 @@
 #include <openssl/core.h>
 
 #include "fork_lock.h"
+#include "objects.h"
 #include "p11/p11.h"
 #include "pin.h"
 #include "provider.h"
@@ -83,6 +84,12 @@ int tk_key_max_signature_size(const TK_KEY *k);
 int tk_key_security_bits(const TK_KEY *k);
 /* For EC keys, the byte length of the group order (for r||s <-> DER). */
 int tk_key_ec_order_bytes(const TK_KEY *k);
+
+/*
+ * Raise the "URI matches n private keys" error, listing the URIs of the
+ * first 4 of found (n may be more).
+ */
+void tk_key_raise_ambiguous(TK_PROVCTX *ctx, const TK_URI *uri, const TK_FOUND *found, size_t n);
 
 /*
  * The one private key a URI names: the URI's module (or the configured

@@ -193,6 +193,25 @@ static int find_class(TK_STORE_CTX *sctx, CK_OBJECT_CLASS cls, int login)
     return 1;
 }
 
+/*
+ * A listing that can hand out private keys hands out one at most: an
+ * application that takes the first private key a URI gives (nginx's
+ * store: keys, a loop over OSSL_STORE_load) must not get one of several
+ * silently. More is an error listing them, as for type=private.
+ */
+static int one_private_key(TK_STORE_CTX *sctx)
+{
+    TK_FOUND keys[4];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sctx->n_items; i++)
+        if (sctx->items[i].cls == CKO_PRIVATE_KEY && n++ < 4)
+            keys[n - 1] = sctx->items[i].where;
+    if (n > 1)
+        tk_key_raise_ambiguous(sctx->provctx, sctx->uri, keys, n);
+    return n <= 1;
+}
+
 /* The first load(): find what the URI names. */
 static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
@@ -226,8 +245,10 @@ static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_
     if ((want & WANT_PRIVATE) != 0
         && !tk_pin_source_choose(&sctx->pin, ctx, sctx->uri, ctx->cfg.pin, pw_cb, pw_cbarg))
         return 0;
-    if (((want & WANT_PRIVATE) != 0 && !find_class(sctx, CKO_PRIVATE_KEY, 1))
-        || ((want & WANT_PUBLIC) != 0 && !find_class(sctx, CKO_PUBLIC_KEY, 0))
+    if ((want & WANT_PRIVATE) != 0 && (!find_class(sctx, CKO_PRIVATE_KEY, 1)
+                                       || !one_private_key(sctx)))
+        return 0;
+    if (((want & WANT_PUBLIC) != 0 && !find_class(sctx, CKO_PUBLIC_KEY, 0))
         || ((want & WANT_CERT) != 0 && !find_class(sctx, CKO_CERTIFICATE, 0)))
         return 0;
     /*

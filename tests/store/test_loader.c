@@ -142,23 +142,39 @@ static char *token_uri(const char *rest)
     return uri;
 }
 
+/*
+ * A listing that can return private keys returns one at most: with two on
+ * the token, an application that takes the first private key a URI gives
+ * must get an error naming both, not one of them.
+ */
 static void test_list_token(void **state)
 {
-    char *uri = token_uri("");
+    char *uri = token_uri(""), *one = token_uri(";object=ld-a");
     LOADED l;
     char *errors;
 
     assert_int_equal(load_all(env.libctx, uri, 0, NULL, &l), 1);
     errors = st_errors();
+    assert_int_equal(l.pkeys, 0);
+    assert_true(l.failed_loads > 0);
+    assert_non_null(strstr(errors, "matches 2 private keys"));
+    assert_non_null(strstr(errors, "object=ld-a;type=private"));
+    assert_non_null(strstr(errors, "object=ld-b;type=private"));
+    loaded_free(&l);
+    free(errors);
+    /* One key pair: its private key, public key and certificate. */
+    assert_int_equal(load_all(env.libctx, one, 0, NULL, &l), 1);
+    errors = st_errors();
     if (l.failed_loads != 0)
         fail_msg("loads failed:\n%s", errors);
-    assert_int_equal(l.pkeys, 2);
-    assert_int_equal(l.pubkeys, 2);
+    assert_int_equal(l.pkeys, 1);
+    assert_int_equal(l.pubkeys, 1);
     assert_int_equal(l.certs, 1);
     assert_int_equal(l.other, 0);
     assert_int_equal(X509_cmp(l.cert, cert_a), 0);
     loaded_free(&l);
     free(errors);
+    free(one);
     free(uri);
 }
 
