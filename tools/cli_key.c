@@ -225,6 +225,16 @@ int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made)
         tk_cli_error(cli, 0, "cannot create --out-dir '%s': %s", dir, strerror(errno));
         return 0;
     }
+    /*
+     * Public files, for a client that may run as another user: 0755
+     * whatever the umask, like the files (0644). An existing directory
+     * keeps the mode its owner gave it.
+     */
+    if (*made && chmod(dir, 0755) != 0) {
+        tk_cli_error(cli, 0, "cannot make --out-dir '%s' readable by the client: %s", dir,
+                     strerror(errno));
+        return 0;
+    }
     return 1;
 }
 

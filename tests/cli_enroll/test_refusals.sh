@@ -246,6 +246,7 @@ tk_err "export: one file explained" \
     "tokenkey export: the key reference and the certificate would go to the same file '$D/same.pem': give them different names"
 tk_if "export: nothing written to it" ! -e "$D/same.pem"
 tk_run 0 "export a" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
+tk_if "export: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/exp-a")" = 755
 tk_run 1 "export again" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
 tk_err "export again explained" \
     "tokenkey export: '$D/exp-a/key.pem' already exists: pass --force to overwrite it"
@@ -293,6 +294,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D
     > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
 tk_run 0 "kafka-config: an intermediate CA as --ca" kafka-config --key a --ca "$D/inter.pem" \
     --out-dir "$D/k-inter" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+# umask 077 (above): the directory it made is still readable by a client of another user.
+tk_if "kafka-config: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/k-inter")" = 755
 tk_run 0 "kafka-config: a self-signed broker certificate as --ca" kafka-config --key a \
     --ca "$D/broker.pem" --out-dir "$D/k-broker" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
     --pin-file "$PIN"
