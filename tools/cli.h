@@ -169,6 +169,27 @@ char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri);
 /* Drain OpenSSL's error queue to stderr, one indented line each. */
 void tk_cli_print_openssl_errors(const TK_CLI *cli);
 
+/* ---- the tokenkey.so a client loads (client_provider.c) ---- */
+
+/*
+ * The file OpenSSL loads for the provider whose section says module
+ * (NULL: no module line, the provider is found by its name): an absolute
+ * module as it is, else under OPENSSL_MODULES or libcrypto's modules
+ * directory.
+ */
+void tk_cli_client_provider_path(char *out, size_t cap, const char *module);
+/*
+ * Whether path loads as OpenSSL loads a provider (dlopen RTLD_NOW) and has
+ * OSSL_provider_init, which is not called. 0 with why (the file named).
+ */
+int tk_cli_provider_loadable(const char *path, char *why, size_t cap);
+/*
+ * The 'module' line of the client's tokenkey section (tk_cli_client_config
+ * read it), and in *origin where it is ("section [s] of '/path'"); NULL when
+ * there is none, *origin then says whether a section was found (NULL if not).
+ */
+const char *tk_cli_client_provider_module(const char **origin);
+
 /* ---- part B: inspect and doctor (cmd_inspect.c, inspect_*.c, cmd_doctor.c, doctor_*.c) ---- */
 
 #include <openssl/x509.h>

@@ -28,6 +28,8 @@
 /* Read once per process and kept to its end: the CLI runs one command. */
 static TK_CONFIG client_config;
 static char client_pin_origin[PATH_MAX + 300]; /* where the section's pin was, if it had one */
+static char client_section[PATH_MAX + 300];    /* "section [s] of '/path'", if there is one */
+static char *client_provider_module;           /* the section's 'module' (OpenSSL's own key) */
 static enum { UNREAD, READ, FAILED } client_config_state;
 
 static const char *after_dot(const char *name)
@@ -111,6 +113,11 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
         return ok;
     }
     section = tokenkey_section(conf);
+    if (section != NULL) {
+        snprintf(client_section, sizeof(client_section), "section [%s] of '%s'", section, path);
+        if ((value = section_value(conf, section, "module", 0)) != NULL)
+            client_provider_module = OPENSSL_strdup(value); /* kept for the process's life */
+    }
     for (const char *const *key = tk_config_keys; ok && section != NULL && *key != NULL; key++) {
         if ((value = section_value(conf, section, *key, 0)) == NULL)
             continue;
@@ -123,6 +130,12 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
     ERR_pop_to_mark(); /* missing sections are no error here */
     NCONF_free(conf);
     return ok;
+}
+
+const char *tk_cli_client_provider_module(const char **origin)
+{
+    *origin = client_section[0] != '\0' ? client_section : NULL;
+    return client_provider_module;
 }
 
 const char *tk_cli_client_pin_origin(void)

@@ -37,6 +37,41 @@ static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, 
     return TK_DOCTOR_FAIL;
 }
 
+/*
+ * The first thing a client does: load tokenkey.so, the file its
+ * openssl.cnf section's 'module' names or the one in OpenSSL's modules
+ * directory. A wrong path there fails the client with "Failed to load
+ * OpenSSL provider", which the rest of doctor (the CLI has the provider
+ * built in) would never see.
+ */
+static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
+{
+    const char *origin, *module;
+    char path[4200], why[1200], msg[5600], hint[1400];
+
+    if (tk_cli_client_config(d->cli) == NULL)
+        return fail(d, "provider", "fix the OpenSSL configuration named above (the client reads it too)",
+                    "the client's tokenkey settings cannot be read");
+    module = tk_cli_client_provider_module(&origin);
+    tk_cli_client_provider_path(path, sizeof(path), module);
+    if (tk_cli_provider_loadable(path, why, sizeof(why))) {
+        if (module != NULL)
+            return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads ('module' in %s)",
+                                    path, origin);
+        return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads (by name, from %s)",
+                                path, getenv("OPENSSL_MODULES") != NULL ? "OPENSSL_MODULES"
+                                                                         : "OpenSSL's modules directory");
+    }
+    snprintf(msg, sizeof(msg), "the client cannot load tokenkey.so: %s", why);
+    if (module != NULL)
+        snprintf(hint, sizeof(hint), "fix 'module' in %s: the path of tokenkey.so "
+                 "(tokenkey kafka-config --provider-module PATH --force writes it)", origin);
+    else
+        snprintf(hint, sizeof(hint), "install tokenkey (meson install), or name tokenkey.so with "
+                 "'module' in the client's openssl.cnf (tokenkey kafka-config --provider-module PATH)");
+    return fail(d, "provider", hint, msg);
+}
+
 static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
 {
     TK_CLI *cli = d->cli;
@@ -332,7 +367,7 @@ int tk_cmd_doctor(int argc, char **argv)
     const TK_CLI_OPTION opts[] = {
         { "--cert", &d.cert_file, NULL, "the certificate file the client presents: the certificate, then "
                                          "its intermediates (default: the token's, with the key's CKA_ID)" },
-        { "--ca", &d.ca_file, NULL, "PEM file of the CAs the brokers trust: verify the chain against it" },
+        { "--ca", &d.ca_file, NULL, "PEM file of the CAs the brokers trust for client certificates: verify the chain against it" },
         { "--chain", &d.chain_file, NULL, "PEM file of intermediate CA certificates" },
         { NULL, NULL, NULL, NULL }
     };
@@ -351,7 +386,8 @@ int tk_cmd_doctor(int argc, char **argv)
      * it, the certificate a client would present is what failed (exit 1).
      */
     code = TK_EXIT_SETUP;
-    if (check_module(&d) == TK_DOCTOR_FAIL || check_token(&d, uri) == TK_DOCTOR_FAIL
+    if (check_provider(&d) == TK_DOCTOR_FAIL || check_module(&d) == TK_DOCTOR_FAIL
+        || check_token(&d, uri) == TK_DOCTOR_FAIL
         || check_pin(&d) == TK_DOCTOR_FAIL || check_login(&d) == TK_DOCTOR_FAIL
         || check_key(&d, uri) == TK_DOCTOR_FAIL)
         goto end;

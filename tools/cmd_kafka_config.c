@@ -13,7 +13,6 @@
  * PIN is never in them, at most the path of a PIN file.
  */
 #include <ctype.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -299,19 +298,12 @@ static void keep_bootstrap(KAFKA_FILES *f)
  */
 static int check_provider_module(TK_CLI *cli, const char *path)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL); /* OpenSSL's flags (dso_dlfcn.c) */
-    int is_provider;
+    char why[1200];
 
-    /* dlerror() names the file already. */
-    if (h == NULL)
-        return tk_cli_error(cli, 0, "--provider-module cannot be loaded: %s: give the path of "
-                                    "tokenkey.so", dlerror());
-    is_provider = dlsym(h, "OSSL_provider_init") != NULL;
-    dlclose(h);
-    if (!is_provider)
-        return tk_cli_error(cli, 0, "--provider-module '%s' is not an OpenSSL provider (it has no "
-                                    "OSSL_provider_init): give the path of tokenkey.so", path);
-    return 1;
+    if (tk_cli_provider_loadable(path, why, sizeof(why)))
+        return 1;
+    return tk_cli_error(cli, 0, "--provider-module %s%s: give the path of tokenkey.so",
+                        why[0] == '\'' ? "" : "cannot be loaded: ", why);
 }
 
 /*

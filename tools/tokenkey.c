@@ -89,8 +89,23 @@ static int run(int argc, char **argv)
  */
 int main(int argc, char **argv)
 {
-    int code = run(argc, argv);
-    int flush_failed = fflush(stdout) != 0, err = errno;
+    int code, flush_failed, err;
+
+    /*
+     * The OpenSSL configuration (OPENSSL_CONF) is the client's: tokenkey
+     * reads its tokenkey section (cli_config.c) but does not load it into
+     * this process. Loaded, it would start the client's own tokenkey.so
+     * beside the built-in one, and a file that activates providers without
+     * 'default' would leave SoftHSM2's own libcrypto calls (its PIN check)
+     * without algorithms: the token then rejects the right PIN.
+     */
+    if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL)) {
+        fprintf(stderr, "tokenkey: cannot initialise OpenSSL\n");
+        return TK_EXIT_SETUP;
+    }
+    code = run(argc, argv);
+    flush_failed = fflush(stdout) != 0;
+    err = errno;
 
     if (flush_failed || ferror(stdout)) {
         fprintf(stderr, "tokenkey: cannot write to standard output%s%s\n", flush_failed ? ": " : "",

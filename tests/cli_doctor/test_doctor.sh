@@ -51,6 +51,7 @@ doctor() { want=$1 name=$2; shift 2; tk_run "$want" "$name" doctor --pin-file "$
 
 # ---- a good setup ----
 doctor 0 "good setup" --key good --ca "$D/ca-one.pem"
+tk_line "good: provider" "ok    provider: '$OPENSSL_MODULES/tokenkey.so' loads (by name, from OPENSSL_MODULES)" "$D/out"
 tk_has "good: module" "ok    module: '$MOD' loaded and initialised (" "$D/out"
 tk_has "good: token" "ok    token: 'tk-doctor' (SoftHSM v2, serial $TOKENKEY_TEST_SERIAL) in slot " "$D/out"
 tk_line "good: pin" "ok    pin: user PIN initialised, no failed login reported" "$D/out"
@@ -60,14 +61,14 @@ tk_line "good: certificate" "ok    certificate: 'CN=good-client' issued by 'CN=c
 tk_line "good: chain" "ok    chain: verifies against '$D/ca-one.pem' for TLS client use: 'CN=good-client' <- 'CN=ca-one'" "$D/out"
 tk_has "good: dates" "ok    dates: valid now; the first to expire is 'CN=good-client', on " "$D/out"
 tk_line "good: signature" "ok    signature: an ECDSA-SHA256 signature made by the token verifies with the certificate's public key" "$D/out"
-tk_if "good: nine lines, no hint" "$(wc -l < "$D/out")" -eq 9
+tk_if "good: ten lines, no hint" "$(wc -l < "$D/out")" -eq 10
 tk_empty "good: nothing on stderr" "$D/err"
 
 doctor 0 "good setup, --json" --key good --ca "$D/ca-one.pem" --json
-tk_json "json: the nine checks in order" "[c['check'] for c in d['checks']] == ['module', 'token', 'pin', 'login', 'key', 'certificate', 'chain', 'dates', 'signature']"
+tk_json "json: the ten checks in order" "[c['check'] for c in d['checks']] == ['provider', 'module', 'token', 'pin', 'login', 'key', 'certificate', 'chain', 'dates', 'signature']"
 tk_json "json: all ok" "all(c['status'] == 'ok' for c in d['checks'])"
 tk_json "json: no hint" "d['hint'] is None"
-tk_json "json: key detail" "d['checks'][4]['detail'] == '$(tk_key_uri good 01) (EC, 256 bits)'"
+tk_json "json: key detail" "d['checks'][5]['detail'] == '$(tk_key_uri good 01) (EC, 256 bits)'"
 
 # A URI's scheme in any case is a URI (RFC 3986), not a key label.
 doctor 0 "an upper-case PKCS11: scheme" --key "PKCS11:${TOKEN#pkcs11:};object=good" --ca "$D/ca-one.pem"
@@ -135,13 +136,28 @@ tk_if "export: not the CA certificate that did not sign it" \
     "$(grep -c 'BEGIN CERTIFICATE' "$D/export-rolled/cert.pem")" -eq 1
 
 # ---- broken setups: the first FAIL, its hint, nothing after ----
+# The tokenkey.so the client loads: the 'module' of its openssl.cnf section, or
+# tokenkey.so in the modules directory (kcat: "Failed to load OpenSSL provider").
+printf 'openssl_conf = init\n[init]\nproviders = prov\n[prov]\ntokenkey = tk\n[tk]\nmodule = %s\nactivate = 1\n' \
+    "$D/nowhere/tokenkey.so" > "$D/badmod.cnf"
+OPENSSL_CONF="$D/badmod.cnf" doctor 3 "provider: a wrong module line" --key good
+tk_line "provider: a wrong module line: FAIL" "FAIL  provider: the client cannot load tokenkey.so: $D/nowhere/tokenkey.so: cannot open shared object file: No such file or directory" "$D/out"
+tk_line "provider: a wrong module line: hint" "hint: fix 'module' in section [tk] of '$D/badmod.cnf': the path of tokenkey.so (tokenkey kafka-config --provider-module PATH --force writes it)" "$D/out"
+mkdir -p "$D/no-modules"
+OPENSSL_MODULES="$D/no-modules" doctor 3 "provider: not installed" --key good
+tk_line "provider: not installed: FAIL" "FAIL  provider: the client cannot load tokenkey.so: $D/no-modules/tokenkey.so: cannot open shared object file: No such file or directory" "$D/out"
+tk_has "provider: not installed: hint" "hint: install tokenkey (meson install)" "$D/out"
+sed "s|^module = .*|module = $TK_PROVIDER_DIR/tokenkey.so|" "$D/badmod.cnf" > "$D/goodmod.cnf"
+OPENSSL_CONF="$D/goodmod.cnf" OPENSSL_MODULES="$D/no-modules" doctor 0 "provider: a module line" --key good
+tk_line "provider: a module line: ok" "ok    provider: '$TK_PROVIDER_DIR/tokenkey.so' loads ('module' in section [tk] of '$D/goodmod.cnf')" "$D/out"
+
 doctor 3 "missing module" --key good --module "$D/missing.so"
 tk_line "missing module: FAIL" "FAIL  module: '$D/missing.so': No such file or directory" "$D/out"
 tk_line "missing module: hint" "hint: install the token's PKCS#11 library or correct the path in --module, OPENSSL_CONF's pkcs11-module or TOKENKEY_MODULE (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so)" "$D/out"
-tk_if "missing module: stops there" "$(wc -l < "$D/out")" -eq 2
+tk_if "missing module: stops there" "$(wc -l < "$D/out")" -eq 3
 
 doctor 3 "missing module, --json" --key good --module "$D/missing.so" --json
-tk_json "missing module json: one failed check" "d['checks'] == [{'check': 'module', 'status': 'fail', 'detail': \"'$D/missing.so': No such file or directory\"}]"
+tk_json "missing module json: one failed check" "d['checks'][1:] == [{'check': 'module', 'status': 'fail', 'detail': \"'$D/missing.so': No such file or directory\"}]"
 tk_json "missing module json: hint" "d['hint'].startswith(\"install the token's PKCS#11 library\")"
 
 doctor 3 "not a PKCS#11 module" --key good --module /etc/hostname

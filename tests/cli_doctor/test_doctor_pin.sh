@@ -51,7 +51,7 @@ unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 tk_line "wrong PIN: pin state was fine" "ok    pin: user PIN initialised, no failed login reported" "$D/out"
 tk_line "wrong PIN: FAIL" "FAIL  login: the token rejected the PIN from '$D/wrong.pin' (CKR_PIN_INCORRECT)" "$D/out"
 tk_line "wrong PIN: hint" "hint: the token rejected the PIN from '$D/wrong.pin': check it; tokenkey did not retry, and the token now reports a failed login (CKF_USER_PIN_COUNT_LOW), not how many tries are left" "$D/out"
-tk_if "wrong PIN: stops at login" "$(wc -l < "$D/out")" -eq 5
+tk_if "wrong PIN: stops at login" "$(wc -l < "$D/out")" -eq 6
 tk_empty "wrong PIN: nothing on stderr" "$D/err"
 logins=$(grep -c 'C_Login(' "$D/debug.log")
 tk_if "wrong PIN: exactly one C_Login" "$logins" -eq 1
@@ -66,7 +66,7 @@ export TOKENKEY_PIN
 tk_run 3 "wrong PIN in TOKENKEY_PIN, --json" doctor --key client --json
 unset TOKENKEY_PIN
 tk_json "TOKENKEY_PIN json: login failed last" "d['checks'][-1] == {'check': 'login', 'status': 'fail', 'detail': 'the token rejected the PIN in TOKENKEY_PIN (CKR_PIN_INCORRECT)'}"
-tk_json "TOKENKEY_PIN json: pin state warned" "d['checks'][2]['status'] == 'warn'"
+tk_json "TOKENKEY_PIN json: pin state warned" "d['checks'][3]['status'] == 'warn'"
 tk_json "TOKENKEY_PIN json: hint" "d['hint'].startswith('the token rejected the PIN in TOKENKEY_PIN: check it; tokenkey did not retry')"
 
 tk_run 0 "right PIN after a wrong one" doctor --pin-file "$PIN" --key client --ca "$D/ca.pem"
@@ -144,7 +144,7 @@ tk_run 3 "OPENSSL_CONF that does not parse" doctor --key client --ca "$D/ca.pem"
 tk_err "does not parse: one line" "tokenkey doctor: OpenSSL configuration '$D/broken.cnf' does not parse (line 1): fix it (OPENSSL_CONF names it)"
 # With --module the configuration is read later, by the module check: still one FAIL, no crash.
 tk_run 3 "OPENSSL_CONF that does not parse, with --module" doctor --module "$TOKENKEY_TEST_MODULE" --pin-file "$PIN" --key client --ca "$D/ca.pem"
-tk_line "does not parse, --module: FAIL" "FAIL  module: the client's tokenkey settings cannot be read" "$D/out"
+tk_line "does not parse, --module: FAIL" "FAIL  provider: the client's tokenkey settings cannot be read" "$D/out"
 tk_err "does not parse, --module: the reason" "tokenkey doctor: OpenSSL configuration '$D/broken.cnf' does not parse (line 1): fix it (OPENSSL_CONF names it)"
 sed -e 's/^pin = .*/pin = pin-itself/' "$D/kc/openssl.cnf" > "$D/pinvalue.cnf"
 OPENSSL_CONF=$D/pinvalue.cnf
