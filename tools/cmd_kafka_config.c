@@ -335,15 +335,17 @@ static int check_ca_certs(TK_CLI *cli, const char *path, STACK_OF(X509) *cas)
  * touched, and before --out-dir is made.
  */
 static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char *provider,
-                   int force)
+                   const char *provider_origin, int force)
 {
     char *dir;
     int ok;
 
     if (access(provider, R_OK) != 0)
-        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s' not found: install "
+        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s'%s%s%s not found: install "
                                                 "tokenkey, or pass --provider-module PATH",
-                            provider);
+                            provider, provider_origin != NULL ? " (the 'module' in " : "",
+                            provider_origin != NULL ? provider_origin : "",
+                            provider_origin != NULL ? ")" : "");
     /* The path openssl.cnf gets: a bare name is in the current directory, not dlopen's search. */
     ok = (f->provider = absolute(cli, "--provider-module", provider, 0)) != NULL
          && check_provider_module(cli, f->provider)
@@ -372,7 +374,8 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
 int tk_cmd_kafka_config(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "kafka-config" };
-    const char *ca = NULL, *out_dir = NULL, *provider = TK_MODULESDIR "/tokenkey.so";
+    const char *ca = NULL, *out_dir = NULL, *provider = NULL, *provider_origin = NULL;
+    char client_provider[4200];
     int force = 0, code;
     KAFKA_FILES f = { 0 };
     const TK_CLI_OPTION opts[] = {
@@ -380,7 +383,8 @@ int tk_cmd_kafka_config(int argc, char **argv)
         { "--out-dir", &out_dir, NULL, "directory for the five files (required; made if "
                                        "missing)" },
         { "--bootstrap", &f.bootstrap, NULL, "HOST:PORT[,...] for bootstrap.servers" },
-        { "--provider-module", &provider, NULL, "tokenkey.so for openssl.cnf (default: "
+        { "--provider-module", &provider, NULL, "tokenkey.so for openssl.cnf (default: the "
+                                                "one OPENSSL_CONF's tokenkey section names, else "
                                                 TK_MODULESDIR "/tokenkey.so)" },
         { "--force", NULL, &force, "overwrite files that exist" },
         { NULL, NULL, NULL, NULL }
@@ -399,10 +403,21 @@ int tk_cmd_kafka_config(int argc, char **argv)
                                                  "several separated by commas", f.bootstrap);
     if (cli.module == NULL || *cli.module == '\0')
         return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: " TK_CLI_MODULE_HINT);
+    if (provider == NULL && tk_cli_client_config(&cli) == NULL)
+        return TK_EXIT_SETUP;
+    if (provider == NULL) {
+        /* A renewal (OPENSSL_CONF naming the client's file) keeps the client's provider. */
+        const char *module = tk_cli_client_provider_module(&provider_origin);
+
+        tk_cli_client_provider_path(client_provider, sizeof(client_provider), module);
+        provider = module != NULL ? client_provider : TK_MODULESDIR "/tokenkey.so";
+        if (module == NULL)
+            provider_origin = NULL;
+    }
     code = TK_EXIT_FAILURE;
     if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL || !check_ca_certs(&cli, ca, cas))
         goto end;
-    if ((code = prepare(&cli, &f, out_dir, provider, force)) != TK_EXIT_OK)
+    if ((code = prepare(&cli, &f, out_dir, provider, provider_origin, force)) != TK_EXIT_OK)
         goto end;
     if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK) {
         f.key_uri = k.uri_text;

@@ -307,6 +307,16 @@ tk_run 0 "kafka-config: --provider-module in the current directory" kafka-config
 cd - > /dev/null || exit 1
 tk_line "kafka-config: openssl.cnf names it by its full path" "module = $D/tk-copy.so" \
     "$D/k-bare/openssl.cnf"
+# A renewal with OPENSSL_CONF naming the client's file keeps its provider.
+OPENSSL_CONF="$D/k-bare/openssl.cnf" tk_run 0 "kafka-config: a renewal without --provider-module" \
+    kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-bare" --force --pin-file "$PIN"
+tk_line "kafka-config: the renewal keeps the client's provider" "module = $D/tk-copy.so" \
+    "$D/k-bare/openssl.cnf"
+sed "s|^module = .*|module = $D/gone.so|" "$D/k-bare/openssl.cnf" > "$D/gone.cnf"
+OPENSSL_CONF="$D/gone.cnf" tk_run 3 "kafka-config: the client's provider is gone" \
+    kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
+tk_err "kafka-config: the client's provider is gone, explained" \
+    "tokenkey kafka-config: provider module '$D/gone.so' (the 'module' in section [tokenkey_sect] of '$D/gone.cnf') not found: install tokenkey, or pass --provider-module PATH"
 tk_run 1 "kafka-config: a key without a certificate" kafka-config --key b --ca "$D/refuse-ca.pem" \
     --out-dir "$D/k-b" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
 tk_if "kafka-config: a failed run leaves no empty --out-dir" ! -e "$D/k-b"
