@@ -85,6 +85,12 @@ with_pin_variable() {
 }
 
 # run NAME COMMAND...: must exit 0; stdout and stderr kept in $OUT.
+# listed N NAME: the last step's storeutl output found at least N objects.
+listed() {
+    n=$(sed -n 's/^Total found: //p' "$OUT/$step.out")
+    if [ "${n:-0}" -ge "$1" ]; then ok "$2"; else not_ok "$2: found ${n:-nothing}, expected $1 or more"; fi
+}
+
 run() {
     name=$1
     shift
@@ -174,7 +180,11 @@ run "CSR signed on the token" openssl req -new $P -key "$EC" -subj "/CN=secrets 
     -out "$FILES/client.csr"
 run "CA signs it" openssl x509 -req -in "$FILES/client.csr" -CA "$D/ca.pem" -CAkey "$D/ca.key" \
     -set_serial 7 -days 2 -out "$FILES/client.pem"
-run "store listing" openssl storeutl $P "$TOKEN"
+# A listing (storeutl exits 0 even when it lists nothing: count what it found).
+run "store listing" openssl storeutl $P "$TOKEN;object=sec-ec"
+listed 2 "store listing: the key and its public key"
+run "store listing of public keys" openssl storeutl $P "$TOKEN;type=public"
+listed 2 "store listing: the public keys"
 run_fails "a wrong PIN is refused" 1 "CKR_PIN_INCORRECT" \
     env TOKENKEY_PIN_FILE="$D/wrong.pin" openssl pkey $P -in "$RSA" -pubout
 run_fails "a wrong pin-value in the URI is refused" 1 "CKR_PIN_INCORRECT" \
@@ -333,7 +343,9 @@ spy_run "sign EC" openssl pkeyutl -sign $P -inkey "$EC" -in "$D/digest" -out "$D
 spy_run "sign RSA-PSS" openssl pkeyutl -sign $P -inkey "$RSA" -pkeyopt digest:sha256 \
     -pkeyopt rsa_padding_mode:pss -in "$D/digest" -out "$D/spy.sig"
 spy_run "CSR" openssl req -new $P -key "$FILES/spy-ec.ref.pem" -subj /CN=spy -out "$D/spy.csr"
-spy_run "store listing (keys and certificates)" openssl storeutl $P "$TOKEN"
+spy_run "store listing (a key, its public key and certificate)" openssl storeutl $P \
+    "$TOKEN;object=sec-cli"
+listed 3 "spy: store listing: key, public key and certificate"
 if server_start "$D/server.key" "$D/server.pem"; then
     spy_run "TLS handshake" sh -c "echo | timeout $((60 * slow)) openssl s_client $P \
         -connect 127.0.0.1:$port -key '$EC' -cert '$FILES/client.pem' -CAfile '$D/ca.pem' \
