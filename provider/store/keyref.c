@@ -125,9 +125,9 @@ static TK_KEYREF_RESULT check_uri(const ASN1_UTF8STRING *s, TK_URI **uri, char *
      */
     if ((*uri)->pin_value != NULL || (*uri)->pin_source != NULL) {
         snprintf(why, whylen, "the URI holds %s=, which a key reference may not (it is a public "
-                              "file): give the PIN source with 'pin' in openssl.cnf or "
-                              "TOKENKEY_PIN_FILE", (*uri)->pin_value != NULL ? "pin-value"
-                                                                             : "pin-source");
+                              "file): name a PIN file instead ('pin' in openssl.cnf, "
+                              "TOKENKEY_PIN_FILE, or tokenkey's --pin-file)",
+                 (*uri)->pin_value != NULL ? "pin-value" : "pin-source");
         tk_uri_free(*uri);
         *uri = NULL;
         return TK_KEYREF_BAD;

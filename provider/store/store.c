@@ -57,6 +57,7 @@ typedef struct tk_store_ctx {
     TK_KEY *single;             /* the one private key, when only private keys are wanted */
     TK_STORE_ITEM items[3 * TK_STORE_MAX];
     size_t n_items, next;
+    size_t n_private;           /* private keys the URI matches, beyond TK_STORE_MAX too */
     TK_PIN_SOURCE pin;          /* for the keys handed out (lasting sources are copied) */
 } TK_STORE_CTX;
 
@@ -188,6 +189,8 @@ static int find_class(TK_STORE_CTX *sctx, CK_OBJECT_CLASS cls, int login)
     if (count > TK_STORE_MAX)
         TK_DEBUG("%zu objects of class %lu match; listing the first %d", count,
                  (unsigned long)cls, TK_STORE_MAX);
+    if (cls == CKO_PRIVATE_KEY)
+        sctx->n_private = count;
     for (size_t i = 0; i < count && i < TK_STORE_MAX; i++)
         sctx->items[sctx->n_items++] = (TK_STORE_ITEM){ cls, found[i] };
     return 1;
@@ -204,12 +207,12 @@ static int one_private_key(TK_STORE_CTX *sctx)
     TK_FOUND keys[4];
     size_t n = 0;
 
-    for (size_t i = 0; i < sctx->n_items; i++)
-        if (sctx->items[i].cls == CKO_PRIVATE_KEY && n++ < 4)
-            keys[n - 1] = sctx->items[i].where;
-    if (n > 1)
-        tk_key_raise_ambiguous(sctx->provctx, sctx->uri, keys, n);
-    return n <= 1;
+    for (size_t i = 0; i < sctx->n_items && n < 4; i++)
+        if (sctx->items[i].cls == CKO_PRIVATE_KEY)
+            keys[n++] = sctx->items[i].where;
+    if (sctx->n_private > 1)
+        tk_key_raise_ambiguous(sctx->provctx, sctx->uri, keys, sctx->n_private);
+    return sctx->n_private <= 1;
 }
 
 /* The first load(): find what the URI names. */
