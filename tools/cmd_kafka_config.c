@@ -296,13 +296,13 @@ static void keep_bootstrap(KAFKA_FILES *f)
  * fails to activate from openssl.cnf: the client would only say that no
  * store loader or key was found. The module is not initialised here.
  */
-static int check_provider_module(TK_CLI *cli, const char *path)
+static int check_provider_module(TK_CLI *cli, const char *what, const char *path)
 {
     char why[1200];
 
     if (tk_cli_provider_loadable(path, why, sizeof(why)))
         return 1;
-    return tk_cli_error(cli, 0, "--provider-module %s%s: give the path of tokenkey.so",
+    return tk_cli_error(cli, 0, "%s %s%s: give the path of tokenkey.so", what,
                         why[0] == '\'' ? "" : "cannot be loaded: ", why);
 }
 
@@ -337,9 +337,14 @@ static int check_ca_certs(TK_CLI *cli, const char *path, STACK_OF(X509) *cas)
 static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char *provider,
                    const char *provider_origin, int force)
 {
-    char *dir;
+    char *dir, what[PATH_MAX + 400];
     int ok;
 
+    /* Messages name where the provider came from: the option, or the client's openssl.cnf. */
+    if (provider_origin != NULL)
+        snprintf(what, sizeof(what), "the 'module' in %s,", provider_origin);
+    else
+        snprintf(what, sizeof(what), "--provider-module");
     if (access(provider, R_OK) != 0)
         return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s'%s%s%s not found: install "
                                                 "tokenkey, or pass --provider-module PATH",
@@ -347,8 +352,8 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
                             provider_origin != NULL ? provider_origin : "",
                             provider_origin != NULL ? ")" : "");
     /* The path openssl.cnf gets: a bare name is in the current directory, not dlopen's search. */
-    ok = (f->provider = absolute(cli, "--provider-module", provider, 0)) != NULL
-         && check_provider_module(cli, f->provider)
+    ok = (f->provider = absolute(cli, what, provider, 0)) != NULL
+         && check_provider_module(cli, what, f->provider)
          && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
          && (cli->pin_file != NULL
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL

@@ -317,6 +317,11 @@ OPENSSL_CONF="$D/gone.cnf" tk_run 3 "kafka-config: the client's provider is gone
     kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
 tk_err "kafka-config: the client's provider is gone, explained" \
     "tokenkey kafka-config: provider module '$D/gone.so' (the 'module' in section [tokenkey_sect] of '$D/gone.cnf') not found: install tokenkey, or pass --provider-module PATH"
+sed "s|^module = .*|module = $TOKENKEY_TEST_MODULE|" "$D/k-bare/openssl.cnf" > "$D/p11mod.cnf"
+OPENSSL_CONF="$D/p11mod.cnf" tk_run 3 "kafka-config: the client's provider is a PKCS#11 module" \
+    kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
+tk_err "kafka-config: the client's provider is a PKCS#11 module, explained" \
+    "tokenkey kafka-config: the 'module' in section [tokenkey_sect] of '$D/p11mod.cnf', '$TOKENKEY_TEST_MODULE' is not an OpenSSL provider (it has no OSSL_provider_init): give the path of tokenkey.so"
 tk_run 1 "kafka-config: a key without a certificate" kafka-config --key b --ca "$D/refuse-ca.pem" \
     --out-dir "$D/k-b" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
 tk_if "kafka-config: a failed run leaves no empty --out-dir" ! -e "$D/k-b"
