@@ -266,7 +266,8 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
     CK_RV rv;
     int ok = 0;
 
-    if (!tk_provctx_ready(ctx) || !tk_pin_source_choose(&pin, ctx, uri, ctx->cfg.pin, cb, cbarg))
+    if (!tk_provctx_ready(ctx) || !tk_provctx_has_digests(ctx)
+        || !tk_pin_source_choose(&pin, ctx, uri, ctx->cfg.pin, cb, cbarg))
         return 0;
     if (!tk_objects_find(ctx, uri, CKO_PRIVATE_KEY, NULL, &pin, 1, found, 4, &n))
         goto end;

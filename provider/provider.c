@@ -11,6 +11,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 
 #include "algorithms.h"
@@ -130,6 +132,23 @@ int tk_provctx_ready(const TK_PROVCTX *ctx)
     if (ctx->config_reason == 0)
         return 1;
     TK_RAISE(ctx, ctx->config_reason, "%s", ctx->config_error);
+    return 0;
+}
+
+int tk_provctx_has_digests(const TK_PROVCTX *ctx)
+{
+    EVP_MD *md;
+
+    ERR_set_mark();
+    md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    ERR_pop_to_mark();
+    if (md != NULL) {
+        EVP_MD_free(md);
+        return 1;
+    }
+    TK_RAISE(ctx, TK_R_BAD_CONFIG, "no SHA-256 in this process: the default provider is not "
+             "loaded (an openssl.cnf that activates tokenkey must activate default too); tokenkey "
+             "signs with software digests, and SoftHSM2 checks the PIN with them: no PIN was sent");
     return 0;
 }
 

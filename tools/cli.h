@@ -189,6 +189,12 @@ int tk_cli_provider_loadable(const char *path, char *why, size_t cap);
  * there is none, *origin then says whether a section was found (NULL if not).
  */
 const char *tk_cli_client_provider_module(const char **origin);
+/*
+ * The client's OpenSSL configuration file when it activates providers
+ * without "default" (or "fips"): the client then has no software
+ * algorithms. NULL otherwise. After tk_cli_client_config.
+ */
+const char *tk_cli_client_without_default(void);
 
 /* ---- part B: inspect and doctor (cmd_inspect.c, inspect_*.c, cmd_doctor.c, doctor_*.c) ---- */
 

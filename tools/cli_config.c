@@ -30,6 +30,7 @@ static TK_CONFIG client_config;
 static char client_pin_origin[PATH_MAX + 300]; /* where the section's pin was, if it had one */
 static char client_section[PATH_MAX + 300];    /* "section [s] of '/path'", if there is one */
 static char *client_provider_module;           /* the section's 'module' (OpenSSL's own key) */
+static char client_no_default[PATH_MAX + 1];   /* the file, when it activates no default provider */
 static enum { UNREAD, READ, FAILED } client_config_state;
 
 static const char *after_dot(const char *name)
@@ -62,7 +63,30 @@ static int is_module(const char *entry, const char *module)
     return len == strlen(module) && strncmp(entry, module, len) == 0;
 }
 
-static const char *tokenkey_section(const CONF *conf)
+/*
+ * Whether the file activates providers but none with software algorithms
+ * ("default" or "fips"): OpenSSL then loads no default provider, and the
+ * client has no digests, ciphers or key exchange. OpenSSL 3.0 activates a
+ * section that has an 'activate' key, whatever its value.
+ */
+static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *providers)
+{
+    int any = 0, software = 0;
+
+    for (int i = 0; i < sk_CONF_VALUE_num(providers); i++) {
+        const CONF_VALUE *v = sk_CONF_VALUE_value(providers, i);
+        const char *identity = section_value(conf, v->value, "identity", 1);
+        const char *name = identity != NULL ? identity : after_dot(v->name);
+
+        if (section_value(conf, v->value, "activate", 0) == NULL)
+            continue;
+        any = 1;
+        software |= strcmp(name, "default") == 0 || strcmp(name, "fips") == 0;
+    }
+    return any && !software;
+}
+
+static const char *tokenkey_section(const CONF *conf, const char *path)
 {
     STACK_OF(CONF_VALUE) *init, *providers = NULL;
     const char *init_name;
@@ -75,6 +99,8 @@ static const char *tokenkey_section(const CONF *conf)
         if (is_module(v->name, "providers"))
             providers = NCONF_get_section(conf, v->value);
     }
+    if (activates_no_default(conf, providers))
+        snprintf(client_no_default, sizeof(client_no_default), "%s", path);
     for (int i = 0; i < sk_CONF_VALUE_num(providers); i++) {
         const CONF_VALUE *v = sk_CONF_VALUE_value(providers, i);
         const char *identity = section_value(conf, v->value, "identity", 1);
@@ -112,7 +138,7 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
         NCONF_free(conf);
         return ok;
     }
-    section = tokenkey_section(conf);
+    section = tokenkey_section(conf, path);
     if (section != NULL) {
         snprintf(client_section, sizeof(client_section), "section [%s] of '%s'", section, path);
         if ((value = section_value(conf, section, "module", 0)) != NULL)
@@ -130,6 +156,11 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
     ERR_pop_to_mark(); /* missing sections are no error here */
     NCONF_free(conf);
     return ok;
+}
+
+const char *tk_cli_client_without_default(void)
+{
+    return client_no_default[0] != '\0' ? client_no_default : NULL;
 }
 
 const char *tk_cli_client_provider_module(const char **origin)

@@ -46,30 +46,40 @@ static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, 
  */
 static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
 {
-    const char *origin, *module;
-    char path[4200], why[1200], msg[5600], hint[1400];
+    const char *origin, *module, *no_default;
+    char path[4200], why[1200], msg[5600], hint[PATH_MAX + 600];
 
     if (tk_cli_client_config(d->cli) == NULL)
         return fail(d, "provider", "fix the OpenSSL configuration named above (the client reads it too)",
                     "the client's tokenkey settings cannot be read");
     module = tk_cli_client_provider_module(&origin);
     tk_cli_client_provider_path(path, sizeof(path), module);
-    if (tk_cli_provider_loadable(path, why, sizeof(why))) {
+    if (!tk_cli_provider_loadable(path, why, sizeof(why))) {
+        snprintf(msg, sizeof(msg), "the client cannot load tokenkey.so: %s", why);
         if (module != NULL)
-            return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads ('module' in %s)",
-                                    path, origin);
-        return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads (by name, from %s)",
-                                path, getenv("OPENSSL_MODULES") != NULL ? "OPENSSL_MODULES"
-                                                                         : "OpenSSL's modules directory");
+            snprintf(hint, sizeof(hint), "fix 'module' in %s: the path of tokenkey.so "
+                     "(tokenkey kafka-config --provider-module PATH --force writes it)", origin);
+        else
+            snprintf(hint, sizeof(hint), "install tokenkey (meson install), or name tokenkey.so with "
+                     "'module' in the client's openssl.cnf (tokenkey kafka-config --provider-module PATH)");
+        return fail(d, "provider", hint, msg);
     }
-    snprintf(msg, sizeof(msg), "the client cannot load tokenkey.so: %s", why);
+    /* The CLI does not load the client's file (tokenkey.c): what it would do is checked here. */
+    if ((no_default = tk_cli_client_without_default()) != NULL) {
+        snprintf(msg, sizeof(msg), "'%s' activates providers without 'default': the client has no "
+                 "software algorithms (TLS cannot run, and SoftHSM2, which checks the PIN with them, "
+                 "rejects the right one)", no_default);
+        snprintf(hint, sizeof(hint), "add 'default = default_sect' to the providers section of '%s', "
+                 "and a [default_sect] with 'activate = 1' (tokenkey kafka-config writes both)",
+                 no_default);
+        return fail(d, "provider", hint, msg);
+    }
     if (module != NULL)
-        snprintf(hint, sizeof(hint), "fix 'module' in %s: the path of tokenkey.so "
-                 "(tokenkey kafka-config --provider-module PATH --force writes it)", origin);
-    else
-        snprintf(hint, sizeof(hint), "install tokenkey (meson install), or name tokenkey.so with "
-                 "'module' in the client's openssl.cnf (tokenkey kafka-config --provider-module PATH)");
-    return fail(d, "provider", hint, msg);
+        return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads ('module' in %s)", path,
+                                origin);
+    return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads (by name, from %s)", path,
+                            getenv("OPENSSL_MODULES") != NULL ? "OPENSSL_MODULES"
+                                                               : "OpenSSL's modules directory");
 }
 
 static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)

@@ -567,7 +567,7 @@ void *tk_km_gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
                  "(or P-384, P-521)");
         return NULL;
     }
-    if (!tk_provctx_ready(g->ctx) || (uri = token_uri(g)) == NULL)
+    if (!tk_provctx_ready(g->ctx) || !tk_provctx_has_digests(g->ctx) || (uri = token_uri(g)) == NULL)
         return NULL;
     /* A token URI's object= and id= name the new key unless label/id say otherwise. */
     if (g->label == NULL && uri->object != NULL)

@@ -246,7 +246,8 @@ static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_
         return tk_key_load_private(ctx, sctx->uri, pw_cb, pw_cbarg, &sctx->single);
 
     if ((want & WANT_PRIVATE) != 0
-        && !tk_pin_source_choose(&sctx->pin, ctx, sctx->uri, ctx->cfg.pin, pw_cb, pw_cbarg))
+        && (!tk_provctx_has_digests(ctx)
+            || !tk_pin_source_choose(&sctx->pin, ctx, sctx->uri, ctx->cfg.pin, pw_cb, pw_cbarg)))
         return 0;
     if ((want & WANT_PRIVATE) != 0 && (!find_class(sctx, CKO_PRIVATE_KEY, 1)
                                        || !one_private_key(sctx)))

@@ -13,6 +13,15 @@ cnf() {
     printf '%s' "$WORK/openssl.cnf"
 }
 
+# cnf_alone: a file that activates tokenkey and no default provider.
+cnf_alone() {
+    {
+        printf 'openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n'
+        printf '[provider_sect]\ntokenkey = tokenkey_sect\n[tokenkey_sect]\nactivate = 1\n'
+    } > "$WORK/openssl.cnf"
+    printf '%s' "$WORK/openssl.cnf"
+}
+
 # cnf_section LINE...: the same section without activate: the provider is
 # configured from it when a program loads it (-provider tokenkey).
 cnf_section() {

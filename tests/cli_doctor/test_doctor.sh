@@ -138,7 +138,7 @@ tk_if "export: not the CA certificate that did not sign it" \
 # ---- broken setups: the first FAIL, its hint, nothing after ----
 # The tokenkey.so the client loads: the 'module' of its openssl.cnf section, or
 # tokenkey.so in the modules directory (kcat: "Failed to load OpenSSL provider").
-printf 'openssl_conf = init\n[init]\nproviders = prov\n[prov]\ntokenkey = tk\n[tk]\nmodule = %s\nactivate = 1\n' \
+printf 'openssl_conf = init\n[init]\nproviders = prov\n[prov]\ndefault = def\ntokenkey = tk\n[def]\nactivate = 1\n[tk]\nmodule = %s\nactivate = 1\n' \
     "$D/nowhere/tokenkey.so" > "$D/badmod.cnf"
 OPENSSL_CONF="$D/badmod.cnf" doctor 3 "provider: a wrong module line" --key good
 tk_line "provider: a wrong module line: FAIL" "FAIL  provider: the client cannot load tokenkey.so: $D/nowhere/tokenkey.so: cannot open shared object file: No such file or directory" "$D/out"
@@ -150,6 +150,12 @@ tk_has "provider: not installed: hint" "hint: install tokenkey (meson install)" 
 sed "s|^module = .*|module = $TK_PROVIDER_DIR/tokenkey.so|" "$D/badmod.cnf" > "$D/goodmod.cnf"
 OPENSSL_CONF="$D/goodmod.cnf" OPENSSL_MODULES="$D/no-modules" doctor 0 "provider: a module line" --key good
 tk_line "provider: a module line: ok" "ok    provider: '$TK_PROVIDER_DIR/tokenkey.so' loads ('module' in section [tk] of '$D/goodmod.cnf')" "$D/out"
+# A file that activates tokenkey alone: the client would have no digests (and
+# SoftHSM2 would reject the right PIN); tokenkey itself does not load the file.
+grep -v '^default = def$' "$D/goodmod.cnf" > "$D/nodefault.cnf"
+OPENSSL_CONF="$D/nodefault.cnf" doctor 3 "provider: no default provider" --key good
+tk_line "provider: no default provider: FAIL" "FAIL  provider: '$D/nodefault.cnf' activates providers without 'default': the client has no software algorithms (TLS cannot run, and SoftHSM2, which checks the PIN with them, rejects the right one)" "$D/out"
+tk_has "provider: no default provider: hint" "hint: add 'default = default_sect' to the providers section of '$D/nodefault.cnf'" "$D/out"
 
 doctor 3 "missing module" --key good --module "$D/missing.so"
 tk_line "missing module: FAIL" "FAIL  module: '$D/missing.so': No such file or directory" "$D/out"
