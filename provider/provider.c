@@ -139,8 +139,10 @@ int tk_provctx_has_digests(const TK_PROVCTX *ctx)
 {
     EVP_MD *md;
 
+    /* Where tokenkey's signatures fetch them: an application's own context may have them */
+    /* while the default one has only the "null" provider. */
     ERR_set_mark();
-    md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    md = EVP_MD_fetch(ctx->digest_libctx, "SHA2-256", NULL);
     ERR_pop_to_mark();
     if (md != NULL) {
         EVP_MD_free(md);

@@ -62,9 +62,9 @@ typedef struct tk_provctx {
 int tk_provctx_ready(const TK_PROVCTX *ctx);
 
 /*
- * Whether the process has software digests (SHA-256 from its default
- * library context): 0 after raising an error that says to load the
- * default provider. Asked before a login: tokenkey signs with them, and
+ * Whether the process has software digests (SHA-256 where tokenkey
+ * fetches them, digest_libctx): 0 after raising an error that says to
+ * load the default provider. Asked before a login: tokenkey signs with them, and
  * SoftHSM2 checks the PIN with them, so without them the token would
  * reject the right PIN and count a failed login.
  */
