@@ -62,11 +62,13 @@ typedef struct tk_provctx {
 int tk_provctx_ready(const TK_PROVCTX *ctx);
 
 /*
- * Whether the process has software digests (SHA-256 where tokenkey
- * fetches them, digest_libctx): 0 after raising an error that says to
- * load the default provider. Asked before a login: tokenkey signs with them, and
- * SoftHSM2 checks the PIN with them, so without them the token would
- * reject the right PIN and count a failed login.
+ * Whether tokenkey has software digests (SHA-256 where its signatures
+ * fetch them, digest_libctx): 0 after raising an error that says to load
+ * the default provider. Asked before a login: without them it cannot sign,
+ * and in the usual case (an openssl.cnf that activates tokenkey alone)
+ * SoftHSM2, which checks PINs in libcrypto's default context, would reject
+ * the right PIN and count a failed login. An application that keeps only
+ * "null" in the default context is not caught (docs/design.md).
  */
 int tk_provctx_has_digests(const TK_PROVCTX *ctx);
 

@@ -191,10 +191,12 @@ int tk_cli_provider_loadable(const char *path, char *why, size_t cap);
 const char *tk_cli_client_provider_module(const char **origin);
 /*
  * The client's OpenSSL configuration file when it activates providers
- * without "default" (or "fips"): the client then has no software
- * algorithms. NULL otherwise. After tk_cli_client_config.
+ * without "default" (or "fips"): a client that does not load default
+ * itself then has no software algorithms. NULL otherwise; *default_section
+ * names the file's section for default when it has one, not activated.
+ * After tk_cli_client_config.
  */
-const char *tk_cli_client_without_default(void);
+const char *tk_cli_client_without_default(const char **default_section);
 
 /* ---- part B: inspect and doctor (cmd_inspect.c, inspect_*.c, cmd_doctor.c, doctor_*.c) ---- */
 

@@ -31,6 +31,7 @@ static char client_pin_origin[PATH_MAX + 300]; /* where the section's pin was, i
 static char client_section[PATH_MAX + 300];    /* "section [s] of '/path'", if there is one */
 static char *client_provider_module;           /* the section's 'module' (OpenSSL's own key) */
 static char client_no_default[PATH_MAX + 1];   /* the file, when it activates no default provider */
+static char client_default_section[256];       /* its section for default, not activated */
 static enum { UNREAD, READ, FAILED } client_config_state;
 
 static const char *after_dot(const char *name)
@@ -65,9 +66,11 @@ static int is_module(const char *entry, const char *module)
 
 /*
  * Whether the file activates providers but none with software algorithms
- * ("default" or "fips"): OpenSSL then loads no default provider, and the
- * client has no digests, ciphers or key exchange. OpenSSL 3.0 activates a
- * section that has an 'activate' key, whatever its value.
+ * ("default" or "fips"): OpenSSL then loads no default provider, and a
+ * client that does not load one itself has no digests, ciphers or key
+ * exchange. OpenSSL 3.0 activates a section that has an 'activate' key
+ * (after any "x." prefix), whatever its value. A section for default
+ * that is there but not activated is kept, for the hint.
  */
 static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *providers)
 {
@@ -78,8 +81,11 @@ static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *provider
         const char *identity = section_value(conf, v->value, "identity", 1);
         const char *name = identity != NULL ? identity : after_dot(v->name);
 
-        if (section_value(conf, v->value, "activate", 0) == NULL)
+        if (section_value(conf, v->value, "activate", 1) == NULL) {
+            if (strcmp(name, "default") == 0)
+                snprintf(client_default_section, sizeof(client_default_section), "%s", v->value);
             continue;
+        }
         any = 1;
         software |= strcmp(name, "default") == 0 || strcmp(name, "fips") == 0;
     }
@@ -158,8 +164,9 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
     return ok;
 }
 
-const char *tk_cli_client_without_default(void)
+const char *tk_cli_client_without_default(const char **default_section)
 {
+    *default_section = client_default_section[0] != '\0' ? client_default_section : NULL;
     return client_no_default[0] != '\0' ? client_no_default : NULL;
 }
 

@@ -46,8 +46,8 @@ static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, 
  */
 static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
 {
-    const char *origin, *module, *no_default;
-    char path[4200], why[1200], msg[5600], hint[PATH_MAX + 600];
+    const char *origin, *module, *no_default, *default_section;
+    char path[4200], why[1200], msg[5600], hint[PATH_MAX + 600], fix[600];
 
     if (tk_cli_client_config(d->cli) == NULL)
         return fail(d, "provider", "fix the OpenSSL configuration named above (the client reads it too)",
@@ -64,15 +64,22 @@ static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
                      "'module' in the client's openssl.cnf (tokenkey kafka-config --provider-module PATH)");
         return fail(d, "provider", hint, msg);
     }
-    /* The CLI does not load the client's file (tokenkey.c): what it would do is checked here. */
-    if ((no_default = tk_cli_client_without_default()) != NULL) {
-        snprintf(msg, sizeof(msg), "'%s' activates providers without 'default': the client has no "
-                 "software algorithms (TLS cannot run, and SoftHSM2, which checks the PIN with them, "
-                 "rejects the right one)", no_default);
-        snprintf(hint, sizeof(hint), "add 'default = default_sect' to the providers section of '%s', "
-                 "and a [default_sect] with 'activate = 1' (tokenkey kafka-config writes both)",
-                 no_default);
-        return fail(d, "provider", hint, msg);
+    /*
+     * The CLI does not load the client's file (tokenkey.c): what it would
+     * do is read here. A warning: librdkafka loads default itself when
+     * ssl.providers lists it (kafka-config's client.properties does).
+     */
+    if ((no_default = tk_cli_client_without_default(&default_section)) != NULL) {
+        if (default_section != NULL)
+            snprintf(fix, sizeof(fix), "add 'activate = 1' to its [%s]", default_section);
+        else
+            snprintf(fix, sizeof(fix), "add 'default = default_sect' to its providers section, "
+                     "and a [default_sect] with 'activate = 1', as tokenkey kafka-config writes");
+        return tk_doctor_report(d, "provider", TK_DOCTOR_WARN, "'%s' loads, but '%s' activates "
+                                "providers without 'default': a client that does not load default "
+                                "itself (librdkafka does with ssl.providers=default,tokenkey) has "
+                                "no software algorithms, and tokenkey refuses to log in: %s", path,
+                                no_default, fix);
     }
     if (module != NULL)
         return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads ('module' in %s)", path,

@@ -150,12 +150,21 @@ tk_has "provider: not installed: hint" "hint: install tokenkey (meson install)" 
 sed "s|^module = .*|module = $TK_PROVIDER_DIR/tokenkey.so|" "$D/badmod.cnf" > "$D/goodmod.cnf"
 OPENSSL_CONF="$D/goodmod.cnf" OPENSSL_MODULES="$D/no-modules" doctor 0 "provider: a module line" --key good
 tk_line "provider: a module line: ok" "ok    provider: '$TK_PROVIDER_DIR/tokenkey.so' loads ('module' in section [tk] of '$D/goodmod.cnf')" "$D/out"
-# A file that activates tokenkey alone: the client would have no digests (and
-# SoftHSM2 would reject the right PIN); tokenkey itself does not load the file.
+# A file that activates tokenkey alone: a client that does not load default
+# itself would have no digests (and SoftHSM2 would reject the right PIN);
+# tokenkey itself does not load the file. A warning: librdkafka's
+# ssl.providers=default,tokenkey loads default.
 grep -v '^default = def$' "$D/goodmod.cnf" > "$D/nodefault.cnf"
-OPENSSL_CONF="$D/nodefault.cnf" doctor 3 "provider: no default provider" --key good
-tk_line "provider: no default provider: FAIL" "FAIL  provider: '$D/nodefault.cnf' activates providers without 'default': the client has no software algorithms (TLS cannot run, and SoftHSM2, which checks the PIN with them, rejects the right one)" "$D/out"
-tk_has "provider: no default provider: hint" "hint: add 'default = default_sect' to the providers section of '$D/nodefault.cnf'" "$D/out"
+OPENSSL_CONF="$D/nodefault.cnf" doctor 0 "provider: no default provider" --key good
+tk_line "provider: no default provider: warned" "warn  provider: '$TK_PROVIDER_DIR/tokenkey.so' loads, but '$D/nodefault.cnf' activates providers without 'default': a client that does not load default itself (librdkafka does with ssl.providers=default,tokenkey) has no software algorithms, and tokenkey refuses to log in: add 'default = default_sect' to its providers section, and a [default_sect] with 'activate = 1', as tokenkey kafka-config writes" "$D/out"
+# Debian's openssl.cnf layout: default declared, its activate commented out.
+grep -v '^activate = 1$' "$D/goodmod.cnf" | sed 's/^\[tk\]$/[tk]\nactivate = 1/' > "$D/deb.cnf"
+OPENSSL_CONF="$D/deb.cnf" doctor 0 "provider: default declared, not activated" --key good
+tk_has "provider: default declared, not activated: the fix" "add 'activate = 1' to its [def]" "$D/out"
+# OpenSSL 3.0 reads 'x.activate' as 'activate' too (here: default's).
+sed '0,/^activate = 1$/s//x.activate = 1/' "$D/goodmod.cnf" > "$D/xact.cnf"
+OPENSSL_CONF="$D/xact.cnf" doctor 0 "provider: x.activate" --key good
+tk_has "provider: x.activate: ok" "ok    provider: '$TK_PROVIDER_DIR/tokenkey.so' loads ('module' in section [tk] of '$D/xact.cnf')" "$D/out"
 
 doctor 3 "missing module" --key good --module "$D/missing.so"
 tk_line "missing module: FAIL" "FAIL  module: '$D/missing.so': No such file or directory" "$D/out"
