@@ -57,6 +57,13 @@ int tk_key_has_private(const TK_KEY *k)
     return k->token != NULL && __atomic_load_n(&k->handle, __ATOMIC_RELAXED) != CK_INVALID_HANDLE;
 }
 
+int tk_key_has_public(const TK_KEY *k)
+{
+    if (k->type == TK_KEY_RSA)
+        return k->rsa_n != NULL && k->rsa_e != NULL;
+    return k->pub != NULL && (k->type != TK_KEY_EC || k->group[0] != '\0');
+}
+
 const char *tk_key_type_name(TK_KEY_TYPE type)
 {
     switch (type) {

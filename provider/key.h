@@ -68,6 +68,8 @@ void tk_key_free(TK_KEY *k);
 
 /* 1 when the private half is on a token (not a public-only imported key). */
 int tk_key_has_private(const TK_KEY *k);
+/* 1 when the public half is there (RSA: n and e; EC: group and point; Ed25519: point). */
+int tk_key_has_public(const TK_KEY *k);
 
 /*
  * 1 when a and b have the same public key: type, RSA modulus and exponent,

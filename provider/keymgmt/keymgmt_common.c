@@ -74,14 +74,12 @@ void *tk_km_load(const void *reference, size_t reference_sz, TK_KEY_TYPE type)
 int tk_km_has(const void *keydata, int selection)
 {
     const TK_KEY *k = keydata;
-    const TK_KM_ALG *alg;
     int ok = 1;
 
     if (k == NULL)
         return 0;
-    alg = tk_km_alg(k->type);
     if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) != 0)
-        ok = ok && alg->has_public(k);
+        ok = ok && tk_key_has_public(k);
     if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) != 0)
         ok = ok && tk_key_has_private(k);
     /* EC domain parameters are its group; RSA and Ed25519 have none to miss. */
@@ -224,7 +222,7 @@ int tk_km_import(void *keydata, int selection, const OSSL_PARAM params[])
                  tk_key_type_name(k->type), secret);
         return 0;
     }
-    if (tk_key_has_private(k) || alg->has_public(k)) {
+    if (tk_key_has_private(k) || tk_key_has_public(k)) {
         TK_RAISE(k->ctx, TK_R_BAD_ARGUMENT, "importing into a %s key that is already set",
                  tk_key_type_name(k->type));
         return 0;

@@ -45,11 +45,6 @@ static int group_bits(int nid)
     return 0;
 }
 
-static int ecx_has_public(const TK_KEY *k)
-{
-    return k->pub != NULL && (k->type != TK_KEY_EC || k->group[0] != '\0');
-}
-
 static int ecx_public_eq(const TK_KEY *a, const TK_KEY *b, int selection)
 {
     /* The key pair's comparison includes the group. */
@@ -206,14 +201,14 @@ static const char *const ecx_private_names[] = { OSSL_PKEY_PARAM_PRIV_KEY, NULL 
 /* ECDSA: RFC 5758 section 3.2 with SHA-256 for the smallest curve we handle. */
 const TK_KM_ALG tk_km_ec = {
     TK_KEY_EC, TK_SIG_NAME_ECDSA, "SHA256", ecx_private_names,
-    ecx_has_public, ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
+    ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
     ecx_public_copy, ecx_get_params,
 };
 
 /* PureEdDSA (RFC 8032 section 5.1) hashes inside: no digest may be chosen. */
 const TK_KM_ALG tk_km_ed25519 = {
     TK_KEY_ED25519, TK_SIG_NAME_ED25519, NULL, ecx_private_names,
-    ecx_has_public, ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
+    ecx_public_eq, ecx_public_to_params, ecx_public_from_params,
     ecx_public_copy, ecx_get_params,
 };
 

@@ -21,8 +21,6 @@ typedef struct tk_km_alg {
     /* Parameter names whose presence means private material (refused on import). */
     const char *const *private_names;
 
-    /* The public half present (EC: group and point). */
-    int (*has_public)(const TK_KEY *k);
     /* Same public half (and domain parameters when selected); 1/0, never raises. */
     int (*public_eq)(const TK_KEY *a, const TK_KEY *b, int selection);
     /* Push the selected public parts (DOMAIN / PUBLIC bits) for export. */

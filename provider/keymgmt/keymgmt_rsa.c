@@ -9,11 +9,6 @@
 #include "errors.h"
 #include "keymgmt_local.h"
 
-static int rsa_has_public(const TK_KEY *k)
-{
-    return k->rsa_n != NULL && k->rsa_e != NULL;
-}
-
 static int rsa_public_eq(const TK_KEY *a, const TK_KEY *b, int selection)
 {
     /* RSA has no domain parameters: only the key pair can differ. */
@@ -22,7 +17,7 @@ static int rsa_public_eq(const TK_KEY *a, const TK_KEY *b, int selection)
 
 static int rsa_public_to_params(const TK_KEY *k, int selection, OSSL_PARAM_BLD *bld)
 {
-    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0 || !rsa_has_public(k))
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0 || !tk_key_has_public(k))
         return 1;
     return OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, k->rsa_n)
         && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, k->rsa_e);
@@ -49,7 +44,7 @@ static int rsa_public_from_params(TK_KEY *k, int selection, const OSSL_PARAM par
 
 static int rsa_public_copy(TK_KEY *to, const TK_KEY *from, int selection)
 {
-    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0 || !rsa_has_public(from))
+    if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) == 0 || !tk_key_has_public(from))
         return 1;
     to->rsa_n = BN_dup(from->rsa_n);
     to->rsa_e = BN_dup(from->rsa_e);
@@ -61,7 +56,7 @@ static int rsa_get_params(const TK_KEY *k, OSSL_PARAM params[])
 {
     OSSL_PARAM *p;
 
-    if (!rsa_has_public(k))
+    if (!tk_key_has_public(k))
         return 1;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_RSA_N)) != NULL
         && !OSSL_PARAM_set_BN(p, k->rsa_n))
@@ -79,7 +74,7 @@ static const char *const rsa_private_names[] = {
 
 const TK_KM_ALG tk_km_rsa = {
     TK_KEY_RSA, TK_SIG_NAME_RSA, "SHA256", rsa_private_names,
-    rsa_has_public, rsa_public_eq, rsa_public_to_params, rsa_public_from_params,
+    rsa_public_eq, rsa_public_to_params, rsa_public_from_params,
     rsa_public_copy, rsa_get_params,
 };
 

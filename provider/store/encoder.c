@@ -241,23 +241,13 @@ static int print_params(BIO *out, const TK_KEY *k)
     return BIO_printf(out, "EC-Parameters: (%d bit)\n", k->bits) > 0 && print_ec_group(out, k);
 }
 
-/*
- * Whether there is a public half to print: a key made with
- * EVP_PKEY_fromdata and no public parameters has none (nor a private one).
- */
-static int has_public(const TK_KEY *k)
-{
-    if (k->type == TK_KEY_RSA)
-        return k->rsa_n != NULL && k->rsa_e != NULL;
-    return k->pub != NULL && k->pub_len > 0 && (k->type != TK_KEY_EC || k->group[0] != '\0');
-}
-
 /* The key: type, size, public half, and where its private half is. */
 static int print_key(BIO *out, const TK_KEY *k, int private_part)
 {
     int ok;
 
-    if (!has_public(k))
+    /* A key made with EVP_PKEY_fromdata and no public parameters has none. */
+    if (!tk_key_has_public(k))
         return -1;
 
     if (k->type == TK_KEY_ED25519)
