@@ -323,6 +323,11 @@ int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp)
     return n > 0 && !(*cp >= 0xd800 && *cp <= 0xdfff) && *cp <= 0x10ffff ? n : 0;
 }
 
+int tk_cli_is_control(unsigned long cp)
+{
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
+}
+
 void tk_cli_put_text(FILE *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -332,11 +337,8 @@ void tk_cli_put_text(FILE *out, const char *s)
         unsigned long cp;
         int n = tk_cli_utf8_char(p, left, &cp);
 
-        /*
-         * A control character in a label (C0, DEL or C1) would split a line or
-         * reach the terminal as an escape sequence; a stray byte is no text.
-         */
-        if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+        /* A control character in a label is escaped; a stray byte is no text. */
+        if (n == 0 || tk_cli_is_control(cp)) {
             if (n == 0)
                 n = 1;
             for (int i = 0; i < n; i++)

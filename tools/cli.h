@@ -123,6 +123,11 @@ void tk_cli_field(char *out, size_t cap, const unsigned char *field, size_t size
  */
 int tk_cli_utf8_char(const unsigned char *p, size_t left, unsigned long *cp);
 /*
+ * Whether code point cp is a control character (C0, DEL or C1): one that
+ * would split a line or reach a terminal as part of an escape sequence.
+ */
+int tk_cli_is_control(unsigned long cp);
+/*
  * s as text for a terminal line: each byte of a control character (C0, DEL,
  * C1) and each byte that is not part of valid UTF-8 as \xNN. For labels and
  * other text that tokens or other tools wrote.

@@ -72,7 +72,7 @@ static int label_ok(const char *label)
     for (size_t i = 0; i < len;) {
         int n = tk_cli_utf8_char((const unsigned char *)label + i, len - i, &cp);
 
-        if (n == 0 || cp < 0x20 || cp == 0x7f || cp == '/')
+        if (n == 0 || tk_cli_is_control(cp) || cp == '/')
             return 0;
         i += (size_t)n;
     }

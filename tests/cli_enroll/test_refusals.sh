@@ -123,6 +123,9 @@ tk_run 2 "keygen: --label not UTF-8" keygen --type ec:P-256 --label "$(printf 'b
 tk_err "keygen: --label not UTF-8 explained" "tokenkey keygen: bad --label 'bad\xff\xfe': $label_rule"
 tk_run 2 "keygen: a newline in --label" keygen --type ec:P-256 --label "$(printf 'new\nline')"
 tk_err "keygen: a newline in --label explained" "tokenkey keygen: bad --label 'new\x0aline': $label_rule"
+# C1 controls too (U+009B is a one-character CSI): list and inspect escape them, keygen refuses them.
+tk_run 2 "keygen: a C1 control in --label" keygen --type ec:P-256 --label "$(printf 'csi\302\233x')"
+tk_err "keygen: a C1 control in --label explained" "tokenkey keygen: bad --label 'csi\xc2\x9bx': $label_rule"
 tk_run 2 "keygen: a --label that reads as a URI" keygen --type ec:P-256 --label PKCS11:x
 tk_err "keygen: a --label that reads as a URI explained" "tokenkey keygen: bad --label 'PKCS11:x': $label_rule"
 tk_run 2 "keygen: stray argument" keygen --type ec:P-256 --label x extra
