@@ -17,14 +17,22 @@ cd "$root"
 say() { printf '\n== %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-say "setup: installing dependencies (Debian packages)"
-sh tools/install-deps.sh
+# TOKENKEY_DEMO_BUILD=DIR runs the demo on that build tree, without installing
+# or building: tests/kafka/test_demo.sh does, so the suite runs this script.
+if [ -n "${TOKENKEY_DEMO_BUILD:-}" ]; then
+    build=$(cd "$TOKENKEY_DEMO_BUILD" && pwd)
+    echo "using the build in $build (TOKENKEY_DEMO_BUILD)"
+else
+    say "setup: installing dependencies (Debian packages)"
+    sh tools/install-deps.sh
 
-say "setup: building (meson + ninja in ./build)"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
-tokenkey=$root/build/tools/tokenkey
-echo "built build/provider/tokenkey.so, build/tools/tokenkey and the test cluster"
+    say "setup: building (meson + ninja in ./build)"
+    [ -f build/build.ninja ] || meson setup build >/dev/null
+    ninja -C build >/dev/null
+    build=$root/build
+    echo "built build/provider/tokenkey.so, build/tools/tokenkey and the test cluster"
+fi
+tokenkey=$build/tools/tokenkey
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tokenkey-demo.XXXXXX")
 cluster_pid=
@@ -36,7 +44,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "setup: creating a throw-away SoftHSM2 token"
-eval "$(TK_INIT_TOKEN=build/softhsm-conf/tk-init-token sh softhsm-conf/mktoken.sh "$work/token" kafka-demo)"
+eval "$(TK_INIT_TOKEN="$build/softhsm-conf/tk-init-token" sh softhsm-conf/mktoken.sh "$work/token" kafka-demo)"
 export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
 pin="--pin-file $TOKENKEY_TEST_PIN_FILE"
 echo "token 'kafka-demo' (serial $TOKENKEY_TEST_SERIAL); its PINs are in files (mode 0600), never on a command line"
@@ -68,7 +76,7 @@ say "4. importing the signed certificate next to its key on the token"
 say "5. writing the client's configuration (key reference, certificate, CA, properties)"
 # shellcheck disable=SC2086
 "$tokenkey" kafka-config --key "$key_uri" $pin --ca "$work/ca/ca.pem" --out-dir "$work/client" \
-    --provider-module "$root/build/provider/tokenkey.so"
+    --provider-module "$build/provider/tokenkey.so"
 if grep -q -e "-----BEGIN .*PRIVATE KEY-----" "$work/client/key.pem"; then
     die "the key file holds key material"
 fi
@@ -81,7 +89,7 @@ printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverA
     > "$work/ca/broker.ext"
 openssl x509 -req -in "$work/ca/broker.csr" -CA "$work/ca/ca.pem" -CAkey "$work/ca/ca.key" \
     -CAcreateserial -days 1 -extfile "$work/ca/broker.ext" -out "$work/ca/broker.pem" 2>/dev/null
-build/tests/kafka/tk-kafka-cluster --ca "$work/ca/ca.pem" --cert "$work/ca/broker.pem" \
+"$build/tests/kafka/tk-kafka-cluster" --ca "$work/ca/ca.pem" --cert "$work/ca/broker.pem" \
     --key "$work/ca/broker.key" --brokers 1 --topic demo:1 --lifetime 300 \
     --log "$work/cluster.log" --ready-file "$work/ready" &
 cluster_pid=$!
