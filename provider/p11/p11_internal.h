@@ -51,6 +51,12 @@ struct tk_p11_token {
     int login_busy;
     pthread_cond_t login_done;
     int logged_in;
+    /*
+     * A PIN is on its way to the token (C_Login of any user type): the next
+     * waits for its result on login_done, so that a PIN the token is about
+     * to reject is not sent again meanwhile by another thread.
+     */
+    int pin_in_flight;
     /* Salted hashes of PINs the token rejected since the last good login. */
     unsigned char failed_pins[TK_P11_FAILED_PINS][32];
     int n_failed_pins;

@@ -97,6 +97,47 @@ static void record_pin_result(struct tk_p11_token *t, const unsigned char hash[3
     }
 }
 
+/* The token's PIN state forbids sending a PIN now (CKR_OK: it does not). */
+static CK_RV pin_state_refusal(const CK_TOKEN_INFO *info)
+{
+    if (info->flags & CKF_USER_PIN_LOCKED)
+        return CKR_PIN_LOCKED;
+    /* One try left: a wrong PIN now locks the token, so leave it to a person. */
+    if (info->flags & CKF_USER_PIN_FINAL_TRY)
+        return TK_CKR_PIN_FINAL_TRY;
+    return CKR_OK;
+}
+
+/*
+ * Wait until no other PIN is on its way to t, then, unless this PIN was
+ * rejected before, take the turn (1). Context-specific logins are not
+ * serialised otherwise: threads signing with a CKA_ALWAYS_AUTHENTICATE key
+ * would all send the same wrong PIN at once, each before the first
+ * rejection is known, and lock a card that allows three tries.
+ */
+static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], int *waited)
+{
+    int refused;
+
+    pthread_mutex_lock(&t->lock);
+    *waited = t->pin_in_flight;
+    while (t->pin_in_flight)
+        pthread_cond_wait(&t->login_done, &t->lock);
+    refused = pin_failed_before(t, hash);
+    t->pin_in_flight = !refused;
+    pthread_mutex_unlock(&t->lock);
+    return !refused;
+}
+
+static void end_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], CK_RV rv)
+{
+    pthread_mutex_lock(&t->lock);
+    record_pin_result(t, hash, rv); /* keeps nothing for a PIN not sent */
+    t->pin_in_flight = 0;
+    pthread_cond_broadcast(&t->login_done);
+    pthread_mutex_unlock(&t->lock);
+}
+
 /*
  * Check the token's PIN state, get the PIN, send it once. Never called
  * with a lock held: the getter may prompt for long, or fork.
@@ -108,7 +149,7 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     char pin[TK_PIN_MAX];
     unsigned char hash[32];
     size_t len = 0;
-    int refused;
+    int waited;
     CK_RV rv;
 
     rv = tk_p11_token_info(t->module, t->slot, &info);
@@ -117,11 +158,8 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     /* Another card in the slot since the key was loaded: its PIN is not this one's. */
     if (getter != NULL && getter->token != NULL && !tk_p11_same_token(getter->token, &info))
         return TK_CKR_TOKEN_CHANGED;
-    if (info.flags & CKF_USER_PIN_LOCKED)
-        return CKR_PIN_LOCKED;
-    /* One try left: a wrong PIN now locks the token, so leave it to a person. */
-    if (info.flags & CKF_USER_PIN_FINAL_TRY)
-        return TK_CKR_PIN_FINAL_TRY;
+    if ((rv = pin_state_refusal(&info)) != CKR_OK)
+        return rv;
 
     /* PKCS#11 v2.40 5.6: a PIN pad reads the PIN itself; we send none. */
     if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
@@ -145,23 +183,23 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
     if (len > sizeof(pin))
         len = sizeof(pin);
     pin_hash(pin, len, hash);
-    pthread_mutex_lock(&t->lock);
-    refused = pin_failed_before(t, hash);
-    pthread_mutex_unlock(&t->lock);
-    if (refused) {
+    if (!take_pin_turn(t, hash, &waited)) {
         OPENSSL_cleanse(pin, sizeof(pin));
         OPENSSL_cleanse(hash, sizeof(hash));
         return TK_CKR_PIN_NOT_RETRIED;
     }
-    /* The PIN itself never reaches the log: only its length. */
-    rv = TK_P11_TRACED(TK_FN_C_Login,
-                       t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
-                       "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
-                       (unsigned long)user, len);
+    /* Another PIN went first: it may have used up a try. */
+    if (waited && (rv = tk_p11_token_info(t->module, t->slot, &info)) == CKR_OK)
+        rv = pin_state_refusal(&info);
+    if (rv == CKR_OK) {
+        /* The PIN itself never reaches the log: only its length. */
+        rv = TK_P11_TRACED(TK_FN_C_Login,
+                           t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
+                           "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
+                           (unsigned long)user, len);
+    }
     OPENSSL_cleanse(pin, sizeof(pin));
-    pthread_mutex_lock(&t->lock);
-    record_pin_result(t, hash, rv);
-    pthread_mutex_unlock(&t->lock);
+    end_pin_turn(t, hash, rv);
     OPENSSL_cleanse(hash, sizeof(hash));
     return rv;
 }
@@ -251,7 +289,7 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
 
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)
 {
-    /* Context-specific logins are per operation and per session: no serialising. */
+    /* Per operation and per session: only the PIN's way to the token is one at a time. */
     return send_pin(s->token, s->handle, CKU_CONTEXT_SPECIFIC, pin);
 }
 

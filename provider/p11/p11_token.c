@@ -343,6 +343,7 @@ void tk_p11_token_forget(struct tk_p11_token *t)
     /* A read of the mechanism list a parent thread had under way is not ours to wait for. */
     pthread_mutex_init(&t->mech_lock, NULL);
     t->login_busy = 0;
+    t->pin_in_flight = 0;
     t->pool_len = 0;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     t->logged_in = 0;

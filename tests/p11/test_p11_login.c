@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "p11_test.h"
+#include "token_keygen.h"
 
 static TK_P11_TEST env;
 
@@ -209,6 +210,84 @@ static void test_concurrent_login_once(void **state)
     assert_int_equal(tk_p11_token_logged_in(env.t), 1);
 }
 
+/*
+ * Threads signing with a CKA_ALWAYS_AUTHENTICATE key each make a
+ * context-specific login. When the PIN source gives a wrong PIN (a rotated
+ * file), the first one the token rejects must be the only one sent: the
+ * others were read before the rejection was known, and sending them too
+ * would lock a card that allows three tries.
+ */
+typedef struct {
+    pthread_barrier_t *go;
+    const TK_P11_PIN_GETTER *pin;
+    CK_OBJECT_HANDLE key;
+    CK_RV rv;
+} CONTEXT_ARG;
+
+/* A wrong PIN read slowly: every thread holds it before any sends it. */
+static CK_RV slow_wrong_pin(void *arg, char *buf, size_t cap, size_t *len)
+{
+    nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+    return tk_test_pin_literal(arg, buf, cap, len);
+}
+
+static void *context_login_thread(void *p)
+{
+    CONTEXT_ARG *a = p;
+    CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+    TK_P11_SESSION s;
+
+    a->rv = tk_p11_session_get(env.t, &s);
+    if (a->rv == CKR_OK)
+        a->rv = env.raw->C_SignInit(s.handle, &ecdsa, a->key);
+    pthread_barrier_wait(a->go);
+    if (a->rv == CKR_OK)
+        a->rv = tk_p11_login_context(&s, a->pin);
+    /* Not pooled: its signing operation is still active. */
+    tk_p11_session_put(&s, CKR_OPERATION_ACTIVE);
+    return NULL;
+}
+
+static void test_concurrent_context_logins_send_wrong_pin_once(void **state)
+{
+    static const unsigned char id[] = { 0xc7, 0x01 };
+    TK_P11_PIN_GETTER wrong = { slow_wrong_pin, (void *)"5555-not-the-pin" };
+    CK_OBJECT_HANDLE pub, priv;
+    TK_P11_SESSION s;
+    pthread_barrier_t go;
+    pthread_t th[THREADS];
+    CONTEXT_ARG args[THREADS];
+    unsigned long logins;
+    int rejected = 0, refused = 0;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_test_keygen_flags(&s, TK_TEST_P256, TK_TEST_ALWAYS_AUTHENTICATE,
+                                          "always-auth", id, sizeof(id), &pub, &priv),
+                     CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+
+    logins = tk_p11_stat(TK_FN_C_Login);
+    assert_int_equal(pthread_barrier_init(&go, NULL, THREADS), 0);
+    for (int i = 0; i < THREADS; i++) {
+        args[i] = (CONTEXT_ARG){ &go, &wrong, priv, CKR_GENERAL_ERROR };
+        assert_int_equal(pthread_create(&th[i], NULL, context_login_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        if (args[i].rv == CKR_PIN_INCORRECT)
+            rejected++;
+        else if (args[i].rv == TK_CKR_PIN_NOT_RETRIED)
+            refused++;
+        else
+            fail_msg("thread %d: rv 0x%lx", i, (unsigned long)args[i].rv);
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(rejected, 1);
+    assert_int_equal(refused, THREADS - 1);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
+}
+
 /* ---- known bugs: these assert the contract, and fail today ---- */
 
 /*
@@ -300,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup(test_wrong_pin_not_retried, logged_out),
         cmocka_unit_test_setup(test_other_wrong_pin_sent_once, logged_out),
         cmocka_unit_test_setup(test_concurrent_login_once, logged_out),
+        cmocka_unit_test_setup(test_concurrent_context_logins_send_wrong_pin_once, logged_out),
         cmocka_unit_test_setup(test_alternating_wrong_pins_not_resent, logged_out),
         cmocka_unit_test_setup(test_pin_getter_may_fork, logged_out),
     };
