@@ -133,8 +133,6 @@ CK_RV tk_p11_token_find(TK_P11_MODULE *m, const TK_URI *uri,
  */
 CK_RV tk_p11_token_find_all(TK_P11_MODULE *m, const TK_URI *uri,
                             TK_P11_TOKEN ***tokens, size_t *count);
-/* The token in a given slot (opened on first use; owned by the module). */
-CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out);
 
 TK_P11_MODULE *tk_p11_token_module(const TK_P11_TOKEN *t);
 CK_SLOT_ID tk_p11_token_slot(const TK_P11_TOKEN *t);

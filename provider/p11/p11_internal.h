@@ -30,7 +30,12 @@ struct tk_p11_token {
     struct tk_p11_token *next;
     TK_P11_MODULE *module;
     CK_SLOT_ID slot;
-    CK_TOKEN_INFO info;          /* read at open; labels and flags that matter don't change */
+    /*
+     * Read at open, never changed: the labels and flags that matter don't
+     * change while the card stays; another card in the slot gets a token of
+     * its own (p11_token.c, token_get).
+     */
+    CK_TOKEN_INFO info;
 
     pthread_mutex_t lock;        /* pool, anchor, generation                     */
     CK_SESSION_HANDLE pool[TK_P11_POOL_MAX];

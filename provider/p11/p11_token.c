@@ -133,6 +133,9 @@ static int uri_needs_library_info(const TK_URI *uri)
            || uri->has_library_version;
 }
 
+static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
+                       TK_P11_TOKEN **out);
+
 /*
  * One pass over the slots. *unsure is set when a token could not be read
  * or looked uninitialised: a file-backed token (SoftHSM2) that another
@@ -171,7 +174,7 @@ static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
         if (!tk_p11_uri_matches(uri, lib, slots[i], uri_needs_slot_info(uri) ? &si : NULL, &ti))
             continue;
         if (found < max) {
-            rv = tk_p11_token_get(m, slots[i], &t);
+            rv = token_get(m, slots[i], &ti, &t);
             if (rv != CKR_OK)
                 break;
             tokens[found] = t;
@@ -236,47 +239,54 @@ CK_RV tk_p11_token_find_all(TK_P11_MODULE *m, const TK_URI *uri,
     return CKR_OK;
 }
 
-CK_RV tk_p11_token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, TK_P11_TOKEN **out)
+/*
+ * Under m->lock: the token of slot that shows the card info describes.
+ * Each card put in a slot gets a token of its own: its identity, flags,
+ * login and sessions are not the previous card's, and keys loaded from that
+ * card keep theirs and find it gone (TK_CKR_TOKEN_CHANGED).
+ */
+static struct tk_p11_token *token_of_card(TK_P11_MODULE *m, CK_SLOT_ID slot,
+                                          const CK_TOKEN_INFO *info)
 {
-    struct tk_p11_token *t;
-    CK_TOKEN_INFO info;
-    CK_RV rv = tk_p11_module_ready(m);
+    for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
+        if (t->slot == slot && tk_p11_same_token(&t->info, info))
+            return t;
+    return NULL;
+}
 
-    if (rv != CKR_OK)
-        return rv;
+/* The token for the card in slot, whose CK_TOKEN_INFO was just read (owned by the module). */
+static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
+                       TK_P11_TOKEN **out)
+{
+    struct tk_p11_token *t, *other;
+
     pthread_mutex_lock(&m->lock);
-    for (t = m->tokens; t != NULL; t = t->next)
-        if (t->slot == slot)
-            break;
+    t = token_of_card(m, slot, info);
     pthread_mutex_unlock(&m->lock);
     if (t != NULL) {
         *out = t;
         return CKR_OK;
     }
 
-    rv = tk_p11_token_info(m, slot, &info);
-    if (rv != CKR_OK)
-        return rv;
     t = OPENSSL_zalloc(sizeof(*t));
     if (t == NULL)
         return CKR_HOST_MEMORY;
     t->module = m;
     t->slot = slot;
-    t->info = info;
+    t->info = *info;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     pthread_mutex_init(&t->mech_lock, NULL);
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->login_done, NULL);
 
     pthread_mutex_lock(&m->lock);
-    /* Another thread may have opened the same slot meanwhile: use its. */
-    for (struct tk_p11_token *o = m->tokens; o != NULL; o = o->next)
-        if (o->slot == slot) {
-            pthread_mutex_unlock(&m->lock);
-            tk_p11_token_free(t);
-            *out = o;
-            return CKR_OK;
-        }
+    /* Another thread may have opened the same card meanwhile: use its. */
+    if ((other = token_of_card(m, slot, info)) != NULL) {
+        pthread_mutex_unlock(&m->lock);
+        tk_p11_token_free(t);
+        *out = other;
+        return CKR_OK;
+    }
     t->next = m->tokens;
     m->tokens = t;
     pthread_mutex_unlock(&m->lock);

@@ -14,6 +14,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/provider.h>
 
 #include "load_key.h"
@@ -155,11 +156,80 @@ static void test_other_card_in_the_slot(void **state)
     EVP_PKEY_free(key);
 }
 
+/* Whether the key reference the provider writes for key (its URI, in DER) holds text. */
+static int key_reference_holds(EVP_PKEY *key, const char *text)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long len = 0;
+    size_t n = strlen(text);
+    int found = 0;
+
+    if (b != NULL
+        && PEM_write_bio_PrivateKey_ex(b, key, NULL, NULL, 0, NULL, NULL, prov.libctx, NULL) == 1
+        && PEM_read_bio(b, &name, &header, &der, &len) == 1)
+        for (long i = 0; !found && i + (long)n <= len; i++)
+            found = memcmp(der + i, text, n) == 0;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    BIO_free(b);
+    return found;
+}
+
+/*
+ * A key loaded while the other card is in the slot is that card's: it
+ * signs, and keeps signing after the sessions are lost and found again on
+ * the same card. Its URI names that card; the first card's key and this
+ * one each refuse the other's card.
+ */
+static void test_key_of_the_card_now_in_the_slot(void **state)
+{
+    static const unsigned char id[] = { 0x9b };
+    EVP_PKEY *first, *second;
+    char *errors;
+
+    make_key(TK_TEST_P256, "swap-second", id, sizeof(id));
+    first = load("object=swap-second;");
+    assert_int_equal(sign_once(first), 1);
+
+    set_serial(OTHER_SERIAL);
+    reinsert();
+    second = tk_test_load_private(prov.libctx, "pkcs11:serial=" OTHER_SERIAL
+                                               ";object=swap-second;type=private");
+    if (second == NULL)
+        ERR_print_errors_fp(stderr);
+    assert_non_null(second);
+    if (!key_reference_holds(second, "serial=" OTHER_SERIAL ";"))
+        fail_msg("the key reference of the key loaded from the other card names another card");
+    assert_int_equal(sign_once(second), 1);
+    reinsert();
+    assert_int_equal(sign_once(second), 1);
+    assert_int_equal(sign_once(first), 0);
+    ERR_clear_error();
+
+    /* The first card back: its keys load and sign, the other card's do not. */
+    set_serial(NULL);
+    reinsert();
+    EVP_PKEY_free(load("object=swap-second;"));
+    assert_int_equal(sign_once(first), 1);
+    assert_int_equal(sign_once(second), 0);
+    errors = error_text();
+    if (strstr(errors, "the slot holds another token than the one the key was loaded from")
+        == NULL)
+        fail_msg("expected the other-token error, got:\n%s", errors);
+    free(errors);
+    EVP_PKEY_free(first);
+    EVP_PKEY_free(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unnamed_key_not_found_again),
         cmocka_unit_test(test_other_card_in_the_slot),
+        cmocka_unit_test(test_key_of_the_card_now_in_the_slot),
     };
 
     return tk_test_run("p11-swap", tests, TK_TEST_COUNT(tests), setup, teardown);
