@@ -57,7 +57,18 @@ static unsigned long gate_inflight;
 #define GATE_EXITING 2
 static int gate_closed;
 
-void tk_p11_gate_leave(void)
+/*
+ * Module calls this thread is inside. A module may fork inside a call -
+ * p11-kit's remote modules start their helper process in C_Initialize - and
+ * the fork handlers must then stand aside: this thread may hold the
+ * layer's locks around the call (the registry's across C_Initialize), and
+ * the calls in flight, its own among them, cannot drain. That child is the
+ * module's, and execs at once.
+ */
+static __thread int calls_in_this_thread;
+static __thread int forked_inside_call;
+
+static void gate_release(void)
 {
     if (__atomic_sub_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST) == 0
         && __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST)) {
@@ -67,15 +78,23 @@ void tk_p11_gate_leave(void)
     }
 }
 
+void tk_p11_gate_leave(void)
+{
+    calls_in_this_thread--;
+    gate_release();
+}
+
 int tk_p11_gate_enter(void)
 {
     for (;;) {
         __atomic_add_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST);
         int closed = __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST);
 
-        if (closed == 0)
+        if (closed == 0) {
+            calls_in_this_thread++;
             return 1;
-        tk_p11_gate_leave();
+        }
+        gate_release();
         if (closed & GATE_EXITING)
             return 0;
         /* A fork is waiting for the calls in flight: step back until it is done. */
@@ -93,6 +112,9 @@ CK_RV tk_p11_gate_refused(void)
 
 static void fork_prepare(void)
 {
+    forked_inside_call = calls_in_this_thread > 0;
+    if (forked_inside_call)
+        return;
     pthread_mutex_lock(&registry_lock);
     for (TK_P11_MODULE *m = registry; m != NULL; m = m->next) {
         pthread_mutex_lock(&m->lock);
@@ -118,6 +140,8 @@ static void fork_release_locks(void)
 
 static void fork_release(void)
 {
+    if (forked_inside_call)
+        return;
     __atomic_and_fetch(&gate_closed, ~GATE_FORKING, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&gate_cond);
     pthread_mutex_unlock(&gate_lock);
@@ -126,6 +150,11 @@ static void fork_release(void)
 
 static void fork_child(void)
 {
+    if (forked_inside_call) {
+        /* Not ours to tidy: the module's helper, about to exec. Were it to use a module, initialise first. */
+        __atomic_fetch_add(&fork_generation, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
     /* The parent's threads that waited at the gate are not in this process. */
     __atomic_and_fetch(&gate_closed, ~GATE_FORKING, __ATOMIC_SEQ_CST);
     __atomic_store_n(&gate_inflight, 0, __ATOMIC_SEQ_CST);

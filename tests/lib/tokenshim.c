@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tokenshim.h"
@@ -184,6 +185,30 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
     return target->C_Login(h, user, pin, len);
 }
 
+/*
+ * TK_TOKENSHIM_FORK_IN_INITIALIZE=1: start a helper process inside
+ * C_Initialize, as p11-kit's remote modules ("remote: |command") do: the
+ * child execs at once, the parent goes on.
+ */
+static CK_RV shim_initialize(CK_VOID_PTR args)
+{
+    const char *fork_in = getenv("TK_TOKENSHIM_FORK_IN_INITIALIZE");
+
+    if (fork_in != NULL && strcmp(fork_in, "1") == 0) {
+        pid_t pid = fork();
+        int status;
+
+        if (pid == 0) {
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+            || WEXITSTATUS(status) != 0)
+            return CKR_GENERAL_ERROR;
+    }
+    return target->C_Initialize(args);
+}
+
 static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
                                       CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
@@ -217,6 +242,7 @@ static void load(void)
     added_flags = parse_flags(getenv("TK_TOKENFLAGS"), &cleared_flags);
     shim = *target;
     shim.C_GetFunctionList = C_GetFunctionList;
+    shim.C_Initialize = shim_initialize;
     shim.C_GetTokenInfo = shim_get_token_info;
     shim.C_OpenSession = shim_open_session;
     shim.C_Login = shim_login;

@@ -35,6 +35,9 @@
  *                         real module ("C_Login user=N")
  *   TK_TOKENSHIM_ECDSA    "combined": the combined ECDSA mechanisms too;
  *                         "combined-only": those, and CKM_ECDSA hidden
+ *   TK_TOKENSHIM_FORK_IN_INITIALIZE  "1": C_Initialize forks a child that
+ *                         execs /bin/true, as p11-kit's remote modules start
+ *                         their helper
  * In-process tests with the functions below, reached with
  * dlopen(RTLD_NOLOAD) + dlsym in the copy the code under test loaded.
  */
