@@ -200,6 +200,9 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_KEY_TWICE:
         return "two private keys on the token now have the key's CKA_ID and label, so tokenkey "
                "uses neither: give one another id or label, and load the key again";
+    case TK_CKR_ATTRIBUTE_LENGTH:
+        return "the module reported an attribute length past the buffer it was given, or over "
+               "1 MiB (a bug in the PKCS#11 module: report it to its vendor)";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "
                "(the key was replaced): load the key again";

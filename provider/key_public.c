@@ -235,6 +235,17 @@ static void free_public(TK_KEY *k)
 }
 
 /*
+ * Whether a read of a public half failed on what the object holds (no such
+ * attribute, a value of another curve or type), which makes it only not
+ * this key's, as opposed to a failed call.
+ */
+static int holds_no_such_key(CK_RV rv)
+{
+    return tk_p11_rv_unavailable(rv) || rv == CKR_ATTRIBUTE_VALUE_INVALID
+           || rv == CKR_CURVE_NOT_SUPPORTED || rv == TK_CKR_SECRET_ATTRIBUTE;
+}
+
+/*
  * The public half from the objects of class cls with the key's CKA_ID.
  * Several may share it - a renewed certificate stored beside the old one,
  * a public key written twice - and count when they all hold the same
@@ -265,6 +276,11 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
                                    : read_from_cert(into, s, found[i]);
         if (rv != CKR_OK)
             free_public(into); /* whatever a read that failed half-way left */
+        if (rv != CKR_OK && !holds_no_such_key(rv)) {
+            free_public(&other);
+            free_public(k);
+            return rv; /* the token's or the module's failure, not this object's content */
+        }
         if (rv == CKR_OK && have && !tk_key_public_eq(k, &other)) {
             free_public(&other);
             free_public(k);

@@ -38,6 +38,7 @@
 #define TK_CKR_KEY_REPLACED      (TK_CKR_BASE + 15) /* ... and the one found has another public key */
 #define TK_CKR_PUBLIC_AMBIGUOUS  (TK_CKR_BASE + 16) /* objects with a key's CKA_ID hold different public keys */
 #define TK_CKR_ID_SHARED         (TK_CKR_BASE + 17) /* another private key has the key's CKA_ID */
+#define TK_CKR_ATTRIBUTE_LENGTH  (TK_CKR_BASE + 18) /* a length no attribute can have, or past the buffer */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;
@@ -237,7 +238,10 @@ CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
  * reaches the token) the attributes that hold private or secret key
  * material: CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1/2, CKA_EXPONENT_1/2,
  * CKA_COEFFICIENT. Certificates' CKA_VALUE comes from tk_p11_get_cert_der.
+ * A length the module reports past a buffer it was given is its bug, and
+ * TK_CKR_ATTRIBUTE_LENGTH (at most TK_P11_GET_ATTRS_MAX attributes).
  */
+#define TK_P11_GET_ATTRS_MAX 16
 CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n);
 /*
  * Whether rv only says some attribute is absent or not shown
@@ -248,6 +252,11 @@ int tk_p11_rv_unavailable(CK_RV rv);
 /* One attribute into a new buffer (OPENSSL_free it); same refusals. */
 CK_RV tk_p11_get_attr_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type,
                             unsigned char **val, CK_ULONG *len);
+/*
+ * No key attribute or certificate comes near this many bytes: a module that
+ * reports more is not given the memory (TK_CKR_ATTRIBUTE_LENGTH).
+ */
+#define TK_P11_ATTR_VALUE_MAX (1024UL * 1024UL)
 /*
  * Several attributes of one object, whatever their sizes, in two calls
  * (lengths, then values; plus one for each length a module that stops at

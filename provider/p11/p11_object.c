@@ -107,16 +107,38 @@ CK_RV tk_p11_find(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     }
 }
 
-CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+/*
+ * Whether the module wrote a length past a buffer it was given (cap[i]):
+ * it then wrote past the buffer too, or will make its caller read past it.
+ */
+static int length_past_buffer(const CK_ATTRIBUTE *a, const CK_ULONG *cap, CK_ULONG n)
 {
     for (CK_ULONG i = 0; i < n; i++)
+        if (a[i].pValue != NULL && a[i].ulValueLen != CK_UNAVAILABLE_INFORMATION
+            && a[i].ulValueLen > cap[i])
+            return 1;
+    return 0;
+}
+
+CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
+{
+    CK_ULONG cap[TK_P11_GET_ATTRS_MAX];
+    CK_RV rv;
+
+    if (n > TK_P11_GET_ATTRS_MAX)
+        return CKR_ARGUMENTS_BAD;
+    for (CK_ULONG i = 0; i < n; i++) {
         if (is_secret_attribute(a[i].type))
             return TK_CKR_SECRET_ATTRIBUTE;
-    return TK_P11_TRACED(TK_FN_C_GetAttributeValue,
-                         fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
-                         "session=%lu, object=%lu, %lu attributes, first 0x%lx",
-                         (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
-                         n > 0 ? (unsigned long)a[0].type : 0UL);
+        cap[i] = a[i].ulValueLen;
+    }
+    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue,
+                       fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                       "session=%lu, object=%lu, %lu attributes, first 0x%lx",
+                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                       n > 0 ? (unsigned long)a[0].type : 0UL);
+    return (rv == CKR_OK || tk_p11_rv_unavailable(rv)) && length_past_buffer(a, cap, n)
+           ? TK_CKR_ATTRIBUTE_LENGTH : rv;
 }
 
 /*
@@ -176,7 +198,7 @@ static CK_RV lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_
 static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
 {
     CK_ATTRIBUTE present[TK_P11_ATTRS_ALLOC_MAX];
-    CK_ULONG npresent = 0;
+    CK_ULONG cap[TK_P11_ATTRS_ALLOC_MAX], npresent = 0;
     CK_RV rv;
 
     if (n > TK_P11_ATTRS_ALLOC_MAX)
@@ -190,6 +212,11 @@ static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a,
     for (CK_ULONG i = 0; i < n; i++) {
         if (a[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
             continue;
+        if (a[i].ulValueLen > TK_P11_ATTR_VALUE_MAX) {
+            tk_p11_attrs_free(a, n);
+            return TK_CKR_ATTRIBUTE_LENGTH;
+        }
+        cap[npresent] = a[i].ulValueLen;
         a[i].pValue = OPENSSL_malloc(a[i].ulValueLen > 0 ? a[i].ulValueLen : 1);
         if (a[i].pValue == NULL) {
             tk_p11_attrs_free(a, n);
@@ -204,6 +231,8 @@ static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a,
                        "session=%lu, object=%lu, %lu attributes, first 0x%lx, values",
                        (unsigned long)s->handle, (unsigned long)o, (unsigned long)npresent,
                        (unsigned long)present[0].type);
+    if (rv == CKR_OK && length_past_buffer(present, cap, npresent))
+        rv = TK_CKR_ATTRIBUTE_LENGTH;
     if (rv != CKR_OK) {
         tk_p11_attrs_free(a, n);
         return rv;

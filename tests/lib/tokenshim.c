@@ -22,6 +22,8 @@ static CK_FLAGS added_flags;
 static CK_FLAGS cleared_flags; /* from TK_TOKENFLAGS only, set before any call */
 static unsigned long logins;
 static int stop_early;
+static CK_ATTRIBUTE_TYPE lie_type;
+static int lie_how;
 /* A serial number shown instead of the real one, blank-padded; used when serial_set. */
 static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char serial[16];
@@ -56,6 +58,12 @@ unsigned long tk_tokenshim_logins(void)
 void tk_tokenshim_set_attrs_stop_early(int on)
 {
     __atomic_store_n(&stop_early, on, __ATOMIC_SEQ_CST);
+}
+
+void tk_tokenshim_set_attr_length_lie(CK_ATTRIBUTE_TYPE type, int how)
+{
+    __atomic_store_n(&lie_type, type, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&lie_how, how, __ATOMIC_SEQ_CST);
 }
 
 void tk_tokenshim_set_copy_shows_early(int ms)
@@ -209,18 +217,35 @@ static CK_RV shim_initialize(CK_VOID_PTR args)
     return target->C_Initialize(args);
 }
 
+/* The lengths a module with a bug reports for lie_type (tk_tokenshim_set_attr_length_lie). */
+static void tell_lies(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+    CK_ATTRIBUTE_TYPE type = __atomic_load_n(&lie_type, __ATOMIC_SEQ_CST);
+    int how = __atomic_load_n(&lie_how, __ATOMIC_SEQ_CST);
+
+    for (CK_ULONG i = 0; how != 0 && i < n; i++) {
+        if (tmpl[i].type != type || tmpl[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+            continue;
+        if (how == TK_TOKENSHIM_LIE_HUGE && tmpl[i].pValue == NULL)
+            tmpl[i].ulValueLen = 2UL * 1024 * 1024;
+        else if (how == TK_TOKENSHIM_LIE_PAST_BUFFER && tmpl[i].pValue != NULL)
+            tmpl[i].ulValueLen += 64;
+    }
+}
+
 static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
                                       CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
-    if (!__atomic_load_n(&stop_early, __ATOMIC_SEQ_CST))
-        return target->C_GetAttributeValue(h, o, tmpl, n);
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_RV rv = target->C_GetAttributeValue(h, o, &tmpl[i], 1);
+    CK_RV rv = CKR_OK;
 
-        if (rv != CKR_OK)
-            return rv;
+    if (!__atomic_load_n(&stop_early, __ATOMIC_SEQ_CST)) {
+        rv = target->C_GetAttributeValue(h, o, tmpl, n);
+    } else {
+        for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
+            rv = target->C_GetAttributeValue(h, o, &tmpl[i], 1);
     }
-    return CKR_OK;
+    tell_lies(tmpl, n);
+    return rv;
 }
 
 static void load(void)

@@ -12,6 +12,7 @@
  * - A C_GetAttributeValue that asks for one attribute at a time and, at the
  *   first one it cannot return, answers that and leaves the rest of the
  *   template untouched: v2.40 section 5.7 forbids it, some modules do it.
+ *   Or one that reports lengths no attribute has, or past the buffer.
  *
  * - A copy that a search finds early, as SoftHSM2 2.6.1 lets one be found
  *   (tk_tokenshim_set_copy_shows_early).
@@ -61,6 +62,17 @@ typedef unsigned long tk_tokenshim_logins_fn(void);
 /* on != 0: C_GetAttributeValue stops at the first attribute it cannot return. */
 void tk_tokenshim_set_attrs_stop_early(int on);
 typedef void tk_tokenshim_set_attrs_stop_early_fn(int on);
+
+/*
+ * A module's bug in the lengths of attribute type: with
+ * TK_TOKENSHIM_LIE_HUGE a length query answers 2 MiB, with
+ * TK_TOKENSHIM_LIE_PAST_BUFFER a value read answers a length 64 bytes past
+ * the real value and the buffer (nothing is written past it); 0: the truth.
+ */
+#define TK_TOKENSHIM_LIE_HUGE 1
+#define TK_TOKENSHIM_LIE_PAST_BUFFER 2
+void tk_tokenshim_set_attr_length_lie(CK_ATTRIBUTE_TYPE type, int how);
+typedef void tk_tokenshim_set_attr_length_lie_fn(CK_ATTRIBUTE_TYPE type, int how);
 
 /*
  * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real

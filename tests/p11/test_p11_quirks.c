@@ -23,6 +23,7 @@
 
 static TK_P11_TEST env;
 static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
+static tk_tokenshim_set_attr_length_lie_fn *length_lie;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -38,7 +39,8 @@ static int setup(void)
         return -1;
     /* The layer loaded the shim; its control is in that same copy. */
     *(void **)&stop_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attrs_stop_early");
-    if (stop_early == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+    *(void **)&length_lie = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attr_length_lie");
+    if (stop_early == NULL || length_lie == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
     rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
@@ -54,6 +56,7 @@ static void teardown(void)
 static int whole_templates(void **state)
 {
     stop_early(0);
+    length_lie(0, 0);
     return 0;
 }
 
@@ -143,11 +146,70 @@ static void test_ec_key_loads(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/*
+ * A module's bug in attribute lengths: one no attribute has (2 MiB) is not
+ * allocated, and one past the buffer the module was given is not believed
+ * (TK_CKR_ATTRIBUTE_LENGTH), in the two-call reads, in the fixed-buffer
+ * reads, and up to the key a provider loads.
+ */
+static void test_lengths_no_attribute_has(void **state)
+{
+    TK_P11_TEST_PROVIDER prov;
+    CK_ATTRIBUTE a[] = { { CKA_EC_PARAMS }, { CKA_EC_POINT } };
+    const CK_ULONG n = sizeof(a) / sizeof(a[0]);
+    CK_OBJECT_CLASS cls = 0;
+    TK_P11_SESSION s;
+    EVP_PKEY *key;
+    char uri[256];
+
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    for (int how = TK_TOKENSHIM_LIE_HUGE; how <= TK_TOKENSHIM_LIE_PAST_BUFFER; how++) {
+        length_lie(CKA_EC_POINT, how);
+        assert_int_equal(tk_p11_get_attrs_alloc(&s, ec_pub, a, n), TK_CKR_ATTRIBUTE_LENGTH);
+        for (CK_ULONG i = 0; i < n; i++)
+            assert_null(a[i].pValue);
+    }
+    length_lie(CKA_CLASS, TK_TOKENSHIM_LIE_PAST_BUFFER);
+    assert_int_equal(tk_p11_get_ulong(&s, ec_pub, CKA_CLASS, &cls), TK_CKR_ATTRIBUTE_LENGTH);
+    length_lie(0, 0);
+    assert_int_equal(tk_p11_get_ulong(&s, ec_pub, CKA_CLASS, &cls), CKR_OK);
+    assert_int_equal(cls, CKO_PUBLIC_KEY);
+    tk_p11_session_put(&s, CKR_OK);
+
+    /* The key whose public point the module misreports does not load, and says why. */
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    length_lie(CKA_EC_POINT, TK_TOKENSHIM_LIE_PAST_BUFFER);
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+    ERR_clear_error();
+    key = tk_test_load_private(prov.libctx, uri);
+    assert_null(key);
+    {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *text = NULL;
+        long len;
+
+        assert_non_null(b);
+        ERR_print_errors(b);
+        len = BIO_get_mem_data(b, &text);
+        if (len <= 0 || strstr(text, "attribute length past the buffer") == NULL)
+            fail_msg("no error says the module reported a length past the buffer:\n%.*s",
+                     (int)len, text != NULL ? text : "");
+        BIO_free(b);
+    }
+    length_lie(0, 0);
+    key = tk_test_load_private(prov.libctx, uri);
+    assert_non_null(key);
+    EVP_PKEY_free(key);
+    tk_p11_test_provider_unload(&prov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_skipped_attributes_asked_alone, whole_templates),
         cmocka_unit_test_setup(test_ec_key_loads, whole_templates),
+        cmocka_unit_test_setup(test_lengths_no_attribute_has, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
