@@ -483,7 +483,8 @@ typedef struct {
     const unsigned char *in;
     size_t inlen;
     unsigned char *out;
-    CK_ULONG outlen;
+    CK_ULONG cap;    /* the room at out */
+    CK_ULONG outlen; /* what the module wrote there */
     int decrypt;
     TK_P11_PIN_GETTER pin;
 } PRIVATE_OP;
@@ -497,6 +498,8 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
 
     if (rv != CKR_OK)
         return rv;
+    /* A module may have written a length on a failed try before this one (a session lost). */
+    op->outlen = op->cap;
     if (op->decrypt)
         return tk_p11_decrypt(s, op->mech, h, op->in, op->inlen, op->out, &op->outlen, ctx_pin);
     return tk_p11_sign(s, op->mech, h, op->in, op->inlen, op->out, &op->outlen, ctx_pin);
@@ -505,7 +508,7 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
 static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                             unsigned char *out, size_t *outlen, int decrypt)
 {
-    PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, decrypt, tk_pin_getter(&k->pin) };
+    PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, 0, decrypt, tk_pin_getter(&k->pin) };
     CK_RV rv;
 
     if (!tk_key_has_private(k))
@@ -519,7 +522,6 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
         __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         tk_fork_lock_release(&k->lock);
-        op.outlen = *outlen;
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     }
     if (rv == CKR_OK)

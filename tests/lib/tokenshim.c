@@ -217,6 +217,32 @@ static CK_RV shim_initialize(CK_VOID_PTR args)
     return target->C_Initialize(args);
 }
 
+/*
+ * tk_tokenshim_fail_next_sign: the next C_Sign that would write a signature
+ * answers rv instead, after setting the length to 0, as some modules do on
+ * failure (the real operation stays active on that session).
+ */
+static CK_RV fail_next_sign_rv;
+static CK_RV (*next_sign)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+
+static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+                       CK_ULONG_PTR siglen)
+{
+    CK_RV rv = sig != NULL ? __atomic_exchange_n(&fail_next_sign_rv, CKR_OK, __ATOMIC_SEQ_CST)
+                           : CKR_OK;
+
+    if (rv != CKR_OK) {
+        *siglen = 0;
+        return rv;
+    }
+    return next_sign(h, data, len, sig, siglen);
+}
+
+void tk_tokenshim_fail_next_sign(CK_RV rv)
+{
+    __atomic_store_n(&fail_next_sign_rv, rv, __ATOMIC_SEQ_CST);
+}
+
 /* The lengths a module with a bug reports for lie_type (tk_tokenshim_set_attr_length_lie). */
 static void tell_lies(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
@@ -276,6 +302,8 @@ static void load(void)
     shim.C_FindObjectsInit = shim_find_objects_init;
     shim.C_FindObjects = shim_find_objects;
     tk_tokenshim_ecdsa_wire(&shim, target, getenv("TK_TOKENSHIM_ECDSA"));
+    next_sign = shim.C_Sign;
+    shim.C_Sign = shim_sign;
     load_rv = CKR_OK;
 }
 

@@ -75,6 +75,13 @@ void tk_tokenshim_set_attr_length_lie(CK_ATTRIBUTE_TYPE type, int how);
 typedef void tk_tokenshim_set_attr_length_lie_fn(CK_ATTRIBUTE_TYPE type, int how);
 
 /*
+ * The next C_Sign that would write a signature answers rv (a CKR_ code)
+ * after setting the signature length to 0, as some modules do on failure.
+ */
+void tk_tokenshim_fail_next_sign(CK_RV rv);
+typedef void tk_tokenshim_fail_next_sign_fn(CK_RV rv);
+
+/*
  * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real
  * module, and meanwhile a search that finds the object being copied finds
  * it twice - what SoftHSM2 2.6.1 does, briefly: its C_CopyObject puts the

@@ -24,6 +24,7 @@
 static TK_P11_TEST env;
 static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
 static tk_tokenshim_set_attr_length_lie_fn *length_lie;
+static tk_tokenshim_fail_next_sign_fn *fail_next_sign;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -40,7 +41,8 @@ static int setup(void)
     /* The layer loaded the shim; its control is in that same copy. */
     *(void **)&stop_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attrs_stop_early");
     *(void **)&length_lie = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attr_length_lie");
-    if (stop_early == NULL || length_lie == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+    *(void **)&fail_next_sign = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_next_sign");
+    if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
     rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
@@ -204,12 +206,43 @@ static void test_lengths_no_attribute_has(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/*
+ * A module that zeroes the signature length when a C_Sign fails on a lost
+ * session: the layer's retry on another session must offer the whole
+ * buffer again, not the 0 bytes the failed try left.
+ */
+static void test_signature_after_a_session_lost_mid_sign(void **state)
+{
+    TK_P11_TEST_PROVIDER prov;
+    unsigned long signs;
+    EVP_PKEY *key;
+    char uri[256];
+
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+    key = tk_test_load_private(prov.libctx, uri);
+    assert_non_null(key);
+    assert_int_equal(tk_p11_test_provider_sign(&prov, key), 1);
+
+    signs = tk_p11_stat(TK_FN_C_Sign);
+    fail_next_sign(CKR_SESSION_CLOSED);
+    if (tk_p11_test_provider_sign(&prov, key) != 1) {
+        ERR_print_errors_fp(stderr);
+        fail_msg("no signature after a C_Sign that failed with CKR_SESSION_CLOSED");
+    }
+    assert_int_equal(tk_p11_stat(TK_FN_C_Sign) - signs, 2);
+    EVP_PKEY_free(key);
+    tk_p11_test_provider_unload(&prov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_skipped_attributes_asked_alone, whole_templates),
         cmocka_unit_test_setup(test_ec_key_loads, whole_templates),
         cmocka_unit_test_setup(test_lengths_no_attribute_has, whole_templates),
+        cmocka_unit_test_setup(test_signature_after_a_session_lost_mid_sign, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
