@@ -144,7 +144,14 @@ TK_KEYREF_RESULT tk_keyref_from_der(const unsigned char *der, size_t len, TK_KEY
     char shown[64];
 
     *uri = NULL;
-    ref = len <= BODY_CAP ? keyref_d2i(&p, (long)len) : NULL;
+    if (len > TK_KEYREF_DER_MAX) {
+        if (kind == TK_KEYREF_ANY)
+            return TK_KEYREF_NOT_OURS;
+        snprintf(why, whylen, "the key reference is %zu bytes long; one is at most %d",
+                 len, TK_KEYREF_DER_MAX);
+        return TK_KEYREF_BAD;
+    }
+    ref = keyref_d2i(&p, (long)len);
     if (ref == NULL) {
         if (kind == TK_KEYREF_ANY)
             return TK_KEYREF_NOT_OURS;

@@ -31,6 +31,12 @@
 
 /* Our decoders' and encoders' structure name for the DER above. */
 #define TK_KEYREF_STRUCTURE "tokenkey-keyref"
+/*
+ * The longest key reference in DER: a URI with every attribute at its
+ * longest and escaped is well under 2 KiB. The decoder that turns one into
+ * a key reads this much at most, so longer ones are refused when read.
+ */
+#define TK_KEYREF_DER_MAX 4096
 
 /* Which flavour a PEM label announced; ANY for bare DER (either description). */
 typedef enum { TK_KEYREF_ANY = 0, TK_KEYREF_TOKENKEY, TK_KEYREF_P11PROV } TK_KEYREF_KIND;

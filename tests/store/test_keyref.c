@@ -441,6 +441,22 @@ static void test_trailing_garbage(void **state)
     free(uri);
 }
 
+/*
+ * Longer than any key reference (4096 bytes of DER): refused by name when
+ * read, not handed to the next step, which reads no more than that and
+ * would leave the file to OpenSSL's "unsupported".
+ */
+static void test_too_long(void **state)
+{
+    char *uri = st_uri(&env, RSA_LABEL, "private");
+    char *path = keyref_file("long.pem", "TOKENKEY KEY REFERENCE",
+                             "tokenkey key reference v1", uri, 5000);
+
+    expect_bad(path, "bytes long; one is at most 4096");
+    free(path);
+    free(uri);
+}
+
 static void test_empty_uri(void **state)
 {
     char *path = keyref_file("empty.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
@@ -600,6 +616,7 @@ int main(void)
         cmocka_unit_test_setup(test_wrong_description, clear_errors),
         cmocka_unit_test_setup(test_wrong_label, clear_errors),
         cmocka_unit_test_setup(test_trailing_garbage, clear_errors),
+        cmocka_unit_test_setup(test_too_long, clear_errors),
         cmocka_unit_test_setup(test_empty_uri, clear_errors),
         cmocka_unit_test_setup(test_not_pkcs11_uri, clear_errors),
         cmocka_unit_test_setup(test_no_key, clear_errors),
