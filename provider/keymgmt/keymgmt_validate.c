@@ -200,8 +200,17 @@ int tk_km_validate(const void *keydata, int selection, int checktype)
     int want_pair = (selection & OSSL_KEYMGMT_SELECT_KEYPAIR) == OSSL_KEYMGMT_SELECT_KEYPAIR;
     int ok = 1;
 
-    if (k == NULL || !tk_km_has(k, selection))
+    if (k == NULL)
         return 0;
+    if (!tk_km_has(k, selection)) {
+        /* EVP_PKEY_check on a public key alone, say: say what is missing, not just "failed". */
+        TK_RAISE(k->ctx, TK_R_BAD_ARGUMENT, "%s: the check needs %s, which this key does not have",
+                 k->uri != NULL ? k->uri : "the key",
+                 (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && !tk_key_has_private(k)
+                     ? "a private half (this is a public key: load the private key, type=private)"
+                     : "the public half or domain parameters");
+        return 0;
+    }
     if (!want_public && !want_pair)
         return 1; /* domain parameters (an EC group tokenkey knows) or a private key alone */
     if (!tk_sig_public_pkey(k->ctx, k, &pub))

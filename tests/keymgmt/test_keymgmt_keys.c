@@ -354,6 +354,8 @@ static void test_import_private_refused(void **state)
     }
 }
 
+static int check_with(EVP_PKEY *pk, int (*check)(EVP_PKEY_CTX *));
+
 static void test_import_public(void **state)
 {
     for (int i = 0; i < KM_NKINDS; i++) {
@@ -371,6 +373,11 @@ static void test_import_public(void **state)
         assert_int_equal(EVP_PKEY_eq(out, soft), 1);
         assert_int_equal(EVP_PKEY_eq(soft, out), 1);
         assert_int_not_equal(EVP_PKEY_eq(out, tok[i]), 1);
+        /* A public key alone passes the public check; a full check says what it lacks. */
+        assert_int_equal(check_with(out, EVP_PKEY_public_check), 1);
+        assert_int_not_equal(check_with(out, EVP_PKEY_check), 1);
+        if (strstr(km_errors(errs, sizeof(errs)), "needs a private half") == NULL)
+            fail_msg("%s: EVP_PKEY_check on a public key: %s", km_kinds[i].name, errs);
         /* A public key alone has nothing to export under a private selection. */
         OSSL_PARAM_free(params);
         params = NULL;
