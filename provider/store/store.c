@@ -57,6 +57,7 @@ typedef struct tk_store_ctx {
     TK_KEY *single;             /* the one private key, when only private keys are wanted */
     TK_STORE_ITEM items[3 * TK_STORE_MAX];
     size_t n_items, next;
+    size_t n_emitted;           /* items handed to the caller, not skipped */
     size_t n_private;           /* private keys the URI matches, beyond TK_STORE_MAX too */
     TK_PIN_SOURCE pin;          /* for the keys handed out (lasting sources are copied) */
 } TK_STORE_CTX;
@@ -407,6 +408,27 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
     return ok;
 }
 
+/*
+ * Every object the search found was passed over (a certificate with another
+ * subject, a key tokenkey cannot use): an empty listing is an error, as a
+ * search that finds nothing is.
+ */
+static int nothing_usable(TK_STORE_CTX *sctx)
+{
+    char *text = tk_objects_uri_for_message(sctx->uri);
+
+    if (sctx->subject != NULL)
+        TK_RAISE(sctx->provctx, TK_R_OBJECT_NOT_FOUND,
+                 "no certificate with the subject asked for matches %s", text);
+    else
+        TK_RAISE(sctx->provctx, TK_R_OBJECT_NOT_FOUND,
+                 "nothing tokenkey can use matches %s: the keys there are of a type tokenkey "
+                 "does not handle, or their public half is not known (load one by its own URI "
+                 "to see why)", text);
+    OPENSSL_free(text);
+    return 0;
+}
+
 static int tk_store_load(void *vctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
                          OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
@@ -435,8 +457,12 @@ static int tk_store_load(void *vctx, OSSL_CALLBACK *object_cb, void *object_cbar
     }
     while (ok && skipped && sctx->next < sctx->n_items)
         ok = emit_item(sctx, &sctx->items[sctx->next++], object_cb, object_cbarg, &skipped);
+    if (ok && !skipped)
+        sctx->n_emitted++;
     if (!ok || sctx->next == sctx->n_items)
         sctx->eof = 1;
+    if (ok && skipped && sctx->n_emitted == 0)
+        return nothing_usable(sctx);
     return ok;
 }
 

@@ -476,8 +476,16 @@ static void test_search_by_subject(void **state)
     assert_non_null(other);
     assert_int_equal(X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC,
                                                 (const unsigned char *)"nobody", -1, -1, 0), 1);
+    ERR_clear_error();
     assert_int_equal(load_all(env.libctx, uri, 0, other, &l), 1);
     assert_int_equal(l.certs, 0);
+    assert_int_equal(l.failed_loads, 1);
+    {
+        char *errors = st_errors();
+
+        st_assert_contains(errors, "no certificate with the subject asked for matches pkcs11:");
+        free(errors);
+    }
     loaded_free(&l);
     X509_NAME_free(other);
     ERR_clear_error();
