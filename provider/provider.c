@@ -241,6 +241,11 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
     if (ctx->cfg.debug > 0)
         tk_debug_configure(ctx->cfg.debug, ctx->cfg.debug_file);
     ctx->libctx = OSSL_LIB_CTX_new_child(handle, in);
+    if (ctx->libctx == NULL) {
+        /* Out of memory: without it public-key work would run in another context. */
+        provctx_free(ctx);
+        return 0;
+    }
     /*
      * The core's library context is opaque to a provider; compared with
      * libcrypto's default one it can only be equal when it is that one.
