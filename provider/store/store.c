@@ -269,6 +269,14 @@ static int search(TK_STORE_CTX *sctx, OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_
         for (size_t i = 0; i < sctx->n_items; i++)
             sctx->items[i].cert_public_key = 1;
     }
+    /*
+     * A search by name that finds nothing is an empty result, not an error:
+     * it is how X509_LOOKUP_store asks a CA store for an issuer, and an
+     * error left on the queue during a handshake makes SSL_get_error report
+     * a failure for a mere want-read.
+     */
+    if (sctx->n_items == 0 && sctx->subject != NULL)
+        return 1;
     if (sctx->n_items == 0) {
         text = tk_objects_uri_for_message(sctx->uri);
         TK_RAISE(ctx, TK_R_OBJECT_NOT_FOUND, "no %s matches %s",
@@ -409,22 +417,18 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
 }
 
 /*
- * Every object the search found was passed over (a certificate with another
- * subject, a key tokenkey cannot use): an empty listing is an error, as a
- * search that finds nothing is.
+ * Every object the search found was passed over (keys tokenkey cannot
+ * use): an empty listing is an error, as a search that finds nothing is.
+ * Not for a search by name (see search()).
  */
 static int nothing_usable(TK_STORE_CTX *sctx)
 {
     char *text = tk_objects_uri_for_message(sctx->uri);
 
-    if (sctx->subject != NULL)
-        TK_RAISE(sctx->provctx, TK_R_OBJECT_NOT_FOUND,
-                 "no certificate with the subject asked for matches %s", text);
-    else
-        TK_RAISE(sctx->provctx, TK_R_OBJECT_NOT_FOUND,
-                 "nothing tokenkey can use matches %s: the keys there are of a type tokenkey "
-                 "does not handle, or their public half is not known (load one by its own URI "
-                 "to see why)", text);
+    TK_RAISE(sctx->provctx, TK_R_OBJECT_NOT_FOUND,
+             "nothing tokenkey can use matches %s: the keys there are of a type tokenkey "
+             "does not handle, or their public half is not known (load one by its own URI "
+             "to see why)", text);
     OPENSSL_free(text);
     return 0;
 }
@@ -461,7 +465,8 @@ static int tk_store_load(void *vctx, OSSL_CALLBACK *object_cb, void *object_cbar
         sctx->n_emitted++;
     if (!ok || sctx->next == sctx->n_items)
         sctx->eof = 1;
-    if (ok && skipped && sctx->n_emitted == 0)
+    /* (No items at all is the empty result of an expectation nothing here meets: -crls.) */
+    if (ok && skipped && sctx->n_emitted == 0 && sctx->n_items > 0 && sctx->subject == NULL)
         return nothing_usable(sctx);
     return ok;
 }
