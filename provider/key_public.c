@@ -235,14 +235,16 @@ static void free_public(TK_KEY *k)
 }
 
 /*
- * Whether a read of a public half failed on what the object holds (no such
- * attribute, a value of another curve or type), which makes it only not
- * this key's, as opposed to a failed call.
+ * Whether a read of a public half failed in a way that says nothing about
+ * the object (the session, the token, the login or memory went, or the
+ * module misreported a length): that failure is the caller's to see. Any
+ * other (no such attribute, a value of another type, an object deleted
+ * since the search) makes the object only not this key's.
  */
-static int holds_no_such_key(CK_RV rv)
+static int call_failed(CK_RV rv)
 {
-    return tk_p11_rv_unavailable(rv) || rv == CKR_ATTRIBUTE_VALUE_INVALID
-           || rv == CKR_CURVE_NOT_SUPPORTED || rv == TK_CKR_SECRET_ATTRIBUTE;
+    return tk_p11_rv_session_dead(rv) || tk_p11_rv_token_gone(rv) || rv == CKR_USER_NOT_LOGGED_IN
+           || rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_MEMORY || rv == TK_CKR_ATTRIBUTE_LENGTH;
 }
 
 /*
@@ -276,7 +278,7 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
                                    : read_from_cert(into, s, found[i]);
         if (rv != CKR_OK)
             free_public(into); /* whatever a read that failed half-way left */
-        if (rv != CKR_OK && !holds_no_such_key(rv)) {
+        if (call_failed(rv)) {
             free_public(&other);
             free_public(k);
             return rv; /* the token's or the module's failure, not this object's content */
