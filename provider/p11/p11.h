@@ -2,7 +2,7 @@
  * The one PKCS#11 layer. Nothing outside provider/p11/ calls a C_* function.
  *
  * It owns: the loaded modules (one per library per process, refcounted), the
- * tokens we use (one per slot, owned by their module), each token's pool of
+ * tokens we use (one per card in a slot, owned by their module), each token's pool of
  * sessions, its login state and its mechanism cache. It logs every call
  * with its CKR_ name when TOKENKEY_DEBUG is set, and counts calls so tests
  * and the bench can prove what reached the token.

@@ -254,6 +254,25 @@ static struct tk_p11_token *token_of_card(TK_P11_MODULE *m, CK_SLOT_ID slot,
     return NULL;
 }
 
+/*
+ * Under m->lock: t is the card a search sees in its slot now. When that
+ * changed, the sessions of the card seen there before are gone with it:
+ * forgotten, not closed - their handle numbers may be the new card's
+ * sessions' now - and its keys, at the new generation, find their card
+ * gone (TK_CKR_TOKEN_CHANGED) instead of signing through them.
+ */
+static void now_in_slot(TK_P11_MODULE *m, struct tk_p11_token *t)
+{
+    if (t->in_slot)
+        return;
+    for (struct tk_p11_token *o = m->tokens; o != NULL; o = o->next)
+        if (o != t && o->slot == t->slot && o->in_slot) {
+            o->in_slot = 0;
+            tk_p11_token_forget_sessions(o);
+        }
+    t->in_slot = 1;
+}
+
 /* The token for the card in slot, whose CK_TOKEN_INFO was just read (owned by the module). */
 static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
                        TK_P11_TOKEN **out)
@@ -262,6 +281,8 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
 
     pthread_mutex_lock(&m->lock);
     t = token_of_card(m, slot, info);
+    if (t != NULL)
+        now_in_slot(m, t);
     pthread_mutex_unlock(&m->lock);
     if (t != NULL) {
         *out = t;
@@ -282,6 +303,7 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     pthread_mutex_lock(&m->lock);
     /* Another thread may have opened the same card meanwhile: use its. */
     if ((other = token_of_card(m, slot, info)) != NULL) {
+        now_in_slot(m, other);
         pthread_mutex_unlock(&m->lock);
         tk_p11_token_free(t);
         *out = other;
@@ -289,6 +311,7 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     }
     t->next = m->tokens;
     m->tokens = t;
+    now_in_slot(m, t);
     pthread_mutex_unlock(&m->lock);
     *out = t;
     return CKR_OK;
