@@ -313,7 +313,7 @@ static int tk_dec_key_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
 {
     TK_DECODER_CTX *dctx = vctx;
     BIO *in = tk_store_core_bio(dctx->provctx, cin);
-    unsigned char der[TK_KEYREF_DER_MAX];
+    unsigned char der[TK_KEYREF_DER_MAX + 1]; /* read_all: a full buffer means "longer" */
     size_t len = 0;
     int fits, ok = 1; /* too big or empty: someone else's, not an error */
 

@@ -144,6 +144,14 @@ static int tk_enc_keyref_encode(void *vctx, OSSL_CORE_BIO *cout, const void *obj
         TK_RAISE(ectx->provctx, TK_R_OUT_OF_MEMORY, "encoding the key reference");
         return 0;
     }
+    /* Never write what no reader takes (keyref.h). */
+    if (len > TK_KEYREF_DER_MAX) {
+        TK_RAISE(ectx->provctx, TK_R_BAD_KEY_REFERENCE, "the key's URI makes a key reference of "
+                 "%zu bytes, over the %d a key reference may have: give the key a shorter "
+                 "CKA_LABEL or CKA_ID", len, TK_KEYREF_DER_MAX);
+        OPENSSL_free(der);
+        return 0;
+    }
     out = tk_store_core_bio(ectx->provctx, cout);
     if (out == NULL) {
         OPENSSL_free(der);

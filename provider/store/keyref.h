@@ -32,9 +32,10 @@
 /* Our decoders' and encoders' structure name for the DER above. */
 #define TK_KEYREF_STRUCTURE "tokenkey-keyref"
 /*
- * The longest key reference in DER: a URI with every attribute at its
- * longest and escaped is well under 2 KiB. The decoder that turns one into
- * a key reads this much at most, so longer ones are refused when read.
+ * The longest key reference in DER, written or read: room for a URI with
+ * long labels and ids, escaped. The decoder that turns one into a key reads
+ * this much at most, so longer ones are refused when read, and not written
+ * (a key whose CKA_LABEL or CKA_ID alone runs to kilobytes).
  */
 #define TK_KEYREF_DER_MAX 4096
 

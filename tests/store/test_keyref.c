@@ -6,6 +6,7 @@
  * that name no key or two, normal PEM keys still loading, the text form, no
  * PKCS#8 form and the DER form by its structure name.
  */
+#include "load_key.h"
 #include "store_test.h"
 
 #include <stdio.h>
@@ -457,6 +458,40 @@ static void test_too_long(void **state)
     free(uri);
 }
 
+/*
+ * A key whose label (made by another tool) makes its URI longer than a key
+ * reference may be: not written, with the reason, rather than written and
+ * then refused when read.
+ */
+static void test_too_long_not_written(void **state)
+{
+    char label[1400], *uri;
+    EVP_PKEY *key;
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *errors;
+
+    memset(label, '/', sizeof(label) - 1); /* each '/' is %2F in the URI */
+    label[sizeof(label) - 1] = '\0';
+    assert_non_null(mem);
+    assert_int_equal(tkst_keygen(env.t, &env.pin, "ec", label, "b7"), CKR_OK);
+    assert_true(asprintf(&uri, "pkcs11:serial=%s;id=%%b7;type=private",
+                         tk_fixture_serial(&env.fx)) > 0);
+    key = tk_test_load_private(env.libctx, uri);
+    if (key == NULL) {
+        errors = st_errors();
+        fail_msg("%s did not load:\n%s", uri, errors);
+    }
+    assert_int_not_equal(PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL), 1);
+    errors = st_errors();
+    st_assert_contains(errors, "over the 4096 a key reference may have");
+    free(errors);
+    EVP_PKEY_free(key);
+    BIO_free(mem);
+    free(uri);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PRIVATE_KEY, label), CKR_OK);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, label), CKR_OK);
+}
+
 static void test_empty_uri(void **state)
 {
     char *path = keyref_file("empty.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
@@ -617,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup(test_wrong_label, clear_errors),
         cmocka_unit_test_setup(test_trailing_garbage, clear_errors),
         cmocka_unit_test_setup(test_too_long, clear_errors),
+        cmocka_unit_test_setup(test_too_long_not_written, clear_errors),
         cmocka_unit_test_setup(test_empty_uri, clear_errors),
         cmocka_unit_test_setup(test_not_pkcs11_uri, clear_errors),
         cmocka_unit_test_setup(test_no_key, clear_errors),
