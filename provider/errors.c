@@ -203,6 +203,9 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_ATTRIBUTE_LENGTH:
         return "the module reported an attribute length past the buffer it was given, or over "
                "1 MiB (a bug in the PKCS#11 module: report it to its vendor)";
+    case TK_CKR_OUTPUT_LENGTH:
+        return "the module reported a signature or plaintext longer than the buffer it was given "
+               "(a bug in the PKCS#11 module: report it to its vendor)";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "
                "(the key was replaced): load the key again";

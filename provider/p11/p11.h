@@ -39,6 +39,7 @@
 #define TK_CKR_PUBLIC_AMBIGUOUS  (TK_CKR_BASE + 16) /* objects with a key's CKA_ID hold different public keys */
 #define TK_CKR_ID_SHARED         (TK_CKR_BASE + 17) /* another private key has the key's CKA_ID */
 #define TK_CKR_ATTRIBUTE_LENGTH  (TK_CKR_BASE + 18) /* a length no attribute can have, or past the buffer */
+#define TK_CKR_OUTPUT_LENGTH     (TK_CKR_BASE + 19) /* a signature or plaintext longer than its buffer */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;

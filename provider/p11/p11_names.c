@@ -132,6 +132,7 @@ const char *tk_p11_rv_name(CK_RV rv)
     case TK_CKR_ID_SHARED: return "TK_CKR_ID_SHARED";
     case TK_CKR_KEY_UNNAMED: return "TK_CKR_KEY_UNNAMED";
     case TK_CKR_ATTRIBUTE_LENGTH: return "TK_CKR_ATTRIBUTE_LENGTH";
+    case TK_CKR_OUTPUT_LENGTH: return "TK_CKR_OUTPUT_LENGTH";
     default:
         snprintf(unknown, sizeof(unknown), "CKR_0x%08lx", (unsigned long)rv);
         return unknown;

@@ -223,6 +223,7 @@ static CK_RV shim_initialize(CK_VOID_PTR args)
  * failure (the real operation stays active on that session).
  */
 static CK_RV fail_next_sign_rv;
+static CK_ULONG sign_length_extra;
 static CK_RV (*next_sign)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
 
 static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
@@ -235,7 +236,15 @@ static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_B
         *siglen = 0;
         return rv;
     }
-    return next_sign(h, data, len, sig, siglen);
+    rv = next_sign(h, data, len, sig, siglen);
+    if (rv == CKR_OK && sig != NULL)
+        *siglen += __atomic_exchange_n(&sign_length_extra, 0, __ATOMIC_SEQ_CST);
+    return rv;
+}
+
+void tk_tokenshim_lie_next_sign_length(CK_ULONG extra)
+{
+    __atomic_store_n(&sign_length_extra, extra, __ATOMIC_SEQ_CST);
 }
 
 void tk_tokenshim_fail_next_sign(CK_RV rv)

@@ -80,6 +80,9 @@ typedef void tk_tokenshim_set_attr_length_lie_fn(CK_ATTRIBUTE_TYPE type, int how
  */
 void tk_tokenshim_fail_next_sign(CK_RV rv);
 typedef void tk_tokenshim_fail_next_sign_fn(CK_RV rv);
+/* The next C_Sign that writes a signature reports extra bytes more than it wrote. */
+void tk_tokenshim_lie_next_sign_length(CK_ULONG extra);
+typedef void tk_tokenshim_lie_next_sign_length_fn(CK_ULONG extra);
 
 /*
  * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real

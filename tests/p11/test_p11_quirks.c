@@ -25,6 +25,7 @@ static TK_P11_TEST env;
 static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
 static tk_tokenshim_set_attr_length_lie_fn *length_lie;
 static tk_tokenshim_fail_next_sign_fn *fail_next_sign;
+static tk_tokenshim_lie_next_sign_length_fn *lie_sign_length;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -42,7 +43,9 @@ static int setup(void)
     *(void **)&stop_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attrs_stop_early");
     *(void **)&length_lie = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attr_length_lie");
     *(void **)&fail_next_sign = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_next_sign");
-    if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+    *(void **)&lie_sign_length = tk_test_loaded_symbol(shim, "tk_tokenshim_lie_next_sign_length");
+    if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL
+        || lie_sign_length == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
     rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
@@ -232,6 +235,25 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
         fail_msg("no signature after a C_Sign that failed with CKR_SESSION_CLOSED");
     }
     assert_int_equal(tk_p11_stat(TK_FN_C_Sign) - signs, 2);
+
+    /* A signature longer than the buffer the module was given: refused, never read. */
+    lie_sign_length(100000);
+    ERR_clear_error();
+    assert_int_equal(tk_p11_test_provider_sign(&prov, key), 0);
+    {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *text = NULL;
+        long len;
+
+        assert_non_null(b);
+        ERR_print_errors(b);
+        len = BIO_get_mem_data(b, &text);
+        if (len <= 0 || strstr(text, "longer than the buffer it was given") == NULL)
+            fail_msg("no error says the signature was longer than its buffer:\n%.*s", (int)len,
+                     text != NULL ? text : "");
+        BIO_free(b);
+    }
+    assert_int_equal(tk_p11_test_provider_sign(&prov, key), 1);
     EVP_PKEY_free(key);
     tk_p11_test_provider_unload(&prov);
 }
