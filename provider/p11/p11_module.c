@@ -151,7 +151,11 @@ static void fork_release(void)
 static void fork_child(void)
 {
     if (forked_inside_call) {
-        /* Not ours to tidy: the module's helper, about to exec. Were it to use a module, initialise first. */
+        /*
+         * The module's helper, which must exec: it inherits the locks this
+         * thread holds around the call, so it cannot use the layer. The
+         * generation is bumped all the same.
+         */
         __atomic_fetch_add(&fork_generation, 1, __ATOMIC_SEQ_CST);
         return;
     }

@@ -21,7 +21,7 @@ mkdir "$d/tmp"
 rc=0
 # The demo's own environment: no test OPENSSL_CONF (it writes and sets the client's).
 env -u OPENSSL_CONF TMPDIR="$d/tmp" TOKENKEY_DEMO_BUILD="$TK_BUILD_DIR" \
-    timeout 240 sh "$TK_SOURCE_DIR/tools/demo.sh" >"$d/out" 2>"$d/err" </dev/null || rc=$?
+    timeout 150 sh "$TK_SOURCE_DIR/tools/demo.sh" >"$d/out" 2>"$d/err" </dev/null || rc=$?
 if [ "$rc" -ne 0 ]; then
     fail "tools/demo.sh exited with status $rc"
 fi
