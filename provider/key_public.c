@@ -235,16 +235,18 @@ static void free_public(TK_KEY *k)
 }
 
 /*
- * Whether a read of a public half failed in a way that says nothing about
- * the object (the session, the token, the login or memory went, or the
- * module misreported a length): that failure is the caller's to see. Any
- * other (no such attribute, a value of another type, an object deleted
- * since the search) makes the object only not this key's.
+ * Whether a read of a public half failed on what the object holds or
+ * whether it still exists (no such attribute, a value of another type or
+ * curve, an object deleted since the search), which makes it only not this
+ * key's. Any other failure (a session, the token or memory gone, the
+ * module's error or bug) is the caller's to see: skipping the object could
+ * hide that two different public halves share the id.
  */
-static int call_failed(CK_RV rv)
+static int not_this_keys(CK_RV rv)
 {
-    return tk_p11_rv_session_dead(rv) || tk_p11_rv_token_gone(rv) || rv == CKR_USER_NOT_LOGGED_IN
-           || rv == CKR_HOST_MEMORY || rv == CKR_DEVICE_MEMORY || rv == TK_CKR_ATTRIBUTE_LENGTH;
+    return tk_p11_rv_unavailable(rv) || rv == CKR_ATTRIBUTE_VALUE_INVALID
+           || rv == CKR_CURVE_NOT_SUPPORTED || rv == TK_CKR_SECRET_ATTRIBUTE
+           || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
 /*
@@ -278,7 +280,7 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
                                    : read_from_cert(into, s, found[i]);
         if (rv != CKR_OK)
             free_public(into); /* whatever a read that failed half-way left */
-        if (call_failed(rv)) {
+        if (rv != CKR_OK && !not_this_keys(rv)) {
             free_public(&other);
             free_public(k);
             return rv; /* the token's or the module's failure, not this object's content */

@@ -268,11 +268,23 @@ static void tell_lies(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
     }
 }
 
+/* tk_tokenshim_fail_object_reads: reads of failing_object answer failing_rv. */
+static CK_OBJECT_HANDLE failing_object = CK_INVALID_HANDLE;
+static CK_RV failing_rv;
+
+void tk_tokenshim_fail_object_reads(CK_OBJECT_HANDLE o, CK_RV rv)
+{
+    __atomic_store_n(&failing_rv, rv, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&failing_object, o, __ATOMIC_SEQ_CST);
+}
+
 static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
                                       CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
     CK_RV rv = CKR_OK;
 
+    if (o != CK_INVALID_HANDLE && o == __atomic_load_n(&failing_object, __ATOMIC_SEQ_CST))
+        return __atomic_load_n(&failing_rv, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&stop_early, __ATOMIC_SEQ_CST)) {
         rv = target->C_GetAttributeValue(h, o, tmpl, n);
     } else {

@@ -85,6 +85,14 @@ void tk_tokenshim_lie_next_sign_length(CK_ULONG extra);
 typedef void tk_tokenshim_lie_next_sign_length_fn(CK_ULONG extra);
 
 /*
+ * From now on C_GetAttributeValue on object o answers rv (an object deleted
+ * by another process since it was found: CKR_OBJECT_HANDLE_INVALID; a failing
+ * module: CKR_GENERAL_ERROR). CK_INVALID_HANDLE: none.
+ */
+void tk_tokenshim_fail_object_reads(CK_OBJECT_HANDLE o, CK_RV rv);
+typedef void tk_tokenshim_fail_object_reads_fn(CK_OBJECT_HANDLE o, CK_RV rv);
+
+/*
  * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real
  * module, and meanwhile a search that finds the object being copied finds
  * it twice - what SoftHSM2 2.6.1 does, briefly: its C_CopyObject puts the

@@ -26,6 +26,7 @@ static tk_tokenshim_set_attrs_stop_early_fn *stop_early;
 static tk_tokenshim_set_attr_length_lie_fn *length_lie;
 static tk_tokenshim_fail_next_sign_fn *fail_next_sign;
 static tk_tokenshim_lie_next_sign_length_fn *lie_sign_length;
+static tk_tokenshim_fail_object_reads_fn *fail_reads;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -44,8 +45,9 @@ static int setup(void)
     *(void **)&length_lie = tk_test_loaded_symbol(shim, "tk_tokenshim_set_attr_length_lie");
     *(void **)&fail_next_sign = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_next_sign");
     *(void **)&lie_sign_length = tk_test_loaded_symbol(shim, "tk_tokenshim_lie_next_sign_length");
+    *(void **)&fail_reads = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_object_reads");
     if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL
-        || lie_sign_length == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+        || lie_sign_length == NULL || fail_reads == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
     rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
@@ -62,6 +64,7 @@ static int whole_templates(void **state)
 {
     stop_early(0);
     length_lie(0, 0);
+    fail_reads(CK_INVALID_HANDLE, CKR_OK);
     return 0;
 }
 
@@ -258,6 +261,53 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/* The errors on the queue as one string (static; the queue is emptied). */
+static const char *queued_errors(void)
+{
+    static char text[4096];
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+
+    assert_non_null(b);
+    ERR_print_errors(b);
+    len = BIO_get_mem_data(b, &data);
+    snprintf(text, sizeof(text), "%.*s", len > 0 ? (int)len : 0, data != NULL ? data : "");
+    BIO_free(b);
+    return text;
+}
+
+/*
+ * The public key object gone between the search and its read (another
+ * process deleted it): only not this key's, and the key has no public half
+ * left - the error says so. A module failing the read: its failure, not a
+ * missing public half.
+ */
+static void test_public_object_failing_reads(void **state)
+{
+    TK_P11_TEST_PROVIDER prov;
+    char uri[256];
+    const char *why;
+
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+
+    fail_reads(ec_pub, CKR_OBJECT_HANDLE_INVALID);
+    ERR_clear_error();
+    assert_null(tk_test_load_private(prov.libctx, uri));
+    why = queued_errors();
+    if (strstr(why, "has no public half on the token") == NULL)
+        fail_msg("a vanished public key object: %s", why);
+
+    fail_reads(ec_pub, CKR_GENERAL_ERROR);
+    assert_null(tk_test_load_private(prov.libctx, uri));
+    why = queued_errors();
+    if (strstr(why, "CKR_GENERAL_ERROR") == NULL || strstr(why, "no public half") != NULL)
+        fail_msg("a failing read of the public key object: %s", why);
+    tk_p11_test_provider_unload(&prov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup(test_ec_key_loads, whole_templates),
         cmocka_unit_test_setup(test_lengths_no_attribute_has, whole_templates),
         cmocka_unit_test_setup(test_signature_after_a_session_lost_mid_sign, whole_templates),
+        cmocka_unit_test_setup(test_public_object_failing_reads, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
