@@ -93,35 +93,51 @@ char *tk_objects_uri_for_message(const TK_URI *uri)
  */
 #define TK_OBJECTS_COUNT_MAX 256
 
-static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS cls,
-                           const CK_ATTRIBUTE *also, TK_FOUND *out, size_t max, size_t *count)
-{
+typedef struct {
     CK_ATTRIBUTE tmpl[4];
-    CK_ULONG n = 0, got = 0;
-    CK_OBJECT_HANDLE *handles = OPENSSL_malloc(sizeof(*handles) * TK_OBJECTS_COUNT_MAX);
-    TK_P11_SESSION s;
+    CK_ULONG n;
+    CK_OBJECT_HANDLE *handles;
+    CK_ULONG got;
+} FIND_OP;
+
+static CK_RV find_op(TK_P11_SESSION *s, void *arg)
+{
+    FIND_OP *f = arg;
+
+    f->got = 0;
+    return tk_p11_find(s, f->tmpl, f->n, f->handles, TK_OBJECTS_COUNT_MAX, &f->got);
+}
+
+/*
+ * The search runs with the layer's recovery (tk_p11_with_session): pooled
+ * sessions that another library closed (C_CloseAllSessions), or a token
+ * that was reset, would otherwise fail the first key load after it. pin:
+ * the getter to log in again with when the recovery lost the login (NULL:
+ * a search that needs none).
+ */
+static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS cls,
+                           const CK_ATTRIBUTE *also, const TK_P11_PIN_GETTER *pin, TK_FOUND *out,
+                           size_t max, size_t *count)
+{
+    FIND_OP f = { .n = 0 };
     CK_RV rv;
 
-    if (handles == NULL)
+    if ((f.handles = OPENSSL_malloc(sizeof(*f.handles) * TK_OBJECTS_COUNT_MAX)) == NULL)
         return CKR_HOST_MEMORY;
-
-    tmpl[n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+    f.tmpl[f.n++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
     if (uri->has_id)
-        tmpl[n++] = (CK_ATTRIBUTE){ CKA_ID, uri->id, uri->id_len };
+        f.tmpl[f.n++] = (CK_ATTRIBUTE){ CKA_ID, uri->id, uri->id_len };
     if (uri->object != NULL)
-        tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
+        f.tmpl[f.n++] = (CK_ATTRIBUTE){ CKA_LABEL, uri->object, strlen(uri->object) };
     if (also != NULL)
-        tmpl[n++] = *also;
-    rv = tk_p11_session_get(t, &s);
-    if (rv == CKR_OK)
-        rv = tk_p11_find(&s, tmpl, n, handles, TK_OBJECTS_COUNT_MAX, &got);
-    tk_p11_session_put(&s, rv);
-    for (CK_ULONG i = 0; rv == CKR_OK && i < got; i++) {
+        f.tmpl[f.n++] = *also;
+    rv = tk_p11_with_session(t, pin, find_op, &f);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < f.got; i++) {
         if (*count < max)
-            out[*count] = (TK_FOUND){ t, handles[i] };
+            out[*count] = (TK_FOUND){ t, f.handles[i] };
         (*count)++;
     }
-    OPENSSL_free(handles);
+    OPENSSL_free(f.handles);
     return rv;
 }
 
@@ -138,8 +154,10 @@ static int has_public_match(TK_P11_TOKEN *t, const TK_URI *uri)
 
     if (!uri->has_id && uri->object == NULL)
         return 0;
-    return (find_on_token(t, uri, CKO_PUBLIC_KEY, NULL, NULL, 0, &count) == CKR_OK && count > 0)
-           || (find_on_token(t, uri, CKO_CERTIFICATE, NULL, NULL, 0, &count) == CKR_OK && count > 0);
+    return (find_on_token(t, uri, CKO_PUBLIC_KEY, NULL, NULL, NULL, 0, &count) == CKR_OK
+            && count > 0)
+           || (find_on_token(t, uri, CKO_CERTIFICATE, NULL, NULL, NULL, 0, &count) == CKR_OK
+               && count > 0);
 }
 
 /*
@@ -194,8 +212,9 @@ static int search_tokens(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls
     if (login && !narrow_logins(ctx, uri, tokens, &ntokens))
         return 0;
     for (size_t i = 0; i < ntokens; i++) {
+        TK_P11_PIN_GETTER getter = tk_pin_getter(pin);
+
         if (login) {
-            TK_P11_PIN_GETTER getter = tk_pin_getter(pin);
             const CK_TOKEN_INFO *ti = tk_p11_token_cached_info(tokens[i]);
 
             rv = tk_p11_login(tokens[i], &getter);
@@ -210,7 +229,7 @@ static int search_tokens(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls
                 return 0;
             }
         }
-        rv = find_on_token(tokens[i], uri, cls, also, out, max, count);
+        rv = find_on_token(tokens[i], uri, cls, also, login ? &getter : NULL, out, max, count);
         if (rv != CKR_OK) {
             TK_RAISE_RV(ctx, rv, "searching the token");
             return 0;

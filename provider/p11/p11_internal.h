@@ -18,6 +18,7 @@ struct tk_p11_module {
     int we_initialized;          /* C_Initialize returned CKR_OK, not ALREADY_* */
     unsigned long fork_gen;      /* fork generation we initialised in           */
     pthread_mutex_t lock;        /* tokens list, re-initialisation              */
+    unsigned long info_reads;    /* C_GetTokenInfo calls begun, numbering them  */
     struct tk_p11_token *tokens; /* every token we opened, one per card in a slot */
 };
 
@@ -36,7 +37,9 @@ struct tk_p11_token {
      * its own (p11_token.c, token_get).
      */
     CK_TOKEN_INFO info;
-    int in_slot;                 /* the card a search last saw in the slot (under module lock) */
+    /* The card the layer last saw in the slot, and that reading's number (under module lock). */
+    int in_slot;
+    unsigned long in_slot_seq;
 
     pthread_mutex_t lock;        /* pool, anchor, generation                     */
     CK_SESSION_HANDLE pool[TK_P11_POOL_MAX];

@@ -60,20 +60,35 @@ CK_RV tk_p11_slot_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_SLOT_INFO *info)
  * then. Reading the token's state is safe to repeat, unlike sending a PIN:
  * twice more, a millisecond apart.
  */
-CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
+static void note_card(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
+                      unsigned long seq);
+
+/* tk_p11_token_info, and the number of this reading (note_card). */
+static CK_RV read_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info,
+                             unsigned long *seq)
 {
     const struct timespec pause = { 0, 1000 * 1000 };
     CK_RV rv = tk_p11_module_ready(m);
 
     if (rv != CKR_OK)
         return rv;
+    *seq = __atomic_add_fetch(&m->info_reads, 1, __ATOMIC_SEQ_CST);
     for (int tries = 0;; tries++) {
         rv = TK_P11_TRACED(TK_FN_C_GetTokenInfo, m->fl->C_GetTokenInfo(slot, info),
                            "slot=%lu", (unsigned long)slot);
+        if (rv == CKR_OK)
+            note_card(m, slot, info, *seq);
         if (rv != CKR_GENERAL_ERROR || tries == 2)
             return rv;
         nanosleep(&pause, NULL);
     }
+}
+
+CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
+{
+    unsigned long seq;
+
+    return read_token_info(m, slot, info, &seq);
 }
 
 int tk_p11_text_len(const unsigned char *field, size_t size)
@@ -134,7 +149,7 @@ static int uri_needs_library_info(const TK_URI *uri)
 }
 
 static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
-                       TK_P11_TOKEN **out);
+                       unsigned long seq, TK_P11_TOKEN **out);
 
 /*
  * One pass over the slots. *unsure is set when a token could not be read
@@ -159,7 +174,8 @@ static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
         if (uri_needs_slot_info(uri) && tk_p11_slot_info(m, slots[i], &si) != CKR_OK)
             continue;
         /* A token can vanish between the list and this call: skip it, but say why if none matched. */
-        CK_RV irv = tk_p11_token_info(m, slots[i], &ti);
+        unsigned long seq = 0;
+        CK_RV irv = read_token_info(m, slots[i], &ti, &seq);
 
         if (irv != CKR_OK) {
             *unsure = 1;
@@ -174,7 +190,7 @@ static CK_RV find_once(TK_P11_MODULE *m, const TK_URI *uri, const CK_INFO *lib,
         if (!tk_p11_uri_matches(uri, lib, slots[i], uri_needs_slot_info(uri) ? &si : NULL, &ti))
             continue;
         if (found < max) {
-            rv = token_get(m, slots[i], &ti, &t);
+            rv = token_get(m, slots[i], &ti, seq, &t);
             if (rv != CKR_OK)
                 break;
             tokens[found] = t;
@@ -255,34 +271,57 @@ static struct tk_p11_token *token_of_card(TK_P11_MODULE *m, CK_SLOT_ID slot,
 }
 
 /*
- * Under m->lock: t is the card a search sees in its slot now. When that
- * changed, the sessions of the card seen there before are gone with it:
+ * Under m->lock: reading number seq found in slot the card of token t
+ * (NULL: a card the layer has no token for yet). When the card there
+ * changed, the sessions of the one seen there before are gone with it:
  * forgotten, not closed - their handle numbers may be the new card's
  * sessions' now - and its keys, at the new generation, find their card
- * gone (TK_CKR_TOKEN_CHANGED) instead of signing through them.
+ * gone (TK_CKR_TOKEN_CHANGED) instead of signing through them. A reading
+ * older than the one that put the present card in the slot changes
+ * nothing: it may have been taken before a swap.
  */
-static void now_in_slot(TK_P11_MODULE *m, struct tk_p11_token *t)
+static void now_in_slot(TK_P11_MODULE *m, CK_SLOT_ID slot, struct tk_p11_token *t,
+                        unsigned long seq)
 {
-    if (t->in_slot)
-        return;
     for (struct tk_p11_token *o = m->tokens; o != NULL; o = o->next)
-        if (o != t && o->slot == t->slot && o->in_slot) {
+        if (o != t && o->slot == slot && o->in_slot && o->in_slot_seq > seq)
+            return;
+    for (struct tk_p11_token *o = m->tokens; o != NULL; o = o->next)
+        if (o != t && o->slot == slot && o->in_slot) {
             o->in_slot = 0;
             tk_p11_token_forget_sessions(o);
         }
-    t->in_slot = 1;
+    if (t != NULL) {
+        t->in_slot = 1;
+        if (seq > t->in_slot_seq)
+            t->in_slot_seq = seq;
+    }
 }
 
-/* The token for the card in slot, whose CK_TOKEN_INFO was just read (owned by the module). */
+/* Which card slot holds, from every successful C_GetTokenInfo (searches, logins, key checks). */
+static void note_card(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
+                      unsigned long seq)
+{
+    /* Neither serial nor label: nothing to tell one card from another by. */
+    if (tk_p11_text_len(info->serialNumber, sizeof(info->serialNumber)) == 0
+        && tk_p11_text_len(info->label, sizeof(info->label)) == 0)
+        return;
+    pthread_mutex_lock(&m->lock);
+    now_in_slot(m, slot, token_of_card(m, slot, info), seq);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * The token for the card in slot, whose CK_TOKEN_INFO reading number seq
+ * just returned (owned by the module).
+ */
 static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *info,
-                       TK_P11_TOKEN **out)
+                       unsigned long seq, TK_P11_TOKEN **out)
 {
     struct tk_p11_token *t, *other;
 
     pthread_mutex_lock(&m->lock);
     t = token_of_card(m, slot, info);
-    if (t != NULL)
-        now_in_slot(m, t);
     pthread_mutex_unlock(&m->lock);
     if (t != NULL) {
         *out = t;
@@ -303,7 +342,6 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     pthread_mutex_lock(&m->lock);
     /* Another thread may have opened the same card meanwhile: use its. */
     if ((other = token_of_card(m, slot, info)) != NULL) {
-        now_in_slot(m, other);
         pthread_mutex_unlock(&m->lock);
         tk_p11_token_free(t);
         *out = other;
@@ -311,7 +349,7 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     }
     t->next = m->tokens;
     m->tokens = t;
-    now_in_slot(m, t);
+    now_in_slot(m, slot, t, seq);
     pthread_mutex_unlock(&m->lock);
     *out = t;
     return CKR_OK;

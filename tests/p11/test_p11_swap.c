@@ -156,6 +156,25 @@ static void test_other_card_in_the_slot(void **state)
     EVP_PKEY_free(key);
 }
 
+/*
+ * Every session closed behind the layer's back (another library's
+ * C_CloseAllSessions, a token reset): the next key load finds its pooled
+ * sessions dead, and must recover as a signature does, login included.
+ */
+static void test_load_after_sessions_closed(void **state)
+{
+    static const unsigned char id[] = { 0x9c };
+    EVP_PKEY *key;
+
+    make_key(TK_TEST_P256, "swap-third", id, sizeof(id));
+    key = load("object=swap-third;");
+    EVP_PKEY_free(key);
+    reinsert();
+    key = load("object=swap-third;");
+    assert_int_equal(sign_once(key), 1);
+    EVP_PKEY_free(key);
+}
+
 /* Whether the key reference the provider writes for key (its URI, in DER) holds text. */
 static int key_reference_holds(EVP_PKEY *key, const char *text)
 {
@@ -221,8 +240,21 @@ static void test_key_of_the_card_now_in_the_slot(void **state)
     assert_int_equal(sign_once(first), 0);
     ERR_clear_error();
 
-    /* The first card back: its keys load and sign, the other card's do not. */
+    /*
+     * The first card back, seen by no search, only by its own key checking
+     * its card: from then on the other card's key stops signing too.
+     */
+    assert_int_equal(sign_once(second), 1);
     set_serial(NULL);
+    assert_int_equal(sign_once(first), 1);
+    assert_int_equal(sign_once(second), 0);
+    errors = error_text();
+    if (strstr(errors, "the slot holds another token than the one the key was loaded from")
+        == NULL)
+        fail_msg("expected the other-token error, got:\n%s", errors);
+    free(errors);
+
+    /* And after the sessions were lost: its keys load and sign, the other card's do not. */
     reinsert();
     EVP_PKEY_free(load("object=swap-second;"));
     assert_int_equal(sign_once(first), 1);
@@ -242,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_unnamed_key_not_found_again),
         cmocka_unit_test(test_other_card_in_the_slot),
         cmocka_unit_test(test_key_of_the_card_now_in_the_slot),
+        cmocka_unit_test(test_load_after_sessions_closed),
     };
 
     return tk_test_run("p11-swap", tests, TK_TEST_COUNT(tests), setup, teardown);
