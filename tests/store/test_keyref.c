@@ -459,6 +459,63 @@ static void test_too_long(void **state)
 }
 
 /*
+ * A reference of exactly the limit (4096 bytes of DER) is read: the label
+ * is sized so that the DER - SEQUENCE header (4), the description (27) and
+ * the URI's UTF8String (4 + its length) - comes to 4096.
+ */
+static void test_exactly_the_limit(void **state)
+{
+    char label[1400], escaped[4100], *uri = NULL, *path, *pem;
+    size_t n, len, need;
+    EVP_PKEY *key;
+    long derlen = 0;
+    unsigned char *der = NULL;
+    char *name = NULL, *header = NULL;
+    BIO *mem;
+
+    assert_true(asprintf(&uri, "pkcs11:serial=%s;object=;type=private",
+                         tk_fixture_serial(&env.fx)) > 0);
+    len = strlen(uri); /* the URI without its label */
+    free(uri);
+    /* Each '/' is %2F (3 characters); up to two 'a' make up the rest. */
+    need = 4096 - 35 - len;
+    assert_true(need / 3 + 3 < sizeof(label));
+    for (n = 0; n < need / 3; n++) {
+        label[n] = '/';
+        memcpy(escaped + 3 * n, "%2F", 3);
+    }
+    for (size_t i = 0; i < need % 3; i++)
+        label[n + i] = escaped[3 * n + i] = 'a';
+    label[n + need % 3] = '\0';
+    escaped[3 * n + need % 3] = '\0';
+    assert_int_equal(tkst_keygen(env.t, &env.pin, "ec", label, "b8"), CKR_OK);
+    assert_true(asprintf(&uri, "pkcs11:serial=%s;object=%s;type=private",
+                         tk_fixture_serial(&env.fx), escaped) > 0);
+    path = keyref_file("limit.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1", uri, 0);
+    /* The file holds exactly 4096 bytes of DER. */
+    pem = st_read(path);
+    assert_non_null(mem = BIO_new_mem_buf(pem, -1));
+    assert_int_equal(PEM_read_bio(mem, &name, &header, &der, &derlen), 1);
+    assert_int_equal(derlen, 4096);
+    key = st_read_key(env.libctx, path);
+    if (key == NULL) {
+        char *errors = st_errors();
+
+        fail_msg("a key reference of exactly 4096 bytes did not load:\n%s", errors);
+    }
+    EVP_PKEY_free(key);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    BIO_free(mem);
+    free(pem);
+    free(path);
+    free(uri);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PRIVATE_KEY, label), CKR_OK);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, label), CKR_OK);
+}
+
+/*
  * A key whose label (made by another tool) makes its URI longer than a key
  * reference may be: not written, with the reason, rather than written and
  * then refused when read.
@@ -653,6 +710,7 @@ int main(void)
         cmocka_unit_test_setup(test_trailing_garbage, clear_errors),
         cmocka_unit_test_setup(test_too_long, clear_errors),
         cmocka_unit_test_setup(test_too_long_not_written, clear_errors),
+        cmocka_unit_test_setup(test_exactly_the_limit, clear_errors),
         cmocka_unit_test_setup(test_empty_uri, clear_errors),
         cmocka_unit_test_setup(test_not_pkcs11_uri, clear_errors),
         cmocka_unit_test_setup(test_no_key, clear_errors),
