@@ -154,6 +154,22 @@ static void test_ec_key_loads(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/* The errors on the queue as one string (static; the queue is emptied). */
+static const char *queued_errors(void)
+{
+    static char text[4096];
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+
+    assert_non_null(b);
+    ERR_print_errors(b);
+    len = BIO_get_mem_data(b, &data);
+    snprintf(text, sizeof(text), "%.*s", len > 0 ? (int)len : 0, data != NULL ? data : "");
+    BIO_free(b);
+    return text;
+}
+
 /*
  * A module's bug in attribute lengths: one no attribute has (2 MiB) is not
  * allocated, and one past the buffer the module was given is not believed
@@ -169,6 +185,7 @@ static void test_lengths_no_attribute_has(void **state)
     TK_P11_SESSION s;
     EVP_PKEY *key;
     char uri[256];
+    const char *why;
 
     assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
     for (int how = TK_TOKENSHIM_LIE_HUGE; how <= TK_TOKENSHIM_LIE_PAST_BUFFER; how++) {
@@ -192,19 +209,9 @@ static void test_lengths_no_attribute_has(void **state)
     ERR_clear_error();
     key = tk_test_load_private(prov.libctx, uri);
     assert_null(key);
-    {
-        BIO *b = BIO_new(BIO_s_mem());
-        char *text = NULL;
-        long len;
-
-        assert_non_null(b);
-        ERR_print_errors(b);
-        len = BIO_get_mem_data(b, &text);
-        if (len <= 0 || strstr(text, "attribute length past the buffer") == NULL)
-            fail_msg("no error says the module reported a length past the buffer:\n%.*s",
-                     (int)len, text != NULL ? text : "");
-        BIO_free(b);
-    }
+    why = queued_errors();
+    if (strstr(why, "attribute length past the buffer") == NULL)
+        fail_msg("no error says the module reported a length past the buffer:\n%s", why);
     length_lie(0, 0);
     key = tk_test_load_private(prov.libctx, uri);
     assert_non_null(key);
@@ -223,6 +230,7 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
     unsigned long signs;
     EVP_PKEY *key;
     char uri[256];
+    const char *why;
 
     assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
@@ -243,39 +251,14 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
     lie_sign_length(100000);
     ERR_clear_error();
     assert_int_equal(tk_p11_test_provider_sign(&prov, key), 0);
-    {
-        BIO *b = BIO_new(BIO_s_mem());
-        char *text = NULL;
-        long len;
-
-        assert_non_null(b);
-        ERR_print_errors(b);
-        len = BIO_get_mem_data(b, &text);
-        if (len <= 0 || strstr(text, "longer than the buffer it was given") == NULL)
-            fail_msg("no error says the signature was longer than its buffer:\n%.*s", (int)len,
-                     text != NULL ? text : "");
-        BIO_free(b);
-    }
+    why = queued_errors();
+    if (strstr(why, "longer than the buffer it was given") == NULL)
+        fail_msg("no error says the signature was longer than its buffer:\n%s", why);
     assert_int_equal(tk_p11_test_provider_sign(&prov, key), 1);
     EVP_PKEY_free(key);
     tk_p11_test_provider_unload(&prov);
 }
 
-/* The errors on the queue as one string (static; the queue is emptied). */
-static const char *queued_errors(void)
-{
-    static char text[4096];
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long len;
-
-    assert_non_null(b);
-    ERR_print_errors(b);
-    len = BIO_get_mem_data(b, &data);
-    snprintf(text, sizeof(text), "%.*s", len > 0 ? (int)len : 0, data != NULL ? data : "");
-    BIO_free(b);
-    return text;
-}
 
 /*
  * The public key object gone between the search and its read (another

@@ -84,6 +84,16 @@ static char *error_text(void)
     return text;
 }
 
+/* The queue holds the error of a key used with another card in its slot (and is emptied). */
+static void expect_other_token_error(void)
+{
+    char *errors = error_text();
+
+    if (strstr(errors, "the slot holds another token than the one the key was loaded from") == NULL)
+        fail_msg("expected the other-token error, got:\n%s", errors);
+    free(errors);
+}
+
 /* What the module shows when every session is gone: a removal and re-insertion. */
 static void reinsert(void)
 {
@@ -207,7 +217,6 @@ static void test_key_of_the_card_now_in_the_slot(void **state)
 {
     static const unsigned char id[] = { 0x9b };
     EVP_PKEY *first, *second;
-    char *errors;
 
     make_key(TK_TEST_P256, "swap-second", id, sizeof(id));
     first = load("object=swap-second;");
@@ -226,11 +235,7 @@ static void test_key_of_the_card_now_in_the_slot(void **state)
         ERR_print_errors_fp(stderr);
     assert_non_null(second);
     assert_int_equal(sign_once(first), 0);
-    errors = error_text();
-    if (strstr(errors, "the slot holds another token than the one the key was loaded from")
-        == NULL)
-        fail_msg("expected the other-token error, got:\n%s", errors);
-    free(errors);
+    expect_other_token_error();
     reinsert();
     if (!key_reference_holds(second, "serial=" OTHER_SERIAL ";"))
         fail_msg("the key reference of the key loaded from the other card names another card");
@@ -248,22 +253,14 @@ static void test_key_of_the_card_now_in_the_slot(void **state)
     set_serial(NULL);
     assert_int_equal(sign_once(first), 1);
     assert_int_equal(sign_once(second), 0);
-    errors = error_text();
-    if (strstr(errors, "the slot holds another token than the one the key was loaded from")
-        == NULL)
-        fail_msg("expected the other-token error, got:\n%s", errors);
-    free(errors);
+    expect_other_token_error();
 
     /* And after the sessions were lost: its keys load and sign, the other card's do not. */
     reinsert();
     EVP_PKEY_free(load("object=swap-second;"));
     assert_int_equal(sign_once(first), 1);
     assert_int_equal(sign_once(second), 0);
-    errors = error_text();
-    if (strstr(errors, "the slot holds another token than the one the key was loaded from")
-        == NULL)
-        fail_msg("expected the other-token error, got:\n%s", errors);
-    free(errors);
+    expect_other_token_error();
     EVP_PKEY_free(first);
     EVP_PKEY_free(second);
 }
