@@ -464,11 +464,22 @@ static void load_mechanisms(void)
     if (rv == CKR_OK)
         rv = TK_P11_TRACED(TK_FN_C_GetMechanismList, fl->C_GetMechanismList(t->slot, t->mechs, &n),
                            "slot=%lu, list", (unsigned long)t->slot);
-    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
-        /* An entry whose info fails stays listed with no flags: unusable. */
-        TK_P11_TRACED(TK_FN_C_GetMechanismInfo,
-                      fl->C_GetMechanismInfo(t->slot, t->mechs[i], &t->mech_info[i]),
-                      "slot=%lu, %s", (unsigned long)t->slot, tk_p11_mech_name(t->mechs[i]));
+    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+        CK_RV irv = TK_P11_TRACED(TK_FN_C_GetMechanismInfo,
+                                  fl->C_GetMechanismInfo(t->slot, t->mechs[i], &t->mech_info[i]),
+                                  "slot=%lu, %s", (unsigned long)t->slot,
+                                  tk_p11_mech_name(t->mechs[i]));
+
+        /*
+         * A mechanism the module lists but will not describe stays listed
+         * with no flags: unusable. Any other failure (the token gone, a
+         * device error) fails the whole read, which the next use tries
+         * again: kept, it would refuse that mechanism for good, and say
+         * only that the token lacks it.
+         */
+        if (irv != CKR_OK && irv != CKR_MECHANISM_INVALID)
+            rv = irv;
+    }
     t->n_mechs = rv == CKR_OK ? n : 0;
     t->mech_rv = rv;
 }

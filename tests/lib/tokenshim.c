@@ -268,6 +268,30 @@ static void tell_lies(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
     }
 }
 
+/* tk_tokenshim_fail_mechanism_info: the next C_GetMechanismInfo of failing_mech answers failing_mech_rv. */
+static CK_MECHANISM_TYPE failing_mech;
+static CK_RV failing_mech_rv;
+
+void tk_tokenshim_fail_mechanism_info(CK_MECHANISM_TYPE m, CK_RV rv)
+{
+    __atomic_store_n(&failing_mech, m, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&failing_mech_rv, rv, __ATOMIC_SEQ_CST);
+}
+
+static CK_RV (*next_mechanism_info)(CK_SLOT_ID, CK_MECHANISM_TYPE, CK_MECHANISM_INFO_PTR);
+
+static CK_RV shim_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE m,
+                                     CK_MECHANISM_INFO_PTR info)
+{
+    if (m == __atomic_load_n(&failing_mech, __ATOMIC_SEQ_CST)) {
+        CK_RV rv = __atomic_exchange_n(&failing_mech_rv, CKR_OK, __ATOMIC_SEQ_CST);
+
+        if (rv != CKR_OK)
+            return rv;
+    }
+    return next_mechanism_info(slot, m, info);
+}
+
 /* tk_tokenshim_fail_object_reads: reads of failing_object answer failing_rv. */
 static CK_OBJECT_HANDLE failing_object = CK_INVALID_HANDLE;
 static CK_RV failing_rv;
@@ -325,6 +349,8 @@ static void load(void)
     tk_tokenshim_ecdsa_wire(&shim, target, getenv("TK_TOKENSHIM_ECDSA"));
     next_sign = shim.C_Sign;
     shim.C_Sign = shim_sign;
+    next_mechanism_info = shim.C_GetMechanismInfo;
+    shim.C_GetMechanismInfo = shim_get_mechanism_info;
     load_rv = CKR_OK;
 }
 

@@ -84,6 +84,10 @@ typedef void tk_tokenshim_fail_next_sign_fn(CK_RV rv);
 void tk_tokenshim_lie_next_sign_length(CK_ULONG extra);
 typedef void tk_tokenshim_lie_next_sign_length_fn(CK_ULONG extra);
 
+/* The next C_GetMechanismInfo of mechanism m answers rv (once). */
+void tk_tokenshim_fail_mechanism_info(CK_MECHANISM_TYPE m, CK_RV rv);
+typedef void tk_tokenshim_fail_mechanism_info_fn(CK_MECHANISM_TYPE m, CK_RV rv);
+
 /*
  * From now on C_GetAttributeValue on object o answers rv (an object deleted
  * by another process since it was found: CKR_OBJECT_HANDLE_INVALID; a failing

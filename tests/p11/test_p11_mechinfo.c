@@ -1,0 +1,96 @@
+/*
+ * The token's mechanism list is read at a key's first signature, with each
+ * mechanism's info. A failure to read one (the token gone for a moment, a
+ * device error) must fail that read and be tried again at the next use:
+ * kept as "no flags", it refused the mechanism for good, and the key never
+ * signed again in that process. tk-tokenshim fails CKM_ECDSA's info once.
+ * One process per test: the list is read once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "load_key.h"
+#include "p11_test.h"
+#include "token_keygen.h"
+#include "tokenshim.h"
+
+#define LABEL "mechinfo-ec"
+
+static TK_P11_TEST env;
+static TK_P11_TEST_PROVIDER prov;
+static tk_tokenshim_fail_mechanism_info_fn *fail_info;
+
+static int setup(void)
+{
+    static const unsigned char id[] = { 0x3e };
+    const char *shim = tk_test_tokenshim();
+    CK_OBJECT_HANDLE pub, priv;
+    TK_P11_SESSION s;
+    CK_RV rv;
+
+    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-mechinfo", shim) != 0)
+        return -1;
+    *(void **)&fail_info = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_mechanism_info");
+    if (fail_info == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+        || tk_p11_session_get(env.t, &s) != CKR_OK)
+        return -1;
+    rv = tk_test_keygen(&s, TK_TEST_P256, LABEL, id, sizeof(id), &pub, &priv);
+    tk_p11_session_put(&s, rv);
+    return rv == CKR_OK ? tk_p11_test_provider_load(&prov, &env, shim) : -1;
+}
+
+static void teardown(void)
+{
+    tk_p11_test_provider_unload(&prov);
+    tk_p11_test_teardown(&env);
+}
+
+static void test_failed_mechanism_info_is_read_again(void **state)
+{
+    char uri[256], errors[2048] = "";
+    EVP_PKEY *key;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+
+    assert_non_null(b);
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+    key = tk_test_load_private(prov.libctx, uri);
+    assert_non_null(key);
+
+    /*
+     * The first signature fails: CKM_ECDSA could not be looked up. (The
+     * lookup of the combined mechanism that follows reads the list again,
+     * so the error says the token lacks both; see the note on this.)
+     */
+    fail_info(CKM_ECDSA, CKR_DEVICE_ERROR);
+    ERR_clear_error();
+    assert_int_equal(tk_p11_test_provider_sign(&prov, key), 0);
+    ERR_print_errors(b);
+    len = BIO_get_mem_data(b, &data);
+    snprintf(errors, sizeof(errors), "%.*s", len > 0 ? (int)len : 0, data != NULL ? data : "");
+    if (strstr(errors, "CKM_ECDSA") == NULL)
+        fail_msg("the failed signature does not name the mechanism: %s", errors);
+
+    /* The next signature reads the list again, and signs: nothing was kept of the failure. */
+    if (tk_p11_test_provider_sign(&prov, key) != 1) {
+        ERR_print_errors_fp(stderr);
+        fail_msg("no signature once the mechanism info could be read");
+    }
+    BIO_free(b);
+    EVP_PKEY_free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_mechanism_info_is_read_again),
+    };
+
+    return tk_test_run("p11-mechinfo", tests, TK_TEST_COUNT(tests), setup, teardown);
+}
