@@ -8,6 +8,7 @@
 
 #include <openssl/provider.h>
 
+#include "error_text.h"
 #include "fixture.h"
 #include "p11/p11.h"
 #include "runner.h"

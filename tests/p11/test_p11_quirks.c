@@ -154,22 +154,6 @@ static void test_ec_key_loads(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
-/* The errors on the queue as one string (static; the queue is emptied). */
-static const char *queued_errors(void)
-{
-    static char text[4096];
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    long len;
-
-    assert_non_null(b);
-    ERR_print_errors(b);
-    len = BIO_get_mem_data(b, &data);
-    snprintf(text, sizeof(text), "%.*s", len > 0 ? (int)len : 0, data != NULL ? data : "");
-    BIO_free(b);
-    return text;
-}
-
 /*
  * A module's bug in attribute lengths: one no attribute has (2 MiB) is not
  * allocated, and one past the buffer the module was given is not believed
@@ -185,7 +169,7 @@ static void test_lengths_no_attribute_has(void **state)
     TK_P11_SESSION s;
     EVP_PKEY *key;
     char uri[256];
-    const char *why;
+    char *why = NULL;
 
     assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
     for (int how = TK_TOKENSHIM_LIE_HUGE; how <= TK_TOKENSHIM_LIE_PAST_BUFFER; how++) {
@@ -209,13 +193,15 @@ static void test_lengths_no_attribute_has(void **state)
     ERR_clear_error();
     key = tk_test_load_private(prov.libctx, uri);
     assert_null(key);
-    why = queued_errors();
+    free(why);
+    why = tk_test_error_text();
     if (strstr(why, "attribute length past the buffer") == NULL)
         fail_msg("no error says the module reported a length past the buffer:\n%s", why);
     length_lie(0, 0);
     key = tk_test_load_private(prov.libctx, uri);
     assert_non_null(key);
     EVP_PKEY_free(key);
+    free(why);
     tk_p11_test_provider_unload(&prov);
 }
 
@@ -230,7 +216,7 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
     unsigned long signs;
     EVP_PKEY *key;
     char uri[256];
-    const char *why;
+    char *why = NULL;
 
     assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
@@ -251,11 +237,13 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
     lie_sign_length(100000);
     ERR_clear_error();
     assert_int_equal(tk_p11_test_provider_sign(&prov, key), 0);
-    why = queued_errors();
+    free(why);
+    why = tk_test_error_text();
     if (strstr(why, "longer than the buffer it was given") == NULL)
         fail_msg("no error says the signature was longer than its buffer:\n%s", why);
     assert_int_equal(tk_p11_test_provider_sign(&prov, key), 1);
     EVP_PKEY_free(key);
+    free(why);
     tk_p11_test_provider_unload(&prov);
 }
 
@@ -270,7 +258,7 @@ static void test_public_object_failing_reads(void **state)
 {
     TK_P11_TEST_PROVIDER prov;
     char uri[256];
-    const char *why;
+    char *why = NULL;
 
     assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
     snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" EC_LABEL ";type=private",
@@ -279,15 +267,18 @@ static void test_public_object_failing_reads(void **state)
     fail_reads(ec_pub, CKR_OBJECT_HANDLE_INVALID);
     ERR_clear_error();
     assert_null(tk_test_load_private(prov.libctx, uri));
-    why = queued_errors();
+    free(why);
+    why = tk_test_error_text();
     if (strstr(why, "has no public half on the token") == NULL)
         fail_msg("a vanished public key object: %s", why);
 
     fail_reads(ec_pub, CKR_GENERAL_ERROR);
     assert_null(tk_test_load_private(prov.libctx, uri));
-    why = queued_errors();
+    free(why);
+    why = tk_test_error_text();
     if (strstr(why, "CKR_GENERAL_ERROR") == NULL || strstr(why, "no public half") != NULL)
         fail_msg("a failing read of the public key object: %s", why);
+    free(why);
     tk_p11_test_provider_unload(&prov);
 }
 

@@ -70,24 +70,10 @@ static int sign_once(EVP_PKEY *key)
     return tk_p11_test_provider_sign(&prov, key);
 }
 
-/* The errors on the queue as text, one per line (free() it); the queue is emptied. */
-static char *error_text(void)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data, *text;
-    long len;
-
-    ERR_print_errors(b);
-    len = BIO_get_mem_data(b, &data);
-    text = strndup(data, (size_t)len);
-    BIO_free(b);
-    return text;
-}
-
 /* The queue holds the error of a key used with another card in its slot (and is emptied). */
 static void expect_other_token_error(void)
 {
-    char *errors = error_text();
+    char *errors = tk_test_error_text();
 
     if (strstr(errors, "the slot holds another token than the one the key was loaded from") == NULL)
         fail_msg("expected the other-token error, got:\n%s", errors);
@@ -128,7 +114,7 @@ static void test_unnamed_key_not_found_again(void **state)
     assert_int_equal(sign_once(key), 1);
     reinsert();
     assert_int_equal(sign_once(key), 0);
-    errors = error_text();
+    errors = tk_test_error_text();
     if (strstr(errors, "neither CKA_ID nor CKA_LABEL") == NULL)
         fail_msg("expected the unnamed-key error, got:\n%s", errors);
     free(errors);
@@ -153,7 +139,7 @@ static void test_other_card_in_the_slot(void **state)
     assert_int_equal(sign_once(key), 0);
     set_serial(NULL);
     assert_int_equal(shim_logins(), logins);
-    errors = error_text();
+    errors = tk_test_error_text();
     snprintf(want, sizeof(want), "(serial %s)", tk_fixture_serial(&env.fx));
     if (strstr(errors, "the slot holds another token than the one the key was loaded from") == NULL
         || strstr(errors, want) == NULL || strstr(errors, "(serial " OTHER_SERIAL ")") == NULL)

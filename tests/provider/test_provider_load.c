@@ -15,6 +15,7 @@
 #include <openssl/provider.h>
 #include <openssl/store.h>
 
+#include "error_text.h"
 #include "fixture.h"
 #include "runner.h"
 #include "tk_build.h"
@@ -62,22 +63,6 @@ static OSSL_LIB_CTX *new_libctx(void)
     return libctx;
 }
 
-/* Every queued error, as ERR_print_errors prints it; clears the queue. */
-static char *error_text(void)
-{
-    BIO *mem = BIO_new(BIO_s_mem());
-    char *data = NULL, *copy;
-    long len;
-
-    assert_non_null(mem);
-    ERR_print_errors(mem);
-    len = BIO_get_mem_data(mem, &data);
-    copy = strndup(data != NULL ? data : "", (size_t)len);
-    BIO_free(mem);
-    assert_non_null(copy);
-    return copy;
-}
-
 static void assert_contains(const char *text, const char *needle)
 {
     if (strstr(text, needle) == NULL)
@@ -108,7 +93,7 @@ static void assert_use_refused(OSSL_LIB_CTX *libctx, const char *const needles[]
                                NULL, NULL);
     if (store != NULL)
         fail_msg("a pkcs11: URI opened despite the bad setting");
-    err = error_text();
+    err = tk_test_error_text();
     for (int i = 0; needles[i] != NULL; i++)
         assert_contains(err, needles[i]);
     free(err);
@@ -131,7 +116,7 @@ static void test_load_and_params(void **state)
     };
 
     if (prov == NULL) {
-        char *err = error_text();
+        char *err = tk_test_error_text();
 
         fail_msg("OSSL_PROVIDER_load(tokenkey) from %s:\n%s", provider_dir, err);
     }
@@ -175,7 +160,7 @@ static void test_load_does_not_touch_token(void **state)
     libctx = new_libctx();
     prov = OSSL_PROVIDER_load(libctx, "tokenkey");
     if (prov == NULL) {
-        char *err = error_text();
+        char *err = tk_test_error_text();
 
         fail_msg("load with TOKENKEY_MODULE=%s failed:\n%s", module, err);
     }
@@ -242,12 +227,12 @@ static void assert_config_refused(const char *lines, const char *const needles[]
     char *err;
 
     if (load_config(libctx, lines, 0) != 1) {
-        err = error_text();
+        err = tk_test_error_text();
         fail_msg("load_config:\n%s", err);
     }
     prov = OSSL_PROVIDER_load(libctx, "tokenkey");
     if (prov == NULL) {
-        err = error_text();
+        err = tk_test_error_text();
         fail_msg("tokenkey did not load with:\n%s\n%s", lines, err);
     }
     assert_use_refused(libctx, needles);
@@ -256,7 +241,7 @@ static void assert_config_refused(const char *lines, const char *const needles[]
 
     libctx = new_libctx();
     if (load_config(libctx, lines, 1) != 1) {
-        err = error_text();
+        err = tk_test_error_text();
         fail_msg("load_config, activated:\n%s", err);
     }
     assert_true(OSSL_PROVIDER_available(libctx, "tokenkey"));
@@ -271,7 +256,7 @@ static void test_config_section_loads(void **state)
     OSSL_PROVIDER *prov;
 
     if (load_config(libctx, lines, 1) != 1) {
-        char *err = error_text();
+        char *err = tk_test_error_text();
 
         fail_msg("load_config:\n%s", err);
     }
@@ -298,7 +283,7 @@ static void test_config_pin_value_refused(void **state)
     assert_int_equal(load_config(libctx, "pin = 918273\n", 1), 1);
     assert_null(OSSL_STORE_open_ex("pkcs11:token=any", libctx, "provider=tokenkey", NULL, NULL,
                                    NULL, NULL, NULL));
-    err = error_text();
+    err = tk_test_error_text();
     assert_contains(err, "'pin' must be file:");
     assert_null(strstr(err, "918273"));
     free(err);
@@ -341,7 +326,7 @@ static void test_config_pkcs11_module_softhsm(void **state)
     assert_int_equal(load_config(libctx, lines, 0), 1);
     prov = OSSL_PROVIDER_load(libctx, "tokenkey");
     if (prov == NULL) {
-        char *err = error_text();
+        char *err = tk_test_error_text();
 
         fail_msg("OSSL_PROVIDER_load with %s:\n%s", lines, err);
     }
@@ -362,7 +347,7 @@ static void test_config_openssl_module_key(void **state)
 
     assert_int_equal(load_config(libctx, "module = /nonexistent\n", 0), 1);
     assert_null(OSSL_PROVIDER_load(libctx, "tokenkey"));
-    err = error_text();
+    err = tk_test_error_text();
     assert_contains(err, "/nonexistent");
     assert_contains(err, "name=tokenkey");
     free(err);

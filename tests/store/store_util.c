@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "error_text.h"
 #include "store_util.h"
 
 void st_write(const char *path, const char *text)
@@ -22,17 +23,7 @@ void st_write(const char *path, const char *text)
 
 char *st_errors(void)
 {
-    BIO *mem = BIO_new(BIO_s_mem());
-    char *data = NULL, *copy;
-    long len;
-
-    assert_non_null(mem);
-    ERR_print_errors(mem);
-    len = BIO_get_mem_data(mem, &data);
-    copy = strndup(data != NULL ? data : "", (size_t)len);
-    BIO_free(mem);
-    assert_non_null(copy);
-    return copy;
+    return tk_test_error_text();
 }
 
 void st_assert_contains(const char *text, const char *needle)
