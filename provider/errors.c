@@ -206,6 +206,10 @@ static const char *own_rv_text(CK_RV rv)
     case TK_CKR_OUTPUT_LENGTH:
         return "the module reported a signature or plaintext longer than the buffer it was given "
                "(a bug in the PKCS#11 module: report it to its vendor)";
+    case CKR_SESSION_COUNT:
+        return "the token allows no more sessions (CKR_SESSION_COUNT): other applications hold "
+               "them, or this one's threads held theirs over 10 s; close other applications' "
+               "sessions or raise the token's session limit";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "
                "(the key was replaced): load the key again";

@@ -6,17 +6,6 @@
 #include "p11_internal.h"
 
 /*
- * An operation left active (context login failed, or the module reported
- * CKR_BUFFER_TOO_SMALL) poisons the session for the next caller; PKCS#11
- * 2.40 has no way to cancel it, so the session is closed instead of pooled.
- */
-static void drop_session(TK_P11_SESSION *s)
-{
-    tk_p11_session_close(s->token, s->handle);
-    s->handle = CK_INVALID_HANDLE;
-}
-
-/*
  * C_xInit, a context login when the key wants one, then the single-part
  * C_x: signing and decryption differ only in which two functions they call.
  */
@@ -38,11 +27,16 @@ static CK_RV single_part(TK_P11_SESSION *s, const SINGLE_PART *f, CK_MECHANISM *
                        (unsigned long)key);
     if (rv != CKR_OK)
         return rv;
-    /* PKCS#11 v2.40 4.9: CKA_ALWAYS_AUTHENTICATE needs a login per operation. */
+    /*
+     * PKCS#11 v2.40 4.9: CKA_ALWAYS_AUTHENTICATE needs a login per operation.
+     * When it fails, or C_Sign answers CKR_BUFFER_TOO_SMALL, the operation
+     * stays active and would poison the session for its next user; PKCS#11
+     * 2.40 cannot cancel it, so the session is closed instead of pooled.
+     */
     if (ctx_pin != NULL) {
         rv = tk_p11_login_context(s, ctx_pin);
         if (rv != CKR_OK) {
-            drop_session(s);
+            tk_p11_session_drop(s);
             return rv;
         }
     }
@@ -50,7 +44,7 @@ static CK_RV single_part(TK_P11_SESSION *s, const SINGLE_PART *f, CK_MECHANISM *
                        "session=%lu, %lu bytes in, %lu out", (unsigned long)s->handle,
                        (unsigned long)inlen, (unsigned long)*outlen);
     if (rv == CKR_BUFFER_TOO_SMALL)
-        drop_session(s);
+        tk_p11_session_drop(s);
     /* A length past the buffer: the module's bug, and no caller may read that far. */
     if (rv == CKR_OK && *outlen > cap)
         rv = TK_CKR_OUTPUT_LENGTH;

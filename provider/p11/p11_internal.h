@@ -24,6 +24,13 @@ struct tk_p11_module {
 
 /* Idle sessions kept per token; more than this are closed when given back. */
 #define TK_P11_POOL_MAX 32
+/*
+ * How long a thread waits for a session of ours to come back when the
+ * token is at its session limit (CKR_SESSION_COUNT). An operation holds a
+ * session for milliseconds; the bound is for one that waits on a person
+ * (a PIN pad) or a token that hangs.
+ */
+#define TK_P11_SESSION_WAIT_SECONDS 10
 /* Rejected PINs remembered per token (a ring: the oldest is forgotten). */
 #define TK_P11_FAILED_PINS 8
 
@@ -51,6 +58,15 @@ struct tk_p11_token {
      */
     CK_SESSION_HANDLE anchor;
     unsigned long generation;
+    /*
+     * Sessions of this generation handed out and not given back yet, and
+     * the signal that one came back: a token at its session limit (a
+     * smartcard allows a few) makes the next thread wait for one of ours
+     * instead of failing its signature (tk_p11_session_get).
+     */
+    unsigned long sessions_out;
+    unsigned long sessions_back; /* sessions given back (or freed by a reset), ever: a count */
+    pthread_cond_t session_back;
 
     /*
      * Login is serialised by a flag and a condition variable under lock,
@@ -133,6 +149,8 @@ void tk_p11_token_forget(struct tk_p11_token *t);
  */
 void tk_p11_token_forget_sessions(struct tk_p11_token *t);
 void tk_p11_token_free(struct tk_p11_token *t);
+/* Initialise t->session_back (a monotonic clock: waits are bounded). */
+void tk_p11_session_back_init(struct tk_p11_token *t);
 /*
  * Make sure the anchor session is alive (C_GetSessionInfo): when it is
  * gone, every session went with it (C_CloseAllSessions, token reset), so
@@ -142,5 +160,11 @@ CK_RV tk_p11_anchor_check(struct tk_p11_token *t);
 /* Opens a session on t (not pooled); used by the pool and by login. */
 CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h);
 void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h);
+/*
+ * Close a session that tk_p11_session_get handed out instead of giving it
+ * back (an operation left active in it); s->handle becomes unset, so a
+ * tk_p11_session_put after it does nothing.
+ */
+void tk_p11_session_drop(TK_P11_SESSION *s);
 
 #endif

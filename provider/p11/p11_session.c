@@ -7,6 +7,8 @@
  * other call into the module, so threads sign in parallel (PKCS#11 v2.40 section 5.1:
  * one operation at a time per session, any number of sessions per thread).
  */
+#include <time.h>
+
 #include "debug.h"
 #include "p11_internal.h"
 
@@ -79,9 +81,80 @@ CK_RV tk_p11_anchor_check(struct tk_p11_token *t)
     return ensure_anchor(t);
 }
 
+void tk_p11_session_back_init(struct tk_p11_token *t)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->session_back, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+/* Under t->lock: a session from the pool, counted as handed out; 0 when the pool is empty. */
+static int take_pooled(struct tk_p11_token *t, TK_P11_SESSION *s)
+{
+    s->generation = t->generation;
+    if (t->pool_len == 0)
+        return 0;
+    s->handle = t->pool[--t->pool_len];
+    t->sessions_out++;
+    return 1;
+}
+
+/* Under t->lock: a session just opened in s->generation is handed out. */
+static void count_opened(struct tk_p11_token *t, const TK_P11_SESSION *s)
+{
+    if (s->generation == t->generation)
+        t->sessions_out++;
+}
+
+/*
+ * Under t->lock, after C_OpenSession answered CKR_SESSION_COUNT: the token
+ * holds as many sessions as it allows. When some are ours, one comes back
+ * soon (an operation takes milliseconds), so wait for it - from the pool,
+ * or, when it was closed instead (a failure, a full pool, a reset), open
+ * the one it freed - up to TK_P11_SESSION_WAIT_SECONDS. With none of ours
+ * out, the others' holders are other applications: fail at once.
+ * seen: t->sessions_back before the C_OpenSession that failed, so that a
+ * session given back before this thread took the lock is not missed.
+ */
+static CK_RV wait_for_session(struct tk_p11_token *t, TK_P11_SESSION *s, unsigned long seen)
+{
+    struct timespec until;
+    CK_RV rv;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += TK_P11_SESSION_WAIT_SECONDS;
+    for (;;) {
+        if (take_pooled(t, s))
+            return CKR_OK;
+        if (t->sessions_back == seen) {
+            if (t->sessions_out == 0
+                || pthread_cond_timedwait(&t->session_back, &t->lock, &until) != 0)
+                break;
+            continue;
+        }
+        seen = t->sessions_back;
+        pthread_mutex_unlock(&t->lock);
+        rv = tk_p11_session_open(t, &s->handle);
+        pthread_mutex_lock(&t->lock);
+        if (rv == CKR_OK)
+            count_opened(t, s);
+        if (rv != CKR_SESSION_COUNT)
+            return rv;
+    }
+    TK_DEBUG("slot %lu: the token allows no more sessions, and %lu of ours %s",
+             (unsigned long)t->slot, t->sessions_out,
+             t->sessions_out > 0 ? "did not come back in time" : "are out");
+    return CKR_SESSION_COUNT;
+}
+
 CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
 {
     CK_RV rv = tk_p11_module_ready(t->module);
+    unsigned long seen;
+    int pooled;
 
     s->token = t;
     s->handle = CK_INVALID_HANDLE;
@@ -91,13 +164,19 @@ CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
         return rv;
 
     pthread_mutex_lock(&t->lock);
-    s->generation = t->generation;
-    if (t->pool_len > 0)
-        s->handle = t->pool[--t->pool_len];
+    pooled = take_pooled(t, s);
+    seen = t->sessions_back;
     pthread_mutex_unlock(&t->lock);
-    if (s->handle != CK_INVALID_HANDLE)
+    if (pooled)
         return CKR_OK;
-    return tk_p11_session_open(t, &s->handle);
+    rv = tk_p11_session_open(t, &s->handle);
+    pthread_mutex_lock(&t->lock);
+    if (rv == CKR_OK)
+        count_opened(t, s);
+    else if (rv == CKR_SESSION_COUNT)
+        rv = wait_for_session(t, s, seen);
+    pthread_mutex_unlock(&t->lock);
+    return rv;
 }
 
 int tk_p11_rv_session_dead(CK_RV rv)
@@ -109,6 +188,34 @@ int tk_p11_rv_token_gone(CK_RV rv)
 {
     return rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT
            || rv == CKR_TOKEN_NOT_RECOGNIZED;
+}
+
+/*
+ * Under t->lock: s is back (pooled, or closed), so the token has room for
+ * a thread waiting in wait_for_session.
+ */
+static void session_back(struct tk_p11_token *t, const TK_P11_SESSION *s)
+{
+    if (s->generation == t->generation && t->sessions_out > 0) {
+        t->sessions_out--;
+        t->sessions_back++;
+        pthread_cond_signal(&t->session_back);
+    }
+}
+
+/* s is gone without a close (the module closed it): only the count changes. */
+static void forget_session(TK_P11_SESSION *s)
+{
+    pthread_mutex_lock(&s->token->lock);
+    session_back(s->token, s);
+    pthread_mutex_unlock(&s->token->lock);
+    s->handle = CK_INVALID_HANDLE;
+}
+
+void tk_p11_session_drop(TK_P11_SESSION *s)
+{
+    tk_p11_session_close(s->token, s->handle);
+    forget_session(s);
 }
 
 void tk_p11_session_put(TK_P11_SESSION *s, CK_RV last_rv)
@@ -130,13 +237,17 @@ void tk_p11_session_put(TK_P11_SESSION *s, CK_RV last_rv)
         pthread_mutex_lock(&t->lock);
         if (s->generation == t->generation && t->pool_len < TK_P11_POOL_MAX) {
             t->pool[t->pool_len++] = s->handle;
+            session_back(t, s);
             pooled = 1;
         }
         pthread_mutex_unlock(&t->lock);
     }
-    if (!pooled && !tk_p11_rv_session_dead(last_rv))
-        tk_p11_session_close(t, s->handle);
-    s->handle = CK_INVALID_HANDLE;
+    if (pooled)
+        s->handle = CK_INVALID_HANDLE;
+    else if (tk_p11_rv_session_dead(last_rv))
+        forget_session(s);
+    else
+        tk_p11_session_drop(s);
 }
 
 CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,

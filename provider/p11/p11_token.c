@@ -338,6 +338,7 @@ static CK_RV token_get(TK_P11_MODULE *m, CK_SLOT_ID slot, const CK_TOKEN_INFO *i
     pthread_mutex_init(&t->mech_lock, NULL);
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->login_done, NULL);
+    tk_p11_session_back_init(t);
 
     pthread_mutex_lock(&m->lock);
     /* Another thread may have opened the same card meanwhile: use its. */
@@ -383,6 +384,19 @@ unsigned long tk_p11_token_generation(const TK_P11_TOKEN *t)
     return __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Under t->lock: the sessions handed out so far belong to the old
+ * generation and no longer count; a thread waiting for one of them to come
+ * back tries to open one instead.
+ */
+static void new_generation(struct tk_p11_token *t)
+{
+    __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
+    t->sessions_out = 0;
+    t->sessions_back++;
+    pthread_cond_broadcast(&t->session_back);
+}
+
 void tk_p11_token_reset(TK_P11_TOKEN *t)
 {
     CK_SESSION_HANDLE closing[TK_P11_POOL_MAX + 1];
@@ -395,7 +409,7 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
     if (t->anchor != CK_INVALID_HANDLE)
         closing[n++] = t->anchor;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
+    new_generation(t);
     pthread_mutex_unlock(&t->lock);
     __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
 
@@ -411,6 +425,9 @@ void tk_p11_token_forget(struct tk_p11_token *t)
      * A login that a parent thread had in progress is not ours to wait for.
      */
     pthread_cond_init(&t->login_done, NULL);
+    /* Nor are the sessions parent threads held, or their waits for one. */
+    tk_p11_session_back_init(t);
+    t->sessions_out = 0;
     /* A read of the mechanism list a parent thread had under way is not ours to wait for. */
     pthread_mutex_init(&t->mech_lock, NULL);
     t->login_busy = 0;
@@ -429,7 +446,7 @@ void tk_p11_token_forget_sessions(struct tk_p11_token *t)
     t->pool_len = 0;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&t->generation, 1, __ATOMIC_RELEASE);
+    new_generation(t);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -437,6 +454,7 @@ void tk_p11_token_free(struct tk_p11_token *t)
 {
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->login_done);
+    pthread_cond_destroy(&t->session_back);
     pthread_mutex_destroy(&t->mech_lock);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);

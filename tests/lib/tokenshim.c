@@ -167,13 +167,73 @@ static CK_RV shim_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
     return rv;
 }
 
+/* The session limit: sessions open through the shim, counted under session_lock. */
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
+static int max_sessions, open_sessions;
+static unsigned long sessions_refused;
+
+void tk_tokenshim_set_max_sessions(int n)
+{
+    pthread_mutex_lock(&session_lock);
+    max_sessions = n;
+    pthread_mutex_unlock(&session_lock);
+}
+
+int tk_tokenshim_sessions_open(void)
+{
+    int n;
+
+    pthread_mutex_lock(&session_lock);
+    n = open_sessions;
+    pthread_mutex_unlock(&session_lock);
+    return n;
+}
+
+unsigned long tk_tokenshim_sessions_refused(void)
+{
+    return __atomic_load_n(&sessions_refused, __ATOMIC_SEQ_CST);
+}
+
 static CK_RV shim_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
                                CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session)
 {
+    CK_RV rv;
+
     if ((__atomic_load_n(&added_flags, __ATOMIC_SEQ_CST) & CKF_WRITE_PROTECTED)
         && (flags & CKF_RW_SESSION))
         return CKR_TOKEN_WRITE_PROTECTED;
-    return target->C_OpenSession(slot, flags, app, notify, session);
+    pthread_mutex_lock(&session_lock);
+    if (max_sessions > 0 && open_sessions >= max_sessions) {
+        __atomic_add_fetch(&sessions_refused, 1, __ATOMIC_SEQ_CST);
+        rv = CKR_SESSION_COUNT;
+    } else {
+        rv = target->C_OpenSession(slot, flags, app, notify, session);
+        open_sessions += rv == CKR_OK;
+    }
+    pthread_mutex_unlock(&session_lock);
+    return rv;
+}
+
+static CK_RV shim_close_session(CK_SESSION_HANDLE h)
+{
+    CK_RV rv = target->C_CloseSession(h);
+
+    pthread_mutex_lock(&session_lock);
+    open_sessions -= rv == CKR_OK && open_sessions > 0;
+    pthread_mutex_unlock(&session_lock);
+    return rv;
+}
+
+/* The tests have one slot: every session is on it. */
+static CK_RV shim_close_all_sessions(CK_SLOT_ID slot)
+{
+    CK_RV rv = target->C_CloseAllSessions(slot);
+
+    pthread_mutex_lock(&session_lock);
+    if (rv == CKR_OK)
+        open_sessions = 0;
+    pthread_mutex_unlock(&session_lock);
+    return rv;
 }
 
 static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
@@ -341,6 +401,8 @@ static void load(void)
     shim.C_Initialize = shim_initialize;
     shim.C_GetTokenInfo = shim_get_token_info;
     shim.C_OpenSession = shim_open_session;
+    shim.C_CloseSession = shim_close_session;
+    shim.C_CloseAllSessions = shim_close_all_sessions;
     shim.C_Login = shim_login;
     shim.C_GetAttributeValue = shim_get_attribute_value;
     shim.C_CopyObject = shim_copy_object;

@@ -19,6 +19,7 @@
  * - Another card in the same slot: a serial number put into every
  *   CK_TOKEN_INFO in place of the real one, while the objects (and their
  *   CKA_IDs) stay the same, as with two PIV cards.
+ * - A session limit (tk_tokenshim_set_max_sessions).
  * - The combined ECDSA mechanisms (CKM_ECDSA_SHA1 ... CKM_ECDSA_SHA512),
  *   which SoftHSM2 2.6.1 lacks, made from its CKM_ECDSA; optionally with
  *   CKM_ECDSA itself hidden, as on an HSM that hashes inside
@@ -109,6 +110,20 @@ typedef void tk_tokenshim_set_copy_shows_early_fn(int ms);
 /* C_CopyObject calls under way. */
 int tk_tokenshim_copies_under_way(void);
 typedef int tk_tokenshim_copies_under_way_fn(void);
+
+/*
+ * n > 0: at most n sessions open at a time (opened through the shim and not
+ * closed); C_OpenSession answers CKR_SESSION_COUNT beyond, as a smartcard
+ * or an HSM partition with a session limit does. 0: no limit.
+ */
+void tk_tokenshim_set_max_sessions(int n);
+typedef void tk_tokenshim_set_max_sessions_fn(int n);
+/* Sessions open through the shim now. */
+int tk_tokenshim_sessions_open(void);
+typedef int tk_tokenshim_sessions_open_fn(void);
+/* C_OpenSession calls refused with CKR_SESSION_COUNT so far. */
+unsigned long tk_tokenshim_sessions_refused(void);
+typedef unsigned long tk_tokenshim_sessions_refused_fn(void);
 
 /* Signatures made so far through the emulated combined ECDSA mechanism mech. */
 unsigned long tk_tokenshim_combined_signatures(CK_MECHANISM_TYPE mech);
