@@ -8,7 +8,7 @@
 #   3. build-asan/  a fresh ASan + UBSan build; every test (its default
 #                   'asan' setup)
 #   4. build-tsan/  a fresh ThreadSanitizer build; the thread and fork tests
-#                   (suites stress, fault)
+#                   (suites stress, fault, threads)
 #   5. build-fuzz/  a clang build of the libFuzzer harnesses; each target
 #                   fuzzed for TK_FUZZ_SECONDS (default 20)
 #
@@ -83,11 +83,12 @@ stage build-ci plain
 stage valgrind valgrind_run
 stage asan asan
 
-# ThreadSanitizer on the thread and fork tests (suites stress and fault):
+# ThreadSanitizer on the thread and fork tests (suites stress, fault and threads):
 # the 'tsan' setup (tests/setups/) is the default in this build.
 tsan() {
     build build-tsan -Db_sanitize=thread -Db_lundef=false &&
-        meson test -C build-tsan --print-errorlogs --suite stress --suite fault
+        meson test -C build-tsan --print-errorlogs --suite stress --suite fault \
+            --suite threads
 }
 
 stage tsan tsan
