@@ -74,6 +74,8 @@ static const PROBE_WAY *probe_way(TK_KEY *k)
 {
     CK_MECHANISM_TYPE first = 0, second = 0;
 
+    if (!tk_sig_mechanisms_known(k->ctx, k))
+        return NULL;
     for (size_t i = 0; i < sizeof(probe_ways) / sizeof(probe_ways[0]); i++) {
         if (probe_ways[i].type != k->type)
             continue;

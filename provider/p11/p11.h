@@ -159,6 +159,13 @@ void tk_p11_token_reset(TK_P11_TOKEN *t);
 
 /* ---- mechanisms, cached per token (p11_token.c) ---- */
 
+/*
+ * Read the token's mechanism list with each mechanism's info, unless a
+ * read worked before; CKR_OK, or why it could not be read (tried again at
+ * the next call). A choice among mechanisms reads it first, so that its
+ * lookups all see one reading.
+ */
+CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t);
 /* CKR_MECHANISM_INVALID when the token does not list mech. */
 CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
 /* What the last read of the token's mechanism list returned (CKR_OK once it worked). */

@@ -502,7 +502,7 @@ static void load_mechanisms(void)
     t->mech_rv = rv;
 }
 
-CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
+CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t)
 {
     CK_RV rv = tk_p11_module_ready(t->module);
 
@@ -523,9 +523,16 @@ CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANIS
         }
         rv = t->mech_rv;
         pthread_mutex_unlock(&t->mech_lock);
-        if (rv != CKR_OK)
-            return rv;
     }
+    return rv;
+}
+
+CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
+{
+    CK_RV rv = tk_p11_mechanisms_read(t);
+
+    if (rv != CKR_OK)
+        return rv;
     for (CK_ULONG i = 0; i < t->n_mechs; i++)
         if (t->mechs[i] == mech) {
             *info = t->mech_info[i];

@@ -35,6 +35,25 @@ static void mech_list(const CK_MECHANISM_TYPE *m, size_t n, char *buf, size_t ca
         memcpy(buf + cap - 4, "...", 4);
 }
 
+/* The token's mechanism list could not be read (mrv): say why, not that a mechanism is missing. */
+static void raise_unreadable(TK_PROVCTX *pc, const TK_KEY *k, CK_RV mrv)
+{
+    char label[40], what[96];
+
+    snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
+             tk_sig_token_label(k, label, sizeof(label)));
+    TK_RAISE_RV(pc, mrv, what);
+}
+
+int tk_sig_mechanisms_known(TK_PROVCTX *pc, const TK_KEY *k)
+{
+    CK_RV mrv = k->token != NULL ? tk_p11_mechanisms_read(k->token) : CKR_OK;
+
+    if (mrv != CKR_OK)
+        raise_unreadable(pc, k, mrv);
+    return mrv == CKR_OK;
+}
+
 void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
                                CK_MECHANISM_TYPE first, CK_MECHANISM_TYPE second)
 {
@@ -43,13 +62,8 @@ void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purp
     CK_RV mrv = k->token != NULL ? tk_p11_mechanism_list_rv(k->token) : CKR_OK;
     int key_refuses = 0;
 
-    /* The list could not be read: say why, not that the mechanism is missing. */
     if (mrv != CKR_OK) {
-        char what[96];
-
-        snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
-                 tk_sig_token_label(k, label, sizeof(label)));
-        TK_RAISE_RV(pc, mrv, what);
+        raise_unreadable(pc, k, mrv);
         return;
     }
     tk_sig_token_label(k, label, sizeof(label));

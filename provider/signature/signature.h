@@ -235,6 +235,13 @@ int tk_sig_end_token_call(CK_RV rv);
 int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
                       unsigned char *out, size_t *outlen);
 /*
+ * Read the key's token's mechanism list (tk_p11_mechanisms_read) before a
+ * choice among mechanisms: 1, or 0 after raising why it could not be read.
+ * Otherwise the first lookup could fail on the read and the next one, read
+ * again, find the second mechanism missing: "supports neither".
+ */
+int tk_sig_mechanisms_known(TK_PROVCTX *pc, const TK_KEY *k);
+/*
  * Raise TK_R_UNSUPPORTED_MECHANISM for purpose ("signing", "decryption"):
  * the key can use neither mechanism (second may be 0), because the token
  * lacks them or the key's CKA_ALLOWED_MECHANISMS leaves them out.
