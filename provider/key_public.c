@@ -265,15 +265,18 @@ static CK_RV read_public_by_id(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_CLASS cls
     };
     CK_OBJECT_HANDLE found[16];
     CK_ULONG n = 0;
+    CK_RV rv;
     int have = 0;
 
-    if (k->id == NULL || k->id_len == 0
-        || tk_p11_find(s, tmpl, 2, found, sizeof(found) / sizeof(found[0]), &n) != CKR_OK)
+    if (k->id == NULL || k->id_len == 0)
         return TK_CKR_NO_PUBLIC_HALF;
+    /* A search that fails is the token's failure, not a sign that there is no public half. */
+    rv = tk_p11_find(s, tmpl, 2, found, sizeof(found) / sizeof(found[0]), &n);
+    if (rv != CKR_OK)
+        return rv;
     for (CK_ULONG i = 0; i < n; i++) {
         TK_KEY other = { .type = k->type, .bits = k->bits };
         TK_KEY *into = have ? &other : k;
-        CK_RV rv;
 
         memcpy(other.group, k->group, sizeof(other.group));
         rv = cls == CKO_PUBLIC_KEY ? read_public_object(into, s, found[i])

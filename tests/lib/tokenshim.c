@@ -92,9 +92,32 @@ static CK_RV shim_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIB
     return rv;
 }
 
+/* tk_tokenshim_fail_finds_of_class: searches for failing_class answer failing_find_rv. */
+static CK_OBJECT_CLASS failing_class = TK_TOKENSHIM_NO_CLASS;
+static CK_RV failing_find_rv;
+
+void tk_tokenshim_fail_finds_of_class(CK_OBJECT_CLASS cls, CK_RV rv)
+{
+    __atomic_store_n(&failing_find_rv, rv, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&failing_class, cls, __ATOMIC_SEQ_CST);
+}
+
+static int searches_failing_class(const CK_ATTRIBUTE *tmpl, CK_ULONG n)
+{
+    CK_OBJECT_CLASS cls = __atomic_load_n(&failing_class, __ATOMIC_SEQ_CST);
+
+    for (CK_ULONG i = 0; cls != TK_TOKENSHIM_NO_CLASS && i < n; i++)
+        if (tmpl[i].type == CKA_CLASS && tmpl[i].ulValueLen == sizeof(cls)
+            && memcmp(tmpl[i].pValue, &cls, sizeof(cls)) == 0)
+            return 1;
+    return 0;
+}
+
 static CK_RV shim_find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
 {
     shown_in_search = 0;
+    if (searches_failing_class(tmpl, n))
+        return __atomic_load_n(&failing_find_rv, __ATOMIC_SEQ_CST);
     return target->C_FindObjectsInit(h, tmpl, n);
 }
 

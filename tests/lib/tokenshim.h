@@ -98,6 +98,14 @@ void tk_tokenshim_fail_object_reads(CK_OBJECT_HANDLE o, CK_RV rv);
 typedef void tk_tokenshim_fail_object_reads_fn(CK_OBJECT_HANDLE o, CK_RV rv);
 
 /*
+ * From now on C_FindObjectsInit with a template whose CKA_CLASS is cls
+ * answers rv (a failing module). TK_TOKENSHIM_NO_CLASS: none.
+ */
+#define TK_TOKENSHIM_NO_CLASS ((CK_OBJECT_CLASS)~0UL)
+void tk_tokenshim_fail_finds_of_class(CK_OBJECT_CLASS cls, CK_RV rv);
+typedef void tk_tokenshim_fail_finds_of_class_fn(CK_OBJECT_CLASS cls, CK_RV rv);
+
+/*
  * ms > 0: a C_CopyObject takes ms milliseconds before it reaches the real
  * module, and meanwhile a search that finds the object being copied finds
  * it twice - what SoftHSM2 2.6.1 does, briefly: its C_CopyObject puts the

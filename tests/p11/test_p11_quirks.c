@@ -27,6 +27,7 @@ static tk_tokenshim_set_attr_length_lie_fn *length_lie;
 static tk_tokenshim_fail_next_sign_fn *fail_next_sign;
 static tk_tokenshim_lie_next_sign_length_fn *lie_sign_length;
 static tk_tokenshim_fail_object_reads_fn *fail_reads;
+static tk_tokenshim_fail_finds_of_class_fn *fail_finds;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -46,8 +47,10 @@ static int setup(void)
     *(void **)&fail_next_sign = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_next_sign");
     *(void **)&lie_sign_length = tk_test_loaded_symbol(shim, "tk_tokenshim_lie_next_sign_length");
     *(void **)&fail_reads = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_object_reads");
+    *(void **)&fail_finds = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_finds_of_class");
     if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL
-        || lie_sign_length == NULL || fail_reads == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
+        || lie_sign_length == NULL || fail_reads == NULL || fail_finds == NULL
+        || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
     rv = tk_test_keygen(&s, TK_TEST_P256, EC_LABEL, id, sizeof(id), &ec_pub, &ec_priv);
@@ -65,6 +68,7 @@ static int whole_templates(void **state)
     stop_early(0);
     length_lie(0, 0);
     fail_reads(CK_INVALID_HANDLE, CKR_OK);
+    fail_finds(TK_TOKENSHIM_NO_CLASS, CKR_OK);
     return 0;
 }
 
@@ -251,8 +255,8 @@ static void test_signature_after_a_session_lost_mid_sign(void **state)
 /*
  * The public key object gone between the search and its read (another
  * process deleted it): only not this key's, and the key has no public half
- * left - the error says so. A module failing the read: its failure, not a
- * missing public half.
+ * left - the error says so. A module failing the read, or the search: its
+ * failure, not a missing public half.
  */
 static void test_public_object_failing_reads(void **state)
 {
@@ -278,6 +282,15 @@ static void test_public_object_failing_reads(void **state)
     why = tk_test_error_text();
     if (strstr(why, "CKR_GENERAL_ERROR") == NULL || strstr(why, "no public half") != NULL)
         fail_msg("a failing read of the public key object: %s", why);
+    fail_reads(CK_INVALID_HANDLE, CKR_OK);
+
+    /* Nor is a search for public keys that fails a sign that there are none. */
+    fail_finds(CKO_PUBLIC_KEY, CKR_DEVICE_ERROR);
+    assert_null(tk_test_load_private(prov.libctx, uri));
+    free(why);
+    why = tk_test_error_text();
+    if (strstr(why, "CKR_DEVICE_ERROR") == NULL || strstr(why, "no public half") != NULL)
+        fail_msg("a failing search for the public key object: %s", why);
     free(why);
     tk_p11_test_provider_unload(&prov);
 }
