@@ -9,6 +9,10 @@
 #include "p11/p11.h"
 #include "provider.h"
 
+/* A number macro as a string literal, for messages. */
+#define TK_STRINGIFY_(x) #x
+#define TK_STRINGIFY(x) TK_STRINGIFY_(x)
+
 /* OSSL_ITEM.ptr is not const; the strings are never written. */
 #define TK_REASON(code, text) { (code), (void *)(text) }
 
@@ -208,7 +212,9 @@ static const char *own_rv_text(CK_RV rv)
                "(a bug in the PKCS#11 module: report it to its vendor)";
     case CKR_SESSION_COUNT:
         return "the token allows no more sessions (CKR_SESSION_COUNT): other applications hold "
-               "them, or this one's threads held theirs over 10 s; close other applications' "
+               "them, or this one's threads held theirs over "
+               TK_STRINGIFY(TK_P11_SESSION_WAIT_SECONDS) " s, or the token allows one session "
+               "only (tokenkey keeps one open to stay logged in); close other applications' "
                "sessions or raise the token's session limit";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "

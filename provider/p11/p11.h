@@ -181,6 +181,14 @@ int tk_p11_mechanism_allowed(const CK_MECHANISM_TYPE *allowed, size_t n, CK_MECH
 
 /* ---- sessions (p11_session.c) ---- */
 
+/*
+ * How long a thread waits for a session of ours to come back when the
+ * token is at its session limit (CKR_SESSION_COUNT). An operation holds a
+ * session for milliseconds; the bound is for one that waits on a person
+ * (a PIN pad) or a token that hangs. A number, for messages too.
+ */
+#define TK_P11_SESSION_WAIT_SECONDS 10
+
 /* A session from the token's pool, or a new one (read-write unless the token is write-protected). */
 CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s);
 /*

@@ -24,13 +24,6 @@ struct tk_p11_module {
 
 /* Idle sessions kept per token; more than this are closed when given back. */
 #define TK_P11_POOL_MAX 32
-/*
- * How long a thread waits for a session of ours to come back when the
- * token is at its session limit (CKR_SESSION_COUNT). An operation holds a
- * session for milliseconds; the bound is for one that waits on a person
- * (a PIN pad) or a token that hangs.
- */
-#define TK_P11_SESSION_WAIT_SECONDS 10
 /* Rejected PINs remembered per token (a ring: the oldest is forgotten). */
 #define TK_P11_FAILED_PINS 8
 

@@ -113,26 +113,39 @@ static void count_opened(struct tk_p11_token *t, const TK_P11_SESSION *s)
  * Under t->lock, after C_OpenSession answered CKR_SESSION_COUNT: the token
  * holds as many sessions as it allows. When some are ours, one comes back
  * soon (an operation takes milliseconds), so wait for it - from the pool,
- * or, when it was closed instead (a failure, a full pool, a reset), open
- * the one it freed - up to TK_P11_SESSION_WAIT_SECONDS. With none of ours
- * out, the others' holders are other applications: fail at once.
+ * or, when it was closed instead (a failure, a full pool), open the one it
+ * freed - up to TK_P11_SESSION_WAIT_SECONDS. With none of ours out, the
+ * others' holders are other applications: fail at once.
  * seen: t->sessions_back before the C_OpenSession that failed, so that a
  * session given back before this thread took the lock is not missed.
+ * When the sessions are lost meanwhile (a new generation), the login and
+ * the anchor went with them: CKR_SESSION_CLOSED sends tk_p11_with_session
+ * round again, through both, instead of handing out a session without.
  */
 static CK_RV wait_for_session(struct tk_p11_token *t, TK_P11_SESSION *s, unsigned long seen)
 {
+    unsigned long generation = s->generation;
     struct timespec until;
     CK_RV rv;
 
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += TK_P11_SESSION_WAIT_SECONDS;
     for (;;) {
+        if (t->generation != generation) {
+            TK_DEBUG("slot %lu: sessions lost while waiting for one", (unsigned long)t->slot);
+            return CKR_SESSION_CLOSED;
+        }
         if (take_pooled(t, s))
             return CKR_OK;
         if (t->sessions_back == seen) {
-            if (t->sessions_out == 0
-                || pthread_cond_timedwait(&t->session_back, &t->lock, &until) != 0)
+            if (t->sessions_out == 0)
                 break;
+            if (pthread_cond_timedwait(&t->session_back, &t->lock, &until) != 0) {
+                /* ETIMEDOUT; one may have come back just now. */
+                if (t->generation == generation && take_pooled(t, s))
+                    return CKR_OK;
+                break;
+            }
             continue;
         }
         seen = t->sessions_back;

@@ -409,9 +409,10 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
     if (t->anchor != CK_INVALID_HANDLE)
         closing[n++] = t->anchor;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
+    /* Before the new generation wakes anyone: a thread woken must find itself logged out. */
+    __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
     new_generation(t);
     pthread_mutex_unlock(&t->lock);
-    __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
 
     /* Close outside the lock: a dead token can be slow to answer. */
     for (size_t i = 0; i < n; i++)
@@ -453,8 +454,16 @@ void tk_p11_token_forget_sessions(struct tk_p11_token *t)
 void tk_p11_token_free(struct tk_p11_token *t)
 {
     pthread_mutex_destroy(&t->lock);
-    pthread_cond_destroy(&t->login_done);
-    pthread_cond_destroy(&t->session_back);
+    /*
+     * In a forked child that never used the module, or at exit, the
+     * condition variables may still count waiters (the parent's threads,
+     * threads the exit left waiting): glibc's pthread_cond_destroy waits
+     * for them, for ever. They hold no resources; leave them.
+     */
+    if (!tk_p11_module_hands_off(t->module)) {
+        pthread_cond_destroy(&t->login_done);
+        pthread_cond_destroy(&t->session_back);
+    }
     pthread_mutex_destroy(&t->mech_lock);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);

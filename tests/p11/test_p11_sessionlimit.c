@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "p11_test.h"
+#include "token_keygen.h"
 #include "tokenshim.h"
 
+#define KEY_LABEL "sessionlimit-key"
 #define THREADS 6
 #define OPS_PER_THREAD 40
 
@@ -22,14 +24,24 @@ static tk_tokenshim_sessions_refused_fn *sessions_refused;
 
 static int setup(void)
 {
+    static const unsigned char id[] = { 0x5e };
     const char *shim = tk_test_tokenshim();
+    CK_OBJECT_HANDLE pub, priv;
+    TK_P11_SESSION s;
+    CK_RV rv;
 
     if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-sessionlimit", shim) != 0)
         return -1;
     *(void **)&set_max_sessions = tk_test_loaded_symbol(shim, "tk_tokenshim_set_max_sessions");
     *(void **)&sessions_open = tk_test_loaded_symbol(shim, "tk_tokenshim_sessions_open");
     *(void **)&sessions_refused = tk_test_loaded_symbol(shim, "tk_tokenshim_sessions_refused");
-    return set_max_sessions != NULL && sessions_open != NULL && sessions_refused != NULL ? 0 : -1;
+    if (set_max_sessions == NULL || sessions_open == NULL || sessions_refused == NULL
+        || tk_p11_login(env.t, &env.pin) != CKR_OK || tk_p11_session_get(env.t, &s) != CKR_OK)
+        return -1;
+    /* A private key: found only by a session of a logged-in application. */
+    rv = tk_test_keygen(&s, TK_TEST_P256, KEY_LABEL, id, sizeof(id), &pub, &priv);
+    tk_p11_session_put(&s, rv);
+    return rv == CKR_OK ? 0 : -1;
 }
 
 static void teardown(void)
@@ -137,12 +149,64 @@ static void test_closed_session_makes_room(void **state)
     assert_int_equal(rv, CKR_OK);
 }
 
+/* op: the test's private key is found (CKR_GENERAL_ERROR when the search finds nothing). */
+static CK_RV op_find_private_key(TK_P11_SESSION *s, void *arg)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_LABEL, (void *)KEY_LABEL, sizeof(KEY_LABEL) - 1 },
+    };
+    CK_OBJECT_HANDLE h;
+    CK_ULONG n = 0;
+    CK_RV rv = tk_p11_find(s, tmpl, 2, &h, 1, &n);
+
+    return rv != CKR_OK ? rv : n == 1 ? CKR_OK : CKR_GENERAL_ERROR;
+}
+
+static void *find_private_key_once(void *arg)
+{
+    CK_RV *rv = arg;
+
+    *rv = tk_p11_with_session(env.t, &env.pin, op_find_private_key, NULL);
+    return NULL;
+}
+
+/*
+ * The sessions, and with them the login, are lost while a thread waits for
+ * one (another library's C_CloseAllSessions, then a reset): the thread
+ * must not take a session in the new generation without logging in again,
+ * where its search finds no private key and a key would seem gone.
+ */
+static void test_sessions_lost_while_waiting(void **state)
+{
+    TK_P11_SESSION held;
+    pthread_t waiter;
+    CK_RV rv = CKR_GENERAL_ERROR;
+    unsigned long refused0;
+
+    limit_to(2); /* the anchor and one session */
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &held), CKR_OK);
+    refused0 = sessions_refused();
+    assert_int_equal(pthread_create(&waiter, NULL, find_private_key_once, &rv), 0);
+    assert_true(refused_since(refused0));
+    /* Behind the layer's back: every session closed, so the token logged the process out. */
+    assert_int_equal(env.raw->C_CloseAllSessions(tk_p11_token_slot(env.t)), CKR_OK);
+    tk_p11_token_reset(env.t);
+    tk_p11_session_put(&held, CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(pthread_join(waiter, NULL), 0);
+    if (rv != CKR_OK)
+        fail_msg("the waiting thread's search: %s", tk_p11_rv_name(rv));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_take_turns_at_the_limit),
         cmocka_unit_test(test_no_wait_when_others_hold_every_session),
         cmocka_unit_test(test_closed_session_makes_room),
+        cmocka_unit_test(test_sessions_lost_while_waiting),
     };
 
     return tk_test_run("p11-sessionlimit", tests, TK_TEST_COUNT(tests), setup, teardown);
