@@ -324,6 +324,7 @@ typedef struct {
     unsigned char random_id[GEN_ID_LEN];
     enum { DUP_NONE, DUP_LABEL, DUP_ID } dup; /* a key object has our label / id */
     CK_OBJECT_CLASS dup_class;
+    int made;                 /* C_GenerateKeyPair succeeded: the pair is on the token */
     TK_KEY *key;              /* the result */
 } GEN_OP;
 
@@ -382,6 +383,43 @@ static CK_RV random_id(TK_P11_SESSION *s, GEN_OP *op)
     return rv;
 }
 
+/* The one object of class cls with the new pair's CKA_ID (find_duplicate made sure of one). */
+static CK_RV find_made(TK_P11_SESSION *s, const GEN_OP *op, CK_OBJECT_CLASS cls,
+                       CK_OBJECT_HANDLE *h)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_ID, op->id, op->id_len },
+    };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    CK_RV rv = tk_p11_find(s, tmpl, 2, found, 2, &n);
+
+    if (rv == CKR_OK && n != 1)
+        return n == 0 ? TK_CKR_KEY_GONE : TK_CKR_KEY_TWICE;
+    *h = found[0];
+    return rv;
+}
+
+/* The key from the pair just made; a pair it cannot be made from is not left behind. */
+static CK_RV key_from_pair(TK_P11_SESSION *s, GEN_OP *op, CK_OBJECT_HANDLE hpub,
+                           CK_OBJECT_HANDLE hpriv)
+{
+    CK_RV rv = tk_key_from_object(op->g->ctx, s, hpriv, op->pin, &op->key);
+
+    /*
+     * Leave no half-made key behind to trip the duplicate check next time.
+     * Unless the session or the login is what failed: tk_p11_with_session
+     * then runs generate again, which finds the pair (the destroy would fail
+     * anyway).
+     */
+    if (rv != CKR_OK && !tk_p11_rv_session_dead(rv) && rv != CKR_USER_NOT_LOGGED_IN) {
+        tk_p11_destroy(s, hpriv);
+        tk_p11_destroy(s, hpub);
+    }
+    return rv;
+}
+
 static CK_RV generate(TK_P11_SESSION *s, void *arg)
 {
     GEN_OP *op = arg;
@@ -390,6 +428,17 @@ static CK_RV generate(TK_P11_SESSION *s, void *arg)
     TEMPLATES t;
     CK_RV rv = CKR_OK;
 
+    /*
+     * Run again after the pair was made (its session or login was lost
+     * before the key was read): generating again would leave the first
+     * pair orphaned, and the duplicate check would refuse our own label.
+     */
+    if (op->made) {
+        if ((rv = find_made(s, op, CKO_PRIVATE_KEY, &hpriv)) != CKR_OK
+            || (rv = find_made(s, op, CKO_PUBLIC_KEY, &hpub)) != CKR_OK)
+            return rv;
+        return key_from_pair(s, op, hpub, hpriv);
+    }
     if (op->g->id == NULL && op->id == NULL)
         rv = random_id(s, op);
     if (rv == CKR_OK)
@@ -408,13 +457,8 @@ static CK_RV generate(TK_P11_SESSION *s, void *arg)
     }
     if (rv != CKR_OK)
         return rv;
-    rv = tk_key_from_object(op->g->ctx, s, hpriv, op->pin, &op->key);
-    if (rv != CKR_OK) {
-        /* Leave no half-made key behind to trip the duplicate check next time. */
-        tk_p11_destroy(s, hpriv);
-        tk_p11_destroy(s, hpub);
-    }
-    return rv;
+    op->made = 1;
+    return key_from_pair(s, op, hpub, hpriv);
 }
 
 /* The token's label without CK_TOKEN_INFO's space padding, for messages. */

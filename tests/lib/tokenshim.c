@@ -259,6 +259,28 @@ static CK_RV shim_close_all_sessions(CK_SLOT_ID slot)
     return rv;
 }
 
+/* tk_tokenshim_close_sessions_after_next_generate: armed until a generation succeeds. */
+static int close_after_generate;
+
+void tk_tokenshim_close_sessions_after_next_generate(void)
+{
+    __atomic_store_n(&close_after_generate, 1, __ATOMIC_SEQ_CST);
+}
+
+static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
+                                    CK_ATTRIBUTE_PTR pub, CK_ULONG npub, CK_ATTRIBUTE_PTR priv,
+                                    CK_ULONG npriv, CK_OBJECT_HANDLE_PTR hpub,
+                                    CK_OBJECT_HANDLE_PTR hpriv)
+{
+    CK_RV rv = target->C_GenerateKeyPair(h, mech, pub, npub, priv, npriv, hpub, hpriv);
+    CK_SESSION_INFO info;
+
+    if (rv == CKR_OK && __atomic_exchange_n(&close_after_generate, 0, __ATOMIC_SEQ_CST)
+        && target->C_GetSessionInfo(h, &info) == CKR_OK)
+        shim_close_all_sessions(info.slotID);
+    return rv;
+}
+
 static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
     const char *path = getenv("TK_TOKENFLAGS_LOGINS");
@@ -426,6 +448,7 @@ static void load(void)
     shim.C_OpenSession = shim_open_session;
     shim.C_CloseSession = shim_close_session;
     shim.C_CloseAllSessions = shim_close_all_sessions;
+    shim.C_GenerateKeyPair = shim_generate_key_pair;
     shim.C_Login = shim_login;
     shim.C_GetAttributeValue = shim_get_attribute_value;
     shim.C_CopyObject = shim_copy_object;

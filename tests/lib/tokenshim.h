@@ -133,6 +133,13 @@ typedef int tk_tokenshim_sessions_open_fn(void);
 unsigned long tk_tokenshim_sessions_refused(void);
 typedef unsigned long tk_tokenshim_sessions_refused_fn(void);
 
+/*
+ * The next C_GenerateKeyPair that succeeds closes every session of its slot
+ * before it returns (a token reset right after it made the pair), once.
+ */
+void tk_tokenshim_close_sessions_after_next_generate(void);
+typedef void tk_tokenshim_close_sessions_after_next_generate_fn(void);
+
 /* Signatures made so far through the emulated combined ECDSA mechanism mech. */
 unsigned long tk_tokenshim_combined_signatures(CK_MECHANISM_TYPE mech);
 typedef unsigned long tk_tokenshim_combined_signatures_fn(CK_MECHANISM_TYPE mech);

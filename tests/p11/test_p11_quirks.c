@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
@@ -28,6 +29,7 @@ static tk_tokenshim_fail_next_sign_fn *fail_next_sign;
 static tk_tokenshim_lie_next_sign_length_fn *lie_sign_length;
 static tk_tokenshim_fail_object_reads_fn *fail_reads;
 static tk_tokenshim_fail_finds_of_class_fn *fail_finds;
+static tk_tokenshim_close_sessions_after_next_generate_fn *close_after_generate;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -48,8 +50,11 @@ static int setup(void)
     *(void **)&lie_sign_length = tk_test_loaded_symbol(shim, "tk_tokenshim_lie_next_sign_length");
     *(void **)&fail_reads = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_object_reads");
     *(void **)&fail_finds = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_finds_of_class");
+    *(void **)&close_after_generate =
+        tk_test_loaded_symbol(shim, "tk_tokenshim_close_sessions_after_next_generate");
     if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL
         || lie_sign_length == NULL || fail_reads == NULL || fail_finds == NULL
+        || close_after_generate == NULL
         || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
@@ -295,6 +300,63 @@ static void test_public_object_failing_reads(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/* Objects of class cls labelled label on the token. */
+static CK_ULONG count_labelled(CK_OBJECT_CLASS cls, const char *label)
+{
+    CK_ATTRIBUTE tmpl[] = {
+        { CKA_CLASS, &cls, sizeof(cls) },
+        { CKA_LABEL, (void *)label, strlen(label) },
+    };
+    CK_OBJECT_HANDLE found[4];
+    CK_ULONG n = 0;
+    TK_P11_SESSION s;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, &s), CKR_OK);
+    assert_int_equal(tk_p11_find(&s, tmpl, 2, found, 4, &n), CKR_OK);
+    tk_p11_session_put(&s, CKR_OK);
+    return n;
+}
+
+/*
+ * The token closes every session right after C_GenerateKeyPair made the
+ * pair (a reset, another library's C_CloseAllSessions): the generation is
+ * recovered by reading the pair it made, not by making a second one - which
+ * the duplicate check refused, as the first pair had the label already,
+ * leaving that pair behind with the error.
+ */
+static void test_sessions_lost_after_key_generation(void **state)
+{
+    static const char label[] = "quirky-generated";
+    TK_P11_TEST_PROVIDER prov;
+    EVP_PKEY_CTX *ctx;
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM params[4];
+
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    params[0] = OSSL_PARAM_construct_utf8_string("token", (char *)tk_fixture_token(&env.fx), 0);
+    params[1] = OSSL_PARAM_construct_utf8_string("label", (char *)label, 0);
+    params[2] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+    params[3] = OSSL_PARAM_construct_end();
+    ctx = EVP_PKEY_CTX_new_from_name(prov.libctx, "EC", "provider=tokenkey");
+    assert_non_null(ctx);
+    assert_true(EVP_PKEY_keygen_init(ctx) > 0);
+    assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
+    close_after_generate();
+    if (EVP_PKEY_generate(ctx, &key) <= 0) {
+        char *why = tk_test_error_text();
+
+        fail_msg("key generation with the sessions lost after C_GenerateKeyPair: %s", why);
+    }
+    /* The key signs, and the token holds the one pair that was made. */
+    assert_int_equal(tk_p11_test_provider_sign(&prov, key), 1);
+    assert_int_equal(count_labelled(CKO_PRIVATE_KEY, label), 1);
+    assert_int_equal(count_labelled(CKO_PUBLIC_KEY, label), 1);
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(ctx);
+    tk_p11_test_provider_unload(&prov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup(test_lengths_no_attribute_has, whole_templates),
         cmocka_unit_test_setup(test_signature_after_a_session_lost_mid_sign, whole_templates),
         cmocka_unit_test_setup(test_public_object_failing_reads, whole_templates),
+        cmocka_unit_test_setup(test_sessions_lost_after_key_generation, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
