@@ -128,6 +128,23 @@ static int refused_since(unsigned long before)
 }
 
 /*
+ * Logged in, with room for the anchor and one session, which the test
+ * holds in *held; then a thread running fn(rv) is refused a session of its
+ * own, and waits.
+ */
+static void start_waiter(TK_P11_SESSION *held, pthread_t *waiter, void *(*fn)(void *), CK_RV *rv)
+{
+    unsigned long refused0;
+
+    limit_to(2);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_session_get(env.t, held), CKR_OK);
+    refused0 = sessions_refused();
+    assert_int_equal(pthread_create(waiter, NULL, fn, rv), 0);
+    assert_true(refused_since(refused0));
+}
+
+/*
  * A session closed instead of given back to the pool (its operation
  * failed) frees a place on the token: the waiting thread opens a session
  * there.
@@ -137,13 +154,8 @@ static void test_closed_session_makes_room(void **state)
     TK_P11_SESSION held;
     pthread_t waiter;
     CK_RV rv = CKR_GENERAL_ERROR;
-    unsigned long refused0;
 
-    limit_to(2); /* the anchor and one session */
-    assert_int_equal(tk_p11_session_get(env.t, &held), CKR_OK);
-    refused0 = sessions_refused();
-    assert_int_equal(pthread_create(&waiter, NULL, random_once, &rv), 0);
-    assert_true(refused_since(refused0));
+    start_waiter(&held, &waiter, random_once, &rv);
     tk_p11_session_put(&held, CKR_GENERAL_ERROR); /* closed, not pooled */
     assert_int_equal(pthread_join(waiter, NULL), 0);
     assert_int_equal(rv, CKR_OK);
@@ -183,14 +195,8 @@ static void test_sessions_lost_while_waiting(void **state)
     TK_P11_SESSION held;
     pthread_t waiter;
     CK_RV rv = CKR_GENERAL_ERROR;
-    unsigned long refused0;
 
-    limit_to(2); /* the anchor and one session */
-    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
-    assert_int_equal(tk_p11_session_get(env.t, &held), CKR_OK);
-    refused0 = sessions_refused();
-    assert_int_equal(pthread_create(&waiter, NULL, find_private_key_once, &rv), 0);
-    assert_true(refused_since(refused0));
+    start_waiter(&held, &waiter, find_private_key_once, &rv);
     /* Behind the layer's back: every session closed, so the token logged the process out. */
     assert_int_equal(env.raw->C_CloseAllSessions(tk_p11_token_slot(env.t)), CKR_OK);
     tk_p11_token_reset(env.t);
