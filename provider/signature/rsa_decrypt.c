@@ -251,6 +251,8 @@ static int mechanism(TK_RSA_CIPHER *ctx, CK_MECHANISM *mech, CK_RSA_PKCS_OAEP_PA
     } else {
         mech->mechanism = CKM_RSA_PKCS;
     }
+    if (!tk_sig_mechanisms_known(ctx->provctx, ctx->key))
+        return 0;
     if (!tk_key_can_use_mechanism(ctx->key, mech->mechanism, CKF_DECRYPT)) {
         tk_sig_raise_no_mechanism(ctx->provctx, ctx->key, "decryption", mech->mechanism, 0);
         return 0;

@@ -36,8 +36,6 @@ static int ecdsa_plan(TK_SIG_CTX *ctx)
         combined = ctx->digest->ecdsa;
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->combined = 0;
-    if (!tk_sig_mechanisms_known(ctx->provctx, ctx->key))
-        return 0;
     if (tk_key_can_use_mechanism(ctx->key, CKM_ECDSA, CKF_SIGN)) {
         ctx->mech.mechanism = CKM_ECDSA;
     } else if (combined != 0 && tk_key_can_use_mechanism(ctx->key, combined, CKF_SIGN)) {

@@ -232,9 +232,6 @@ static int rsa_padding_usable(const TK_SIG_CTX *ctx, int pad)
  */
 static int rsa_plan_later(const TK_SIG_CTX *ctx)
 {
-    /* The token's mechanisms unreadable: plan now, which says why. */
-    if (ctx->key->token != NULL && tk_p11_mechanisms_read(ctx->key->token) != CKR_OK)
-        return 0;
     return !ctx->pad_set && !rsa_padding_usable(ctx, ctx->pad)
            && rsa_padding_usable(ctx, RSA_PKCS1_PSS_PADDING);
 }
@@ -246,8 +243,6 @@ static int rsa_plan(TK_SIG_CTX *ctx)
     rsa_mechanisms(ctx, ctx->pad, m);
     memset(&ctx->mech, 0, sizeof(ctx->mech));
     ctx->combined = 0;
-    if (!tk_sig_mechanisms_known(ctx->provctx, ctx->key))
-        return 0;
     if (ctx->pad == RSA_PKCS1_PSS_PADDING) {
         const TK_SIG_DIGEST *mgf1 = ctx->mgf1 != NULL ? ctx->mgf1 : ctx->digest;
         int slen;

@@ -236,7 +236,8 @@ int tk_sig_token_sign(TK_SIG_CTX *ctx, const unsigned char *in, size_t inlen,
                       unsigned char *out, size_t *outlen);
 /*
  * Read the key's token's mechanism list (tk_p11_mechanisms_read) before a
- * choice among mechanisms: 1, or 0 after raising why it could not be read.
+ * choice among mechanisms (prepare in signature_common.c does, for every
+ * signature algorithm's plan): 1, or 0 after raising why it could not be read.
  * Otherwise the first lookup could fail on the read and the next one, read
  * again, find the second mechanism missing: "supports neither".
  */

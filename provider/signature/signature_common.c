@@ -160,6 +160,9 @@ static int prepare(TK_SIG_CTX *ctx)
 
     ctx->ready = ctx->planning_later = 0;
     if (signing) {
+        /* One reading of the token's mechanisms for the whole choice, plan_later's and plan's. */
+        if (!tk_sig_mechanisms_known(ctx->provctx, ctx->key))
+            return 0;
         /* libssl asks for RSA-PSS only after EVP_DigestSignInit_ex: a PSS-only key waits for it. */
         if (ctx->ops->plan_later != NULL && !ctx->data_fed && ctx->ops->plan_later(ctx)) {
             ctx->planning_later = 1;
