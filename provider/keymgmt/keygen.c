@@ -324,7 +324,7 @@ typedef struct {
     unsigned char random_id[GEN_ID_LEN];
     enum { DUP_NONE, DUP_LABEL, DUP_ID } dup; /* a key object has our label / id */
     CK_OBJECT_CLASS dup_class;
-    int made;                 /* C_GenerateKeyPair succeeded: the pair is on the token */
+    int made;                 /* C_GenerateKeyPair made a pair, and it was not destroyed */
     TK_KEY *key;              /* the result */
 } GEN_OP;
 
@@ -401,7 +401,11 @@ static CK_RV find_made(TK_P11_SESSION *s, const GEN_OP *op, CK_OBJECT_CLASS cls,
     return rv;
 }
 
-/* The key from the pair just made; a pair it cannot be made from is not left behind. */
+/*
+ * The key from the pair just made (hpub may be CK_INVALID_HANDLE: a token
+ * that keeps no public key object); a pair it cannot be made from is not
+ * left behind.
+ */
 static CK_RV key_from_pair(TK_P11_SESSION *s, GEN_OP *op, CK_OBJECT_HANDLE hpub,
                            CK_OBJECT_HANDLE hpriv)
 {
@@ -413,10 +417,10 @@ static CK_RV key_from_pair(TK_P11_SESSION *s, GEN_OP *op, CK_OBJECT_HANDLE hpub,
      * then runs generate again, which finds the pair (the destroy would fail
      * anyway).
      */
-    if (rv != CKR_OK && !tk_p11_rv_session_dead(rv) && rv != CKR_USER_NOT_LOGGED_IN) {
-        tk_p11_destroy(s, hpriv);
-        tk_p11_destroy(s, hpub);
-    }
+    if (rv != CKR_OK && !tk_p11_rv_session_dead(rv) && rv != CKR_USER_NOT_LOGGED_IN
+        && tk_p11_destroy(s, hpriv) == CKR_OK
+        && (hpub == CK_INVALID_HANDLE || tk_p11_destroy(s, hpub) == CKR_OK))
+        op->made = 0;
     return rv;
 }
 
@@ -434,9 +438,11 @@ static CK_RV generate(TK_P11_SESSION *s, void *arg)
      * pair orphaned, and the duplicate check would refuse our own label.
      */
     if (op->made) {
-        if ((rv = find_made(s, op, CKO_PRIVATE_KEY, &hpriv)) != CKR_OK
-            || (rv = find_made(s, op, CKO_PUBLIC_KEY, &hpub)) != CKR_OK)
+        if ((rv = find_made(s, op, CKO_PRIVATE_KEY, &hpriv)) != CKR_OK)
             return rv;
+        /* The public half is only to destroy on failure: the key reads what it needs. */
+        if (find_made(s, op, CKO_PUBLIC_KEY, &hpub) != CKR_OK)
+            hpub = CK_INVALID_HANDLE;
         return key_from_pair(s, op, hpub, hpriv);
     }
     if (op->g->id == NULL && op->id == NULL)
@@ -524,6 +530,14 @@ static int find_token(const TK_GEN *g, const TK_URI *uri, TK_PIN_SOURCE *pin, TK
         return 0;
     }
     token_label(tokens[0], label, sizeof(label));
+    /* A list that cannot be read is not a token that cannot generate: say which. */
+    if ((rv = tk_p11_mechanisms_read(tokens[0])) != CKR_OK) {
+        char what[96];
+
+        snprintf(what, sizeof(what), "reading the mechanisms of token '%s'", label);
+        TK_RAISE_RV(g->ctx, rv, what);
+        return 0;
+    }
     if (!tk_p11_has_mechanism(tokens[0], kind_of(g->type)->mech, CKF_GENERATE_KEY_PAIR)) {
         TK_RAISE(g->ctx, TK_R_UNSUPPORTED_MECHANISM, "token '%s' cannot generate %s keys (%s)",
                  label, tk_key_type_name(g->type), tk_p11_mech_name(kind_of(g->type)->mech));
@@ -557,6 +571,17 @@ static const char *class_name(CK_OBJECT_CLASS cls)
     return cls == CKO_PRIVATE_KEY ? "private key" : "public key";
 }
 
+/* The pair was made, the generation failed after, and the pair could not be destroyed. */
+static void raise_pair_left(const TK_GEN *g, const GEN_OP *op, const char *label)
+{
+    char *hex = OPENSSL_buf2hexstr(op->id, (long)op->id_len);
+
+    TK_RAISE(g->ctx, TK_R_OPERATION_FAILED, "the key pair was made on token '%s' before the "
+             "failure and may still be there, with id %s: check with 'tokenkey list', and "
+             "delete it or load it by that id", label, hex != NULL ? hex : "?");
+    OPENSSL_free(hex);
+}
+
 static int run_generation(const TK_GEN *g, TK_P11_TOKEN *t, TK_PIN_SOURCE *pin, TK_KEY **out)
 {
     GEN_OP op = { g, kind_of(g->type), pin, g->id, g->id_len };
@@ -564,6 +589,8 @@ static int run_generation(const TK_GEN *g, TK_P11_TOKEN *t, TK_PIN_SOURCE *pin, 
     char label[40], what[160];
     CK_RV rv;
 
+    /* A login again after a reset only on this card: not another one put in the slot meanwhile. */
+    getter.token = tk_p11_token_cached_info(t);
     token_label(t, label, sizeof(label));
     rv = tk_p11_with_session(t, &getter, generate, &op);
     if (rv == CKR_OK && op.dup == DUP_LABEL) {
@@ -583,6 +610,8 @@ static int run_generation(const TK_GEN *g, TK_P11_TOKEN *t, TK_PIN_SOURCE *pin, 
         snprintf(what, sizeof(what), "generating the %s key on token '%s'",
                  tk_key_type_name(g->type), label);
         TK_RAISE_RV(g->ctx, rv, what);
+        if (op.made)
+            raise_pair_left(g, &op, label);
         return 0;
     }
     TK_DEBUG("generated %s key %s", tk_key_type_name(g->type), op.key->uri);

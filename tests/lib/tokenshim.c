@@ -261,9 +261,11 @@ static CK_RV shim_close_all_sessions(CK_SLOT_ID slot)
 
 /* tk_tokenshim_close_sessions_after_next_generate: armed until a generation succeeds. */
 static int close_after_generate;
+static CK_RV fail_finds_after_generate;
 
-void tk_tokenshim_close_sessions_after_next_generate(void)
+void tk_tokenshim_close_sessions_after_next_generate(CK_RV then_fail_finds)
 {
+    __atomic_store_n(&fail_finds_after_generate, then_fail_finds, __ATOMIC_SEQ_CST);
     __atomic_store_n(&close_after_generate, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -276,8 +278,13 @@ static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
     CK_SESSION_INFO info;
 
     if (rv == CKR_OK && __atomic_exchange_n(&close_after_generate, 0, __ATOMIC_SEQ_CST)
-        && target->C_GetSessionInfo(h, &info) == CKR_OK)
+        && target->C_GetSessionInfo(h, &info) == CKR_OK) {
+        CK_RV then = __atomic_load_n(&fail_finds_after_generate, __ATOMIC_SEQ_CST);
+
         shim_close_all_sessions(info.slotID);
+        if (then != CKR_OK)
+            tk_tokenshim_fail_finds_of_class(CKO_PRIVATE_KEY, then);
+    }
     return rv;
 }
 

@@ -136,9 +136,12 @@ typedef unsigned long tk_tokenshim_sessions_refused_fn(void);
 /*
  * The next C_GenerateKeyPair that succeeds closes every session of its slot
  * before it returns (a token reset right after it made the pair), once.
+ * With then_fail_finds other than CKR_OK, searches for private keys answer
+ * that from then on (tk_tokenshim_fail_finds_of_class), so that the pair
+ * cannot be found again.
  */
-void tk_tokenshim_close_sessions_after_next_generate(void);
-typedef void tk_tokenshim_close_sessions_after_next_generate_fn(void);
+void tk_tokenshim_close_sessions_after_next_generate(CK_RV then_fail_finds);
+typedef void tk_tokenshim_close_sessions_after_next_generate_fn(CK_RV then_fail_finds);
 
 /* Signatures made so far through the emulated combined ECDSA mechanism mech. */
 unsigned long tk_tokenshim_combined_signatures(CK_MECHANISM_TYPE mech);

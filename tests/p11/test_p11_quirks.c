@@ -300,7 +300,11 @@ static void test_public_object_failing_reads(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
-/* Objects of class cls labelled label on the token. */
+/*
+ * Objects of class cls labelled label on the token, through the layer's
+ * token: the provider linked into this test shares its module instance
+ * (the registry is keyed by path), so its login is this one's.
+ */
 static CK_ULONG count_labelled(CK_OBJECT_CLASS cls, const char *label)
 {
     CK_ATTRIBUTE tmpl[] = {
@@ -342,7 +346,7 @@ static void test_sessions_lost_after_key_generation(void **state)
     assert_non_null(ctx);
     assert_true(EVP_PKEY_keygen_init(ctx) > 0);
     assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
-    close_after_generate();
+    close_after_generate(CKR_OK);
     if (EVP_PKEY_generate(ctx, &key) <= 0) {
         char *why = tk_test_error_text();
 
@@ -357,6 +361,44 @@ static void test_sessions_lost_after_key_generation(void **state)
     tk_p11_test_provider_unload(&prov);
 }
 
+/*
+ * The same, but the pair cannot be found again (the token fails searches
+ * for private keys from then on): the generation fails, and says that the
+ * pair it made may still be on the token, with its id.
+ */
+static void test_pair_left_after_failed_generation(void **state)
+{
+    static const char label[] = "quirky-left";
+    TK_P11_TEST_PROVIDER prov;
+    EVP_PKEY_CTX *ctx;
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM params[5];
+    char *why;
+
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    params[0] = OSSL_PARAM_construct_utf8_string("token", (char *)tk_fixture_token(&env.fx), 0);
+    params[1] = OSSL_PARAM_construct_utf8_string("label", (char *)label, 0);
+    params[2] = OSSL_PARAM_construct_utf8_string("id", (char *)"c0ffee", 0);
+    params[3] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+    params[4] = OSSL_PARAM_construct_end();
+    ctx = EVP_PKEY_CTX_new_from_name(prov.libctx, "EC", "provider=tokenkey");
+    assert_non_null(ctx);
+    assert_true(EVP_PKEY_keygen_init(ctx) > 0);
+    assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
+    close_after_generate(CKR_DEVICE_ERROR);
+    ERR_clear_error();
+    assert_true(EVP_PKEY_generate(ctx, &key) <= 0);
+    why = tk_test_error_text();
+    if (strstr(why, "CKR_DEVICE_ERROR") == NULL || strstr(why, "may still be there") == NULL
+        || strstr(why, "C0:FF:EE") == NULL)
+        fail_msg("a generation that failed after making the pair: %s", why);
+    free(why);
+    fail_finds(TK_TOKENSHIM_NO_CLASS, CKR_OK);
+    assert_int_equal(count_labelled(CKO_PRIVATE_KEY, label), 1);
+    EVP_PKEY_CTX_free(ctx);
+    tk_p11_test_provider_unload(&prov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup(test_signature_after_a_session_lost_mid_sign, whole_templates),
         cmocka_unit_test_setup(test_public_object_failing_reads, whole_templates),
         cmocka_unit_test_setup(test_sessions_lost_after_key_generation, whole_templates),
+        cmocka_unit_test_setup(test_pair_left_after_failed_generation, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
