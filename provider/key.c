@@ -333,17 +333,6 @@ end:
     return ok;
 }
 
-/* Whether the slot still holds the token the key was loaded from (a card may be swapped). */
-static CK_RV check_same_token(const TK_KEY *k)
-{
-    CK_TOKEN_INFO now;
-    CK_RV rv = tk_p11_token_info(k->module, tk_p11_token_slot(k->token), &now);
-
-    if (rv == CKR_OK && !tk_p11_same_token(&k->token_info, &now))
-        rv = TK_CKR_TOKEN_CHANGED;
-    return rv;
-}
-
 /*
  * The object found again is the key that was loaded: a key deleted and
  * made anew under the same CKA_ID and label (a rotation) has another public
@@ -384,8 +373,11 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
 
     if (k->id_len == 0 && (k->label == NULL || k->label[0] == '\0'))
         return TK_CKR_KEY_UNNAMED;
-    /* A token that needs no login was not checked by the PIN getter: check here. */
-    rv = check_same_token(k);
+    /*
+     * A token that needs no login was not checked by the PIN getter: check
+     * here. k->token is the card k->token_info describes (one token per card).
+     */
+    rv = tk_p11_token_card_present(k->token);
     if (rv != CKR_OK)
         return rv;
     if (k->id_len > 0)

@@ -438,11 +438,16 @@ static CK_RV generate(TK_P11_SESSION *s, void *arg)
      * pair orphaned, and the duplicate check would refuse our own label.
      */
     if (op->made) {
-        if ((rv = find_made(s, op, CKO_PRIVATE_KEY, &hpriv)) != CKR_OK)
+        /* Only on the card it was made on (a token without login has no PIN check to stop a swap). */
+        if ((rv = tk_p11_token_card_present(s->token)) != CKR_OK
+            || (rv = find_made(s, op, CKO_PRIVATE_KEY, &hpriv)) != CKR_OK)
             return rv;
-        /* The public half is only to destroy on failure: the key reads what it needs. */
-        if (find_made(s, op, CKO_PUBLIC_KEY, &hpub) != CKR_OK)
+        /* The public half only to destroy on failure (the key reads what it needs): may be none. */
+        rv = find_made(s, op, CKO_PUBLIC_KEY, &hpub);
+        if (rv == TK_CKR_KEY_GONE)
             hpub = CK_INVALID_HANDLE;
+        else if (rv != CKR_OK)
+            return rv;
         return key_from_pair(s, op, hpub, hpriv);
     }
     if (op->g->id == NULL && op->id == NULL)

@@ -149,6 +149,11 @@ int tk_p11_text_len(const unsigned char *field, size_t size);
  */
 int tk_p11_same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b);
 /*
+ * CKR_OK when t's slot holds t's card now (C_GetTokenInfo read now),
+ * TK_CKR_TOKEN_CHANGED when it holds another, else the read's failure.
+ */
+CK_RV tk_p11_token_card_present(TK_P11_TOKEN *t);
+/*
  * Bumped whenever the token lost its sessions, login or object handles
  * (device removed, fork). Keys compare it to know when to find their
  * object handles again.

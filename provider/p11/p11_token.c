@@ -91,6 +91,16 @@ CK_RV tk_p11_token_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     return read_token_info(m, slot, info, &seq);
 }
 
+CK_RV tk_p11_token_card_present(TK_P11_TOKEN *t)
+{
+    CK_TOKEN_INFO now;
+    CK_RV rv = tk_p11_token_info(t->module, t->slot, &now);
+
+    if (rv == CKR_OK && !tk_p11_same_token(&t->info, &now))
+        rv = TK_CKR_TOKEN_CHANGED;
+    return rv;
+}
+
 int tk_p11_text_len(const unsigned char *field, size_t size)
 {
     while (size > 0 && field[size - 1] == ' ')
