@@ -262,6 +262,12 @@ static CK_RV shim_close_all_sessions(CK_SLOT_ID slot)
 /* tk_tokenshim_close_sessions_after_next_generate: armed until a generation succeeds. */
 static int close_after_generate;
 static CK_RV fail_finds_after_generate;
+static const char *serial_after_generate; /* the test's string literal */
+
+void tk_tokenshim_swap_card_after_next_generate(const char *other_serial)
+{
+    __atomic_store_n(&serial_after_generate, other_serial, __ATOMIC_SEQ_CST);
+}
 
 void tk_tokenshim_close_sessions_after_next_generate(CK_RV then_fail_finds)
 {
@@ -281,9 +287,13 @@ static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
         && target->C_GetSessionInfo(h, &info) == CKR_OK) {
         CK_RV then = __atomic_load_n(&fail_finds_after_generate, __ATOMIC_SEQ_CST);
 
+        const char *swap = __atomic_exchange_n(&serial_after_generate, NULL, __ATOMIC_SEQ_CST);
+
         shim_close_all_sessions(info.slotID);
         if (then != CKR_OK)
             tk_tokenshim_fail_finds_of_class(CKO_PRIVATE_KEY, then);
+        if (swap != NULL)
+            tk_tokenshim_set_token_serial(swap);
     }
     return rv;
 }

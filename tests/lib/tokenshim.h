@@ -142,6 +142,12 @@ typedef unsigned long tk_tokenshim_sessions_refused_fn(void);
  */
 void tk_tokenshim_close_sessions_after_next_generate(CK_RV then_fail_finds);
 typedef void tk_tokenshim_close_sessions_after_next_generate_fn(CK_RV then_fail_finds);
+/*
+ * With the above: the closing also puts another card in the slot, shown by
+ * the serial number serial (tk_tokenshim_set_token_serial). NULL: no swap.
+ */
+void tk_tokenshim_swap_card_after_next_generate(const char *serial);
+typedef void tk_tokenshim_swap_card_after_next_generate_fn(const char *serial);
 
 /* Signatures made so far through the emulated combined ECDSA mechanism mech. */
 unsigned long tk_tokenshim_combined_signatures(CK_MECHANISM_TYPE mech);

@@ -30,6 +30,8 @@ static tk_tokenshim_lie_next_sign_length_fn *lie_sign_length;
 static tk_tokenshim_fail_object_reads_fn *fail_reads;
 static tk_tokenshim_fail_finds_of_class_fn *fail_finds;
 static tk_tokenshim_close_sessions_after_next_generate_fn *close_after_generate;
+static tk_tokenshim_swap_card_after_next_generate_fn *swap_after_generate;
+static tk_tokenshim_set_token_serial_fn *set_serial;
 static CK_OBJECT_HANDLE ec_pub, ec_priv;
 
 #define EC_LABEL "quirky-ec"
@@ -52,9 +54,12 @@ static int setup(void)
     *(void **)&fail_finds = tk_test_loaded_symbol(shim, "tk_tokenshim_fail_finds_of_class");
     *(void **)&close_after_generate =
         tk_test_loaded_symbol(shim, "tk_tokenshim_close_sessions_after_next_generate");
+    *(void **)&swap_after_generate =
+        tk_test_loaded_symbol(shim, "tk_tokenshim_swap_card_after_next_generate");
+    *(void **)&set_serial = tk_test_loaded_symbol(shim, "tk_tokenshim_set_token_serial");
     if (stop_early == NULL || length_lie == NULL || fail_next_sign == NULL
         || lie_sign_length == NULL || fail_reads == NULL || fail_finds == NULL
-        || close_after_generate == NULL
+        || close_after_generate == NULL || swap_after_generate == NULL || set_serial == NULL
         || tk_p11_login(env.t, &env.pin) != CKR_OK
         || tk_p11_session_get(env.t, &s) != CKR_OK)
         return -1;
@@ -329,23 +334,35 @@ static CK_ULONG count_labelled(CK_OBJECT_CLASS cls, const char *label)
  * the duplicate check refused, as the first pair had the label already,
  * leaving that pair behind with the error.
  */
+/* A context for a P-256 key generation on the fixture's token, with label and id (hex; may be NULL). */
+static EVP_PKEY_CTX *p256_keygen(const TK_P11_TEST_PROVIDER *prov, const char *label,
+                                 const char *id)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(prov->libctx, "EC", "provider=tokenkey");
+    OSSL_PARAM params[5];
+    size_t n = 0;
+
+    params[n++] = OSSL_PARAM_construct_utf8_string("token", (char *)tk_fixture_token(&env.fx), 0);
+    params[n++] = OSSL_PARAM_construct_utf8_string("label", (char *)label, 0);
+    if (id != NULL)
+        params[n++] = OSSL_PARAM_construct_utf8_string("id", (char *)id, 0);
+    params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+    params[n] = OSSL_PARAM_construct_end();
+    assert_non_null(ctx);
+    assert_true(EVP_PKEY_keygen_init(ctx) > 0);
+    assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
+    return ctx;
+}
+
 static void test_sessions_lost_after_key_generation(void **state)
 {
     static const char label[] = "quirky-generated";
     TK_P11_TEST_PROVIDER prov;
     EVP_PKEY_CTX *ctx;
     EVP_PKEY *key = NULL;
-    OSSL_PARAM params[4];
 
     assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
-    params[0] = OSSL_PARAM_construct_utf8_string("token", (char *)tk_fixture_token(&env.fx), 0);
-    params[1] = OSSL_PARAM_construct_utf8_string("label", (char *)label, 0);
-    params[2] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
-    params[3] = OSSL_PARAM_construct_end();
-    ctx = EVP_PKEY_CTX_new_from_name(prov.libctx, "EC", "provider=tokenkey");
-    assert_non_null(ctx);
-    assert_true(EVP_PKEY_keygen_init(ctx) > 0);
-    assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
+    ctx = p256_keygen(&prov, label, NULL);
     close_after_generate(CKR_OK);
     if (EVP_PKEY_generate(ctx, &key) <= 0) {
         char *why = tk_test_error_text();
@@ -372,19 +389,10 @@ static void test_pair_left_after_failed_generation(void **state)
     TK_P11_TEST_PROVIDER prov;
     EVP_PKEY_CTX *ctx;
     EVP_PKEY *key = NULL;
-    OSSL_PARAM params[5];
     char *why;
 
     assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
-    params[0] = OSSL_PARAM_construct_utf8_string("token", (char *)tk_fixture_token(&env.fx), 0);
-    params[1] = OSSL_PARAM_construct_utf8_string("label", (char *)label, 0);
-    params[2] = OSSL_PARAM_construct_utf8_string("id", (char *)"c0ffee", 0);
-    params[3] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
-    params[4] = OSSL_PARAM_construct_end();
-    ctx = EVP_PKEY_CTX_new_from_name(prov.libctx, "EC", "provider=tokenkey");
-    assert_non_null(ctx);
-    assert_true(EVP_PKEY_keygen_init(ctx) > 0);
-    assert_true(EVP_PKEY_CTX_set_params(ctx, params) > 0);
+    ctx = p256_keygen(&prov, label, "c0ffee");
     close_after_generate(CKR_DEVICE_ERROR);
     ERR_clear_error();
     assert_true(EVP_PKEY_generate(ctx, &key) <= 0);
@@ -394,6 +402,39 @@ static void test_pair_left_after_failed_generation(void **state)
         fail_msg("a generation that failed after making the pair: %s", why);
     free(why);
     fail_finds(TK_TOKENSHIM_NO_CLASS, CKR_OK);
+    assert_int_equal(count_labelled(CKO_PRIVATE_KEY, label), 1);
+    EVP_PKEY_CTX_free(ctx);
+    tk_p11_test_provider_unload(&prov);
+}
+
+/*
+ * Another card in the slot when the generation is run again after the
+ * pair was made: the generation does not log in to it, nor take a key of
+ * that card's with the pair's id for the one it made; it fails, and says
+ * the pair may be left on the first card.
+ */
+static void test_card_swapped_after_key_generation(void **state)
+{
+    static const char label[] = "quirky-swapped";
+    TK_P11_TEST_PROVIDER prov;
+    EVP_PKEY_CTX *ctx;
+    EVP_PKEY *key = NULL;
+    char *why;
+
+    assert_int_equal(tk_p11_test_provider_load(&prov, &env, tk_test_tokenshim()), 0);
+    ctx = p256_keygen(&prov, label, "5a5a");
+    close_after_generate(CKR_OK);
+    swap_after_generate("0000swapped");
+    ERR_clear_error();
+    if (EVP_PKEY_generate(ctx, &key) > 0)
+        fail_msg("a generation took a key from the card swapped in after it made its pair");
+    why = tk_test_error_text();
+    set_serial(NULL);
+    if (strstr(why, "another token is in the slot") == NULL
+        || strstr(why, "may still be there") == NULL)
+        fail_msg("a generation with another card in the slot: %s", why);
+    free(why);
+    /* Back in the slot, the first card holds the pair, once. */
     assert_int_equal(count_labelled(CKO_PRIVATE_KEY, label), 1);
     EVP_PKEY_CTX_free(ctx);
     tk_p11_test_provider_unload(&prov);
@@ -409,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup(test_public_object_failing_reads, whole_templates),
         cmocka_unit_test_setup(test_sessions_lost_after_key_generation, whole_templates),
         cmocka_unit_test_setup(test_pair_left_after_failed_generation, whole_templates),
+        cmocka_unit_test_setup(test_card_swapped_after_key_generation, whole_templates),
     };
 
     return tk_test_run("p11-quirks", tests, TK_TEST_COUNT(tests), setup, teardown);
