@@ -173,8 +173,6 @@ void tk_p11_token_reset(TK_P11_TOKEN *t);
 CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t);
 /* CKR_MECHANISM_INVALID when the token does not list mech. */
 CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info);
-/* What the last read of the token's mechanism list returned (CKR_OK once it worked). */
-CK_RV tk_p11_mechanism_list_rv(TK_P11_TOKEN *t);
 /* 1 when the token lists mech with all of the flags in need (e.g. CKF_SIGN). */
 int tk_p11_has_mechanism(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_FLAGS need);
 /*

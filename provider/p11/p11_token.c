@@ -576,13 +576,3 @@ int tk_p11_mechanism_allowed(const CK_MECHANISM_TYPE *allowed, size_t n, CK_MECH
             return 1;
     return 0;
 }
-
-CK_RV tk_p11_mechanism_list_rv(TK_P11_TOKEN *t)
-{
-    CK_RV rv;
-
-    pthread_mutex_lock(&t->mech_lock);
-    rv = t->mech_rv;
-    pthread_mutex_unlock(&t->mech_lock);
-    return rv;
-}

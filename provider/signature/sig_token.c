@@ -35,23 +35,18 @@ static void mech_list(const CK_MECHANISM_TYPE *m, size_t n, char *buf, size_t ca
         memcpy(buf + cap - 4, "...", 4);
 }
 
-/* The token's mechanism list could not be read (mrv): say why, not that a mechanism is missing. */
-static void raise_unreadable(TK_PROVCTX *pc, const TK_KEY *k, CK_RV mrv)
-{
-    char label[40], what[96];
-
-    snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
-             tk_sig_token_label(k, label, sizeof(label)));
-    TK_RAISE_RV(pc, mrv, what);
-}
-
 int tk_sig_mechanisms_known(TK_PROVCTX *pc, const TK_KEY *k)
 {
     CK_RV mrv = k->token != NULL ? tk_p11_mechanisms_read(k->token) : CKR_OK;
+    char label[40], what[96];
 
-    if (mrv != CKR_OK)
-        raise_unreadable(pc, k, mrv);
-    return mrv == CKR_OK;
+    if (mrv == CKR_OK)
+        return 1;
+    /* Say why, not that a mechanism is missing. */
+    snprintf(what, sizeof(what), "reading the mechanisms of token '%s'",
+             tk_sig_token_label(k, label, sizeof(label)));
+    TK_RAISE_RV(pc, mrv, what);
+    return 0;
 }
 
 void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
@@ -59,13 +54,8 @@ void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purp
 {
     char label[40], why[384] = "", allowed[256];
     CK_MECHANISM_TYPE asked[2] = { first, second };
-    CK_RV mrv = k->token != NULL ? tk_p11_mechanism_list_rv(k->token) : CKR_OK;
     int key_refuses = 0;
 
-    if (mrv != CKR_OK) {
-        raise_unreadable(pc, k, mrv);
-        return;
-    }
     tk_sig_token_label(k, label, sizeof(label));
     for (size_t i = 0; i < 2; i++)
         key_refuses |= asked[i] != 0 && !tk_key_allows_mechanism(k, asked[i]);

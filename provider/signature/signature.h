@@ -245,7 +245,8 @@ int tk_sig_mechanisms_known(TK_PROVCTX *pc, const TK_KEY *k);
 /*
  * Raise TK_R_UNSUPPORTED_MECHANISM for purpose ("signing", "decryption"):
  * the key can use neither mechanism (second may be 0), because the token
- * lacks them or the key's CKA_ALLOWED_MECHANISMS leaves them out.
+ * lacks them or the key's CKA_ALLOWED_MECHANISMS leaves them out. Only
+ * after tk_sig_mechanisms_known succeeded: the list was read, and stays.
  */
 void tk_sig_raise_no_mechanism(TK_PROVCTX *pc, const TK_KEY *k, const char *purpose,
                                CK_MECHANISM_TYPE first, CK_MECHANISM_TYPE second);
