@@ -216,6 +216,12 @@ static const char *own_rv_text(CK_RV rv)
                TK_STRINGIFY(TK_P11_SESSION_WAIT_SECONDS) " s, or the token allows one session "
                "only (tokenkey keeps one open to stay logged in); close other applications' "
                "sessions or raise the token's session limit";
+    case TK_CKR_PROCESS_EXITING:
+        return "the process is exiting, and tokenkey no longer calls the PKCS#11 module (its "
+               "library may be torn down already): stop the threads that use keys before exit()";
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+        return "the PKCS#11 module was finalised (C_Finalize) by another library in this process "
+               "and could not be initialised again";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "
                "(the key was replaced): load the key again";

@@ -40,6 +40,7 @@
 #define TK_CKR_ID_SHARED         (TK_CKR_BASE + 17) /* another private key has the key's CKA_ID */
 #define TK_CKR_ATTRIBUTE_LENGTH  (TK_CKR_BASE + 18) /* a length no attribute can have, or past the buffer */
 #define TK_CKR_OUTPUT_LENGTH     (TK_CKR_BASE + 19) /* a signature or plaintext longer than its buffer */
+#define TK_CKR_PROCESS_EXITING   (TK_CKR_BASE + 20) /* a call refused: the process is exiting */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;
@@ -209,7 +210,8 @@ int tk_p11_rv_token_gone(CK_RV rv);
  * Run op on a pooled session, recovering once from what a long-lived client
  * meets: a session closed behind our back (a fresh one is opened), a lost
  * login (CKR_USER_NOT_LOGGED_IN: log in again with pin, when pin != NULL),
- * a token that went away and came back (token reset, then retry).
+ * a token that went away and came back (token reset, then retry), a module
+ * another library in the process finalised (initialised again, then retry).
  */
 typedef CK_RV tk_p11_op_fn(TK_P11_SESSION *s, void *arg);
 CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,

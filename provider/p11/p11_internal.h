@@ -125,6 +125,13 @@ CK_RV tk_p11_gate_refused(void); /* what a call refused at exit returns */
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
 /*
+ * A call answered CKR_CRYPTOKI_NOT_INITIALIZED: another library in the
+ * process called C_Finalize on the module we share. Initialise it again
+ * (unless it already is) after the tokens forget their sessions and login;
+ * CKR_OK when the call is worth making again.
+ */
+CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m);
+/*
  * 1 when tearing down what we hold in m (sessions, session copies,
  * C_Finalize, dlclose) is not ours to do: the process is exiting (the
  * module may be gone already, see p11_module.c), or this is a forked

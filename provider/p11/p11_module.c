@@ -107,7 +107,8 @@ int tk_p11_gate_enter(void)
 
 CK_RV tk_p11_gate_refused(void)
 {
-    return CKR_CRYPTOKI_NOT_INITIALIZED;
+    /* Not CKR_CRYPTOKI_NOT_INITIALIZED: that one makes the layer initialise the module again. */
+    return TK_CKR_PROCESS_EXITING;
 }
 
 static void fork_prepare(void)
@@ -187,7 +188,7 @@ static void on_exit_handler(void)
  * application calls exit() - it should stop them first, but a Kafka client
  * with its threads is easily caught out - would otherwise call into a
  * module being destroyed, and crash the process. From here on calls are
- * refused (CKR_CRYPTOKI_NOT_INITIALIZED) and the calls in flight are
+ * refused (TK_CKR_PROCESS_EXITING) and the calls in flight are
  * waited for, up to a bound: a PIN pad waiting for a person must not
  * hold the exit up for ever.
  */
@@ -455,6 +456,37 @@ CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
         }
         if (rv == CKR_OK)
             __atomic_store_n(&m->fork_gen, gen, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rv;
+}
+
+/*
+ * PKCS#11 allows one initialisation per process (v2.40 section 5.4), so a
+ * module is shared with any other library in the process that uses it (we
+ * take CKR_CRYPTOKI_ALREADY_INITIALIZED as that). When that library calls
+ * C_Finalize - it is done with the module, or is being unloaded - every
+ * session, login and object handle of ours is gone with it and every call
+ * answers CKR_CRYPTOKI_NOT_INITIALIZED. A Kafka client must not stop
+ * signing for good over that. C_GetInfo tells whether the module is still
+ * uninitialised, under m->lock: the threads that met the refusal together
+ * initialise it once. It is ours to finalise from then on.
+ */
+CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m)
+{
+    CK_INFO info;
+    CK_RV rv = tk_p11_module_ready(m);
+
+    if (rv != CKR_OK)
+        return rv;
+    pthread_mutex_lock(&m->lock);
+    rv = TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(&info), "%s", m->path);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+        TK_DEBUG("%s was finalised by another library in this process: initialising it again",
+                 m->path);
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
+            tk_p11_token_forget_sessions(t);
+        rv = initialize(m);
     }
     pthread_mutex_unlock(&m->lock);
     return rv;

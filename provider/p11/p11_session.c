@@ -269,7 +269,7 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     TK_P11_SESSION s;
     CK_RV rv = CKR_OK;
     /* Each kind of recovery a bounded number of times, so a broken token can't loop us. */
-    int reopened = 0, relogged = 0, reset = 0, checked = 0;
+    int reopened = 0, relogged = 0, reset = 0, checked = 0, reinitialized = 0;
 
     for (;;) {
         /* A login lost before (a recovery that failed half-way) is redone first. */
@@ -304,6 +304,11 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
         if (tk_p11_rv_token_gone(rv) && !reset) {
             reset = 1;
             continue;
+        }
+        if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && !reinitialized) {
+            reinitialized = 1;
+            if (tk_p11_module_reinitialize(t->module) == CKR_OK)
+                continue;
         }
         /* Whatever we believed, the token says we are not logged in. */
         if (rv == CKR_USER_NOT_LOGGED_IN) {

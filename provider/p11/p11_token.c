@@ -10,7 +10,8 @@
 #include "debug.h"
 #include "p11_internal.h"
 
-CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count)
+static CK_RV read_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots,
+                            CK_ULONG *count)
 {
     CK_SLOT_ID *list = NULL;
     CK_ULONG n = 0;
@@ -40,6 +41,16 @@ CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, 
     *slots = list;
     *count = n;
     return CKR_OK;
+}
+
+/* Every search for a token starts here: the place to find the module finalised by another library. */
+CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count)
+{
+    CK_RV rv = read_slot_list(m, token_present, slots, count);
+
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && tk_p11_module_reinitialize(m) == CKR_OK)
+        rv = read_slot_list(m, token_present, slots, count);
+    return rv;
 }
 
 CK_RV tk_p11_slot_info(TK_P11_MODULE *m, CK_SLOT_ID slot, CK_SLOT_INFO *info)
