@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "cli.h"
+#include "config.h"
 #include "pin.h"
 
 #ifndef TK_MODULESDIR
@@ -43,19 +44,40 @@ static const char *const out_names[] = {
 enum { OUT_KEY, OUT_CERT, OUT_CA, OUT_PROPS, OUT_CNF, OUT_N };
 
 /*
- * A path that goes into openssl.cnf (where '$' expands a variable, '#'
- * starts a comment, '\' escapes) and a properties file (one line each).
+ * A value that goes into openssl.cnf and a properties file takes one line
+ * in each. Anything else openssl.cnf would read otherwise is quoted there
+ * (put_conf_value).
  */
-static int path_ok(TK_CLI *cli, const char *what, const char *path)
+static int one_line(TK_CLI *cli, const char *what, const char *value)
 {
-    const char *bad = strpbrk(path, "\n\r$#\\\"");
-
-    if (bad == NULL)
+    if (strpbrk(value, "\n\r") == NULL)
         return 1;
-    tk_cli_error(cli, 0, "%s '%s' holds a character openssl.cnf can't carry ('%s'): use a path "
-                         "without $ # \\ \" or line breaks", what, path,
-                 *bad == '\n' ? "\\n" : *bad == '\r' ? "\\r" : (char[]){ *bad, 0 });
+    tk_cli_error(cli, 0, "%s holds a line break, which openssl.cnf and client.properties can't "
+                         "carry: use a path without one", what);
     return 0;
+}
+
+/*
+ * key = prefix value, in openssl.cnf. Unquoted, OpenSSL drops ' and `
+ * (quote characters), expands $, ends the value at #, takes \ as an
+ * escape and trims blanks at either end: such a value is written in double
+ * quotes, where only " and \ need a \ before them.
+ */
+static void put_conf_value(BIO *cnf, const char *key, const char *prefix, const char *value)
+{
+    size_t n = strlen(value);
+    int quote = strpbrk(value, "\"'`$#\\") != NULL
+                || (n > 0 && (isspace((unsigned char)value[0])
+                              || isspace((unsigned char)value[n - 1])));
+
+    if (!quote) {
+        BIO_printf(cnf, "%s = %s%s\n", key, prefix, value);
+        return;
+    }
+    BIO_printf(cnf, "%s = \"%s", key, prefix);
+    for (const char *p = value; *p != '\0'; p++)
+        BIO_printf(cnf, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    BIO_printf(cnf, "\"\n");
 }
 
 /*
@@ -93,7 +115,7 @@ static char *absolute(TK_CLI *cli, const char *what, const char *path, int pin_f
         tk_cli_error(cli, 0, "out of memory");
         return NULL;
     }
-    if (!path_ok(cli, what, abs)) {
+    if (!one_line(cli, what, abs)) {
         OPENSSL_free(abs);
         return NULL;
     }
@@ -160,6 +182,7 @@ typedef struct {
     char *paths[OUT_N];
     char *provider, *pkcs11, *pin_file; /* absolute */
     char *pin_env;                      /* or the variable the PIN source names */
+    const char *init_args;              /* the module's, from the tokenkey section or environment */
     const char *bootstrap;
     char *kept_bootstrap; /* what bootstrap points at when it came from the old file */
     int made_dir;         /* --out-dir was made by this run */
@@ -187,12 +210,16 @@ static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
                         "openssl_conf = openssl_init\n\n[openssl_init]\n"
                         "providers = provider_sect\n\n[provider_sect]\n"
                         "default = default_sect\ntokenkey = tokenkey_sect\n\n"
-                        "[default_sect]\nactivate = 1\n\n[tokenkey_sect]\nmodule = %s\n"
-                        "pkcs11-module = %s\n", f->key_uri, f->paths[OUT_CNF], f->provider,
-                   f->pkcs11);
+                        "[default_sect]\nactivate = 1\n\n[tokenkey_sect]\n", f->key_uri,
+                   f->paths[OUT_CNF]);
+        put_conf_value(cnf, "module", "", f->provider);
+        put_conf_value(cnf, "pkcs11-module", "", f->pkcs11);
+        /* The module's own C_Initialize arguments (NSS softokn needs them), as this run used them. */
+        if (f->init_args != NULL)
+            put_conf_value(cnf, "init-args", "", f->init_args);
         /* Where the PIN is, never the PIN: the provider refuses a PIN here anyway. */
         if (f->pin_file != NULL)
-            BIO_printf(cnf, "pin = file:%s\n", f->pin_file);
+            put_conf_value(cnf, "pin", "file:", f->pin_file);
         else if (f->pin_env != NULL)
             BIO_printf(cnf, "pin = env:%s\n", f->pin_env);
         else
@@ -359,6 +386,10 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL
                        && lasting_pin_file(cli, "--pin-file", f->pin_file)
                  : pin_source_in_effect(cli, f));
+    if (ok && tk_cli_client_config(cli) != NULL)
+        f->init_args = tk_cli_client_config(cli)->init_args;
+    if (ok && f->init_args != NULL)
+        ok = one_line(cli, "init-args", f->init_args);
     if (!ok)
         return TK_EXIT_SETUP;
     if (!tk_cli_out_dir(cli, out_dir, &f->made_dir))

@@ -262,11 +262,30 @@ tk_line "quoted path: line 1 to use it" "export OPENSSL_CONF='$D/kafka it'\\''s/
 tk_cmd "quoted path: line 1 works in a shell" sh -c "$(head -n 1 "$D/out") && test -f \"\$OPENSSL_CONF\""
 tk_cmd "quoted path: librdkafka's loading works" conf "$K3/openssl.cnf" "$TK_KAFKA_LOAD" \
     "$K3/cert.pem" "$K3/key.pem"
+# What openssl.cnf reads otherwise unless it is quoted: ' and ` (dropped), $ (a variable),
+# # (a comment), \ and " (escapes), blanks at either end (trimmed), in the PIN file's path;
+# and a module's own init-args, quotes and all, as NSS softokn's look. The client must read
+# both back as they were: tk-tokenshim initialises only with exactly these init-args.
+Q="$D/pins o'b \"q\" \\x \$HOME #1 \`t\`"
+mkdir -p "$Q" && cp "$PIN" "$Q/ pin "
+INIT_ARGS="configDir='sql:/etc/pki/nssdb' certPrefix='' flags=readOnly"
+TK_TOKENSHIM_INIT_ARGS=$INIT_ARGS
+TOKENKEY_INIT_ARGS=$INIT_ARGS
+export TK_TOKENSHIM_INIT_ARGS TOKENKEY_INIT_ARGS
+tk_run 0 "kafka-config: a PIN file path and init-args that need quoting" kafka-config \
+    --module "$TK_TOKENSHIM" --key client-ec --ca "$D/enroll-ca.pem" --out-dir "$D/kafka-quoted" \
+    --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$Q/ pin "
+unset TOKENKEY_INIT_ARGS
+tk_cmd "quoting: librdkafka's loading works, with the PIN file and init-args as written" \
+    conf "$D/kafka-quoted/openssl.cnf" "$TK_KAFKA_LOAD" "$D/kafka-quoted/cert.pem" \
+    "$D/kafka-quoted/key.pem"
+unset TK_TOKENSHIM_INIT_ARGS
 # A newline cannot be carried by openssl.cnf: refused, nothing written.
 tk_run 1 "kafka-config into a path with a newline" kafka-config --key client-ec \
     --ca "$D/enroll-ca.pem" --out-dir "$D/kafka
 x" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
-tk_has "newline: refused" "holds a character openssl.cnf can't carry ('\\n')" "$D/err"
+tk_has "newline: refused" "holds a line break, which openssl.cnf and client.properties can't carry" \
+    "$D/err"
 tk_if "newline: nothing written" ! -e "$D/kafka
 x/openssl.cnf"
 # No --pin-file: the PIN comes from TOKENKEY_PIN here; the client sets TOKENKEY_PIN_FILE.

@@ -323,6 +323,23 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
 static CK_RV shim_initialize(CK_VOID_PTR args)
 {
     const char *fork_in = getenv("TK_TOKENSHIM_FORK_IN_INITIALIZE");
+    const char *want_args = getenv("TK_TOKENSHIM_INIT_ARGS");
+    CK_C_INITIALIZE_ARGS without_args;
+
+    /*
+     * TK_TOKENSHIM_INIT_ARGS=TEXT: a module that needs arguments of its
+     * own, as NSS softokn does: pReserved must be exactly TEXT. SoftHSM2
+     * beneath refuses any, so it gets none.
+     */
+    if (want_args != NULL) {
+        const CK_C_INITIALIZE_ARGS *in = args;
+
+        if (in == NULL || in->pReserved == NULL || strcmp(in->pReserved, want_args) != 0)
+            return CKR_ARGUMENTS_BAD;
+        without_args = *in;
+        without_args.pReserved = NULL;
+        args = &without_args;
+    }
 
     if (fork_in != NULL && strcmp(fork_in, "1") == 0) {
         pid_t pid = fork();

@@ -40,6 +40,9 @@
  *   TK_TOKENSHIM_FORK_IN_INITIALIZE  "1": C_Initialize forks a child that
  *                         execs /bin/true, as p11-kit's remote modules start
  *                         their helper
+ *   TK_TOKENSHIM_INIT_ARGS  C_Initialize refuses (CKR_ARGUMENTS_BAD) unless
+ *                         pReserved is this text, as a module with init
+ *                         arguments of its own (NSS softokn) fails without them
  * In-process tests with the functions below, reached with
  * dlopen(RTLD_NOLOAD) + dlsym in the copy the code under test loaded.
  */
