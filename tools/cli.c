@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <openssl/asn1.h>
@@ -81,14 +80,6 @@ void tk_cli_close(TK_CLI *cli)
     cli->libctx = NULL;
     tk_p11_module_close(cli->m);
     cli->m = NULL;
-}
-
-/* A trailing newline is the terminal's, not the PIN's. */
-static size_t strip_newline(char *buf, size_t len)
-{
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    return len;
 }
 
 static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap, size_t *len)
@@ -201,42 +192,6 @@ char *tk_cli_pin_spec(const TK_CLI *cli, int *failed)
     return spec;
 }
 
-/* Read a line from the terminal with echo off (never from a pipe: no PIN in scripts by accident). */
-static CK_RV pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len)
-{
-    struct termios old, quiet;
-    FILE *tty = fopen("/dev/tty", "r+e");
-    int ok, echo_off = 0;
-
-    if (tty == NULL) {
-        tk_cli_error(cli, 0, "the token needs a PIN and there is no terminal to ask: "
-                             "use --pin-file FILE or TOKENKEY_PIN_FILE");
-        return TK_CKR_PIN_UNAVAILABLE;
-    }
-    /* Unbuffered: stdio would keep a copy of the PIN in a buffer freed unwiped. */
-    setvbuf(tty, NULL, _IONBF, 0);
-    /* Echo off before the prompt shows: a PIN typed at once must not be echoed or flushed. */
-    if (tcgetattr(fileno(tty), &old) == 0) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        echo_off = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
-    }
-    if (!echo_off) {
-        fclose(tty);
-        tk_cli_error(cli, 0, "cannot turn off echo on the terminal, so no PIN is asked for: "
-                             "use --pin-file FILE or TOKENKEY_PIN_FILE");
-        return TK_CKR_PIN_UNAVAILABLE;
-    }
-    fprintf(tty, "PIN for the token: ");
-    fflush(tty);
-    ok = fgets(buf, (int)cap, tty) != NULL;
-    tcsetattr(fileno(tty), TCSAFLUSH, &old);
-    fputc('\n', tty);
-    fclose(tty);
-    *len = ok ? strip_newline(buf, strlen(buf)) : 0;
-    return *len > 0 ? CKR_OK : TK_CKR_PIN_UNAVAILABLE;
-}
-
 static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
 {
     TK_CLI *cli = arg;
@@ -247,7 +202,7 @@ static CK_RV cli_pin_get(void *arg, char *buf, size_t cap, size_t *len)
     if (cli->pin_file != NULL)
         return pin_from_file(cli, cli->pin_file, buf, cap, len);
     if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL)
-        return failed ? TK_CKR_PIN_UNAVAILABLE : pin_from_prompt(cli, buf, cap, len);
+        return failed ? TK_CKR_PIN_UNAVAILABLE : tk_cli_pin_from_prompt(cli, buf, cap, len);
     rv = pin_from_spec(cli, spec, buf, cap, len);
     OPENSSL_free(spec);
     return rv;

@@ -93,6 +93,12 @@ void tk_cli_close(TK_CLI *cli);
 /* The PIN getter: --pin-file, then tk_cli_pin_spec's source, then a prompt without echo. */
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
 /*
+ * That prompt (cli_prompt.c): a line from /dev/tty with echo off; CKR_OK,
+ * or TK_CKR_PIN_UNAVAILABLE after printing why (no terminal, no PIN typed,
+ * a line too long for cap).
+ */
+CK_RV tk_cli_pin_from_prompt(TK_CLI *cli, char *buf, size_t cap, size_t *len);
+/*
  * Where the PIN comes from when --pin-file does not say: the --key or --token
  * URI's pin-source=, else the client's setting (tk_cli_client_config: its
  * openssl.cnf section's pin, else TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE,

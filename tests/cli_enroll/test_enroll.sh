@@ -41,6 +41,19 @@ tk_cmd "keygen ed25519, PIN typed at the prompt" python3 "$TK_TYPE_PIN" "$PIN" \
     "$TK_CLI" keygen --type ed25519 --label client-ed --id 03
 tk_line "keygen asked for the PIN, which was not echoed" "PIN for the token: " "$D/cmd.out"
 tk_line "keygen ed25519 prints its URI" "$(tk_uri client-ed private %03)" "$D/cmd.out"
+# Not a PIN at the prompt: each says why, sends nothing, makes no key, and leaves echo on
+# (type-pin.py: 126 if it was left off). Ctrl-C ends the process by its signal (128+2).
+# prompt_answer ANSWER EXPECTED-STATUS TEXT
+prompt_answer() {
+    python3 "$TK_TYPE_PIN" --answer="$1" "$PIN" "$TK_CLI" keygen --type ec:P-256 --label never-made \
+        > "$D/cmd.out" 2>&1
+    got=$?
+    if [ "$got" -eq "$2" ]; then ok "prompt, $1: exit $2"; else not_ok "prompt, $1: exit $got, expected $2"; fi
+    [ -z "$3" ] || tk_has "prompt, $1: says why" "$3" "$D/cmd.out"
+}
+prompt_answer empty 3 "tokenkey keygen: nothing was typed at the PIN prompt; type the token's user PIN"
+prompt_answer long 3 "tokenkey keygen: the PIN typed is longer than 254 characters, so it was not sent"
+prompt_answer interrupt 130 ""
 # On a terminal, RSA generation shows a dot a second until done.
 tk_cmd "keygen rsa:3072 on a terminal" python3 "$TK_TYPE_PIN" "$PIN" \
     "$TK_CLI" keygen --type rsa:3072 --label client-rsa3k
@@ -55,6 +68,7 @@ tk_line "list: EC key, never extractable" \
     "private-key 'client-ec' id=01 EC prime256v1 [SENSITIVE,ALWAYS_SENSITIVE,NEVER_EXTRACTABLE]" \
     "$D/out"
 tk_has "list: RSA key" "private-key 'client-rsa' id=" "$D/out"
+tk_hasnt "list: no key from the prompts answered without a PIN" "never-made" "$D/out"
 
 # ---- csr, CA, import-cert, export, TLS: for each key type ----
 if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run a command on a pseudo-terminal and type the PIN, from a file, at its prompt.
 
-usage: type-pin.py PIN_FILE COMMAND [ARGS...]
+usage: type-pin.py [--answer=pin|empty|long|interrupt] PIN_FILE COMMAND [ARGS...]
 
 Unlike tests/lib/answer-pin-prompt.py (made for tools that read the PIN
 some other way), this types only once the program has switched terminal
@@ -9,9 +9,14 @@ echo off after its prompt: that is when a PIN may be typed, and what it
 checks is that the PIN would not show. Typing earlier races the program's
 own tcsetattr(TCSAFLUSH), which throws typed-ahead input away.
 
+--answer says what is typed at the prompt: the PIN (the default), an empty
+line, a line of 300 characters (longer than any PIN tokenkey sends), or
+the terminal's interrupt character (Ctrl-C).
+
 The command's output is passed through with CRLF turned into LF; the exit
 status is the command's (128+N if killed by signal N; 124 after 60 s of
-silence; 125 when echo never went off after a prompt).
+silence; 125 when echo never went off after a prompt; 126 when the command
+ended and left echo off).
 """
 import os
 import pty
@@ -35,17 +40,24 @@ def echo_off(fd, wait):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    answer = "pin"
+    if args and args[0].startswith("--answer="):
+        answer = args.pop(0).split("=", 1)[1]
+    if len(args) < 2 or answer not in ("pin", "empty", "long", "interrupt"):
         sys.stderr.write(__doc__)
         return 2
-    with open(sys.argv[1], "rb") as f:
+    with open(args[0], "rb") as f:
         pin = f.read().rstrip(b"\r\n")
+    typed = {"pin": pin + b"\n", "empty": b"\n", "long": b"x" * 300 + b"\n",
+             "interrupt": b"\x03"}[answer]
     pid, fd = pty.fork()
     if pid == 0:
-        os.execvp(sys.argv[2], sys.argv[2:])
+        os.execvp(args[1], args[1:])
     out = sys.stdout.buffer
     pending = b""
     status = None
+    answered = False
     while True:
         ready, _, _ = select.select([fd], [], [], 60)
         if not ready:
@@ -61,17 +73,22 @@ def main():
         out.write(data.replace(b"\r\n", b"\n"))
         out.flush()
         pending = (pending + data)[-256:]
-        if PROMPT.search(pending):
+        # Anything but the PIN is answered once: the message that follows may look like a prompt.
+        if PROMPT.search(pending) and (answer == "pin" or not answered):
+            answered = True
             pending = b""
             # tcgetattr on the master reads the terminal the program set up.
             if not echo_off(fd, 10):
                 os.kill(pid, 9)
                 status = 125
                 break
-            os.write(fd, pin + b"\n")
+            os.write(fd, typed)
     _, wstatus = os.waitpid(pid, 0)
     if status is not None:
         return status
+    # The terminal outlives the command, as a user's shell does: echo must be on again.
+    if not termios.tcgetattr(fd)[3] & termios.ECHO:
+        return 126
     if os.WIFSIGNALED(wstatus):
         return 128 + os.WTERMSIG(wstatus)
     return os.WEXITSTATUS(wstatus)
