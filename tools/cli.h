@@ -346,6 +346,12 @@ CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_UL
  * the stack, or NULL after printing why ("what" names the option).
  */
 STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path);
+/*
+ * Every PEM certificate in `in` onto sk: how many, or -1 when a block does
+ * not read (those before it are on sk). A damaged block is not the end of
+ * the file: a CA left out of ca.pem would fail TLS much later.
+ */
+int tk_cli_read_pem_certs(BIO *in, STACK_OF(X509) *sk);
 /* "2026-01-31 12:00:00 UTC" */
 void tk_cli_time_text(const ASN1_TIME *t, char *buf, size_t cap);
 

@@ -152,6 +152,29 @@ int tk_cli_pss_params(EVP_PKEY_CTX *pctx)
 
 /* ---- certificate files ---- */
 
+int tk_cli_read_pem_certs(BIO *in, STACK_OF(X509) *sk)
+{
+    X509 *x;
+    unsigned long last;
+    int n = 0;
+
+    ERR_set_mark();
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(sk, x)) {
+            X509_free(x);
+            ERR_pop_to_mark();
+            return -1;
+        }
+        n++;
+    }
+    /* The end of the file reads as "no start line"; anything else is a block that is not right. */
+    last = ERR_peek_last_error();
+    ERR_pop_to_mark();
+    if (last != 0 && !(ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE))
+        return -1;
+    return n;
+}
+
 STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path)
 {
     STACK_OF(X509) *certs = sk_X509_new_null();
@@ -164,14 +187,12 @@ STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *pat
         goto bad;
     }
     /* PEM first (one or more blocks); a file without any is tried as DER. */
-    ERR_set_mark();
-    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL)
-        if (!sk_X509_push(certs, x)) {
-            X509_free(x);
-            ERR_pop_to_mark();
-            goto bad;
-        }
-    ERR_pop_to_mark();
+    if (tk_cli_read_pem_certs(in, certs) < 0) {
+        tk_cli_error(cli, 0, "%s '%s': certificate %d in the file is damaged (its PEM block or "
+                             "the DER in it does not read): fix or replace the file",
+                     what, path, sk_X509_num(certs) + 1);
+        goto bad;
+    }
     if (sk_X509_num(certs) == 0 && BIO_reset(in) == 0) {
         ERR_set_mark();
         x = d2i_X509_bio(in, NULL);

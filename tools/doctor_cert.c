@@ -98,20 +98,12 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
                             subject, issuer, where);
 }
 
-/* Every certificate in a PEM file onto sk; 0 when none could be read. */
+/* Every certificate in a PEM file onto sk: how many, or -1 (unreadable, or a damaged block). */
 static int read_pem_certs(const char *path, STACK_OF(X509) *sk)
 {
     BIO *b = BIO_new_file(path, "r");
-    X509 *x;
-    int n = 0;
+    int n = b != NULL ? tk_cli_read_pem_certs(b, sk) : -1;
 
-    while (b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-        if (!sk_X509_push(sk, x)) {
-            X509_free(x);
-            break;
-        }
-        n++;
-    }
     BIO_free(b);
     ERR_clear_error();
     return n;
@@ -200,9 +192,9 @@ TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
         tk_doctor_hint(d, "pass a PEM file of the CA certificates the brokers trust with --ca");
         goto end;
     }
-    if (d->chain_file != NULL && !read_pem_certs(d->chain_file, untrusted)) {
-        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "cannot read certificates from --chain '%s'",
-                         d->chain_file);
+    if (d->chain_file != NULL && read_pem_certs(d->chain_file, untrusted) <= 0) {
+        tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "cannot read certificates from --chain '%s' "
+                         "(none there, or one damaged)", d->chain_file);
         tk_doctor_hint(d, "pass a PEM file of intermediate CA certificates with --chain");
         goto end;
     }

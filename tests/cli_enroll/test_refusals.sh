@@ -287,6 +287,15 @@ tk_run 1 "kafka-config: --ca is a client certificate" kafka-config --key a --ca 
     --out-dir "$D/k" --pin-file "$PIN"
 tk_err "kafka-config: a leaf as --ca explained" \
     "tokenkey kafka-config: --ca '$D/a.pem' holds no CA certificate ('CN=client-a', issued by 'CN=refuse-ca', is not one): give the certificate of the CA that signs the brokers' certificates"
+# A damaged block between two good ones: refused, not read as the end of the file (ca.pem
+# would lack a CA, and TLS fail much later).
+{ cat "$D/refuse-ca.pem"; sed '3s/^./!/' "$D/refuse-ca.pem"; cat "$D/refuse-ca.pem"; } \
+    > "$D/ca-damaged.pem"
+tk_run 1 "kafka-config: a damaged certificate in --ca" kafka-config --key a \
+    --ca "$D/ca-damaged.pem" --out-dir "$D/k-damaged" --pin-file "$PIN"
+tk_err "kafka-config: the damaged certificate named" \
+    "tokenkey kafka-config: --ca '$D/ca-damaged.pem': certificate 2 in the file is damaged (its PEM block or the DER in it does not read): fix or replace the file"
+tk_if "kafka-config: nothing written after a damaged --ca" ! -e "$D/k-damaged"
 # What --ca must accept: an intermediate CA alone, and a broker's self-signed certificate.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/inter.key" \
     -subj /CN=inter -out "$D/inter.csr" > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
