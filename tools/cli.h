@@ -90,6 +90,11 @@ const struct tk_config *tk_cli_client_config(const TK_CLI *cli);
 int tk_cli_open_module(TK_CLI *cli);
 void tk_cli_close(TK_CLI *cli);
 
+/*
+ * Whether text mentions pin-value (any case, anywhere): such a --key is
+ * refused unread and unechoed, as a URI that may hold a PIN.
+ */
+int tk_cli_mentions_pin_value(const char *text);
 /* The PIN getter: --pin-file, then tk_cli_pin_spec's source, then a prompt without echo. */
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
 /*

@@ -43,7 +43,7 @@ static size_t name_length(const char *arg)
     return eq != NULL ? (size_t)(eq - arg) : strlen(arg);
 }
 
-static int mentions_pin_value(const char *text)
+int tk_cli_mentions_pin_value(const char *text)
 {
     for (; *text != '\0'; text++)
         if (strncasecmp(text, "pin-value", 9) == 0)
@@ -137,7 +137,7 @@ static int take_argument(TK_CLI *cli, unsigned uses, const char *arg)
     }
     if (*arg == '\0')
         tk_cli_error(cli, 0, "an empty argument (see %s %s --help)", cli->prog, cli->cmd);
-    else if (mentions_pin_value(arg))
+    else if (tk_cli_mentions_pin_value(arg))
         tk_cli_error(cli, 0, "unexpected argument, a URI with pin-value= (not shown: PINs are never "
                              "taken from the command line) (see %s %s --help)", cli->prog, cli->cmd);
     else
@@ -157,7 +157,7 @@ static int uri_argument_ok(TK_CLI *cli, const char *what, const char *text, TK_U
     if (text == NULL)
         return 1;
     /* Any mention at all: the URI must not be parsed, echoed or used. */
-    if (mentions_pin_value(text)) {
+    if (tk_cli_mentions_pin_value(text)) {
         tk_cli_error(cli, 0, "the %s holds pin-value=: PINs are never taken from the command line "
                              "(ps shows it to every user): use --pin-file FILE, TOKENKEY_PIN_FILE, "
                              "or the prompt", what);

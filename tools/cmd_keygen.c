@@ -306,6 +306,11 @@ int tk_cmd_keygen(int argc, char **argv)
     if (label == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "--label is required: the name to find the key "
                                                  "by later");
+    /* Unechoed: it may be a URI with a PIN in it, given where a label goes. */
+    if (tk_cli_mentions_pin_value(label))
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "bad --label: it mentions pin-value, and --key "
+                                                 "refuses such a value unread, as a URI that may "
+                                                 "hold a PIN: choose another label");
     if (!label_ok(label)) {
         TK_QUOTED q;
 

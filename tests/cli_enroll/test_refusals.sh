@@ -123,6 +123,10 @@ tk_run 2 "keygen: --label not UTF-8" keygen --type ec:P-256 --label "$(printf 'b
 tk_err "keygen: --label not UTF-8 explained" "tokenkey keygen: bad --label 'bad\xff\xfe': $label_rule"
 tk_run 2 "keygen: a newline in --label" keygen --type ec:P-256 --label "$(printf 'new\nline')"
 tk_err "keygen: a newline in --label explained" "tokenkey keygen: bad --label 'new\x0aline': $label_rule"
+# pin-value anywhere: --key would refuse that label (a URI that may hold a PIN), so no key gets it.
+tk_run 2 "keygen: pin-value in --label" keygen --type ec:P-256 --label orders-PIN-value-test
+tk_err "keygen: pin-value in --label explained" \
+    "tokenkey keygen: bad --label: it mentions pin-value, and --key refuses such a value unread, as a URI that may hold a PIN: choose another label"
 # C1 controls too (U+009B is a one-character CSI): list and inspect escape them, keygen refuses them.
 tk_run 2 "keygen: a C1 control in --label" keygen --type ec:P-256 --label "$(printf 'csi\302\233x')"
 tk_err "keygen: a C1 control in --label explained" "tokenkey keygen: bad --label 'csi\xc2\x9bx': $label_rule"
