@@ -34,6 +34,8 @@ typedef struct tk_cli {
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
     OSSL_LIB_CTX *libctx;  /* made by tk_cli_libctx */
     OSSL_PROVIDER *providers[2]; /* default and tokenkey in libctx, unloaded by tk_cli_close */
+    char *created[8];      /* files this run made that were not there (tk_cli_created_undo) */
+    int n_created;
 } TK_CLI;
 
 /* What to do when no PKCS#11 module is known: each place the CLI looks for one. */
@@ -369,6 +371,13 @@ int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force);
 int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force);
 /* The same, with what a memory BIO holds. */
 int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force);
+/*
+ * A command that writes several files and fails part way: remove those of
+ * them that were not there before (a file replaced with --force stays
+ * replaced), so that running it again needs no --force. Or keep them.
+ */
+void tk_cli_created_undo(TK_CLI *cli);
+void tk_cli_created_keep(TK_CLI *cli);
 /*
  * --out-dir, made (0755) when missing; *made says whether it was, so that a
  * command that then fails leaves no empty directory behind

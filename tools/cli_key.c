@@ -261,7 +261,7 @@ int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made)
 
 void tk_cli_out_dir_undo(const char *dir, int made)
 {
-    /* rmdir removes only an empty directory: whatever was written stays. */
+    /* rmdir removes only an empty directory: a file this run did not make stays. */
     if (made)
         (void)rmdir(dir);
 }
@@ -316,11 +316,13 @@ static int write_all(int fd, const void *data, size_t len)
 
 int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force)
 {
+    struct stat st;
     char *tmp = NULL;
-    int fd, ok;
+    int fd, ok, existed;
 
     if (!tk_cli_check_new_file(cli, path, force))
         return 0;
+    existed = lstat(path, &st) == 0;
     if (force) {
         /* Replace atomically: a reader never sees half a file. */
         size_t cap = strlen(path) + 16;
@@ -350,7 +352,24 @@ int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t 
         unlink(tmp != NULL ? tmp : path);
     }
     OPENSSL_free(tmp);
+    if (ok && !existed && cli->n_created < (int)(sizeof(cli->created) / sizeof(cli->created[0])))
+        cli->created[cli->n_created++] = OPENSSL_strdup(path);
     return ok;
+}
+
+void tk_cli_created_undo(TK_CLI *cli)
+{
+    for (int i = 0; i < cli->n_created; i++)
+        if (cli->created[i] != NULL)
+            (void)unlink(cli->created[i]);
+    tk_cli_created_keep(cli);
+}
+
+void tk_cli_created_keep(TK_CLI *cli)
+{
+    for (int i = 0; i < cli->n_created; i++)
+        OPENSSL_free(cli->created[i]);
+    cli->n_created = 0;
 }
 
 int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force)

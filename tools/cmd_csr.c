@@ -180,6 +180,7 @@ int tk_cmd_csr(int argc, char **argv)
 close:
     tk_cli_key_close(&cli, &k);
 end:
+    tk_cli_created_keep(&cli); /* one file, written whole or not at all */
     BIO_free(pem);
     GENERAL_NAMES_free(san);
     X509_NAME_free(subject);

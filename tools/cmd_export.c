@@ -216,6 +216,9 @@ int tk_cmd_export(int argc, char **argv)
     }
     tk_cli_key_close(&cli, &k);
 end:
+    if (code != TK_EXIT_OK)
+        tk_cli_created_undo(&cli);
+    tk_cli_created_keep(&cli);
     if (code != TK_EXIT_OK && out_dir != NULL)
         tk_cli_out_dir_undo(out_dir, made_dir);
     OPENSSL_free(key_path);

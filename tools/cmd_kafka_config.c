@@ -474,8 +474,11 @@ int tk_cmd_kafka_config(int argc, char **argv)
     cas = NULL;
     tk_cli_key_close(&cli, &k);
 end:
-    if (code != TK_EXIT_OK)
+    if (code != TK_EXIT_OK) {
+        tk_cli_created_undo(&cli);
         tk_cli_out_dir_undo(out_dir, f.made_dir);
+    }
+    tk_cli_created_keep(&cli);
     for (int i = 0; i < OUT_N; i++)
         OPENSSL_free(f.paths[i]);
     OPENSSL_free(f.provider);

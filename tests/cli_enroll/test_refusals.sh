@@ -252,6 +252,13 @@ tk_run 2 "export: key and certificate to one file" export --key a --key-out "$D/
 tk_err "export: one file explained" \
     "tokenkey export: the key reference and the certificate would go to the same file '$D/same.pem': give them different names"
 tk_if "export: nothing written to it" ! -e "$D/same.pem"
+# The second file cannot be written: the first, made by this run, goes too (no half export,
+# and running it again needs no --force).
+tk_run 1 "export: the certificate's directory missing" export --key a --key-out "$D/half.pem" \
+    --cert-out "$D/no-such-dir/cert.pem" --pin-file "$PIN"
+tk_err "export: the missing directory explained" \
+    "tokenkey export: cannot write '$D/no-such-dir/cert.pem': No such file or directory"
+tk_if "export: the key reference it wrote is removed" ! -e "$D/half.pem"
 tk_run 0 "export a" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
 tk_if "export: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/exp-a")" = 755
 tk_run 1 "export again" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
