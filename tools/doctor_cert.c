@@ -34,6 +34,20 @@ static X509 *read_cert_file(const char *path, char *why, size_t cap)
         x = d2i_X509_bio(b, NULL);
     if (x == NULL)
         snprintf(why, cap, "not a PEM or DER X.509 certificate");
+    /* The intermediates after it: the client loads the whole file, and fails on a damaged block. */
+    if (x != NULL && BIO_reset(b) == 0) {
+        STACK_OF(X509) *all = sk_X509_new_null();
+        int n = all != NULL ? tk_cli_read_pem_certs(b, all) : 0;
+
+        if (n < 0) {
+            snprintf(why, cap, "certificate %d in the file is damaged (its PEM block or the DER in "
+                               "it does not read), and the client fails to load such a file",
+                     sk_X509_num(all) + 1);
+            X509_free(x);
+            x = NULL;
+        }
+        sk_X509_pop_free(all, X509_free);
+    }
     BIO_free(b);
     ERR_clear_error();
     return x;
@@ -48,7 +62,7 @@ static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *de
 
 TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
 {
-    char subject[512], issuer[512], where[1100], why[128], id[130], msg[2048];
+    char subject[512], issuer[512], where[1100], why[256], id[130], msg[2048];
     CK_OBJECT_HANDLE certs[8];
     CK_ULONG n = 0;
 

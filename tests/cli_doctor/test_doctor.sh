@@ -76,6 +76,10 @@ tk_line "PKCS11: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/
 
 doctor 0 "good setup, certificate from --cert" --key good --cert "$D/good.pem" --ca "$D/ca-one.pem"
 tk_line "--cert: used" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one', from '$D/good.pem', matches the key" "$D/out"
+# The certificate, then a damaged block: the client would fail to load the file.
+{ cat "$D/good.pem"; sed '3s/^./!/' "$D/ca-one.pem"; } > "$D/good-damaged.pem"
+doctor 1 "--cert with a damaged block" --key good --cert "$D/good-damaged.pem" --ca "$D/ca-one.pem"
+tk_line "--cert damaged: FAIL" "FAIL  certificate: '$D/good-damaged.pem': certificate 2 in the file is damaged (its PEM block or the DER in it does not read), and the client fails to load such a file" "$D/out"
 
 doctor 0 "without --ca: a warning" --key good
 tk_line "no --ca: chain warns" "warn  chain: not checked: pass --ca CAFILE (the CAs the brokers trust) to verify the certificate chain" "$D/out"
