@@ -144,10 +144,18 @@ else
         -verify_return_error -brief"
     has "s_client: connection established" "CONNECTION ESTABLISHED" "$D/out"
     has "s_client: server verified" "Verification: OK" "$D/out"
-    kill "$server_pid" 2>/dev/null
-    wait "$server_pid" 2>/dev/null
-    has "s_server verified the client certificate" "depth=0 CN = tokenkey cli client" \
-        "$D/server.log"
+    # s_client exits 0 whether or not the server accepted the client's signature (TLS 1.3
+    # finishes the client's side first): s_server exits 0, and prints the client's subject,
+    # only when the handshake verified.
+    wait "$server_pid"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then ok "s_server exit 0"; else not_ok "s_server exit $rc"; fi
+    if grep -qx "subject=CN = tokenkey cli client" "$D/server.log"; then
+        ok "s_server verified the client, its signature made on the token"
+    else
+        not_ok "s_server did not verify the client"
+        sed 's/^/#   /' "$D/server.log"
+    fi
 fi
 exec 3>&-
 
