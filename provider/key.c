@@ -252,7 +252,7 @@ void tk_key_raise_ambiguous(TK_PROVCTX *ctx, const TK_URI *uri, const TK_FOUND *
         TK_P11_SESSION s;
         char *one = NULL;
 
-        if (tk_p11_session_get(found[i].token, &s) == CKR_OK)
+        if (tk_objects_session_for(&found[i], &s) == CKR_OK)
             one = tk_objects_uri(&s, found[i].handle, CKO_PRIVATE_KEY);
         tk_p11_session_put(&s, CKR_OK);
         OPENSSL_strlcat(list, i > 0 ? " and " : "", sizeof(list));
@@ -271,11 +271,14 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
     size_t n = 0;
     TK_P11_SESSION s;
     CK_RV rv;
-    int ok = 0;
+    int ok = 0, searches = 0;
 
     if (!tk_provctx_ready(ctx) || !tk_provctx_has_digests(ctx)
         || !tk_pin_source_choose(&pin, ctx, uri, ctx->cfg.pin, cb, cbarg))
         return 0;
+search:
+    n = 0;
+    searches++;
     if (!tk_objects_find(ctx, uri, CKO_PRIVATE_KEY, NULL, &pin, 1, found, 4, &n))
         goto end;
     if (n == 0) {
@@ -290,7 +293,10 @@ int tk_key_load_private(TK_PROVCTX *ctx, const TK_URI *uri, OSSL_PASSPHRASE_CALL
         tk_key_raise_ambiguous(ctx, uri, found, n);
         goto end;
     }
-    rv = tk_p11_session_get(found[0].token, &s);
+    rv = tk_objects_session_for(&found[0], &s);
+    /* The token was reset between the search and now: its handle may be another object's. */
+    if (rv == CKR_OBJECT_HANDLE_INVALID && searches < 2)
+        goto search;
     if (rv == CKR_OK)
         rv = tk_key_from_object(ctx, &s, found[0].handle, &pin, out);
     tk_p11_session_put(&s, rv);

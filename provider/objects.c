@@ -98,6 +98,7 @@ typedef struct {
     CK_ULONG n;
     CK_OBJECT_HANDLE *handles;
     CK_ULONG got;
+    unsigned long generation;
 } FIND_OP;
 
 static CK_RV find_op(TK_P11_SESSION *s, void *arg)
@@ -105,7 +106,19 @@ static CK_RV find_op(TK_P11_SESSION *s, void *arg)
     FIND_OP *f = arg;
 
     f->got = 0;
+    f->generation = s->generation;
     return tk_p11_find(s, f->tmpl, f->n, f->handles, TK_OBJECTS_COUNT_MAX, &f->got);
+}
+
+CK_RV tk_objects_session_for(const TK_FOUND *found, TK_P11_SESSION *s)
+{
+    CK_RV rv = tk_p11_session_get(found->token, s);
+
+    if (rv == CKR_OK && s->generation != found->generation) {
+        tk_p11_session_put(s, CKR_OK);
+        rv = CKR_OBJECT_HANDLE_INVALID;
+    }
+    return rv;
 }
 
 /*
@@ -134,7 +147,7 @@ static CK_RV find_on_token(TK_P11_TOKEN *t, const TK_URI *uri, CK_OBJECT_CLASS c
     rv = tk_p11_with_session(t, pin, find_op, &f);
     for (CK_ULONG i = 0; rv == CKR_OK && i < f.got; i++) {
         if (*count < max)
-            out[*count] = (TK_FOUND){ t, f.handles[i] };
+            out[*count] = (TK_FOUND){ t, f.handles[i], f.generation };
         (*count)++;
     }
     OPENSSL_free(f.handles);

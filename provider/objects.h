@@ -13,6 +13,7 @@
 typedef struct tk_found {
     TK_P11_TOKEN *token;
     CK_OBJECT_HANDLE handle;
+    unsigned long generation; /* of the session that found it: the handle holds in that one */
 } TK_FOUND;
 
 /*
@@ -26,6 +27,15 @@ typedef struct tk_found {
 int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
                     const CK_ATTRIBUTE *also, TK_PIN_SOURCE *pin, int login, TK_FOUND *out,
                     size_t max, size_t *count);
+
+/*
+ * A session of the token a found object is on, to read it with. After the
+ * token was reset or the module initialised again since the search, the
+ * handle may name another object now: CKR_OBJECT_HANDLE_INVALID (the
+ * session is given back all the same), and the object must be looked for
+ * again.
+ */
+CK_RV tk_objects_session_for(const TK_FOUND *found, TK_P11_SESSION *s);
 
 /*
  * The pkcs11: URI (RFC 7512) naming one object: token model, manufacturer,

@@ -50,6 +50,7 @@ typedef struct tk_p11_session {
     TK_P11_TOKEN *token;
     CK_SESSION_HANDLE handle;
     unsigned long generation; /* token generation it was opened in */
+    unsigned long epoch;      /* module epoch it was opened in (p11_internal.h, TK_P11_ON) */
 } TK_P11_SESSION;
 
 /*

@@ -38,28 +38,33 @@ CK_RV tk_p11_init_token(TK_P11_MODULE *m, CK_SLOT_ID slot, const TK_P11_PIN_GETT
 CK_RV tk_p11_init_pin(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *so_pin,
                       const TK_P11_PIN_GETTER *user_pin)
 {
-    CK_FUNCTION_LIST *fl = t->module->fl;
+    TK_P11_MODULE *m = t->module;
+    CK_FUNCTION_LIST *fl = m->fl;
+    unsigned long epoch = tk_p11_module_epoch(m);
     CK_SESSION_HANDLE h;
     char pin[TK_ADMIN_PIN_MAX];
     size_t len = 0;
     CK_RV rv;
 
-    rv = tk_p11_session_open(t, &h);
+    rv = tk_p11_session_open(t, epoch, &h);
     if (rv != CKR_OK)
         return rv;
     rv = so_pin->get(so_pin->arg, pin, sizeof(pin), &len);
     if (rv == CKR_OK)
-        rv = TK_P11_TRACED(TK_FN_C_Login, fl->C_Login(h, CKU_SO, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
-                           "session=%lu, SO, pin length %zu", (unsigned long)h, len);
+        rv = TK_P11_TRACED_IN(m, epoch, TK_FN_C_Login,
+                              fl->C_Login(h, CKU_SO, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
+                              "session=%lu, SO, pin length %zu", (unsigned long)h, len);
     OPENSSL_cleanse(pin, sizeof(pin));
     if (rv == CKR_OK) {
         rv = user_pin->get(user_pin->arg, pin, sizeof(pin), &len);
         if (rv == CKR_OK)
-            rv = TK_P11_TRACED(TK_FN_C_InitPIN, fl->C_InitPIN(h, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
-                               "session=%lu, pin length %zu", (unsigned long)h, len);
+            rv = TK_P11_TRACED_IN(m, epoch, TK_FN_C_InitPIN,
+                                  fl->C_InitPIN(h, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
+                                  "session=%lu, pin length %zu", (unsigned long)h, len);
         OPENSSL_cleanse(pin, sizeof(pin));
-        TK_P11_TRACED(TK_FN_C_Logout, fl->C_Logout(h), "session=%lu", (unsigned long)h);
+        TK_P11_TRACED_IN(m, epoch, TK_FN_C_Logout, fl->C_Logout(h), "session=%lu",
+                         (unsigned long)h);
     }
-    tk_p11_session_close(t, h);
+    tk_p11_session_close(t, h, epoch);
     return rv;
 }

@@ -22,9 +22,9 @@ static CK_RV single_part(TK_P11_SESSION *s, const SINGLE_PART *f, CK_MECHANISM *
     CK_ULONG cap = *outlen;
     CK_RV rv;
 
-    rv = TK_P11_TRACED(f->init_fn, f->init(s->handle, mech, key), "session=%lu, %s, key=%lu",
-                       (unsigned long)s->handle, tk_p11_mech_name(mech->mechanism),
-                       (unsigned long)key);
+    rv = TK_P11_ON(s, f->init_fn, f->init(s->handle, mech, key), "session=%lu, %s, key=%lu",
+                   (unsigned long)s->handle, tk_p11_mech_name(mech->mechanism),
+                   (unsigned long)key);
     if (rv != CKR_OK)
         return rv;
     /*
@@ -40,9 +40,9 @@ static CK_RV single_part(TK_P11_SESSION *s, const SINGLE_PART *f, CK_MECHANISM *
             return rv;
         }
     }
-    rv = TK_P11_TRACED(f->op_fn, f->op(s->handle, (CK_BYTE *)in, inlen, out, outlen),
-                       "session=%lu, %lu bytes in, %lu out", (unsigned long)s->handle,
-                       (unsigned long)inlen, (unsigned long)*outlen);
+    rv = TK_P11_ON(s, f->op_fn, f->op(s->handle, (CK_BYTE *)in, inlen, out, outlen),
+                   "session=%lu, %lu bytes in, %lu out", (unsigned long)s->handle,
+                   (unsigned long)inlen, (unsigned long)*outlen);
     if (rv == CKR_BUFFER_TOO_SMALL)
         tk_p11_session_drop(s);
     /* A length past the buffer: the module's bug, and no caller may read that far. */

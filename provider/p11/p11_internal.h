@@ -17,6 +17,15 @@ struct tk_p11_module {
     int refs;                    /* under the registry lock                     */
     int we_initialized;          /* C_Initialize returned CKR_OK, not ALREADY_* */
     unsigned long fork_gen;      /* fork generation we initialised in           */
+    /*
+     * Bumped each time the module is initialised again in this process
+     * after another library finalised it (tk_p11_module_reinitialize): its
+     * session and object handles then start again from its first numbers,
+     * and one of an older epoch may name another session or object -
+     * another library's, a token key. Changed only with the gate drained
+     * and every token lock held; read atomically.
+     */
+    unsigned long epoch;
     pthread_mutex_t lock;        /* tokens list, re-initialisation              */
     unsigned long info_reads;    /* C_GetTokenInfo calls begun, numbering them  */
     struct tk_p11_token *tokens; /* every token we opened, one per card in a slot */
@@ -111,6 +120,23 @@ CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const ch
          : tk_p11_gate_refused())
 
 /*
+ * The same for a call on session or object handles of module m's epoch:
+ * made only if m is still in that epoch, checked inside the gate, which a
+ * change of epoch waits to drain. Refused, the module is not called and
+ * the result is CKR_SESSION_CLOSED: the session is gone, as after any
+ * reset, and the recovery the same.
+ */
+#define TK_P11_TRACED_IN(m, epoch, fn, call, ...) \
+    (tk_p11_gate_enter() \
+         ? (tk_p11_module_epoch(m) == (epoch) \
+                ? (ERR_set_mark(), tk_p11_traced(fn, (call), __FILE__, __LINE__, __VA_ARGS__)) \
+                : tk_p11_gate_stale()) \
+         : tk_p11_gate_refused())
+/* ... on a session borrowed from the pool. */
+#define TK_P11_ON(s, fn, call, ...) \
+    TK_P11_TRACED_IN((s)->token->module, (s)->epoch, fn, call, __VA_ARGS__)
+
+/*
  * The fork gate: every call into a module is counted in flight (entered in
  * TK_P11_TRACED, left in tk_p11_traced); fork_prepare, after taking the
  * layer's locks, waits for the count to reach zero and holds new calls
@@ -121,16 +147,19 @@ CK_RV tk_p11_traced(TK_P11_FN fn, CK_RV rv, const char *file, int line, const ch
 int tk_p11_gate_enter(void);   /* 0: the process is exiting, no call may start */
 void tk_p11_gate_leave(void);
 CK_RV tk_p11_gate_refused(void); /* what a call refused at exit returns */
+CK_RV tk_p11_gate_stale(void);   /* leaves the gate: a call on handles of an older epoch */
+unsigned long tk_p11_module_epoch(const TK_P11_MODULE *m);
 
 /* Re-initialise a module in a forked child before its first use there. */
 CK_RV tk_p11_module_ready(TK_P11_MODULE *m);
 /*
  * A call answered CKR_CRYPTOKI_NOT_INITIALIZED: another library in the
- * process called C_Finalize on the module we share. Initialise it again
- * (unless it already is) after the tokens forget their sessions and login;
- * CKR_OK when the call is worth making again.
+ * process called C_Finalize on the module we share. seen: the module's
+ * epoch read before that call. Unless another thread did it since, the
+ * tokens forget their sessions and login, the module moves to a new epoch
+ * and is initialised again. CKR_OK when the call is worth making again.
  */
-CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m);
+CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m, unsigned long seen);
 /*
  * 1 when tearing down what we hold in m (sessions, session copies,
  * C_Finalize, dlclose) is not ours to do: the process is exiting (the
@@ -148,6 +177,8 @@ void tk_p11_token_forget(struct tk_p11_token *t);
  * handle number may already belong to someone else's new session.
  */
 void tk_p11_token_forget_sessions(struct tk_p11_token *t);
+/* The same with t->lock held. */
+void tk_p11_token_forget_sessions_locked(struct tk_p11_token *t);
 void tk_p11_token_free(struct tk_p11_token *t);
 /* Initialise t->session_back (a monotonic clock: waits are bounded). */
 void tk_p11_session_back_init(struct tk_p11_token *t);
@@ -157,9 +188,13 @@ void tk_p11_session_back_init(struct tk_p11_token *t);
  * forget them all and open a new anchor. Login state is then lost too.
  */
 CK_RV tk_p11_anchor_check(struct tk_p11_token *t);
+/* The anchor (CK_INVALID_HANDLE if none), its generation (generation may be NULL) and module epoch. */
+CK_SESSION_HANDLE tk_p11_anchor(struct tk_p11_token *t, unsigned long *generation,
+                                unsigned long *epoch);
 /* Opens a session on t (not pooled); used by the pool and by login. */
-CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h);
-void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h);
+/* In the module's epoch `epoch` (CKR_SESSION_CLOSED when it moved on). */
+CK_RV tk_p11_session_open(struct tk_p11_token *t, unsigned long epoch, CK_SESSION_HANDLE *h);
+void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch);
 /*
  * Close a session that tk_p11_session_get handed out instead of giving it
  * back (an operation left active in it); s->handle becomes unset, so a

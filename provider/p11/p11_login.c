@@ -142,8 +142,8 @@ static void end_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], C
  * Check the token's PIN state, get the PIN, send it once. Never called
  * with a lock held: the getter may prompt for long, or fork.
  */
-static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE user,
-                      const TK_P11_PIN_GETTER *getter)
+static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch,
+                      CK_USER_TYPE user, const TK_P11_PIN_GETTER *getter)
 {
     CK_TOKEN_INFO info;
     char pin[TK_PIN_MAX];
@@ -163,7 +163,8 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
 
     /* PKCS#11 v2.40 5.6: a PIN pad reads the PIN itself; we send none. */
     if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
-        return TK_P11_TRACED(TK_FN_C_Login, t->module->fl->C_Login(h, user, NULL, 0),
+        return TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_Login,
+                                t->module->fl->C_Login(h, user, NULL, 0),
                              "session=%lu, user=%lu, protected path", (unsigned long)h,
                              (unsigned long)user);
 
@@ -193,27 +194,15 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, CK_USER_TYPE 
         rv = pin_state_refusal(&info);
     if (rv == CKR_OK) {
         /* The PIN itself never reaches the log: only its length. */
-        rv = TK_P11_TRACED(TK_FN_C_Login,
-                           t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
-                           "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
-                           (unsigned long)user, len);
+        rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_Login,
+                              t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
+                              "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
+                              (unsigned long)user, len);
     }
     OPENSSL_cleanse(pin, sizeof(pin));
     end_pin_turn(t, hash, rv);
     OPENSSL_cleanse(hash, sizeof(hash));
     return rv;
-}
-
-/* The anchor session, and the generation of the sessions it belongs to. */
-static CK_SESSION_HANDLE anchor_of(struct tk_p11_token *t, unsigned long *generation)
-{
-    CK_SESSION_HANDLE h;
-
-    pthread_mutex_lock(&t->lock);
-    h = t->anchor;
-    *generation = t->generation;
-    pthread_mutex_unlock(&t->lock);
-    return h;
 }
 
 /* Wait for another thread's login to finish; then claim the next one if still needed. */
@@ -253,7 +242,8 @@ static int release_login(struct tk_p11_token *t, CK_RV rv, unsigned long generat
 CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
 {
     TK_P11_SESSION probe;
-    unsigned long generation = 0;
+    unsigned long generation = 0, epoch;
+    CK_SESSION_HANDLE anchor;
     CK_RV rv;
 
     /* A few rounds at most: each is a login undone by a reset, which does not go on for long. */
@@ -274,8 +264,10 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
             continue; /* logged in by the other thread, unless its sessions were reset */
         /* Never spend a PIN on a session that is gone: check the anchor first. */
         rv = tk_p11_anchor_check(t);
-        if (rv == CKR_OK)
-            rv = send_pin(t, anchor_of(t, &generation), CKU_USER, pin);
+        if (rv == CKR_OK) {
+            anchor = tk_p11_anchor(t, &generation, &epoch);
+            rv = send_pin(t, anchor, epoch, CKU_USER, pin);
+        }
         if (rv == CKR_USER_ALREADY_LOGGED_IN)
             rv = CKR_OK;
         if (release_login(t, rv, generation) || rv != CKR_OK)
@@ -290,7 +282,7 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)
 {
     /* Per operation and per session: only the PIN's way to the token is one at a time. */
-    return send_pin(s->token, s->handle, CKU_CONTEXT_SPECIFIC, pin);
+    return send_pin(s->token, s->handle, s->epoch, CKU_CONTEXT_SPECIFIC, pin);
 }
 
 int tk_p11_token_logged_in(TK_P11_TOKEN *t)

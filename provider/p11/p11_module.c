@@ -52,10 +52,19 @@ static __thread char load_error[512];
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static unsigned long gate_inflight;
-/* Why the gate is closed: a fork waits (GATE_FORKING), or the process exits (GATE_EXITING, for good). */
+/*
+ * Why the gate is closed: a fork waits (GATE_FORKING), a module is
+ * initialised again (GATE_REINIT), or the process exits (GATE_EXITING,
+ * for good).
+ */
 #define GATE_FORKING 1
 #define GATE_EXITING 2
+#define GATE_REINIT 4
 static int gate_closed;
+/* This thread closed the gate to initialise a module again: its own calls go through. */
+static __thread int gate_owner;
+/* One re-initialisation at a time: each closes the gate for every module. */
+static pthread_mutex_t reinit_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * Module calls this thread is inside. A module may fork inside a call -
@@ -90,16 +99,17 @@ int tk_p11_gate_enter(void)
         __atomic_add_fetch(&gate_inflight, 1, __ATOMIC_SEQ_CST);
         int closed = __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST);
 
-        if (closed == 0) {
+        if (closed == 0 || (closed == GATE_REINIT && gate_owner)) {
             calls_in_this_thread++;
             return 1;
         }
         gate_release();
         if (closed & GATE_EXITING)
             return 0;
-        /* A fork is waiting for the calls in flight: step back until it is done. */
+        /* A fork or a re-initialisation waits for the calls in flight: step back until it is done. */
         pthread_mutex_lock(&gate_lock);
-        while (__atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST) == GATE_FORKING)
+        while ((closed = __atomic_load_n(&gate_closed, __ATOMIC_SEQ_CST)) != 0
+               && !(closed & GATE_EXITING))
             pthread_cond_wait(&gate_cond, &gate_lock);
         pthread_mutex_unlock(&gate_lock);
     }
@@ -109,6 +119,17 @@ CK_RV tk_p11_gate_refused(void)
 {
     /* Not CKR_CRYPTOKI_NOT_INITIALIZED: that one makes the layer initialise the module again. */
     return TK_CKR_PROCESS_EXITING;
+}
+
+CK_RV tk_p11_gate_stale(void)
+{
+    tk_p11_gate_leave();
+    return CKR_SESSION_CLOSED;
+}
+
+unsigned long tk_p11_module_epoch(const TK_P11_MODULE *m)
+{
+    return __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE);
 }
 
 static void fork_prepare(void)
@@ -293,7 +314,6 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
 {
     TK_P11_MODULE *m = OPENSSL_zalloc(sizeof(*m));
     CK_RV rv;
-    int fresh;
 
     if (m == NULL)
         return CKR_HOST_MEMORY;
@@ -304,10 +324,6 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
         module_free(m);
         return CKR_HOST_MEMORY;
     }
-    /* Already mapped (by us earlier, or by someone else): its teardown is registered already. */
-    fresh = (m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)) == NULL;
-    if (!fresh)
-        dlclose(m->dl);
     m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *why = dlerror();
@@ -338,12 +354,12 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
     m->fork_gen = __atomic_load_n(&fork_generation, __ATOMIC_SEQ_CST);
     m->refs = 1;
     /*
-     * After a fresh mapping registered the module's own teardown, so that
-     * ours runs first (see exit_drain). A process that maps modules afresh
-     * again and again stops registering after a while: each registration
-     * stays until exit.
+     * After the module registered its own teardown - when it was mapped,
+     * by us or by another library before - so that ours runs first (see
+     * exit_drain). A process that opens modules again and again stops
+     * registering after a while: each registration stays until exit.
      */
-    if (fresh && drain_registrations < 32 && atexit(exit_drain) == 0)
+    if (drain_registrations < 32 && atexit(exit_drain) == 0)
         drain_registrations++;
     *out = m;
     return CKR_OK;
@@ -448,6 +464,8 @@ CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
         TK_DEBUG("forked child: re-initialising %s", m->path);
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             tk_p11_token_forget(t);
+        /* The module numbers its handles afresh here too. */
+        m->epoch++;
         rv = initialize(m);
         /* A module that ignores fork still thinks it is initialised. */
         if (rv == CKR_OK && !m->we_initialized) {
@@ -468,27 +486,65 @@ CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
  * C_Finalize - it is done with the module, or is being unloaded - every
  * session, login and object handle of ours is gone with it and every call
  * answers CKR_CRYPTOKI_NOT_INITIALIZED. A Kafka client must not stop
- * signing for good over that. C_GetInfo tells whether the module is still
- * uninitialised, under m->lock: the threads that met the refusal together
- * initialise it once. It is ours to finalise from then on.
+ * signing for good over that.
+ *
+ * The module starts numbering its handles again once initialised (SoftHSM2
+ * does), so one of ours from before may then name another session or
+ * object: another library's, a token key that C_DestroyObject on a stale
+ * session copy would delete. The new epoch keeps them apart: calls with
+ * handles check theirs inside the gate (TK_P11_TRACED_IN), and the epoch
+ * changes only with the gate drained, so no such call is in flight or can
+ * start with an old handle after. The token locks are taken before the
+ * gate closes, as fork_prepare does: a thread holding one (the anchor is
+ * opened under it) may be waiting at the gate.
  */
-CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m)
+static void close_gate_for_reinit(void)
 {
-    CK_INFO info;
+    pthread_mutex_lock(&gate_lock);
+    __atomic_or_fetch(&gate_closed, GATE_REINIT, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&gate_inflight, __ATOMIC_SEQ_CST) > 0)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    gate_owner = 1;
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void open_gate_after_reinit(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    gate_owner = 0;
+    __atomic_and_fetch(&gate_closed, ~GATE_REINIT, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m, unsigned long seen)
+{
     CK_RV rv = tk_p11_module_ready(m);
 
     if (rv != CKR_OK)
         return rv;
+    /* At exit the module may be torn down already: never initialise it then. */
+    if (__atomic_load_n(&process_exiting, __ATOMIC_SEQ_CST))
+        return TK_CKR_PROCESS_EXITING;
+    pthread_mutex_lock(&reinit_lock);
     pthread_mutex_lock(&m->lock);
-    rv = TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(&info), "%s", m->path);
-    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+    if (m->epoch == seen) {
         TK_DEBUG("%s was finalised by another library in this process: initialising it again",
                  m->path);
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
-            tk_p11_token_forget_sessions(t);
+            pthread_mutex_lock(&t->lock);
+        close_gate_for_reinit();
+        for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
+            tk_p11_token_forget_sessions_locked(t);
+            pthread_mutex_unlock(&t->lock);
+        }
+        __atomic_store_n(&m->epoch, seen + 1, __ATOMIC_RELEASE);
+        /* ALREADY_INITIALIZED: the other library came back first; it is then its to finalise. */
         rv = initialize(m);
+        open_gate_after_reinit();
     }
     pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&reinit_lock);
     return rv;
 }
 
@@ -515,10 +571,15 @@ const char *tk_p11_module_path(const TK_P11_MODULE *m)
 CK_RV tk_p11_module_info(TK_P11_MODULE *m, CK_INFO *info)
 {
     CK_RV rv = tk_p11_module_ready(m);
+    unsigned long epoch = tk_p11_module_epoch(m);
 
     if (rv != CKR_OK)
         return rv;
-    return TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(info), "%s", m->path);
+    /* A token search by library attributes starts here, before the slot list. */
+    rv = TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(info), "%s", m->path);
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && tk_p11_module_reinitialize(m, epoch) == CKR_OK)
+        rv = TK_P11_TRACED(TK_FN_C_GetInfo, m->fl->C_GetInfo(info), "%s", m->path);
+    return rv;
 }
 
 const char *tk_p11_module_load_error(void)

@@ -57,24 +57,24 @@ static CK_RV find_once(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
     for (CK_ULONG i = 0; i < n; i++)
         full[i] = tmpl[i];
     full[n] = (CK_ATTRIBUTE){ CKA_TOKEN, &on_token, sizeof(on_token) };
-    rv = TK_P11_TRACED(TK_FN_C_FindObjectsInit, fl->C_FindObjectsInit(s->handle, full, n + 1),
-                       "session=%lu, %lu attributes + CKA_TOKEN", (unsigned long)s->handle,
-                       (unsigned long)n);
+    rv = TK_P11_ON(s, TK_FN_C_FindObjectsInit, fl->C_FindObjectsInit(s->handle, full, n + 1),
+                   "session=%lu, %lu attributes + CKA_TOKEN", (unsigned long)s->handle,
+                   (unsigned long)n);
     if (rv != CKR_OK)
         return rv;
     /* Some modules return fewer than asked per call: loop until none come. */
     while (*count < max) {
-        rv = TK_P11_TRACED(TK_FN_C_FindObjects,
-                           fl->C_FindObjects(s->handle, out + *count, max - *count, &got),
-                           "session=%lu, max=%lu", (unsigned long)s->handle,
-                           (unsigned long)(max - *count));
+        rv = TK_P11_ON(s, TK_FN_C_FindObjects,
+                       fl->C_FindObjects(s->handle, out + *count, max - *count, &got),
+                       "session=%lu, max=%lu", (unsigned long)s->handle,
+                       (unsigned long)(max - *count));
         if (rv != CKR_OK || got == 0)
             break;
         *count += got;
     }
     /* Always end the search, or the session stays in find mode. */
-    frv = TK_P11_TRACED(TK_FN_C_FindObjectsFinal, fl->C_FindObjectsFinal(s->handle),
-                        "session=%lu", (unsigned long)s->handle);
+    frv = TK_P11_ON(s, TK_FN_C_FindObjectsFinal, fl->C_FindObjectsFinal(s->handle),
+                    "session=%lu", (unsigned long)s->handle);
     return rv != CKR_OK ? rv : frv;
 }
 
@@ -132,11 +132,11 @@ CK_RV tk_p11_get_attrs(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, C
             return TK_CKR_SECRET_ATTRIBUTE;
         cap[i] = a[i].ulValueLen;
     }
-    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue,
-                       fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
-                       "session=%lu, object=%lu, %lu attributes, first 0x%lx",
-                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
-                       n > 0 ? (unsigned long)a[0].type : 0UL);
+    rv = TK_P11_ON(s, TK_FN_C_GetAttributeValue,
+                   fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                   "session=%lu, object=%lu, %lu attributes, first 0x%lx",
+                   (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                   n > 0 ? (unsigned long)a[0].type : 0UL);
     return (rv == CKR_OK || tk_p11_rv_unavailable(rv)) && length_past_buffer(a, cap, n)
            ? TK_CKR_ATTRIBUTE_LENGTH : rv;
 }
@@ -166,10 +166,10 @@ int tk_p11_rv_unavailable(CK_RV rv)
 static CK_RV ask_lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n,
                          const char *what)
 {
-    return TK_P11_TRACED(TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
-                         "session=%lu, object=%lu, %lu attributes, first 0x%lx, %s",
-                         (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
-                         n > 0 ? (unsigned long)a[0].type : 0UL, what);
+    return TK_P11_ON(s, TK_FN_C_GetAttributeValue, fl_of(s)->C_GetAttributeValue(s->handle, o, a, n),
+                     "session=%lu, object=%lu, %lu attributes, first 0x%lx, %s",
+                     (unsigned long)s->handle, (unsigned long)o, (unsigned long)n,
+                     n > 0 ? (unsigned long)a[0].type : 0UL, what);
 }
 
 static CK_RV lengths(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a, CK_ULONG n)
@@ -226,11 +226,11 @@ static CK_RV attrs_alloc(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *a,
     }
     if (npresent == 0)
         return CKR_OK;
-    rv = TK_P11_TRACED(TK_FN_C_GetAttributeValue,
-                       fl_of(s)->C_GetAttributeValue(s->handle, o, present, npresent),
-                       "session=%lu, object=%lu, %lu attributes, first 0x%lx, values",
-                       (unsigned long)s->handle, (unsigned long)o, (unsigned long)npresent,
-                       (unsigned long)present[0].type);
+    rv = TK_P11_ON(s, TK_FN_C_GetAttributeValue,
+                   fl_of(s)->C_GetAttributeValue(s->handle, o, present, npresent),
+                   "session=%lu, object=%lu, %lu attributes, first 0x%lx, values",
+                   (unsigned long)s->handle, (unsigned long)o, (unsigned long)npresent,
+                   (unsigned long)present[0].type);
     if (rv == CKR_OK && length_past_buffer(present, cap, npresent))
         rv = TK_CKR_ATTRIBUTE_LENGTH;
     if (rv != CKR_OK) {
@@ -321,14 +321,14 @@ CK_RV tk_p11_get_cert_der(TK_P11_SESSION *s, CK_OBJECT_HANDLE o, unsigned char *
 
 CK_RV tk_p11_create(TK_P11_SESSION *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
-    return TK_P11_TRACED(TK_FN_C_CreateObject, fl_of(s)->C_CreateObject(s->handle, tmpl, n, out),
-                         "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
+    return TK_P11_ON(s, TK_FN_C_CreateObject, fl_of(s)->C_CreateObject(s->handle, tmpl, n, out),
+                     "session=%lu, %lu attributes", (unsigned long)s->handle, (unsigned long)n);
 }
 
 CK_RV tk_p11_destroy(TK_P11_SESSION *s, CK_OBJECT_HANDLE o)
 {
-    return TK_P11_TRACED(TK_FN_C_DestroyObject, fl_of(s)->C_DestroyObject(s->handle, o),
-                         "session=%lu, object=%lu", (unsigned long)s->handle, (unsigned long)o);
+    return TK_P11_ON(s, TK_FN_C_DestroyObject, fl_of(s)->C_DestroyObject(s->handle, o),
+                     "session=%lu, object=%lu", (unsigned long)s->handle, (unsigned long)o);
 }
 
 CK_RV tk_p11_generate_key_pair(TK_P11_SESSION *s, CK_MECHANISM *mech,
@@ -336,17 +336,17 @@ CK_RV tk_p11_generate_key_pair(TK_P11_SESSION *s, CK_MECHANISM *mech,
                                CK_ATTRIBUTE *priv, CK_ULONG npriv,
                                CK_OBJECT_HANDLE *hpub, CK_OBJECT_HANDLE *hpriv)
 {
-    return TK_P11_TRACED(TK_FN_C_GenerateKeyPair,
-                         fl_of(s)->C_GenerateKeyPair(s->handle, mech, pub, npub, priv, npriv,
-                                                     hpub, hpriv),
-                         "session=%lu, %s", (unsigned long)s->handle,
-                         tk_p11_mech_name(mech->mechanism));
+    return TK_P11_ON(s, TK_FN_C_GenerateKeyPair,
+                     fl_of(s)->C_GenerateKeyPair(s->handle, mech, pub, npub, priv, npriv,
+                                                 hpub, hpriv),
+                     "session=%lu, %s", (unsigned long)s->handle,
+                     tk_p11_mech_name(mech->mechanism));
 }
 
 CK_RV tk_p11_generate_random(TK_P11_SESSION *s, unsigned char *buf, CK_ULONG len)
 {
-    return TK_P11_TRACED(TK_FN_C_GenerateRandom, fl_of(s)->C_GenerateRandom(s->handle, buf, len),
-                         "session=%lu, %lu bytes", (unsigned long)s->handle, (unsigned long)len);
+    return TK_P11_ON(s, TK_FN_C_GenerateRandom, fl_of(s)->C_GenerateRandom(s->handle, buf, len),
+                     "session=%lu, %lu bytes", (unsigned long)s->handle, (unsigned long)len);
 }
 
 int tk_p11_ec_params_nid(const unsigned char *der, CK_ULONG len)

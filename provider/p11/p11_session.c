@@ -12,28 +12,46 @@
 #include "debug.h"
 #include "p11_internal.h"
 
-CK_RV tk_p11_session_open(struct tk_p11_token *t, CK_SESSION_HANDLE *h)
+CK_RV tk_p11_session_open(struct tk_p11_token *t, unsigned long epoch, CK_SESSION_HANDLE *h)
 {
+    TK_P11_MODULE *m = t->module;
     CK_FLAGS flags = CKF_SERIAL_SESSION;
     CK_RV rv;
 
     if (!(t->info.flags & CKF_WRITE_PROTECTED))
         flags |= CKF_RW_SESSION;
-    rv = TK_P11_TRACED(TK_FN_C_OpenSession,
-                       t->module->fl->C_OpenSession(t->slot, flags, NULL, NULL, h),
-                       "slot=%lu, rw=%d", (unsigned long)t->slot, (flags & CKF_RW_SESSION) != 0);
+    /* In epoch: a session opened after the module moved on would be counted in the old one. */
+    rv = TK_P11_TRACED_IN(m, epoch, TK_FN_C_OpenSession,
+                          m->fl->C_OpenSession(t->slot, flags, NULL, NULL, h),
+                          "slot=%lu, rw=%d", (unsigned long)t->slot, (flags & CKF_RW_SESSION) != 0);
     /* A token may turn write-protected after we read its flags. */
     if (rv == CKR_TOKEN_WRITE_PROTECTED && (flags & CKF_RW_SESSION))
-        rv = TK_P11_TRACED(TK_FN_C_OpenSession,
-                           t->module->fl->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, h),
-                           "slot=%lu, rw=0", (unsigned long)t->slot);
+        rv = TK_P11_TRACED_IN(m, epoch, TK_FN_C_OpenSession,
+                              m->fl->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, h),
+                              "slot=%lu, rw=0", (unsigned long)t->slot);
     return rv;
 }
 
-void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h)
+void tk_p11_session_close(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch)
 {
-    TK_P11_TRACED(TK_FN_C_CloseSession, t->module->fl->C_CloseSession(h),
-                  "session=%lu", (unsigned long)h);
+    /* Of an older epoch, h may be another library's session now: never closed then. */
+    TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_CloseSession, t->module->fl->C_CloseSession(h),
+                     "session=%lu", (unsigned long)h);
+}
+
+/* Read together under t->lock, which a new generation or epoch takes too. */
+CK_SESSION_HANDLE tk_p11_anchor(struct tk_p11_token *t, unsigned long *generation,
+                                unsigned long *epoch)
+{
+    CK_SESSION_HANDLE h;
+
+    pthread_mutex_lock(&t->lock);
+    h = t->anchor;
+    if (generation != NULL)
+        *generation = t->generation;
+    *epoch = tk_p11_module_epoch(t->module);
+    pthread_mutex_unlock(&t->lock);
+    return h;
 }
 
 /*
@@ -51,7 +69,8 @@ static CK_RV ensure_anchor(struct tk_p11_token *t)
     if (t->anchor == CK_INVALID_HANDLE) {
         CK_SESSION_HANDLE h;
 
-        rv = tk_p11_session_open(t, &h);
+        /* The epoch cannot move while t->lock is held (tk_p11_module_reinitialize takes it). */
+        rv = tk_p11_session_open(t, tk_p11_module_epoch(t->module), &h);
         if (rv == CKR_OK)
             __atomic_store_n(&t->anchor, h, __ATOMIC_RELEASE);
     }
@@ -62,12 +81,14 @@ static CK_RV ensure_anchor(struct tk_p11_token *t)
 CK_RV tk_p11_anchor_check(struct tk_p11_token *t)
 {
     CK_SESSION_INFO info;
-    CK_SESSION_HANDLE h = __atomic_load_n(&t->anchor, __ATOMIC_ACQUIRE);
+    unsigned long epoch;
+    CK_SESSION_HANDLE h = tk_p11_anchor(t, NULL, &epoch);
     CK_RV rv;
 
     if (h != CK_INVALID_HANDLE) {
-        rv = TK_P11_TRACED(TK_FN_C_GetSessionInfo, t->module->fl->C_GetSessionInfo(h, &info),
-                           "anchor session=%lu", (unsigned long)h);
+        rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_GetSessionInfo,
+                              t->module->fl->C_GetSessionInfo(h, &info),
+                              "anchor session=%lu", (unsigned long)h);
         if (rv == CKR_OK)
             return CKR_OK;
         /* Any other answer: the anchor (and the login it kept) can't be trusted. */
@@ -95,6 +116,7 @@ void tk_p11_session_back_init(struct tk_p11_token *t)
 static int take_pooled(struct tk_p11_token *t, TK_P11_SESSION *s)
 {
     s->generation = t->generation;
+    s->epoch = tk_p11_module_epoch(t->module);
     if (t->pool_len == 0)
         return 0;
     s->handle = t->pool[--t->pool_len];
@@ -150,7 +172,7 @@ static CK_RV wait_for_session(struct tk_p11_token *t, TK_P11_SESSION *s, unsigne
         }
         seen = t->sessions_back;
         pthread_mutex_unlock(&t->lock);
-        rv = tk_p11_session_open(t, &s->handle);
+        rv = tk_p11_session_open(t, s->epoch, &s->handle);
         pthread_mutex_lock(&t->lock);
         if (rv == CKR_OK)
             count_opened(t, s);
@@ -171,6 +193,7 @@ CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
 
     s->token = t;
     s->handle = CK_INVALID_HANDLE;
+    s->epoch = tk_p11_module_epoch(t->module);
     if (rv == CKR_OK)
         rv = ensure_anchor(t);
     if (rv != CKR_OK)
@@ -182,7 +205,7 @@ CK_RV tk_p11_session_get(TK_P11_TOKEN *t, TK_P11_SESSION *s)
     pthread_mutex_unlock(&t->lock);
     if (pooled)
         return CKR_OK;
-    rv = tk_p11_session_open(t, &s->handle);
+    rv = tk_p11_session_open(t, s->epoch, &s->handle);
     pthread_mutex_lock(&t->lock);
     if (rv == CKR_OK)
         count_opened(t, s);
@@ -227,7 +250,7 @@ static void forget_session(TK_P11_SESSION *s)
 
 void tk_p11_session_drop(TK_P11_SESSION *s)
 {
-    tk_p11_session_close(s->token, s->handle);
+    tk_p11_session_close(s->token, s->handle, s->epoch);
     forget_session(s);
 }
 
@@ -272,6 +295,9 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     int reopened = 0, relogged = 0, reset = 0, checked = 0, reinitialized = 0;
 
     for (;;) {
+        /* Before the calls: their failure says the module was finalised in this epoch. */
+        unsigned long epoch = tk_p11_module_epoch(t->module);
+
         /* A login lost before (a recovery that failed half-way) is redone first. */
         rv = pin != NULL ? tk_p11_login(t, pin) : CKR_OK;
         if (rv == CKR_OK) {
@@ -307,7 +333,7 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
         }
         if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && !reinitialized) {
             reinitialized = 1;
-            if (tk_p11_module_reinitialize(t->module) == CKR_OK)
+            if (tk_p11_module_reinitialize(t->module, epoch) == CKR_OK)
                 continue;
         }
         /* Whatever we believed, the token says we are not logged in. */
@@ -328,6 +354,7 @@ CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HAND
     CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &no, sizeof(no) } };
     CK_SESSION_HANDLE anchor;
+    unsigned long epoch;
     CK_RV rv = ensure_anchor(t);
 
     if (rv != CKR_OK)
@@ -336,14 +363,12 @@ CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HAND
      * Copy in the anchor session: session objects belong to the session
      * that made them, and the anchor lives as long as the generation.
      */
-    pthread_mutex_lock(&t->lock);
-    anchor = t->anchor;
-    *generation = t->generation;
-    pthread_mutex_unlock(&t->lock);
+    anchor = tk_p11_anchor(t, generation, &epoch);
     __atomic_add_fetch(&t->copies_begun, 1, __ATOMIC_SEQ_CST);
-    rv = TK_P11_TRACED(TK_FN_C_CopyObject, t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),
-                       "anchor session=%lu, object=%lu, CKA_TOKEN=FALSE", (unsigned long)anchor,
-                       (unsigned long)o);
+    rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_CopyObject,
+                          t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),
+                          "anchor session=%lu, object=%lu, CKA_TOKEN=FALSE", (unsigned long)anchor,
+                          (unsigned long)o);
     __atomic_add_fetch(&t->copies_ended, 1, __ATOMIC_SEQ_CST);
     return rv;
 }
@@ -351,15 +376,19 @@ CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HAND
 void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigned long generation)
 {
     CK_SESSION_HANDLE anchor;
+    unsigned long now, epoch;
 
     /* At exit the module may be gone; in a child that has not used it, the copy is the parent's. */
     if (tk_p11_module_hands_off(t->module))
         return;
-    pthread_mutex_lock(&t->lock);
-    anchor = generation == t->generation ? t->anchor : CK_INVALID_HANDLE;
-    pthread_mutex_unlock(&t->lock);
-    if (anchor != CK_INVALID_HANDLE)
-        TK_P11_TRACED(TK_FN_C_DestroyObject, t->module->fl->C_DestroyObject(anchor, copy),
-                      "anchor session=%lu, session copy=%lu", (unsigned long)anchor,
-                      (unsigned long)copy);
+    anchor = tk_p11_anchor(t, &now, &epoch);
+    /*
+     * Only in the copy's own generation, and epoch (checked in the gate): a
+     * number from before may name a token key by now, which this would delete.
+     */
+    if (now == generation && anchor != CK_INVALID_HANDLE)
+        TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_DestroyObject,
+                         t->module->fl->C_DestroyObject(anchor, copy),
+                         "anchor session=%lu, session copy=%lu", (unsigned long)anchor,
+                         (unsigned long)copy);
 }

@@ -46,9 +46,10 @@ static CK_RV read_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **sl
 /* Every search for a token starts here: the place to find the module finalised by another library. */
 CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count)
 {
+    unsigned long epoch = tk_p11_module_epoch(m);
     CK_RV rv = read_slot_list(m, token_present, slots, count);
 
-    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && tk_p11_module_reinitialize(m) == CKR_OK)
+    if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && tk_p11_module_reinitialize(m, epoch) == CKR_OK)
         rv = read_slot_list(m, token_present, slots, count);
     return rv;
 }
@@ -422,8 +423,10 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
 {
     CK_SESSION_HANDLE closing[TK_P11_POOL_MAX + 1];
     size_t n = 0;
+    unsigned long epoch;
 
     pthread_mutex_lock(&t->lock);
+    epoch = tk_p11_module_epoch(t->module);
     memcpy(closing, t->pool, t->pool_len * sizeof(closing[0]));
     n = t->pool_len;
     t->pool_len = 0;
@@ -437,7 +440,7 @@ void tk_p11_token_reset(TK_P11_TOKEN *t)
 
     /* Close outside the lock: a dead token can be slow to answer. */
     for (size_t i = 0; i < n; i++)
-        tk_p11_session_close(t, closing[i]);
+        tk_p11_session_close(t, closing[i], epoch);
 }
 
 void tk_p11_token_forget(struct tk_p11_token *t)
@@ -462,13 +465,18 @@ void tk_p11_token_forget(struct tk_p11_token *t)
     t->generation++;
 }
 
-void tk_p11_token_forget_sessions(struct tk_p11_token *t)
+void tk_p11_token_forget_sessions_locked(struct tk_p11_token *t)
 {
-    pthread_mutex_lock(&t->lock);
     t->pool_len = 0;
     __atomic_store_n(&t->anchor, CK_INVALID_HANDLE, __ATOMIC_RELEASE);
     __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
     new_generation(t);
+}
+
+void tk_p11_token_forget_sessions(struct tk_p11_token *t)
+{
+    pthread_mutex_lock(&t->lock);
+    tk_p11_token_forget_sessions_locked(t);
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -365,7 +365,7 @@ static int emit_item(TK_STORE_CTX *sctx, const TK_STORE_ITEM *item, OSSL_CALLBAC
     TK_KEY *k = NULL;
     unsigned char *der = NULL;
     CK_ULONG len = 0;
-    CK_RV rv = tk_p11_session_get(item->where.token, &s);
+    CK_RV rv = tk_objects_session_for(&item->where, &s);
     int ok = 0;
 
     *skipped = 0;

@@ -5,8 +5,10 @@
  * Every session, login and handle of the layer is gone, and every call
  * answers CKR_CRYPTOKI_NOT_INITIALIZED. The layer initialises the module
  * again and goes on: operations, token searches, and a key the provider
- * loaded before. The test plays the other library through the module's own
- * function list.
+ * loaded before. The module then numbers its handles from the first again,
+ * so the layer's handles from before must never reach it: they may name the
+ * other library's sessions. The test plays the other library through the
+ * module's own function list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +63,77 @@ static void test_operation_after_finalize(void **state)
                      CKS_RW_USER_FUNCTIONS);
 }
 
-/* A search for a token (every key load starts with one) after the module was finalised. */
-static void test_token_search_after_finalize(void **state)
+/*
+ * A search for a token (every key load starts with one) after the module
+ * was finalised: by serial (the slot list first), and by the library's
+ * manufacturer (C_GetInfo first).
+ */
+static void search_after_finalize(const char *attribute)
 {
     char text[256];
     TK_URI *uri = NULL;
     TK_P11_TOKEN *found = NULL;
     size_t count = 0;
 
-    snprintf(text, sizeof(text), "pkcs11:serial=%s", tk_fixture_serial(&env.fx));
+    snprintf(text, sizeof(text), "pkcs11:%sserial=%s", attribute, tk_fixture_serial(&env.fx));
     assert_int_equal(tk_uri_parse(text, &uri, NULL), TK_URI_OK);
     finalize_behind_back();
     assert_int_equal(tk_p11_token_find(env.m, uri, &found, 1, &count), CKR_OK);
     tk_uri_free(uri);
     assert_int_equal(count, 1);
     assert_ptr_equal(found, env.t);
+}
+
+static void test_token_search_after_finalize(void **state)
+{
+    search_after_finalize("");
+    search_after_finalize("library-manufacturer=SoftHSM;");
+}
+
+/*
+ * A session the layer had out when the module was finalised - a thread in
+ * the middle of a signature - comes back after the module was initialised
+ * again and the other library opened sessions of its own, one of them with
+ * the same number. The layer neither uses nor closes it: it would be the
+ * other library's.
+ */
+static void test_session_from_before_is_not_used(void **state)
+{
+    TK_P11_SESSION held[4];
+    CK_SESSION_HANDLE other[64];
+    CK_SESSION_INFO info;
+    unsigned char buf[16];
+    int n = 0, same = -1;
+
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    /* A few at once, so that the last one's number is past those the layer opens first again. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(tk_p11_session_get(env.t, &held[i]), CKR_OK);
+    for (int i = 0; i < 3; i++)
+        tk_p11_session_put(&held[i], CKR_OK);
+    finalize_behind_back();
+    /* Another thread's operation meets the refusal and initialises the module again. */
+    assert_int_equal(tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL), CKR_OK);
+    for (; n < 64 && same < 0; n++) {
+        assert_int_equal(env.raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL,
+                                                NULL, &other[n]),
+                         CKR_OK);
+        if (other[n] == held[3].handle)
+            same = n;
+    }
+    if (same < 0)
+        fail_msg("the module gave none of 64 new sessions the number %lu: this test needs a module "
+                 "that numbers its handles afresh after C_Initialize, as SoftHSM2 does",
+                 (unsigned long)held[3].handle);
+    /* Used, it answers as a session that is gone, without the module seeing the call. */
+    assert_int_equal(tk_p11_generate_random(&held[3], buf, sizeof(buf)), CKR_SESSION_CLOSED);
+    /* Given back after its operation failed, it is not closed: the other session lives on. */
+    tk_p11_session_put(&held[3], CKR_CRYPTOKI_NOT_INITIALIZED);
+    assert_int_equal(env.raw->C_GetSessionInfo(other[same], &info), CKR_OK);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(env.raw->C_CloseSession(other[i]), CKR_OK);
+    /* And the layer goes on with sessions of its own. */
+    assert_int_equal(tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL), CKR_OK);
 }
 
 static void make_key(void)
@@ -152,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operation_after_finalize),
         cmocka_unit_test(test_token_search_after_finalize),
+        cmocka_unit_test(test_session_from_before_is_not_used),
         cmocka_unit_test(test_key_signs_after_finalize),
         cmocka_unit_test(test_key_signs_after_finalize_and_initialize),
     };
