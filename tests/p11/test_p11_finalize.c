@@ -10,6 +10,7 @@
  * other library's sessions. The test plays the other library through the
  * module's own function list.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,60 @@ static void test_session_from_before_is_not_used(void **state)
     assert_int_equal(tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL), CKR_OK);
 }
 
+/* ---- threads that meet the refusal together ---- */
+
+#define THREADS 8
+
+typedef struct {
+    pthread_barrier_t *parked, *go; /* between them the module is finalised, no call in flight */
+    CK_RV before, after;
+} WORKER;
+
+static void *worker(void *p)
+{
+    WORKER *w = p;
+
+    w->before = tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL);
+    pthread_barrier_wait(w->parked);
+    pthread_barrier_wait(w->go);
+    w->after = tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL);
+    return NULL;
+}
+
+/*
+ * Eight threads, each with an operation of its own, all meet the refusal:
+ * the module is initialised again once, not eight times (each C_Initialize
+ * after the first would answer ALREADY_INITIALIZED and forget the sessions
+ * the first one's threads just opened), and every operation goes through.
+ */
+static void test_threads_initialise_once(void **state)
+{
+    pthread_barrier_t parked, go;
+    pthread_t th[THREADS];
+    WORKER w[THREADS];
+    unsigned long inits;
+
+    pthread_barrier_init(&parked, NULL, THREADS + 1);
+    pthread_barrier_init(&go, NULL, THREADS + 1);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (WORKER){ &parked, &go, CKR_GENERAL_ERROR, CKR_GENERAL_ERROR };
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &w[i]), 0);
+    }
+    pthread_barrier_wait(&parked);
+    finalize_behind_back();
+    inits = tk_p11_stat(TK_FN_C_Initialize);
+    pthread_barrier_wait(&go);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&parked);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(w[i].before, CKR_OK);
+        assert_int_equal(w[i].after, CKR_OK);
+    }
+    assert_int_equal(tk_p11_stat(TK_FN_C_Initialize), inits + 1);
+}
+
 static void make_key(void)
 {
     CK_OBJECT_HANDLE pub, priv;
@@ -211,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_operation_after_finalize),
         cmocka_unit_test(test_token_search_after_finalize),
         cmocka_unit_test(test_session_from_before_is_not_used),
+        cmocka_unit_test(test_threads_initialise_once),
         cmocka_unit_test(test_key_signs_after_finalize),
         cmocka_unit_test(test_key_signs_after_finalize_and_initialize),
     };
