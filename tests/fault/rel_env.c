@@ -19,14 +19,11 @@
 
 #include "p11/p11.h"
 #include "rel_env.h"
+#include "vg_check.h"
 #include "tls_pair.h"
 #include "token_keygen.h"
 #include "token_pubkey.h"
 #include "tokenkey/uri.h"
-
-#ifdef TK_HAVE_VALGRIND_H
-#include <valgrind/memcheck.h>
-#endif
 
 /* The provider's entry point, linked in from tokenkey-core. */
 OSSL_provider_init_fn OSSL_provider_init;
@@ -172,8 +169,14 @@ int rel_env_setup(REL_ENV *e, const char *label)
         perror("rel_env: fork");
         goto fail;
     }
-    if (pid == 0)
-        exit(keygen_child(e, rsa_pem, ec_pem));
+    if (pid == 0) {
+        TK_VG vg;
+        int rc;
+
+        tk_vg_mark(&vg);
+        rc = keygen_child(e, rsa_pem, ec_pem);
+        exit(rc == 0 && !tk_vg_clean(&vg, "key generation process") ? 99 : rc);
+    }
     status = rel_wait(pid, (int)rel_env_long("TK_REL_CHILD_TIMEOUT", 300));
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "rel_env: the key generation process failed (status 0x%x)\n", status);
@@ -408,33 +411,6 @@ char *rel_errors(char *buf, size_t cap)
             used = cap - 1;
     }
     return buf;
-}
-
-void rel_vg_mark(REL_VG *m)
-{
-    memset(m, 0, sizeof(*m));
-#ifdef TK_HAVE_VALGRIND_H
-    if (RUNNING_ON_VALGRIND) {
-        unsigned long dubious = 0, reachable = 0, suppressed = 0;
-
-        VALGRIND_DO_QUICK_LEAK_CHECK;
-        VALGRIND_COUNT_LEAKS(m->leaked, dubious, reachable, suppressed);
-        (void)dubious, (void)reachable, (void)suppressed;
-        m->errors = (unsigned long)VALGRIND_COUNT_ERRORS;
-    }
-#endif
-}
-
-int rel_vg_clean(const REL_VG *mark, const char *who)
-{
-    REL_VG now;
-
-    rel_vg_mark(&now);
-    if (now.errors == mark->errors && now.leaked <= mark->leaked)
-        return 1;
-    fprintf(stderr, "%s: valgrind: %lu errors, %lu bytes definitely lost\n", who,
-            now.errors - mark->errors, now.leaked > mark->leaked ? now.leaked - mark->leaked : 0);
-    return 0;
 }
 
 pid_t rel_fork(void)

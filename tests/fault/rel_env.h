@@ -102,18 +102,6 @@ int rel_wait(pid_t pid, int timeout);
  */
 pid_t rel_fork(void);
 
-/*
- * Under valgrind (the 'valgrind' test setup), a forked child writes no log
- * of its own (--child-silent-after-fork): it asks memcheck itself whether
- * it made errors or leaked memory (definitely lost, suppressions applied)
- * between rel_vg_mark and rel_vg_clean. Not under valgrind: always clean.
- */
-typedef struct {
-    unsigned long errors, leaked;
-} REL_VG;
-void rel_vg_mark(REL_VG *m);
-/* 1 when nothing new since mark; else 0 after printing what, prefixed by who. */
-int rel_vg_clean(const REL_VG *mark, const char *who);
 
 /* An environment variable as a positive number, or def. */
 long rel_env_long(const char *name, long def);

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "rel_env.h"
+#include "vg_check.h"
 #include "runner.h"
 
 static REL_ENV env;
@@ -57,9 +58,14 @@ static pid_t in_child(int (*fn)(void), const char *const *envs)
     pid = rel_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        TK_VG vg;
+        int rc;
+
+        tk_vg_mark(&vg);
         for (size_t i = 0; envs != NULL && envs[i] != NULL; i += 2)
             setenv(envs[i], envs[i + 1], 1);
-        exit(fn());
+        rc = fn();
+        exit(rc == 0 && !tk_vg_clean(&vg, "faultmod child") ? 99 : rc);
     }
     status = rel_wait(pid, (int)rel_env_long("TK_REL_CHILD_TIMEOUT", 120));
     assert_int_not_equal(status, -1);

@@ -52,6 +52,7 @@
 
 #include "p11/p11.h"
 #include "rel_env.h"
+#include "vg_check.h"
 #include "runner.h"
 
 static REL_ENV env;
@@ -444,7 +445,7 @@ static int run_stage(CASE *c)
 static int run_case(const char *fn, const char *err, const char *when, unsigned armed, FILE *out)
 {
     CASE c;
-    REL_VG vg;
+    TK_VG vg;
 
     memset(&c, 0, sizeof(c));
     c.fn = fn;
@@ -453,13 +454,13 @@ static int run_case(const char *fn, const char *err, const char *when, unsigned 
     c.armed = armed;
     c.report = out;
     c.stage = -1;
-    rel_vg_mark(&vg);
+    tk_vg_mark(&vg);
     for (c.stage = 0; c.stage < ST_COUNT; c.stage++)
         if (!run_stage(&c))
             break;
     free_all(&c);
     c.stage = -1;
-    if (!rel_vg_clean(&vg, "fault-sweep case"))
+    if (!tk_vg_clean(&vg, "fault-sweep case"))
         case_fail(&c, "memory errors or leaks (above)");
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "p11_test.h"
+#include "vg_check.h"
 
 static TK_P11_TEST env;
 
@@ -36,7 +37,9 @@ static int open_and_use(const char *shim)
 {
     int status = 0;
     pid_t pid;
+    TK_VG vg;
 
+    tk_vg_mark(&vg);
     if (setenv("TK_TOKENSHIM_FORK_IN_INITIALIZE", "1", 1) != 0 || tk_p11_test_open(&env, shim) != 0)
         return 2;
     if (tk_p11_login(env.t, &env.pin) != CKR_OK
@@ -44,14 +47,20 @@ static int open_and_use(const char *shim)
         return 3;
     fflush(NULL);
     pid = fork();
-    if (pid == 0)
-        _exit(tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL) == CKR_OK ? 0 : 4);
+    if (pid == 0) {
+        TK_VG child_vg;
+
+        tk_vg_mark(&child_vg);
+        if (tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL) != CKR_OK)
+            _exit(4);
+        _exit(tk_vg_clean(&child_vg, "grandchild") ? 0 : 7);
+    }
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
         return 5;
     if (WEXITSTATUS(status) != 0)
         return WEXITSTATUS(status);
     tk_p11_module_close(env.m);
-    return 0;
+    return tk_vg_clean(&vg, "child") ? 0 : 6;
 }
 
 static void test_module_that_forks_in_initialize(void **state)

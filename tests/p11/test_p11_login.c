@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "p11_test.h"
+#include "vg_check.h"
 #include "token_keygen.h"
 
 static TK_P11_TEST env;
@@ -354,8 +355,14 @@ static void test_pin_getter_may_fork(void **state)
     fflush(NULL);
     pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(tk_p11_login(env.t, &g) == CKR_OK && tk_p11_token_logged_in(env.t) ? 0 : 2);
+    if (pid == 0) {
+        TK_VG vg;
+        int ok;
+
+        tk_vg_mark(&vg);
+        ok = tk_p11_login(env.t, &g) == CKR_OK && tk_p11_token_logged_in(env.t);
+        _exit(!ok ? 2 : tk_vg_clean(&vg, "forked child") ? 0 : 3);
+    }
     for (int i = 0; i < 50 && done == 0; i++) {
         struct timespec tick = { 0, 100 * 1000 * 1000 };
 

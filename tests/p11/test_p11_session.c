@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "p11_test.h"
+#include "vg_check.h"
 
 static TK_P11_TEST env;
 
@@ -238,7 +239,8 @@ static void test_close_all_sessions_no_pin(void **state)
 /* ---- fork ---- */
 
 /* Child exit codes: which step failed (the child must not run cmocka asserts). */
-enum { CHILD_OK, CHILD_LOGIN, CHILD_LOGGED_IN, CHILD_OP, CHILD_PRIVATE_OP, CHILD_REINIT };
+enum { CHILD_OK, CHILD_LOGIN, CHILD_LOGGED_IN, CHILD_OP, CHILD_PRIVATE_OP, CHILD_REINIT,
+       CHILD_VALGRIND };
 
 static int child_main(void)
 {
@@ -274,8 +276,16 @@ static void test_fork_child_uses_token(void **state)
     fflush(NULL);
     pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        exit(child_main()); /* exit(), not _exit(): a crash at exit is a failure too */
+    if (pid == 0) {
+        TK_VG vg;
+        int rc;
+
+        tk_vg_mark(&vg);
+        rc = child_main();
+        if (rc == CHILD_OK && !tk_vg_clean(&vg, "forked child"))
+            rc = CHILD_VALGRIND;
+        exit(rc); /* exit(), not _exit(): a crash at exit is a failure too */
+    }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != CHILD_OK)
         fail_msg("child: %s %d", WIFEXITED(status) ? "exit status" : "signal",

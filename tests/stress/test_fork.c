@@ -45,6 +45,7 @@
 
 #include "p11/p11.h"
 #include "rel_env.h"
+#include "vg_check.h"
 #include "runner.h"
 
 static REL_ENV env;
@@ -107,12 +108,12 @@ static void test_child_signs(void **state)
     pid = rel_fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        REL_VG vg;
+        TK_VG vg;
         int ok;
 
-        rel_vg_mark(&vg);
+        tk_vg_mark(&vg);
         ok = sign_once(ec, ec_pub) && sign_once(rsa, rsa_pub) && sign_once(ec, ec_pub);
-        ok &= rel_vg_clean(&vg, "signing child");
+        ok &= tk_vg_clean(&vg, "signing child");
 
         /* The child initialised the module again before its first call (PKCS#11 6.7.7). */
         if (tk_p11_stat(TK_FN_C_Initialize) <= inits) {
@@ -190,12 +191,12 @@ static int fork_while_signing(int n_threads, int n_forks, long *signatures, long
         }
         pid = rel_fork();
         if (pid == 0) {
-            REL_VG vg;
+            TK_VG vg;
             int ok;
 
-            rel_vg_mark(&vg);
+            tk_vg_mark(&vg);
             ok = sign_once(ec, ec_pub);
-            _exit(ok && rel_vg_clean(&vg, "child forked while signing") ? 0 : 1);
+            _exit(ok && tk_vg_clean(&vg, "child forked while signing") ? 0 : 1);
         }
         /* The first failure is enough: the next children would wait out their time too. */
         if (pid < 0 || !child_ok(pid, "child forked while signing")) {
