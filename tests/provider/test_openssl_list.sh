@@ -49,14 +49,33 @@ TOKENKEY_MODULE=/nonexistent/x.so openssl storeutl -provider-path "$TK_PROVIDER_
 grep -q "'/nonexistent/x.so' not found" "$err" || fail "stderr does not name '/nonexistent/x.so'"
 grep -q 'PKCS#11 module' "$err" || fail "stderr does not say it is the PKCS#11 module"
 
-# 3. The fixture's SoftHSM2 as the module: loads, active, exit 0.
+# storeutl_certs URI: list the certificates URI names (the first use of the module).
+storeutl_certs() {
+    rc=0
+    openssl storeutl -provider-path "$TK_PROVIDER_DIR" -provider default -provider tokenkey \
+        -certs "$1" >"$out" 2>"$err" || rc=$?
+}
+
+# 3. The fixture's SoftHSM2 as the module: loads, active, exit 0; and at first use
+# (listing does not open the module) it finds the fixture's token and searches it: the
+# token holds no certificate, which is what the error says (not "no token").
 TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE list_providers
 [ "$rc" -eq 0 ] || fail "TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE: exit status $rc"
 grep -q 'status: active' "$out" || fail "tokenkey not active with the SoftHSM2 module"
+TOKENKEY_MODULE=$TOKENKEY_TEST_MODULE storeutl_certs "pkcs11:token=$TOKENKEY_TEST_TOKEN"
+[ "$rc" -eq 0 ] || fail "storeutl with the SoftHSM2 module: exit status $rc"
+grep -q '^Total found: 0$' "$out" || fail "storeutl with the SoftHSM2 module: no 'Total found: 0'"
+grep -q "no certificate matches pkcs11:token=$TOKENKEY_TEST_TOKEN\$" "$err" \
+    || fail "storeutl with the SoftHSM2 module: the token was not searched"
 
-# 4. An empty TOKENKEY_MODULE means unset, not the current directory.
+# 4. An empty TOKENKEY_MODULE means unset, not the current directory: the provider
+# loads, and its first use says no module is configured. (storeutl exits 0 here, with
+# the error printed: the status says nothing, the message does.)
 TOKENKEY_MODULE= list_providers
 [ "$rc" -eq 0 ] || fail "TOKENKEY_MODULE='': exit status $rc"
+TOKENKEY_MODULE= storeutl_certs "pkcs11:token=$TOKENKEY_TEST_TOKEN"
+[ "$rc" -lt 128 ] || fail "storeutl with TOKENKEY_MODULE='': killed by signal $((rc - 128))"
+grep -q 'no PKCS#11 module configured' "$err" || fail "TOKENKEY_MODULE='': not 'no PKCS#11 module configured'"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
