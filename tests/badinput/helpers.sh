@@ -42,6 +42,15 @@ no_login_sent() {
     fi
 }
 
+# one_login_sent: fails (exit 98) unless tk-tokenshim recorded exactly one user C_Login:
+# the control that shows no_login_sent's record is kept at all.
+one_login_sent() {
+    if [ "$(grep -c '^C_Login user=1$' "$LOGINS" 2>/dev/null)" != 1 ]; then
+        echo "tk-tokenshim did not record the one C_Login made" >&2
+        exit 98
+    fi
+}
+
 
 # last_line COMMAND...: runs COMMAND with only the last line of its stderr
 # kept, the error a user reads last; exits with COMMAND's status.
