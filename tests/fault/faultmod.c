@@ -22,14 +22,17 @@
  *                                      its slot in the real module (a token reset seen by
  *                                      the application: sessions and login are gone), then
  *                                      runs and gets the real module's answer
- * action: a CKR_ name (PKCS#11 v2.40 section 11.1), 0x<hex>, delay:<ms>, or reset.
+ *   C_Login=hold@1                     the 1st C_Login waits until the test lets it go
+ *                                      (tk_fault_wait_held, tk_fault_release: faultmod.h),
+ *                                      then runs
+ * action: a CKR_ name (PKCS#11 v2.40 section 11.1), 0x<hex>, delay:<ms>, reset or hold.
  * when:   N (the Nth call only), N+ (from the Nth on), always (the default),
  *         pP or P% (with probability P; TK_FAULT_SEED seeds the draws).
  * Rules are separated by commas, semicolons, blanks or newlines; '#' starts
  * a comment. They are tried in order for each call, and a rule counts only
  * the calls that reach it: an error rule that fires takes the call, later
  * rules don't see it ("C_Sign=CKR_DEVICE_REMOVED@1,C_Sign=CKR_DEVICE_ERROR@1":
- * the 1st C_Sign gets the first, the 2nd the second). Delay and reset
+ * the 1st C_Sign gets the first, the 2nd the second). Delay, reset and hold
  * rules that fire let the call go on to later rules. Call numbers count
  * from when the rule was set.
  *

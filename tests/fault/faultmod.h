@@ -31,6 +31,16 @@ typedef unsigned long tk_fault_injected_fn(const char *fn);
 unsigned long tk_fault_max_inflight(const char *fn);
 typedef unsigned long tk_fault_max_inflight_fn(const char *fn);
 
+/*
+ * Block until n calls of fn are held by a "hold" rule (C_Login=hold@1), or
+ * let go every call of fn held now. No timeout: the test's own catches a
+ * call that never comes.
+ */
+void tk_fault_wait_held(const char *fn, unsigned long n);
+typedef void tk_fault_wait_held_fn(const char *fn, unsigned long n);
+void tk_fault_release(const char *fn);
+typedef void tk_fault_release_fn(const char *fn);
+
 /* Set every count above back to 0. */
 void tk_fault_reset_counts(void);
 typedef void tk_fault_reset_counts_fn(void);

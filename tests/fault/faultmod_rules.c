@@ -141,7 +141,7 @@ static const struct {
     { "CKR_FUNCTION_REJECTED", CKR_FUNCTION_REJECTED },
 };
 
-typedef enum { ACT_ERROR, ACT_DELAY, ACT_RESET } FM_ACT;
+typedef enum { ACT_ERROR, ACT_DELAY, ACT_RESET, ACT_HOLD } FM_ACT;
 typedef enum { WHEN_NTH, WHEN_FROM, WHEN_ALWAYS, WHEN_PROB } FM_WHEN;
 
 typedef struct {
@@ -217,6 +217,10 @@ static int parse_action(const char *s, FM_RULE *r, char *err, size_t errlen)
         r->act = ACT_RESET;
         return 1;
     }
+    if (strcmp(s, "hold") == 0) {
+        r->act = ACT_HOLD;
+        return 1;
+    }
     r->act = ACT_ERROR;
     if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0) {
         errno = 0;
@@ -230,7 +234,8 @@ static int parse_action(const char *s, FM_RULE *r, char *err, size_t errlen)
                 return 1;
             }
     }
-    snprintf(err, errlen, "unknown action '%.200s' (a CKR_ name, 0x<hex>, delay:<ms> or reset)", s);
+    snprintf(err, errlen, "unknown action '%.200s' (a CKR_ name, 0x<hex>, delay:<ms>, reset or hold)",
+             s);
     return 0;
 }
 
@@ -478,6 +483,30 @@ static void sleep_ms(unsigned long ms)
         ;
 }
 
+/*
+ * Held calls: each waits until the test releases its function
+ * (tk_fault_release), so that a test can order calls of several threads
+ * exactly, where a delay only makes an order likely.
+ */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long held[FM_COUNT];     /* calls of each function waiting now */
+static unsigned long releases[FM_COUNT]; /* tk_fault_release calls so far */
+
+static void hold_call(FM_FN fn)
+{
+    unsigned long mine;
+
+    pthread_mutex_lock(&hold_lock);
+    mine = releases[fn];
+    held[fn]++;
+    pthread_cond_broadcast(&hold_cond);
+    while (releases[fn] == mine)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    held[fn]--;
+    pthread_mutex_unlock(&hold_lock);
+}
+
 /* What a token reset looks like to the application: every session of the slot is gone. */
 static void reset_slot(FM_BY by, CK_ULONG id)
 {
@@ -499,7 +528,7 @@ static void reset_slot(FM_BY by, CK_ULONG id)
 int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
 {
     unsigned long now, max, delay = 0;
-    int reset = 0, inject = 0;
+    int reset = 0, inject = 0, hold = 0;
 
     c->fn = fn;
     c->rv = CKR_OK;
@@ -526,6 +555,8 @@ int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
             delay += r->ms;
         else if (r->act == ACT_RESET)
             reset = 1;
+        else if (r->act == ACT_HOLD)
+            hold = 1;
         else {
             inject = 1;
             c->rv = r->rv;
@@ -537,6 +568,8 @@ int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
         reset_slot(by, id);
     if (delay > 0)
         sleep_ms(delay);
+    if (hold)
+        hold_call(fn);
     if (inject) {
         unsigned long k = __atomic_add_fetch(&injected[fn], 1, __ATOMIC_RELAXED);
 
@@ -628,6 +661,30 @@ FM_EXPORT unsigned long tk_fault_max_inflight(const char *fn)
     int i = fn_index(fn);
 
     return i < 0 ? 0 : __atomic_load_n(&max_inflight[i], __ATOMIC_RELAXED);
+}
+
+FM_EXPORT void tk_fault_wait_held(const char *fn, unsigned long n)
+{
+    int i = fn_index(fn);
+
+    if (i < 0)
+        return;
+    pthread_mutex_lock(&hold_lock);
+    while (held[i] < n)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+FM_EXPORT void tk_fault_release(const char *fn)
+{
+    int i = fn_index(fn);
+
+    if (i < 0)
+        return;
+    pthread_mutex_lock(&hold_lock);
+    releases[i]++;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
 }
 
 FM_EXPORT void tk_fault_reset_counts(void)

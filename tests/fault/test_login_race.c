@@ -1,12 +1,12 @@
 /*
  * Logins the token makes hard (and one whose token is busy: below).
  *
- * A login that a token reset overtakes. Thread A logs in; its C_Login is
- * slowed down by tk-faultmod. Meanwhile thread B resets the token's
- * sessions (as the layer does when a call says the token went away), and
- * its first C_CloseSession is slowed down too, so A's C_Login reaches the
- * module on the old anchor while it is still open and succeeds; then B
- * closes the old sessions, which logs the application out.
+ * A login that a token reset overtakes. Thread A logs in; tk-faultmod holds
+ * its C_Login. Meanwhile thread B resets the token's sessions (as the layer
+ * does when a call says the token went away), and its first C_CloseSession
+ * is held too. A's C_Login is then let go and reaches the module on the old
+ * anchor, still open, and succeeds; then B's closes the old sessions, which
+ * logs the application out. The holds make that order certain.
  *
  * The layer must not believe it is logged in then: before, A's login set
  * the flag regardless, every later private-object search on the token came
@@ -31,6 +31,8 @@
 static TK_P11_TEST env;
 static tk_fault_set_fn *fault_set;
 static tk_fault_calls_fn *fault_calls;
+static tk_fault_wait_held_fn *fault_wait_held;
+static tk_fault_release_fn *fault_release;
 
 typedef struct {
     TK_P11_TOKEN *t;
@@ -46,26 +48,34 @@ static void *log_in(void *arg)
     return NULL;
 }
 
+static void *reset(void *arg)
+{
+    tk_p11_token_reset(arg);
+    return NULL;
+}
+
 static void test_reset_during_login(void **state)
 {
     unsigned long logins = fault_calls("C_Login");
     CK_FUNCTION_LIST *softhsm = tk_test_raw_functions(tk_fixture_module(&env.fx));
     LOGIN a = { env.t, env.pin, CKR_GENERAL_ERROR };
-    pthread_t th;
+    pthread_t th_a, th_b;
     long raw_state;
 
     assert_non_null(softhsm);
     assert_false(tk_p11_token_logged_in(env.t));
-    assert_int_equal(fault_set("C_Login=delay:400@1,C_CloseSession=delay:1500@1"), 0);
-    assert_int_equal(pthread_create(&th, NULL, log_in, &a), 0);
-    while (fault_calls("C_Login") == logins) {
-        struct timespec tick = { 0, 1000 * 1000 };
-
-        nanosleep(&tick, NULL);
-    }
-    /* B: A's C_Login is on its way (held back 400 ms); reset the sessions under it. */
-    tk_p11_token_reset(env.t);
-    pthread_join(th, NULL);
+    assert_int_equal(fault_set("C_Login=hold@1,C_CloseSession=hold@1"), 0);
+    assert_int_equal(pthread_create(&th_a, NULL, log_in, &a), 0);
+    /* A's C_Login is on its way, held; B resets the sessions under it, and is held closing them. */
+    fault_wait_held("C_Login", 1);
+    assert_int_equal(pthread_create(&th_b, NULL, reset, env.t), 0);
+    fault_wait_held("C_CloseSession", 1);
+    /* A's login reaches the old anchor, still open; A sees the reset and logs in again. */
+    fault_release("C_Login");
+    assert_int_equal(pthread_join(th_a, NULL), 0);
+    /* Only then the old sessions close. */
+    fault_release("C_CloseSession");
+    assert_int_equal(pthread_join(th_b, NULL), 0);
     assert_int_equal(fault_set(""), 0);
 
     assert_int_equal(a.rv, CKR_OK);
@@ -119,7 +129,12 @@ static int setup(void)
         return -1;
     *(void **)&fault_set = tk_test_loaded_symbol(faultmod, "tk_fault_set");
     *(void **)&fault_calls = tk_test_loaded_symbol(faultmod, "tk_fault_calls");
-    return fault_set != NULL && fault_calls != NULL ? 0 : -1;
+    *(void **)&fault_wait_held = tk_test_loaded_symbol(faultmod, "tk_fault_wait_held");
+    *(void **)&fault_release = tk_test_loaded_symbol(faultmod, "tk_fault_release");
+    return fault_set != NULL && fault_calls != NULL && fault_wait_held != NULL
+                   && fault_release != NULL
+               ? 0
+               : -1;
 }
 
 static void teardown(void)
