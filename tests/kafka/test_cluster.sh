@@ -59,7 +59,7 @@ grep -q 'rejected client: ' "$d/cluster.log" || fail "plaintext client: no 'reje
 python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5).close()' \
     "${port#127.0.0.1:}" || fail "cannot connect to $port"
 i=0
-until grep -q 'client closed the connection during the TLS handshake' "$KAFKA_LOG" || [ "$i" -ge 50 ]; do
+until grep -q 'client closed the connection during the TLS handshake' "$KAFKA_LOG" || [ "$i" -ge 600 ]; do
     i=$((i + 1))
     sleep 0.1
 done
@@ -74,7 +74,7 @@ kafka_props "$d/client.properties" client
 timeout 60 kcat -F "$d/client.properties" -C -t tk-idle -q >"$d/kcat.out" 2>"$d/kcat.err" &
 kcat_pid=$!
 i=0
-until grep -q 'verified client' "$KAFKA_LOG" || [ "$i" -ge 100 ]; do
+until grep -q 'verified client' "$KAFKA_LOG" || [ "$i" -ge 600 ]; do
     i=$((i + 1))
     sleep 0.1
 done
@@ -94,7 +94,8 @@ wait "$KAFKA_PID" || rc=$?
 KAFKA_PID=
 [ "$rc" -eq 0 ] || fail "exit status $rc after SIGINT"
 
-# 6. --lifetime 3: exits by itself, status 0, within 3..15 s.
+# 6. --lifetime 3: exits by itself, status 0, not before 2 s have passed (a slow machine
+# only makes it later: no upper bound but the test's timeout).
 start=$(date +%s)
 kafka_start --brokers 1 --lifetime 3
 rc=0
@@ -102,9 +103,7 @@ wait "$KAFKA_PID" || rc=$?
 KAFKA_PID=
 took=$(($(date +%s) - start))
 [ "$rc" -eq 0 ] || fail "--lifetime 3: exit status $rc"
-if [ "$took" -lt 2 ] || [ "$took" -gt 15 ]; then
-    fail "--lifetime 3: exited after $took s"
-fi
+[ "$took" -ge 2 ] || fail "--lifetime 3: exited after $took s"
 grep -q 'lifetime of 3 s reached' "$KAFKA_LOG" || fail "--lifetime 3: not logged"
 
 # 7. Without CAP_SYS_ADMIN (as nobody, no capabilities): one line, exit 3.

@@ -13,20 +13,18 @@ kafka_setup reject
 short='socket.timeout.ms=5000
 message.timeout.ms=10000'
 
-# try CASE CLIENT: the example must fail (exit 1) within 40 s.
+# try CASE CLIENT: the example must fail (exit 1), stopping on the TLS error (it says so)
+# rather than at its own 30 s timeout; timeout(1) only ends a client that hangs.
 try() {
     kafka_props "$KAFKA_DIR/$1.properties" "$2" "$short"
     rc=0
-    start=$(date +%s)
-    timeout 40 "$TK_KAFKA_EXAMPLE" -F "$KAFKA_DIR/$1.properties" -t tk-reject -n 3 -T 30 \
+    timeout 120 "$TK_KAFKA_EXAMPLE" -F "$KAFKA_DIR/$1.properties" -t tk-reject -n 3 -T 30 \
         >"$KAFKA_DIR/out" 2>"$KAFKA_DIR/err" || rc=$?
-    took=$(($(date +%s) - start))
     [ "$rc" -eq 1 ] || { fail "$1: tokenkey-kafka-example exited with status $rc, expected 1"; show "$KAFKA_DIR/err"; }
     grep -qx 'produced 0, consumed 0' "$KAFKA_DIR/out" || fail "$1: a message got through"
     grep -q 'SSL' "$KAFKA_DIR/err" || { fail "$1: the client reported no TLS error"; show "$KAFKA_DIR/err"; }
     grep -q 'stopped after a TLS or authentication error' "$KAFKA_DIR/err" ||
         fail "$1: the client did not stop on the TLS error"
-    [ "$took" -le 20 ] || fail "$1: the client took $took s to fail"
 }
 
 for v in 1.2 1.3; do

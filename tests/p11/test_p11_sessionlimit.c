@@ -119,7 +119,7 @@ static void *random_once(void *arg)
 /* Wait (bounded, not timed: a hang guard) until the token has refused more than before. */
 static int refused_since(unsigned long before)
 {
-    for (int i = 0; i < 10000; i++) {
+    for (int i = 0; i < 60000; i++) {
         if (sessions_refused() > before)
             return 1;
         usleep(1000);

@@ -126,10 +126,13 @@ for try in 1 2 3 4 5; do
         -key "$D/server.key" -CAfile "$D/ca.pem" -Verify 1 -verify_return_error -naccept 1 \
         < "$D/server.in" > "$D/server.log" 2>&1 &
     server_pid=$!
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    # Until it listens, or dies (the port was taken): 60 s at most, for a loaded machine.
+    i=0
+    while [ "$i" -lt 300 ]; do
         grep -q ACCEPT "$D/server.log" 2>/dev/null && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.2
+        i=$((i + 1))
     done
     grep -q ACCEPT "$D/server.log" && break
     wait "$server_pid" 2>/dev/null

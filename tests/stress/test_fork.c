@@ -84,7 +84,7 @@ static int sign_once(EVP_PKEY *key, EVP_PKEY *pub)
 /* Wait for a child at most TK_REL_CHILD_TIMEOUT seconds; 1 when it exited 0. */
 static int child_ok(pid_t pid, const char *what)
 {
-    int status = rel_wait(pid, (int)rel_env_long("TK_REL_CHILD_TIMEOUT", 30));
+    int status = rel_wait(pid, (int)rel_env_long("TK_REL_CHILD_TIMEOUT", 120));
 
     if (status == -1)
         fprintf(stderr, "%s: no exit in time: killed (deadlock?)\n", what);
