@@ -8,6 +8,10 @@
  *     and was then left with a module finalised under it;
  *   - the same library opened by two paths (here a symlink) is one entry:
  *     closing one does not C_Finalize the module the other still uses.
+ *
+ * The layer initialises a module again when it finds it finalised under
+ * it (p11-finalize), which would hide both bugs: the module must still be
+ * in its first epoch, never initialised again.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -25,7 +29,7 @@
 
 #include "faultmod.h"
 #include "fixture.h"
-#include "p11/p11.h"
+#include "p11/p11_internal.h"
 #include "runner.h"
 
 static TK_FIXTURE fx;
@@ -34,6 +38,8 @@ static char alias[1024];
 static void *pinned; /* our own reference: faultmod (and its counters) stay loaded */
 static tk_fault_set_fn *fault_set;
 static tk_fault_calls_fn *fault_calls;
+static tk_fault_wait_held_fn *fault_wait_held;
+static tk_fault_release_fn *fault_release;
 
 /* slot list of m: CKR_OK while the module is initialised for us */
 static CK_RV list_slots(TK_P11_MODULE *m)
@@ -56,27 +62,48 @@ static void *open_and_close(void *arg)
     return NULL;
 }
 
+typedef struct {
+    TK_P11_MODULE *m;
+    CK_RV rv;
+    int done;
+} OPENER;
+
+static void *open_module(void *arg)
+{
+    OPENER *o = arg;
+
+    o->rv = tk_p11_module_open(faultmod, NULL, &o->m);
+    __atomic_store_n(&o->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
 static void test_open_during_last_close(void **state)
 {
-    unsigned long finalizes = fault_calls("C_Finalize");
     CK_RV closer_rv = CKR_GENERAL_ERROR;
-    TK_P11_MODULE *m = NULL;
-    pthread_t closer;
+    OPENER opener = { NULL, CKR_GENERAL_ERROR, 0 };
+    pthread_t closer, th;
 
-    assert_int_equal(fault_set("C_Finalize=delay:500@1"), 0);
+    /* The other thread's close is held inside C_Finalize. */
+    assert_int_equal(fault_set("C_Finalize=hold@1"), 0);
     assert_int_equal(pthread_create(&closer, NULL, open_and_close, &closer_rv), 0);
-    /* Open while the other thread's close is inside C_Finalize. */
-    while (fault_calls("C_Finalize") == finalizes) {
-        struct timespec tick = { 0, 1000 * 1000 };
-
-        nanosleep(&tick, NULL);
-    }
-    assert_int_equal(tk_p11_module_open(faultmod, NULL, &m), CKR_OK);
-    pthread_join(closer, NULL);
+    fault_wait_held("C_Finalize", 1);
+    /*
+     * An open now waits for that close to end. Given time to get there, it
+     * must not be done (it would have joined the module being finalised);
+     * if it did not get there in that time, it opens after the close.
+     */
+    assert_int_equal(pthread_create(&th, NULL, open_module, &opener), 0);
+    nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
+    assert_false(__atomic_load_n(&opener.done, __ATOMIC_SEQ_CST));
+    fault_release("C_Finalize");
+    assert_int_equal(pthread_join(closer, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(closer_rv, CKR_OK);
+    assert_int_equal(opener.rv, CKR_OK);
     assert_int_equal(fault_set(""), 0);
-    assert_int_equal(list_slots(m), CKR_OK);
-    tk_p11_module_close(m);
+    assert_int_equal(list_slots(opener.m), CKR_OK);
+    assert_int_equal(tk_p11_module_epoch(opener.m), 0);
+    tk_p11_module_close(opener.m);
 }
 
 static void test_two_paths_one_module(void **state)
@@ -88,6 +115,7 @@ static void test_two_paths_one_module(void **state)
     assert_ptr_equal(by_alias, by_path);
     tk_p11_module_close(by_path);
     assert_int_equal(list_slots(by_alias), CKR_OK);
+    assert_int_equal(tk_p11_module_epoch(by_alias), 0);
     tk_p11_module_close(by_alias);
 }
 
@@ -111,7 +139,12 @@ static int setup(void)
     }
     *(void **)&fault_set = dlsym(pinned, "tk_fault_set");
     *(void **)&fault_calls = dlsym(pinned, "tk_fault_calls");
-    return fault_set != NULL && fault_calls != NULL ? 0 : -1;
+    *(void **)&fault_wait_held = dlsym(pinned, "tk_fault_wait_held");
+    *(void **)&fault_release = dlsym(pinned, "tk_fault_release");
+    return fault_set != NULL && fault_calls != NULL && fault_wait_held != NULL
+                   && fault_release != NULL
+               ? 0
+               : -1;
 }
 
 static void teardown(void)

@@ -32,6 +32,11 @@ static int serial_set;
 static int copy_delay_ms;
 static int copies_under_way;
 static CK_OBJECT_HANDLE copying;
+static unsigned long copies_shown; /* searches that listed the copy in the making */
+/* copy_delay_ms < 0: the copy waits for tk_tokenshim_release_copy. */
+static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t copy_released = PTHREAD_COND_INITIALIZER;
+static unsigned long copy_releases;
 /* Per thread: the current search already showed the copy (a search runs on one thread). */
 static __thread int shown_in_search;
 
@@ -76,17 +81,45 @@ int tk_tokenshim_copies_under_way(void)
     return __atomic_load_n(&copies_under_way, __ATOMIC_SEQ_CST);
 }
 
+unsigned long tk_tokenshim_copies_shown(void)
+{
+    return __atomic_load_n(&copies_shown, __ATOMIC_SEQ_CST);
+}
+
+void tk_tokenshim_release_copy(void)
+{
+    pthread_mutex_lock(&copy_lock);
+    copy_releases++;
+    pthread_cond_broadcast(&copy_released);
+    pthread_mutex_unlock(&copy_lock);
+}
+
+/* A copy held until the test lets it go. */
+static void wait_for_release(void)
+{
+    unsigned long mine;
+
+    pthread_mutex_lock(&copy_lock);
+    mine = copy_releases;
+    while (copy_releases == mine)
+        pthread_cond_wait(&copy_released, &copy_lock);
+    pthread_mutex_unlock(&copy_lock);
+}
+
 static CK_RV shim_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR tmpl,
                               CK_ULONG n, CK_OBJECT_HANDLE_PTR copy)
 {
     int ms = __atomic_load_n(&copy_delay_ms, __ATOMIC_SEQ_CST);
     CK_RV rv;
 
-    if (ms <= 0)
+    if (ms == 0)
         return target->C_CopyObject(h, o, tmpl, n, copy);
     __atomic_store_n(&copying, o, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&copies_under_way, 1, __ATOMIC_SEQ_CST);
-    usleep((useconds_t)ms * 1000);
+    if (ms > 0)
+        usleep((useconds_t)ms * 1000);
+    else
+        wait_for_release();
     rv = target->C_CopyObject(h, o, tmpl, n, copy);
     __atomic_sub_fetch(&copies_under_way, 1, __ATOMIC_SEQ_CST);
     return rv;
@@ -134,6 +167,7 @@ static CK_RV shim_find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK
         if (out[i] == __atomic_load_n(&copying, __ATOMIC_SEQ_CST)) {
             out[(*got)++] = out[i];
             shown_in_search = 1;
+            __atomic_add_fetch(&copies_shown, 1, __ATOMIC_SEQ_CST);
             break;
         }
     return rv;

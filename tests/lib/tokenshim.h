@@ -115,12 +115,19 @@ typedef void tk_tokenshim_fail_finds_of_class_fn(CK_OBJECT_CLASS cls, CK_RV rv);
  * new object in place with all the original's attributes (CKA_TOKEN=TRUE
  * among them) and applies the caller's template only after, so a search
  * from another thread in that window lists the copy as a token object.
+ * ms < 0: the window stays open until tk_tokenshim_release_copy, so that a
+ * test can be sure its search falls into it.
  */
 void tk_tokenshim_set_copy_shows_early(int ms);
 typedef void tk_tokenshim_set_copy_shows_early_fn(int ms);
+void tk_tokenshim_release_copy(void);
+typedef void tk_tokenshim_release_copy_fn(void);
 /* C_CopyObject calls under way. */
 int tk_tokenshim_copies_under_way(void);
 typedef int tk_tokenshim_copies_under_way_fn(void);
+/* Searches that listed a copy in the making (the window was met). */
+unsigned long tk_tokenshim_copies_shown(void);
+typedef unsigned long tk_tokenshim_copies_shown_fn(void);
 
 /*
  * n > 0: at most n sessions open at a time (opened through the shim and not

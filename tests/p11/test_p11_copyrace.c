@@ -5,8 +5,9 @@
  * among them, so a search from another thread in that window found the
  * key twice and the load failed: "matches 2 private keys" (seen with four
  * librdkafka clients starting together in one process, under valgrind).
- * tk-tokenshim widens that window to half a second (tokenshim.h); the
- * load must find the key once.
+ * tk-tokenshim holds that window open (tokenshim.h) until the load's
+ * search has listed the copy: the load must then wait for the copy to be
+ * made, and find the key once.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 static TK_P11_TEST env;
 static tk_tokenshim_set_copy_shows_early_fn *shows_early;
 static tk_tokenshim_copies_under_way_fn *under_way;
+static tk_tokenshim_release_copy_fn *release_copy;
+static tk_tokenshim_copies_shown_fn *copies_shown;
 static TK_P11_TEST_PROVIDER prov;
 
 static int setup(void)
@@ -36,7 +39,9 @@ static int setup(void)
         return -1;
     *(void **)&shows_early = tk_test_loaded_symbol(shim, "tk_tokenshim_set_copy_shows_early");
     *(void **)&under_way = tk_test_loaded_symbol(shim, "tk_tokenshim_copies_under_way");
-    if (shows_early == NULL || under_way == NULL)
+    *(void **)&release_copy = tk_test_loaded_symbol(shim, "tk_tokenshim_release_copy");
+    *(void **)&copies_shown = tk_test_loaded_symbol(shim, "tk_tokenshim_copies_shown");
+    if (shows_early == NULL || under_way == NULL || release_copy == NULL || copies_shown == NULL)
         return -1;
     return tk_p11_test_provider_load(&prov, &env, shim);
 }
@@ -61,6 +66,20 @@ static void *first_signature(void *arg)
     return ok ? key : NULL;
 }
 
+/* Lets the copy be made once a search has listed it in the making. */
+static void *release_when_shown(void *arg)
+{
+    unsigned long shown = *(unsigned long *)arg;
+
+    while (copies_shown() == shown) {
+        struct timespec tick = { 0, 1000 * 1000 };
+
+        nanosleep(&tick, NULL);
+    }
+    release_copy();
+    return NULL;
+}
+
 static EVP_PKEY *load(void)
 {
     char uri[256];
@@ -80,8 +99,9 @@ static void test_load_while_the_key_is_copied(void **state)
     CK_OBJECT_HANDLE pub, priv;
     EVP_PKEY *first, *second;
     TK_P11_SESSION s;
-    pthread_t th;
+    pthread_t th, releaser;
     void *signed_by;
+    unsigned long shown;
     CK_RV rv;
 
     assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
@@ -92,14 +112,18 @@ static void test_load_while_the_key_is_copied(void **state)
 
     first = load();
     assert_non_null(first);
-    shows_early(500);
+    shows_early(-1);
+    shown = copies_shown();
     assert_int_equal(pthread_create(&th, NULL, first_signature, first), 0);
     while (under_way() == 0) {
         struct timespec tick = { 0, 1000 * 1000 };
 
         nanosleep(&tick, NULL);
     }
+    /* The copy is in the making, and stays so until this load's search has listed it. */
+    assert_int_equal(pthread_create(&releaser, NULL, release_when_shown, &shown), 0);
     second = load();
+    assert_int_equal(pthread_join(releaser, NULL), 0);
     pthread_join(th, &signed_by);
     shows_early(0);
     assert_ptr_equal(signed_by, first);
