@@ -264,7 +264,7 @@ conf() {
     env -u TOKENKEY_MODULE -u OPENSSL_MODULES -u TOKENKEY_PIN_FILE -u TOKENKEY_PIN \
         OPENSSL_CONF="$cnf" "$@"
 }
-openssl x509 -in "$D/ec.pem" -noout -pubkey > "$D/ec.pub.pem"
+tk_cmd "the EC certificate's public key" openssl x509 -in "$D/ec.pem" -noout -pubkey -out "$D/ec.pub.pem"
 tk_cmd "OPENSSL_CONF: openssl pkey reads key.pem" conf "$K/openssl.cnf" openssl pkey -in "$K/key.pem" -pubout \
     -out "$D/kafka.pub.pem"
 tk_cmd "key.pem's public key is the certificate's" cmp "$D/kafka.pub.pem" "$D/ec.pub.pem"

@@ -55,7 +55,10 @@ tk_err "keygen: a PIN in the --token URI refused" \
 # ---- --version: the build, and the OpenSSL it runs on ----
 tk_run 0 "--version" --version
 tk_quiet "--version: nothing on stderr"
-provider_version=$(openssl list -providers -provider tokenkey 2> /dev/null | sed -n 's/^ *version: //p')
+openssl list -providers -provider tokenkey > "$D/providers.out" 2> /dev/null ||
+    not_ok "--version: openssl list -providers -provider tokenkey failed"
+provider_version=$(sed -n 's/^ *version: //p' "$D/providers.out")
+[ -n "$provider_version" ] || not_ok "--version: no provider version from openssl list"
 case $(head -n 1 "$D/out") in
     "tokenkey $provider_version (gcc "*", OpenSSL 3."*")" | "tokenkey $provider_version (clang "*", OpenSSL 3."*")")
         ok "--version: the provider's version ($provider_version), compiler and OpenSSL" ;;
@@ -372,7 +375,10 @@ tk_err "delete: object attributes in --token explained" \
 # A bare name is a label, even when a file of that name (a key reference) is here.
 (cd "$D" && "$TK_CLI" export --key a --key-out b --pin-file "$PIN" > "$D/out" 2> "$D/err") \
     && ok "delete: a key reference named like key b" || not_ok "delete: export for the label test failed"
-(cd "$D" && "$TK_CLI" delete --key b --pin-file "$PIN" > "$D/out" 2> "$D/err")
+rc=0
+(cd "$D" && "$TK_CLI" delete --key b --pin-file "$PIN" > "$D/out" 2> "$D/err") || rc=$?
+# Without --yes: what would go, and exit 2 ("nothing deleted: add --yes").
+if [ "$rc" -eq 2 ]; then ok "delete: label b without --yes: exit 2"; else not_ok "delete: label b without --yes: exit $rc, expected 2"; fi
 tk_has "delete: 'b' is the label, not the file named b" "would delete $B" "$D/out"
 tk_run 0 "list after the refused deletes" list --pin-file "$PIN"
 tk_has "delete: the refused deletes deleted nothing" "private-key 'b' " "$D/out"

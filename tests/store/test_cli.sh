@@ -44,7 +44,8 @@ EC="$TOKEN;object=cli-ec;type=private"
 # A listing that could hand out a private key hands out one at most: an
 # application taking the first private key of a token-wide URI must not get
 # one of two. (storeutl 3.0 prints a failed load's errors and exits 0.)
-openssl storeutl $P "$TOKEN" > "$D/list.out" 2>&1
+if openssl storeutl $P "$TOKEN" > "$D/list.out" 2>&1; then ok "storeutl, two private keys: exit 0"
+else not_ok "storeutl, two private keys: exit $?"; fi
 has "storeutl, two private keys: nothing listed" "Total found: 0" "$D/list.out"
 has "storeutl, two private keys: ambiguity explained" "matches 2 private keys" "$D/list.out"
 run "storeutl lists the token's public keys" openssl storeutl $P "$TOKEN;type=public"
@@ -53,7 +54,8 @@ run "storeutl lists one key pair" openssl storeutl $P "$TOKEN;object=cli-ec"
 has "storeutl object=: its private and public key" "Total found: 2" "$D/out"
 # Expecting private keys with two on the token: an error listing both, never a
 # pick. (storeutl 3.0 prints a failed load's errors and exits 0 regardless.)
-openssl storeutl $P -keys "$TOKEN" > "$D/keys.out" 2>&1
+if openssl storeutl $P -keys "$TOKEN" > "$D/keys.out" 2>&1; then ok "storeutl -keys: exit 0"
+else not_ok "storeutl -keys: exit $?"; fi
 has "storeutl -keys: no key picked" "Total found: 0" "$D/keys.out"
 has "storeutl -keys: ambiguity explained" "matches 2 private keys" "$D/keys.out"
 has "storeutl -keys: lists the RSA key" "object=cli-rsa;type=private;id=%01" "$D/keys.out"
@@ -174,7 +176,8 @@ while [ "$i" -lt 30 ]; do
 done
 run "storeutl lists a token with 23 public keys" openssl storeutl $P "$TOKEN;type=public"
 has "storeutl: 23 public keys" "Total found: 23" "$D/out"
-openssl storeutl $P -keys "$TOKEN" > "$D/keys.out" 2>&1
+if openssl storeutl $P -keys "$TOKEN" > "$D/keys.out" 2>&1; then ok "storeutl -keys, 23 keys: exit 0"
+else not_ok "storeutl -keys, 23 keys: exit $?"; fi
 has "storeutl -keys: all 23 private keys counted" "matches 23 private keys" "$D/keys.out"
 
 echo "$passed passed, $failed failed"
