@@ -117,6 +117,38 @@ static const char *tokenkey_section(const CONF *conf, const char *path)
     return NULL;
 }
 
+/*
+ * The provider can ask OpenSSL only for the keys it knows (core_get_params
+ * cannot list a section), so a misspelt one there is ignored without a
+ * word. The command line reads the whole section: it names such a key.
+ * 'module', 'identity' and 'activate' are OpenSSL's own.
+ */
+static void warn_unknown_keys(const TK_CLI *cli, const CONF *conf, const char *section,
+                              const char *path)
+{
+    static const char *const openssl_keys[] = { "module", "identity", "activate", NULL };
+    STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, section);
+    char list[256] = "";
+
+    for (const char *const *k = tk_config_keys; *k != NULL; k++) {
+        OPENSSL_strlcat(list, k == tk_config_keys ? "" : ", ", sizeof(list));
+        OPENSSL_strlcat(list, *k, sizeof(list));
+    }
+    for (int i = 0; i < sk_CONF_VALUE_num(values); i++) {
+        const char *name = sk_CONF_VALUE_value(values, i)->name;
+        int known = 0;
+
+        for (const char *const *k = tk_config_keys; !known && *k != NULL; k++)
+            known = strcmp(name, *k) == 0;
+        for (const char *const *k = openssl_keys; !known && *k != NULL; k++)
+            known = strcmp(name, *k) == 0;
+        if (!known)
+            fprintf(stderr, "%s %s: warning: OpenSSL configuration '%s', section [%s]: unknown key "
+                            "'%s', which tokenkey ignores (known: %s)\n",
+                    cli->prog, cli->cmd, path, section, name, list);
+    }
+}
+
 static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
 {
     CONF *conf = NCONF_new(NULL);
@@ -149,6 +181,7 @@ static int read_section(const TK_CLI *cli, const char *path, TK_CONFIG *cfg)
         snprintf(client_section, sizeof(client_section), "section [%s] of '%s'", section, path);
         if ((value = section_value(conf, section, "module", 0)) != NULL)
             client_provider_module = OPENSSL_strdup(value); /* kept for the process's life */
+        warn_unknown_keys(cli, conf, section, path);
     }
     for (const char *const *key = tk_config_keys; ok && section != NULL && *key != NULL; key++) {
         if ((value = section_value(conf, section, *key, 0)) == NULL)

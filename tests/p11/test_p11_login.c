@@ -289,13 +289,13 @@ static void test_concurrent_context_logins_send_wrong_pin_once(void **state)
     assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 1);
 }
 
-/* ---- known bugs: these assert the contract, and fail today ---- */
+/* ---- bugs fixed since: each test failed before its fix ---- */
 
 /*
  * p11.h: the layer "never resends a PIN the token already rejected". It
- * remembers only the last rejected PIN, so two wrong PIN sources used in
- * turn (two keys' pin-source files, say) are each sent again and again
- * until the token locks.
+ * remembered only the last rejected PIN, so two wrong PIN sources used in
+ * turn (two keys' pin-source files, say) were each sent again and again
+ * until the token locked.
  */
 static void test_alternating_wrong_pins_not_resent(void **state)
 {
