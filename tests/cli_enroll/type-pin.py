@@ -3,10 +3,9 @@
 
 usage: type-pin.py [--answer=pin|empty|long|interrupt] PIN_FILE COMMAND [ARGS...]
 
-Unlike tests/lib/answer-pin-prompt.py (made for tools that read the PIN
-some other way), this types only once the program has switched terminal
-echo off after its prompt: that is when a PIN may be typed, and what it
-checks is that the PIN would not show. Typing earlier races the program's
+It types only once the program has switched terminal echo off after its
+prompt: that is when a PIN may be typed, and what it checks is that the
+PIN would not show. Typing earlier races the program's
 own tcsetattr(TCSAFLUSH), which throws typed-ahead input away.
 
 --answer says what is typed at the prompt: the PIN (the default), an empty

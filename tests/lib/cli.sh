@@ -76,7 +76,13 @@ tk_has() {
 }
 
 tk_hasnt() {
-    if grep -qF -- "$2" "$3"; then not_ok "$1: '$2' in $(basename "$3")"; else ok "$1"; fi
+    rc=0
+    grep -qF -- "$2" "$3" 2> /dev/null || rc=$?
+    case $rc in
+        0) not_ok "$1: '$2' in $(basename "$3")" ;;
+        1) ok "$1" ;;
+        *) not_ok "$1: cannot read $3" ;;
+    esac
 }
 
 tk_empty() {

@@ -68,11 +68,16 @@ grep -qF -f "$D/needles" "$D/control.txt" || { echo "setup: the PIN search finds
 no_secrets() {
     what=$1
     shift
-    if grep -rlF -f "$D/needles" -- "$@" > "$D/hits" 2>/dev/null; then
+    rc=0
+    grep -rlF -f "$D/needles" -- "$@" > "$D/hits" 2> "$D/grep.err" || rc=$?
+    # Hits count whatever the status: grep says 2 when one file is missing, even after a match.
+    if [ -s "$D/hits" ]; then
         not_ok "$what: a PIN is in $(tr '\n' ' ' < "$D/hits")"
         while read -r f; do
             grep -nF -f "$D/needles" -- "$f" | head -3 | sed 's/^/#   /'
         done < "$D/hits"
+    elif [ "$rc" -ne 1 ]; then
+        not_ok "$what: cannot search: $(head -n 1 "$D/grep.err")"
     else
         ok "$what"
     fi
