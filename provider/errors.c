@@ -220,8 +220,12 @@ static const char *own_rv_text(CK_RV rv)
         return "the process is exiting, and tokenkey no longer calls the PKCS#11 module (its "
                "library may be torn down already): stop the threads that use keys before exit()";
     case CKR_CRYPTOKI_NOT_INITIALIZED:
-        return "the PKCS#11 module was finalised (C_Finalize) by another library in this process "
-               "and could not be initialised again";
+        return "the PKCS#11 module is not initialised: another library in this process may have "
+               "finalised it (C_Finalize); try again, and check the module's own log if it stays";
+    case TK_CKR_FOUND_STALE:
+        return "the token was reset since the object was found (its sessions closed, the token "
+               "removed, or its module initialised again), so its handle may name another object "
+               "now: search, list or load again";
     case TK_CKR_KEY_REPLACED:
         return "the private key now under the key's CKA_ID and label has another public key "
                "(the key was replaced): load the key again";

@@ -295,7 +295,7 @@ search:
     }
     rv = tk_objects_session_for(&found[0], &s);
     /* The token was reset between the search and now: its handle may be another object's. */
-    if (rv == CKR_OBJECT_HANDLE_INVALID && searches < 2)
+    if (rv == TK_CKR_FOUND_STALE && searches < 2)
         goto search;
     if (rv == CKR_OK)
         rv = tk_key_from_object(ctx, &s, found[0].handle, &pin, out);
@@ -407,16 +407,13 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
 static void make_copy(TK_KEY *k, unsigned long gen)
 {
     CK_OBJECT_HANDLE copy;
-    unsigned long copy_gen;
-    CK_RV rv = tk_p11_copy_to_session(k->token, k->handle, &copy, &copy_gen);
+    CK_RV rv = tk_p11_copy_to_session(k->token, k->handle, gen, &copy);
 
-    if (rv == CKR_OK && copy_gen == gen) {
+    if (rv == CKR_OK) {
         __atomic_store_n(&k->copy, copy, __ATOMIC_RELAXED);
         __atomic_store_n(&k->copy_gen, gen, __ATOMIC_RELEASE);
         return;
     }
-    if (rv == CKR_OK)
-        tk_p11_destroy_session_copy(k->token, copy, copy_gen);
     TK_DEBUG("key %s: no session copy (%s); signing with the token object", k->uri,
              tk_p11_rv_name(rv));
     __atomic_store_n(&k->copy_failed_gen, gen, __ATOMIC_RELEASE);

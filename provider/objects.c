@@ -116,7 +116,7 @@ CK_RV tk_objects_session_for(const TK_FOUND *found, TK_P11_SESSION *s)
 
     if (rv == CKR_OK && s->generation != found->generation) {
         tk_p11_session_put(s, CKR_OK);
-        rv = CKR_OBJECT_HANDLE_INVALID;
+        rv = TK_CKR_FOUND_STALE;
     }
     return rv;
 }

@@ -31,9 +31,8 @@ int tk_objects_find(TK_PROVCTX *ctx, const TK_URI *uri, CK_OBJECT_CLASS cls,
 /*
  * A session of the token a found object is on, to read it with. After the
  * token was reset or the module initialised again since the search, the
- * handle may name another object now: CKR_OBJECT_HANDLE_INVALID (the
- * session is given back all the same), and the object must be looked for
- * again.
+ * handle may name another object now: TK_CKR_FOUND_STALE (the session
+ * is given back all the same), and the object must be looked for again.
  */
 CK_RV tk_objects_session_for(const TK_FOUND *found, TK_P11_SESSION *s);
 

@@ -41,6 +41,7 @@
 #define TK_CKR_ATTRIBUTE_LENGTH  (TK_CKR_BASE + 18) /* a length no attribute can have, or past the buffer */
 #define TK_CKR_OUTPUT_LENGTH     (TK_CKR_BASE + 19) /* a signature or plaintext longer than its buffer */
 #define TK_CKR_PROCESS_EXITING   (TK_CKR_BASE + 20) /* a call refused: the process is exiting */
+#define TK_CKR_FOUND_STALE       (TK_CKR_BASE + 21) /* the token was reset since an object was found */
 
 typedef struct tk_p11_module TK_P11_MODULE;
 typedef struct tk_p11_token TK_P11_TOKEN;
@@ -224,11 +225,13 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
  * non-extractable attributes (PKCS#11 forbids weakening them on copy),
  * lives only in the token's memory for as long as the token's anchor
  * session, and on tokens that keep token objects encrypted at rest
- * (SoftHSM2) signs faster. *generation is the token generation the copy
- * belongs to: a reset of the token invalidates it.
+ * (SoftHSM2) signs faster. generation: the token generation o's handle
+ * holds in, which the copy then belongs to (a reset of the token
+ * invalidates it); CKR_SESSION_CLOSED, without a call, when the token is
+ * in another one by now - o may name another object then.
  */
-CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *copy,
-                             unsigned long *generation);
+CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, unsigned long generation,
+                             CK_OBJECT_HANDLE *copy);
 /* Destroy such a copy if its generation is still current (and not at process exit). */
 void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigned long generation);
 

@@ -40,12 +40,15 @@ CK_RV tk_p11_init_pin(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *so_pin,
 {
     TK_P11_MODULE *m = t->module;
     CK_FUNCTION_LIST *fl = m->fl;
-    unsigned long epoch = tk_p11_module_epoch(m);
+    unsigned long epoch;
     CK_SESSION_HANDLE h;
     char pin[TK_ADMIN_PIN_MAX];
     size_t len = 0;
-    CK_RV rv;
+    CK_RV rv = tk_p11_module_ready(m);
 
+    if (rv != CKR_OK)
+        return rv;
+    epoch = tk_p11_module_epoch(m);
     rv = tk_p11_session_open(t, epoch, &h);
     if (rv != CKR_OK)
         return rv;

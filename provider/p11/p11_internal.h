@@ -23,7 +23,8 @@ struct tk_p11_module {
      * session and object handles then start again from its first numbers,
      * and one of an older epoch may name another session or object -
      * another library's, a token key. Changed only with the gate drained
-     * and every token lock held; read atomically.
+     * and every token lock held, or in a forked child before its first
+     * use of the module; read atomically.
      */
     unsigned long epoch;
     pthread_mutex_t lock;        /* tokens list, re-initialisation              */

@@ -464,8 +464,8 @@ CK_RV tk_p11_module_ready(TK_P11_MODULE *m)
         TK_DEBUG("forked child: re-initialising %s", m->path);
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             tk_p11_token_forget(t);
-        /* The module numbers its handles afresh here too. */
-        m->epoch++;
+        /* The module numbers its handles afresh here too (one thread in a new child: no gate). */
+        __atomic_store_n(&m->epoch, m->epoch + 1, __ATOMIC_RELEASE);
         rv = initialize(m);
         /* A module that ignores fork still thinks it is initialised. */
         if (rv == CKR_OK && !m->we_initialized) {
@@ -534,11 +534,12 @@ CK_RV tk_p11_module_reinitialize(TK_P11_MODULE *m, unsigned long seen)
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next)
             pthread_mutex_lock(&t->lock);
         close_gate_for_reinit();
+        /* Before any token lock goes: under one, the new generation comes with the new epoch. */
+        __atomic_store_n(&m->epoch, seen + 1, __ATOMIC_RELEASE);
         for (struct tk_p11_token *t = m->tokens; t != NULL; t = t->next) {
             tk_p11_token_forget_sessions_locked(t);
             pthread_mutex_unlock(&t->lock);
         }
-        __atomic_store_n(&m->epoch, seen + 1, __ATOMIC_RELEASE);
         /* ALREADY_INITIALIZED: the other library came back first; it is then its to finalise. */
         rv = initialize(m);
         open_gate_after_reinit();

@@ -134,6 +134,7 @@ const char *tk_p11_rv_name(CK_RV rv)
     case TK_CKR_ATTRIBUTE_LENGTH: return "TK_CKR_ATTRIBUTE_LENGTH";
     case TK_CKR_OUTPUT_LENGTH: return "TK_CKR_OUTPUT_LENGTH";
     case TK_CKR_PROCESS_EXITING: return "TK_CKR_PROCESS_EXITING";
+    case TK_CKR_FOUND_STALE: return "TK_CKR_FOUND_STALE";
     default:
         snprintf(unknown, sizeof(unknown), "CKR_0x%08lx", (unsigned long)rv);
         return unknown;

@@ -295,8 +295,13 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     int reopened = 0, relogged = 0, reset = 0, checked = 0, reinitialized = 0;
 
     for (;;) {
+        unsigned long epoch;
+
+        /* A forked child's own re-initialisation first: it moves the epoch too. */
+        if ((rv = tk_p11_module_ready(t->module)) != CKR_OK)
+            return rv;
         /* Before the calls: their failure says the module was finalised in this epoch. */
-        unsigned long epoch = tk_p11_module_epoch(t->module);
+        epoch = tk_p11_module_epoch(t->module);
 
         /* A login lost before (a recovery that failed half-way) is redone first. */
         rv = pin != NULL ? tk_p11_login(t, pin) : CKR_OK;
@@ -348,22 +353,25 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     }
 }
 
-CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, CK_OBJECT_HANDLE *copy,
-                             unsigned long *generation)
+CK_RV tk_p11_copy_to_session(TK_P11_TOKEN *t, CK_OBJECT_HANDLE o, unsigned long generation,
+                             CK_OBJECT_HANDLE *copy)
 {
     CK_BBOOL no = CK_FALSE;
     CK_ATTRIBUTE tmpl[] = { { CKA_TOKEN, &no, sizeof(no) } };
     CK_SESSION_HANDLE anchor;
-    unsigned long epoch;
+    unsigned long now, epoch;
     CK_RV rv = ensure_anchor(t);
 
     if (rv != CKR_OK)
         return rv;
     /*
      * Copy in the anchor session: session objects belong to the session
-     * that made them, and the anchor lives as long as the generation.
+     * that made them, and the anchor lives as long as the generation - the
+     * one o was found in, or o is not ours to name.
      */
-    anchor = tk_p11_anchor(t, generation, &epoch);
+    anchor = tk_p11_anchor(t, &now, &epoch);
+    if (now != generation)
+        return CKR_SESSION_CLOSED;
     __atomic_add_fetch(&t->copies_begun, 1, __ATOMIC_SEQ_CST);
     rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_CopyObject,
                           t->module->fl->C_CopyObject(anchor, o, tmpl, 1, copy),

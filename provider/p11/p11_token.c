@@ -46,9 +46,12 @@ static CK_RV read_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **sl
 /* Every search for a token starts here: the place to find the module finalised by another library. */
 CK_RV tk_p11_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots, CK_ULONG *count)
 {
-    unsigned long epoch = tk_p11_module_epoch(m);
-    CK_RV rv = read_slot_list(m, token_present, slots, count);
+    CK_RV rv = tk_p11_module_ready(m);
+    unsigned long epoch = tk_p11_module_epoch(m); /* after a forked child's re-initialisation */
 
+    if (rv != CKR_OK)
+        return rv;
+    rv = read_slot_list(m, token_present, slots, count);
     if (rv == CKR_CRYPTOKI_NOT_INITIALIZED && tk_p11_module_reinitialize(m, epoch) == CKR_OK)
         rv = read_slot_list(m, token_present, slots, count);
     return rv;

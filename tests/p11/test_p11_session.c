@@ -243,16 +243,21 @@ static int child_main(void)
 {
     CK_OBJECT_HANDLE obj;
     unsigned long inits = tk_p11_stat(TK_FN_C_Initialize);
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
 
-    /* Sessions and login from the parent are not the child's. */
+    /*
+     * Sessions and login from the parent are not the child's: its first
+     * operation initialises the module again and logs in itself, instead
+     * of trusting the parent's "logged in".
+     */
     if (tk_p11_with_session(env.t, &env.pin, tk_test_op_random, NULL) != CKR_OK)
         return CHILD_OP;
     /* Re-initialised: SoftHSM2 says ALREADY_INITIALIZED, so the layer finalises first. */
     if (tk_p11_stat(TK_FN_C_Initialize) <= inits)
         return CHILD_REINIT;
-    if (tk_p11_token_logged_in(env.t) != 0)
+    if (tk_p11_stat(TK_FN_C_Login) != logins + 1 || tk_p11_token_logged_in(env.t) != 1)
         return CHILD_LOGGED_IN;
-    if (tk_p11_login(env.t, &env.pin) != CKR_OK || tk_p11_token_logged_in(env.t) != 1)
+    if (tk_p11_login(env.t, &env.pin) != CKR_OK || tk_p11_stat(TK_FN_C_Login) != logins + 1)
         return CHILD_LOGIN;
     if (tk_p11_with_session(env.t, &env.pin, tk_test_op_create_private, &obj) != CKR_OK)
         return CHILD_PRIVATE_OP;
