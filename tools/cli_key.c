@@ -152,25 +152,33 @@ int tk_cli_pss_params(EVP_PKEY_CTX *pctx)
 
 /* ---- certificate files ---- */
 
+/*
+ * As OpenSSL reads a certificate file (SSL_CTX_use_certificate_chain_file):
+ * CERTIFICATE and TRUSTED CERTIFICATE blocks, other blocks and text skipped,
+ * and the end of the file is the only "no start line". A block that stops
+ * the reading otherwise - damaged, or empty, which raises nothing - makes
+ * OpenSSL refuse the file, so it is refused here too. The command line
+ * reports each error as it comes, so nothing of the caller's is on the
+ * queue to be taken for the reading's.
+ */
 int tk_cli_read_pem_certs(BIO *in, STACK_OF(X509) *sk)
 {
     X509 *x;
     unsigned long last;
     int n = 0;
 
-    ERR_set_mark();
-    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+    ERR_clear_error();
+    while ((x = PEM_read_bio_X509_AUX(in, NULL, NULL, NULL)) != NULL) {
         if (!sk_X509_push(sk, x)) {
             X509_free(x);
-            ERR_pop_to_mark();
+            ERR_clear_error();
             return -1;
         }
         n++;
     }
-    /* The end of the file reads as "no start line"; anything else is a block that is not right. */
     last = ERR_peek_last_error();
-    ERR_pop_to_mark();
-    if (last != 0 && !(ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE))
+    ERR_clear_error();
+    if (!(ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE))
         return -1;
     return n;
 }

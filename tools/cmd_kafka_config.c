@@ -167,8 +167,10 @@ static int write_ca(TK_CLI *cli, const char *path, STACK_OF(X509) *cas, int forc
     BIO *b = BIO_new(BIO_s_mem());
     int ok = b != NULL;
 
+    /* A CA given with trust settings (TRUSTED CERTIFICATE) keeps them: they may narrow its trust. */
     for (int i = 0; ok && i < sk_X509_num(cas); i++)
-        ok = PEM_write_bio_X509(b, sk_X509_value(cas, i));
+        ok = X509_trusted(sk_X509_value(cas, i)) ? PEM_write_bio_X509_AUX(b, sk_X509_value(cas, i))
+                                                  : PEM_write_bio_X509(b, sk_X509_value(cas, i));
     if (ok)
         ok = tk_cli_write_bio(cli, path, b, force);
     else

@@ -310,6 +310,21 @@ tk_run 1 "kafka-config: a damaged certificate in --ca" kafka-config --key a \
 tk_err "kafka-config: the damaged certificate named" \
     "tokenkey kafka-config: --ca '$D/ca-damaged.pem': certificate 2 in the file is damaged (its PEM block or the DER in it does not read): fix or replace the file"
 tk_if "kafka-config: nothing written after a damaged --ca" ! -e "$D/k-damaged"
+# An empty block raises nothing, but stops OpenSSL's reading as much: refused too.
+{ cat "$D/refuse-ca.pem"; printf -- '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'
+  cat "$D/refuse-ca.pem"; } > "$D/ca-empty-block.pem"
+tk_run 1 "kafka-config: an empty certificate block in --ca" kafka-config --key a \
+    --ca "$D/ca-empty-block.pem" --out-dir "$D/k-damaged" --pin-file "$PIN"
+tk_has "kafka-config: the empty block named" "certificate 2 in the file is damaged" "$D/err"
+# A CA with trust settings (TRUSTED CERTIFICATE, as openssl x509 -addtrust writes it), which
+# OpenSSL reads as a CA: taken, and written to ca.pem with its trust settings.
+openssl x509 -in "$D/refuse-ca.pem" -addtrust clientAuth -out "$D/ca-trusted.pem" ||
+    not_ok "kafka-config: cannot make a TRUSTED CERTIFICATE"
+tk_run 0 "kafka-config: a TRUSTED CERTIFICATE as --ca" kafka-config --key a \
+    --ca "$D/ca-trusted.pem" --out-dir "$D/k-trusted" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
+    --pin-file "$PIN"
+tk_line "kafka-config: ca.pem keeps the trust settings" "-----BEGIN TRUSTED CERTIFICATE-----" \
+    "$D/k-trusted/ca.pem"
 # What --ca must accept: an intermediate CA alone, and a broker's self-signed certificate.
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/inter.key" \
     -subj /CN=inter -out "$D/inter.csr" > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
