@@ -121,12 +121,13 @@ static const char *tokenkey_section(const CONF *conf, const char *path)
  * The provider can ask OpenSSL only for the keys it knows (core_get_params
  * cannot list a section), so a misspelt one there is ignored without a
  * word. The command line reads the whole section: it names such a key.
- * 'module', 'identity' and 'activate' are OpenSSL's own.
+ * 'module', 'identity', 'activate' and 'soft_load' are OpenSSL's own, and
+ * OpenSSL drops a prefix up to a dot from each name ("1.activate").
  */
 static void warn_unknown_keys(const TK_CLI *cli, const CONF *conf, const char *section,
                               const char *path)
 {
-    static const char *const openssl_keys[] = { "module", "identity", "activate", NULL };
+    static const char *const openssl_keys[] = { "module", "identity", "activate", "soft_load", NULL };
     STACK_OF(CONF_VALUE) *values = NCONF_get_section(conf, section);
     char list[256] = "";
 
@@ -135,7 +136,7 @@ static void warn_unknown_keys(const TK_CLI *cli, const CONF *conf, const char *s
         OPENSSL_strlcat(list, *k, sizeof(list));
     }
     for (int i = 0; i < sk_CONF_VALUE_num(values); i++) {
-        const char *name = sk_CONF_VALUE_value(values, i)->name;
+        const char *name = after_dot(sk_CONF_VALUE_value(values, i)->name);
         int known = 0;
 
         for (const char *const *k = tk_config_keys; !known && *k != NULL; k++)
