@@ -53,6 +53,7 @@ prompt_answer() {
 }
 prompt_answer empty 3 "tokenkey keygen: nothing was typed at the PIN prompt; type the token's user PIN"
 prompt_answer long 3 "tokenkey keygen: the PIN typed is longer than 254 characters, so it was not sent"
+prompt_answer nul 3 "tokenkey keygen: the PIN typed holds a NUL character (Ctrl-@), so it was not sent"
 prompt_answer interrupt 130 ""
 # On a terminal, RSA generation shows a dot a second until done.
 tk_cmd "keygen rsa:3072 on a terminal" python3 "$TK_TYPE_PIN" "$PIN" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run a command on a pseudo-terminal and type the PIN, from a file, at its prompt.
 
-usage: type-pin.py [--answer=pin|empty|long|interrupt] PIN_FILE COMMAND [ARGS...]
+usage: type-pin.py [--answer=pin|empty|long|nul|interrupt] PIN_FILE COMMAND [ARGS...]
 
 It types only once the program has switched terminal echo off after its
 prompt: that is when a PIN may be typed, and what it checks is that the
@@ -9,8 +9,9 @@ PIN would not show. Typing earlier races the program's
 own tcsetattr(TCSAFLUSH), which throws typed-ahead input away.
 
 --answer says what is typed at the prompt: the PIN (the default), an empty
-line, a line of 300 characters (longer than any PIN tokenkey sends), or
-the terminal's interrupt character (Ctrl-C).
+line, a line of 300 characters (longer than any PIN tokenkey sends), the
+PIN with a NUL (Ctrl-@) in its middle, or the terminal's interrupt
+character (Ctrl-C).
 
 The command's output is passed through with CRLF turned into LF; the exit
 status is the command's (128+N if killed by signal N; 124 after 60 s of
@@ -43,13 +44,13 @@ def main():
     answer = "pin"
     if args and args[0].startswith("--answer="):
         answer = args.pop(0).split("=", 1)[1]
-    if len(args) < 2 or answer not in ("pin", "empty", "long", "interrupt"):
+    if len(args) < 2 or answer not in ("pin", "empty", "long", "nul", "interrupt"):
         sys.stderr.write(__doc__)
         return 2
     with open(args[0], "rb") as f:
         pin = f.read().rstrip(b"\r\n")
     typed = {"pin": pin + b"\n", "empty": b"\n", "long": b"x" * 300 + b"\n",
-             "interrupt": b"\x03"}[answer]
+             "nul": pin[:2] + b"\x00" + pin[2:] + b"\n", "interrupt": b"\x03"}[answer]
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp(args[1], args[1:])
