@@ -363,6 +363,15 @@ OPENSSL_CONF="$D/p11mod.cnf" tk_run 3 "kafka-config: the client's provider is a 
     kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
 tk_err "kafka-config: the client's provider is a PKCS#11 module, explained" \
     "tokenkey kafka-config: the 'module' in section [tokenkey_sect] of '$D/p11mod.cnf', '$TOKENKEY_TEST_MODULE' is not an OpenSSL provider (it has no OSSL_provider_init): give the path of tokenkey.so"
+# A key the tokenkey section holds that nothing reads is named; OpenSSL's own keys, dotted
+# (x.activate) or not (soft_load), are not.
+printf '%s\n' 'openssl_conf = openssl_init' '[openssl_init]' 'providers = provider_sect' \
+    '[provider_sect]' 'tokenkey = tokenkey_sect' '[tokenkey_sect]' \
+    "pkcs11-module = $TOKENKEY_TEST_MODULE" 'x.activate = 0' 'soft_load = 1' 'pkcs11_module = /x' \
+    > "$D/unknown-key.cnf"
+OPENSSL_CONF="$D/unknown-key.cnf" tk_run 0 "an unknown key in the tokenkey section" tokens
+tk_err "an unknown key in the tokenkey section: named, alone" \
+    "tokenkey tokens: warning: OpenSSL configuration '$D/unknown-key.cnf', section [tokenkey_sect]: unknown key 'pkcs11_module', which tokenkey ignores (known: pkcs11-module, init-args, pin, debug, debug-file, session-key-copy)"
 tk_run 1 "kafka-config: a key without a certificate" kafka-config --key b --ca "$D/refuse-ca.pem" \
     --out-dir "$D/k-b" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
 tk_if "kafka-config: a failed run leaves no empty --out-dir" ! -e "$D/k-b"
