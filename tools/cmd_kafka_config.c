@@ -367,6 +367,7 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
                    const char *provider_origin, int force)
 {
     char *dir, what[PATH_MAX + 400];
+    const TK_CONFIG *cfg;
     int ok;
 
     /* Messages name where the provider came from: the option, or the client's openssl.cnf. */
@@ -388,8 +389,9 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL
                        && lasting_pin_file(cli, "--pin-file", f->pin_file)
                  : pin_source_in_effect(cli, f));
-    if (ok && tk_cli_client_config(cli) != NULL)
-        f->init_args = tk_cli_client_config(cli)->init_args;
+    cfg = ok ? tk_cli_client_config(cli) : NULL;
+    if (cfg != NULL)
+        f->init_args = cfg->init_args;
     if (ok && f->init_args != NULL)
         ok = one_line(cli, "init-args", f->init_args);
     if (!ok)

@@ -10,12 +10,13 @@
 #include "debug.h"
 #include "p11_internal.h"
 
+/* The module made ready by the caller (tk_p11_slot_list). */
 static CK_RV read_slot_list(TK_P11_MODULE *m, int token_present, CK_SLOT_ID **slots,
                             CK_ULONG *count)
 {
     CK_SLOT_ID *list = NULL;
     CK_ULONG n = 0;
-    CK_RV rv = tk_p11_module_ready(m);
+    CK_RV rv = CKR_OK;
 
     /* The count can grow between the two calls (hot-plug): ask again then. */
     for (int tries = 0; rv == CKR_OK && tries < 4; tries++) {
