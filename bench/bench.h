@@ -5,8 +5,8 @@
  *   bench_main.c    options, the order of the work, the interleaved rounds
  *   bench_setup.c   the SoftHSM2 token, keys made by pkcs11-tool, key files,
  *                   the library contexts of each provider
- *   bench_run.c     running one variant on N threads for a while; latency
- *                   histograms; medians
+ *   bench_run.c     running one variant on N threads for a while
+ *   bench_stats.c   latency histograms, medians, the verdict on a goal
  *   bench_raw.c     PKCS#11 called directly (the token without tokenkey)
  *   bench_ossl.c    the EVP variants (tokenkey, another provider, software)
  *                   and the RSS check
@@ -80,7 +80,7 @@ typedef struct bench_opts {
     int profile_key;
 } BENCH_OPTS;
 
-/* ---- timing and statistics (bench_run.c) ---- */
+/* ---- statistics (bench_stats.c) ---- */
 
 /* Latency histogram: buckets 0.5% wide, from 1 ns to about 20 s. */
 #define BENCH_HIST_BUCKETS 4800
@@ -94,8 +94,29 @@ void bench_hist_merge(BENCH_HIST *dst, const BENCH_HIST *src);
 /* The q-quantile (0..1) in microseconds; 0 when empty. */
 double bench_hist_quantile(const BENCH_HIST *h, double q);
 
-uint64_t bench_now_ns(void);
 double bench_median(const double *v, int n);
+
+/* A goal of issue 9 on a ratio. */
+typedef struct bench_goal {
+    double goal;
+    int at_least;      /* met at or above goal, else at or below it */
+    double bound;      /* the best the ratio can truly be (NAN: no such bound) */
+} BENCH_GOAL;
+
+enum { BENCH_MISS, BENCH_PASS, BENCH_UNSURE };
+
+/*
+ * The verdict on `measured` (the ratio as the issue defines it), given
+ * `cross` (NAN: none), the same ratio taken another way that load from
+ * elsewhere moves differently. UNSURE, with *why, when the two disagree,
+ * or when either lies beyond g->bound by more than the goal's own margin
+ * |goal - bound|: noise that large could as well have made the verdict.
+ */
+int bench_judge(const BENCH_GOAL *g, double measured, double cross, const char **why);
+
+/* ---- running a variant (bench_run.c) ---- */
+
+uint64_t bench_now_ns(void);
 
 /*
  * One operation of a variant on thread number `thread` (0-based; each
@@ -231,6 +252,7 @@ extern const char *const bench_cold_names[COLD_N];
 
 typedef struct bench_cold {
     double us[BK_NKEYS][COLD_N];   /* median microseconds; 0: not measured */
+    double ratio[BK_NKEYS][COLD_N]; /* median of each repetition's mode / raw */
     int reps;
 } BENCH_COLD;
 

@@ -34,7 +34,7 @@ static void usage(FILE *f)
         "  --seconds S           seconds per variant per round (default 2)\n"
         "  --threads LIST        thread counts, comma-separated (default 1,2)\n"
         "  --keys LIST           rsa, ec or rsa,ec (default)\n"
-        "  --rss-sigs N          signatures for the RSS check (default 200000; the goal says 1000000)\n"
+        "  --rss-sigs N          signatures for the RSS check (default 1000000, the goal's count)\n"
         "  --cold-reps N         fresh processes per cold-start mode (default 7)\n"
         "  --other-provider PATH another provider module (e.g. pkcs11-provider's pkcs11.so)\n"
         "  --other-name NAME     its name in the table and its config (default pkcs11)\n"
@@ -95,7 +95,7 @@ static int parse(BENCH_OPTS *o, int argc, char **argv)
     int c;
 
     *o = (BENCH_OPTS){ .rounds = 3, .seconds = 2, .keys = { 1, 1 }, .threads = { 1, 2 }, .nthreads = 2,
-                       .rss_sigs = 200000, .cold_reps = 7, .other_name = "pkcs11",
+                       .rss_sigs = 1000000, .cold_reps = 7, .other_name = "pkcs11",
                        .profile_ops = 2000, .profile_key = BK_EC };
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -135,9 +135,10 @@ static int parse(BENCH_OPTS *o, int argc, char **argv)
         }
     }
     if (optind < argc || o->rounds < 1 || o->rounds > BENCH_MAX_ROUNDS || o->seconds <= 0
-        || o->rss_sigs < 1000 || o->cold_reps < 1 || !(o->keys[BK_RSA] || o->keys[BK_EC])) {
+        || o->rss_sigs < 1000 || o->cold_reps < 1 || o->cold_reps > BENCH_MAX_ROUNDS
+        || !(o->keys[BK_RSA] || o->keys[BK_EC])) {
         fprintf(stderr, "tk-bench: bad arguments (rounds 1..%d, seconds > 0, rss-sigs >= 1000, "
-                "cold-reps >= 1); see --help\n", BENCH_MAX_ROUNDS);
+                "cold-reps 1..%d); see --help\n", BENCH_MAX_ROUNDS, BENCH_MAX_ROUNDS);
         return 0;
     }
     return 1;

@@ -1,24 +1,19 @@
 /*
- * Running one variant on N threads for a fixed time, and the statistics.
+ * Running one variant on N threads for a fixed time.
  *
  * Each thread times every operation with CLOCK_MONOTONIC (a vDSO call,
  * tens of nanoseconds against tens of microseconds per signature) into a
  * histogram of its own, so threads share nothing while they measure.
  */
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "bench.h"
 
 /* Operations each thread makes before the clock starts: sessions opened, caches warm. */
 #define WARMUP_OPS 5
-
-/* Bucket i holds latencies in [STEP^i, STEP^(i+1)) ns, STEP = 1.005. */
-static const double LOG_STEP = 0.0049875415110390738; /* log(1.005) */
 
 uint64_t bench_now_ns(void)
 {
@@ -28,65 +23,23 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void bench_hist_add(BENCH_HIST *h, uint64_t ns)
-{
-    long i = ns > 1 ? (long)(log((double)ns) / LOG_STEP) : 0;
-
-    if (i >= BENCH_HIST_BUCKETS)
-        i = BENCH_HIST_BUCKETS - 1;
-    h->b[i]++;
-    h->n++;
-}
-
-void bench_hist_merge(BENCH_HIST *dst, const BENCH_HIST *src)
-{
-    for (int i = 0; i < BENCH_HIST_BUCKETS; i++)
-        dst->b[i] += src->b[i];
-    dst->n += src->n;
-}
-
-double bench_hist_quantile(const BENCH_HIST *h, double q)
-{
-    uint64_t want, seen = 0;
-
-    if (h == NULL || h->n == 0)
-        return 0;
-    want = (uint64_t)ceil(q * (double)h->n);
-    if (want < 1)
-        want = 1;
-    for (int i = 0; i < BENCH_HIST_BUCKETS; i++) {
-        seen += h->b[i];
-        if (seen >= want)
-            return exp((i + 0.5) * LOG_STEP) / 1000.0; /* the bucket's middle, in us */
-    }
-    return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-double bench_median(const double *v, int n)
-{
-    double s[BENCH_MAX_ROUNDS];
-
-    if (n <= 0)
-        return 0;
-    if (n > BENCH_MAX_ROUNDS)
-        n = BENCH_MAX_ROUNDS;
-    memcpy(s, v, (size_t)n * sizeof(*s));
-    qsort(s, (size_t)n, sizeof(*s), cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
+/*
+ * Workers wait at the gate until every thread of the round exists, so that
+ * a thread that could not be started is reported, not waited for at the
+ * barrier forever.
+ */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t opened;
+    int state;                 /* 0 closed, 1 open, -1 round called off */
+} GATE;
 
 typedef struct worker {
     pthread_t tid;
     int index;
     bench_op_fn *op;
     void *arg;
+    GATE *gate;
     pthread_barrier_t *ready;
     uint64_t *start, duration_ns;
     uint64_t ops, end;
@@ -98,7 +51,14 @@ static void *worker_main(void *p)
 {
     WORKER *w = p;
     uint64_t deadline, t0, t1;
+    int state;
 
+    pthread_mutex_lock(&w->gate->lock);
+    while ((state = w->gate->state) == 0)
+        pthread_cond_wait(&w->gate->opened, &w->gate->lock);
+    pthread_mutex_unlock(&w->gate->lock);
+    if (state < 0)
+        return NULL;
     for (int i = 0; i < WARMUP_OPS && !w->failed; i++)
         w->failed = !w->op(w->arg, w->index);
     /* Everyone starts together; thread 0 sets the common start time. */
@@ -126,8 +86,9 @@ int bench_measure(bench_op_fn *op, void *arg, int threads, double seconds, BENCH
 {
     WORKER *w = calloc((size_t)threads, sizeof(*w));
     pthread_barrier_t ready;
+    GATE gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
     uint64_t start = 0, end = 0, ops = 0;
-    int failed = 0;
+    int failed = 0, started = 0;
 
     if (w == NULL || res->nrounds >= BENCH_MAX_ROUNDS
         || (res->hist == NULL && (res->hist = calloc(1, sizeof(*res->hist))) == NULL)) {
@@ -136,16 +97,22 @@ int bench_measure(bench_op_fn *op, void *arg, int threads, double seconds, BENCH
         return 0;
     }
     pthread_barrier_init(&ready, NULL, (unsigned)threads);
-    for (int i = 0; i < threads; i++) {
-        w[i] = (WORKER){ .index = i, .op = op, .arg = arg, .ready = &ready, .start = &start,
-                         .duration_ns = (uint64_t)(seconds * 1e9) };
-        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
-            /* The barrier would wait forever for the missing thread. */
-            fprintf(stderr, "tk-bench: cannot start thread %d\n", i);
-            exit(1);
+    for (; started < threads; started++) {
+        WORKER *x = &w[started];
+
+        *x = (WORKER){ .index = started, .op = op, .arg = arg, .gate = &gate, .ready = &ready,
+                       .start = &start, .duration_ns = (uint64_t)(seconds * 1e9) };
+        if (pthread_create(&x->tid, NULL, worker_main, x) != 0) {
+            fprintf(stderr, "tk-bench: cannot start thread %d\n", started);
+            failed = 1;
+            break;
         }
     }
-    for (int i = 0; i < threads; i++) {
+    pthread_mutex_lock(&gate.lock);
+    gate.state = failed ? -1 : 1;
+    pthread_cond_broadcast(&gate.opened);
+    pthread_mutex_unlock(&gate.lock);
+    for (int i = 0; i < started; i++) {
         pthread_join(w[i].tid, NULL);
         failed |= w[i].failed;
         ops += w[i].ops;
