@@ -28,7 +28,7 @@ static const char *const keygen_type[BK_NKEYS] = { "rsa:2048", "EC:prime256v1" }
 char *bench_read_file(const char *path)
 {
     FILE *f = fopen(path, "r");
-    char buf[256];
+    char buf[256], *copy;
     size_t n;
 
     if (f == NULL)
@@ -38,7 +38,9 @@ char *bench_read_file(const char *path)
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
-    return n > 0 ? strdup(buf) : NULL;
+    copy = n > 0 ? strdup(buf) : NULL;
+    OPENSSL_cleanse(buf, sizeof(buf)); /* it may be a PIN */
+    return copy;
 }
 
 int bench_spawn(const char *const argv[], const char *env_name, const char *env_value,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -20,6 +21,7 @@
 
 typedef struct bench_tls {
     SSL_CTX *client, *server;
+    EVP_PKEY *own_key;        /* the client's key when made here, else NULL */
 } BENCH_TLS;
 
 static EVP_PKEY *ca_key;
@@ -96,6 +98,30 @@ static SSL_CTX *ctx_with_key(OSSL_LIB_CTX *lc, int server, EVP_PKEY *key, EVP_PK
     return ctx;
 }
 
+/*
+ * The software key again, made in lc by lc's default provider: a key from
+ * another library context is exported into lc's provider on use (cached
+ * after the first, behind a lock), a cost no real client pays.
+ */
+static EVP_PKEY *soft_key_in(OSSL_LIB_CTX *lc, EVP_PKEY *soft)
+{
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_PKEY *out = NULL;
+
+    if (EVP_PKEY_todata(soft, EVP_PKEY_KEYPAIR, &params)
+        && (pctx = EVP_PKEY_CTX_new_from_name(lc, EVP_PKEY_get0_type_name(soft),
+                                              "provider=default")) != NULL
+        && EVP_PKEY_fromdata_init(pctx) > 0
+        && EVP_PKEY_fromdata(pctx, &out, EVP_PKEY_KEYPAIR, params) <= 0)
+        out = NULL;
+    if (out == NULL)
+        bench_ossl_errors("copying the software key into tokenkey's library context");
+    OSSL_PARAM_free(params);
+    EVP_PKEY_CTX_free(pctx);
+    return out;
+}
+
 int bench_tls_setup(BENCH_ENV *env)
 {
     EVP_PKEY *server_key;
@@ -116,6 +142,7 @@ int bench_tls_setup(BENCH_ENV *env)
 
             if (t == NULL)
                 return 0;
+            env->tls[k][i] = t; /* bench_tls_free frees it from here on */
             t->server = server_ctx;
             /*
              * The third client has a software key in tokenkey's library
@@ -123,10 +150,12 @@ int bench_tls_setup(BENCH_ENV *env)
              * handshake (its decoders and key managers take part in
              * decoding the server's certificate).
              */
+            if (i == 2 && (t->own_key = soft_key_in(env->tk_lc, soft)) == NULL)
+                return 0;
             t->client = i == 0
                 ? ctx_with_key(env->tk_lc, 0, env->evp[k][V_TK_URI].pkey, env->pub[k], "token client")
-                : ctx_with_key(i == 1 ? env->sw_lc : env->tk_lc, 0, soft, soft, "software client");
-            env->tls[k][i] = t;
+                : i == 1 ? ctx_with_key(env->sw_lc, 0, soft, soft, "software client")
+                : ctx_with_key(env->tk_lc, 0, t->own_key, t->own_key, "software client");
             env->op[k][V_TLS_TOKEN + i] = bench_tls_handshake_op;
             env->arg[k][V_TLS_TOKEN + i] = t;
             if (t->client == NULL || !bench_tls_handshake_op(t, 0)) {
@@ -145,8 +174,10 @@ void bench_tls_free(BENCH_ENV *env)
         for (int i = 0; i < 3; i++) {
             BENCH_TLS *t = env->tls[k][i];
 
-            if (t != NULL)
+            if (t != NULL) {
                 SSL_CTX_free(t->client);
+                EVP_PKEY_free(t->own_key);
+            }
             free(t);
             env->tls[k][i] = NULL;
         }
