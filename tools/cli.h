@@ -216,6 +216,12 @@ const char *tk_cli_client_provider_module(const char **origin);
  */
 const char *tk_cli_client_without_default(const char **default_section);
 
+/*
+ * The client's OpenSSL configuration file when it activates tokenkey
+ * before "default" (or "fips"), NULL otherwise. After tk_cli_client_config.
+ */
+const char *tk_cli_client_tokenkey_first(void);
+
 /* ---- part B: inspect and doctor (cmd_inspect.c, inspect_*.c, cmd_doctor.c, doctor_*.c) ---- */
 
 #include <openssl/x509.h>

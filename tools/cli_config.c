@@ -32,6 +32,7 @@ static char client_section[PATH_MAX + 300];    /* "section [s] of '/path'", if t
 static char *client_provider_module;           /* the section's 'module' (OpenSSL's own key) */
 static char client_no_default[PATH_MAX + 1];   /* the file, when it activates no default provider */
 static char client_default_section[256];       /* its section for default, not activated */
+static char client_tokenkey_first[PATH_MAX + 1]; /* the file, when it activates tokenkey before default */
 static enum { UNREAD, READ, FAILED } client_config_state;
 
 static const char *after_dot(const char *name)
@@ -71,11 +72,18 @@ static int is_module(const char *entry, const char *module)
  * exchange. OpenSSL 3.0 activates a section that has an 'activate' key
  * (after any "x." prefix), whatever its value. A section for default
  * that is there but not activated is kept, for the hint.
+ *
+ * It activates them in the section's order, and an unqualified fetch
+ * ("EC", "RSA", "ECDSA") then goes to the first that has the name: with
+ * tokenkey before the software provider, to tokenkey (docs/provider.md,
+ * "default first"). *tokenkey_first says so.
  */
-static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *providers)
+static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *providers,
+                                int *tokenkey_first)
 {
     int any = 0, software = 0;
 
+    *tokenkey_first = 0;
     for (int i = 0; i < sk_CONF_VALUE_num(providers); i++) {
         const CONF_VALUE *v = sk_CONF_VALUE_value(providers, i);
         const char *identity = section_value(conf, v->value, "identity", 1);
@@ -87,8 +95,10 @@ static int activates_no_default(const CONF *conf, STACK_OF(CONF_VALUE) *provider
             continue;
         }
         any = 1;
+        *tokenkey_first |= !software && strcmp(name, "tokenkey") == 0;
         software |= strcmp(name, "default") == 0 || strcmp(name, "fips") == 0;
     }
+    *tokenkey_first &= software;
     return any && !software;
 }
 
@@ -96,6 +106,7 @@ static const char *tokenkey_section(const CONF *conf, const char *path)
 {
     STACK_OF(CONF_VALUE) *init, *providers = NULL;
     const char *init_name;
+    int tokenkey_first;
 
     init_name = NCONF_get_string(conf, NULL, "openssl_conf");
     init = init_name != NULL ? NCONF_get_section(conf, init_name) : NULL;
@@ -105,8 +116,10 @@ static const char *tokenkey_section(const CONF *conf, const char *path)
         if (is_module(v->name, "providers"))
             providers = NCONF_get_section(conf, v->value);
     }
-    if (activates_no_default(conf, providers))
+    if (activates_no_default(conf, providers, &tokenkey_first))
         snprintf(client_no_default, sizeof(client_no_default), "%s", path);
+    if (tokenkey_first)
+        snprintf(client_tokenkey_first, sizeof(client_tokenkey_first), "%s", path);
     for (int i = 0; i < sk_CONF_VALUE_num(providers); i++) {
         const CONF_VALUE *v = sk_CONF_VALUE_value(providers, i);
         const char *identity = section_value(conf, v->value, "identity", 1);
@@ -202,6 +215,11 @@ const char *tk_cli_client_without_default(const char **default_section)
 {
     *default_section = client_default_section[0] != '\0' ? client_default_section : NULL;
     return client_no_default[0] != '\0' ? client_no_default : NULL;
+}
+
+const char *tk_cli_client_tokenkey_first(void)
+{
+    return client_tokenkey_first[0] != '\0' ? client_tokenkey_first : NULL;
 }
 
 const char *tk_cli_client_provider_module(const char **origin)

@@ -46,7 +46,7 @@ static TK_DOCTOR_STATUS fail(TK_DOCTOR *d, const char *check, const char *hint, 
  */
 static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
 {
-    const char *origin, *module, *no_default, *default_section;
+    const char *origin, *module, *no_default, *default_section, *tokenkey_first;
     char path[4200], why[1200], msg[5600], hint[PATH_MAX + 600], fix[600];
 
     if (tk_cli_client_config(d->cli) == NULL)
@@ -81,6 +81,14 @@ static TK_DOCTOR_STATUS check_provider(TK_DOCTOR *d)
                                 "no software algorithms, and tokenkey refuses to log in: %s", path,
                                 no_default, fix);
     }
+    /* A warning too: a client that loads its providers itself decides the order. */
+    if ((tokenkey_first = tk_cli_client_tokenkey_first()) != NULL)
+        return tk_doctor_report(d, "provider", TK_DOCTOR_WARN, "'%s' loads, but '%s' activates "
+                                "tokenkey before default: OpenSSL then gives tokenkey what asks "
+                                "for \"EC\", \"RSA\" or \"ECDSA\" by name, which breaks TLS with "
+                                "the P-256, P-384 and P-521 groups and checking certificates signed "
+                                "with SHA-3: list default first in its providers section, as "
+                                "tokenkey kafka-config writes", path, tokenkey_first);
     if (module != NULL)
         return tk_doctor_report(d, "provider", TK_DOCTOR_OK, "'%s' loads ('module' in %s)", path,
                                 origin);

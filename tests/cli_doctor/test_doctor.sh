@@ -170,6 +170,16 @@ tk_line "provider: no default provider: warned" "warn  provider: '$TK_PROVIDER_D
 grep -v '^activate = 1$' "$D/goodmod.cnf" | sed 's/^\[tk\]$/[tk]\nactivate = 1/' > "$D/deb.cnf"
 OPENSSL_CONF="$D/deb.cnf" doctor 0 "provider: default declared, not activated" --key good
 tk_has "provider: default declared, not activated: the fix" "add 'activate = 1' to its [def]" "$D/out"
+# tokenkey activated before default: OpenSSL's unqualified fetches reach it first.
+sed 's/^default = def$/tokenkey = tk/; t; s/^tokenkey = tk$/default = def/' "$D/goodmod.cnf" > "$D/tkfirst.cnf"
+tk_if "provider: tokenkey first: the file lists tokenkey first" \
+    "$(grep -m1 -x 'tokenkey = tk\|default = def' "$D/tkfirst.cnf")" = "tokenkey = tk"
+OPENSSL_CONF="$D/tkfirst.cnf" doctor 0 "provider: tokenkey first" --key good
+tk_line "provider: tokenkey first: warned" "warn  provider: '$TK_PROVIDER_DIR/tokenkey.so' loads, but '$D/tkfirst.cnf' activates tokenkey before default: OpenSSL then gives tokenkey what asks for \"EC\", \"RSA\" or \"ECDSA\" by name, which breaks TLS with the P-256, P-384 and P-521 groups and checking certificates signed with SHA-3: list default first in its providers section, as tokenkey kafka-config writes" "$D/out"
+# ... but not when default is not activated there (the client loads it, and the order, itself).
+grep -v '^activate = 1$' "$D/tkfirst.cnf" | sed 's/^\[tk\]$/[tk]\nactivate = 1/' > "$D/tkfirst-noact.cnf"
+OPENSSL_CONF="$D/tkfirst-noact.cnf" doctor 0 "provider: tokenkey first, default not activated" --key good
+tk_hasnt "provider: tokenkey first, default not activated: no order warning" "before default" "$D/out"
 # OpenSSL 3.0 reads 'x.activate' as 'activate' too (here: default's).
 sed '0,/^activate = 1$/s//x.activate = 1/' "$D/goodmod.cnf" > "$D/xact.cnf"
 OPENSSL_CONF="$D/xact.cnf" doctor 0 "provider: x.activate" --key good
