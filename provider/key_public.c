@@ -201,6 +201,11 @@ static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
 
     if (rv != CKR_OK)
         return rv;
+    /*
+     * A certificate that does not parse is only not this key's: its
+     * decoding errors must not stay queued when the key loads anyway.
+     */
+    ERR_set_mark();
     p = der;
     x = d2i_X509(NULL, &p, (long)len);
     if (x != NULL
@@ -219,6 +224,7 @@ static CK_RV read_from_cert(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE cert)
             ok = strcmp(OBJ_nid2sn(nid), k->group) == 0 && set_point(k, key, keylen, 0);
         }
     }
+    ERR_pop_to_mark();
     X509_free(x);
     OPENSSL_free(der);
     return ok ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;

@@ -77,8 +77,8 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
     return rv;
 }
 
-CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
-                       size_t len, const char *label, const char *idhex)
+static CK_RV import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                         size_t len, size_t value_len, const char *label, const char *idhex)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_CERTIFICATE_TYPE ctype = CKC_X_509;
@@ -96,7 +96,7 @@ CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsi
         { CKA_LABEL, (void *)label, strlen(label) },
         { CKA_ID, id, idlen },
         { CKA_SUBJECT, subject, sublen > 0 ? (CK_ULONG)sublen : 0 },
-        { CKA_VALUE, (void *)der, len },
+        { CKA_VALUE, (void *)der, value_len },
     };
     CK_OBJECT_HANDLE h;
     TK_P11_SESSION s;
@@ -109,6 +109,18 @@ CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsi
     X509_free(x);
     OPENSSL_free(subject);
     return rv;
+}
+
+CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                       size_t len, const char *label, const char *idhex)
+{
+    return import_cert(t, pin, der, len, len, label, idhex);
+}
+
+CK_RV tkst_import_cert_cut(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                           size_t len, const char *label, const char *idhex)
+{
+    return import_cert(t, pin, der, len, len / 2, label, idhex);
 }
 
 CK_RV tkst_make_data(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *label,

@@ -275,8 +275,10 @@ static void test_key_read_in_one_batch(void **state)
 /*
  * An EC private key carries no CKA_EC_POINT, and here its public key
  * object is gone too: the public half comes from the certificate stored
- * with the same CKA_ID. The objects are made and removed here, so the
- * listings of the other tests do not see them.
+ * with the same CKA_ID. A damaged certificate with that CKA_ID too is only
+ * not the key's: the key loads, and its decoding errors are not left on
+ * the error queue. The objects are made and removed here, so the listings
+ * of the other tests do not see them.
  */
 static void test_public_half_from_certificate(void **state)
 {
@@ -293,6 +295,8 @@ static void test_public_half_from_certificate(void **state)
     assert_non_null(cert = st_cert(pub, "loader client c", ca_key, NULL));
     assert_true((len = i2d_X509(cert, &der)) > 0);
     assert_int_equal(tkst_import_cert(env.t, &env.pin, der, (size_t)len, "ld-c", "03"), CKR_OK);
+    assert_int_equal(tkst_import_cert_cut(env.t, &env.pin, der, (size_t)len, "ld-c-cut", "03"),
+                     CKR_OK);
     assert_int_equal(tkst_delete(env.t, &env.pin, CKO_PUBLIC_KEY, "ld-c"), CKR_OK);
 
     assert_int_equal(load_all(env.libctx, uri, OSSL_STORE_INFO_PKEY, NULL, &l), 1);
@@ -301,9 +305,12 @@ static void test_public_half_from_certificate(void **state)
 
         fail_msg("%d keys, %d failed loads:\n%s", l.pkeys, l.failed_loads, errors);
     }
+    if (ERR_peek_error() != 0)
+        fail_msg("the key loaded, with errors left queued:\n%s", st_errors());
     assert_int_equal(EVP_PKEY_eq(l.pkey, X509_get0_pubkey(cert)), 1);
     assert_int_equal(EVP_PKEY_eq(l.pkey, pub), 1);
     loaded_free(&l);
+    assert_int_equal(tkst_delete(env.t, &env.pin, CKO_CERTIFICATE, "ld-c-cut"), CKR_OK);
 
     /*
      * Asked for a public key (openssl pkey -pubin), with no public key
