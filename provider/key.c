@@ -482,6 +482,8 @@ typedef struct {
     CK_ULONG outlen; /* what the module wrote there */
     int decrypt;
     TK_P11_PIN_GETTER pin;
+    CK_OBJECT_HANDLE used;   /* the object the last try signed with, */
+    unsigned long used_gen;  /* in this token generation */
 } PRIVATE_OP;
 
 static CK_RV private_op(TK_P11_SESSION *s, void *arg)
@@ -493,6 +495,8 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
 
     if (rv != CKR_OK)
         return rv;
+    op->used = h;
+    op->used_gen = s->generation;
     /* A module may have written a length on a failed try before this one (a session lost). */
     op->outlen = op->cap;
     if (op->decrypt)
@@ -500,10 +504,30 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
     return tk_p11_sign(s, op->mech, h, op->in, op->inlen, op->out, &op->outlen, ctx_pin);
 }
 
+/*
+ * Forget the object a private operation found gone (same token generation:
+ * destroyed behind us), so that the next try finds the key again and copies
+ * it again. Only while it is still the one kept: another thread that met
+ * the same failure may have replaced it already, and forgetting that new
+ * copy would leave it in the anchor session, unused, until the token's next
+ * generation.
+ */
+static void forget_gone_object(TK_KEY *k, CK_OBJECT_HANDLE used, unsigned long gen)
+{
+    tk_fork_lock_acquire(&k->lock);
+    if ((k->copy_gen == gen && k->copy == used) || (k->handle_gen == gen && k->handle == used)) {
+        __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+    }
+    tk_fork_lock_release(&k->lock);
+}
+
 static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                             unsigned char *out, size_t *outlen, int decrypt)
 {
-    PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, 0, decrypt, tk_pin_getter(&k->pin) };
+    PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, 0, decrypt, tk_pin_getter(&k->pin),
+                      CK_INVALID_HANDLE, 0 };
     CK_RV rv;
 
     if (!tk_key_has_private(k))
@@ -512,11 +536,8 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     /* The object or its copy was removed behind us (same token generation): look again once. */
     if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
-        tk_fork_lock_acquire(&k->lock);
-        __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        tk_fork_lock_release(&k->lock);
+        if (op.used != CK_INVALID_HANDLE) /* else it was the search that met a vanished object */
+            forget_gone_object(k, op.used, op.used_gen);
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     }
     if (rv == CKR_OK)
