@@ -218,6 +218,7 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     TK_KEYREF_RESULT r;
     TK_URI *uri = NULL;
     char why[256];
+    int key_after;
 
     if (*key == NULL || tk_uri_is_pkcs11(*key) || strchr(*key, '/') == NULL)
         return 1;
@@ -227,6 +228,7 @@ static int key_file_uri(TK_CLI *cli, const char **key)
                                     "file, a key label or a pkcs11: URI", *key);
     }
     r = tk_keyref_read_pem(in, &der, &len, &kind, why, sizeof(why));
+    key_after = r == TK_KEYREF_OK && tk_keyref_key_follows(in);
     BIO_free(in);
     if (r == TK_KEYREF_OK)
         r = tk_keyref_from_der(der, len, kind, &uri, why, sizeof(why));
@@ -237,6 +239,15 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     if (r == TK_KEYREF_BAD) { /* a PIN in it included (tk_keyref_from_der) */
         tk_uri_free(uri);
         return tk_cli_error(cli, 0, "key reference '%s': %s", *key, why);
+    }
+    if (key_after) {
+        tk_uri_free(uri);
+        return tk_cli_error(cli, 0, "key reference '%s' is followed by another key in the same "
+                                    "file: a client reading it with PEM_read_bio_PrivateKey "
+                                    "(librdkafka's ssl.key.location) takes that key instead, "
+                                    "without a word, whenever the token cannot be used; keep the "
+                                    "key reference alone in its file (tokenkey export writes "
+                                    "one)", *key);
     }
     snprintf(why, sizeof(why), "key reference '%s'", *key);
     if (!key_type_ok(cli, why, uri)) {

@@ -37,7 +37,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
-#include <openssl/pem.h>
 
 #include "algorithms.h"
 #include "debug.h"
@@ -126,13 +125,6 @@ static int load_key(TK_DECODER_CTX *dctx, const unsigned char *der, size_t len,
 
 /* ---- step 1: PEM to DER, our labels only ---- */
 
-/* Whether a PEM label announces a key: a private key, or a reference to one. */
-static int is_key_label(const char *name)
-{
-    return strstr(name, "PRIVATE KEY") != NULL || strcmp(name, TK_KEYREF_PEM_LABEL) == 0
-           || strcmp(name, TK_KEYREF_P11PROV_PEM_LABEL) == 0;
-}
-
 /* Everything left in the input, read and dropped. */
 static void drain(BIO *in)
 {
@@ -142,30 +134,6 @@ static void drain(BIO *in)
     while (BIO_read_ex(in, buf, sizeof(buf), &n) && n > 0)
         continue;
     OPENSSL_cleanse(buf, sizeof(buf)); /* another block may carry a pin-value */
-}
-
-/*
- * One more PEM block of in: 1 and whether it is a key, 0 at the end of the
- * input, -1 for a block that does not parse (it may be a key).
- */
-static int next_block(BIO *in, int *key)
-{
-    char *name = NULL, *header = NULL;
-    unsigned char *data = NULL;
-    long len = 0;
-    int r;
-
-    ERR_set_mark();
-    if (PEM_read_bio(in, &name, &header, &data, &len) > 0)
-        r = 1;
-    else
-        r = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE ? 0 : -1;
-    ERR_pop_to_mark();
-    *key = r == 1 && is_key_label(name);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0); /* a key reference may carry a pin-value */
-    return r;
 }
 
 /*
@@ -182,11 +150,9 @@ static int next_block(BIO *in, int *key)
 static void skip_keys_after(BIO *in)
 {
     long start = BIO_tell(in);
-    int r = -1, key = 0;
 
-    while (start >= 0 && (r = next_block(in, &key)) == 1 && !key)
-        continue;
-    if (start < 0 || r != 0 || BIO_seek(in, start) < 0 || BIO_tell(in) != start)
+    if (start < 0 || tk_keyref_key_follows(in) || BIO_seek(in, start) < 0
+        || BIO_tell(in) != start)
         drain(in);
 }
 

@@ -11,7 +11,9 @@
 
 #include <openssl/asn1t.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "errors.h"
 #include "keyref.h"
@@ -379,4 +381,45 @@ BIO *tk_store_core_bio(TK_PROVCTX *ctx, OSSL_CORE_BIO *cbio)
     if (b == NULL)
         TK_RAISE(ctx, TK_R_OPERATION_FAILED, "cannot use the application's BIO");
     return b;
+}
+
+/* Whether a PEM label announces a key: a private key, or a reference to one. */
+static int is_key_label(const char *name)
+{
+    return strstr(name, "PRIVATE KEY") != NULL || strcmp(name, TK_KEYREF_PEM_LABEL) == 0
+           || strcmp(name, TK_KEYREF_P11PROV_PEM_LABEL) == 0;
+}
+
+/*
+ * One more PEM block of in: 1 and whether it is a key, 0 at the end of the
+ * input, -1 for a block that does not parse (it may be a key).
+ */
+static int next_block(BIO *in, int *key)
+{
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long len = 0;
+    int r;
+
+    ERR_set_mark();
+    if (PEM_read_bio(in, &name, &header, &data, &len) > 0)
+        r = 1;
+    else
+        r = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE ? 0 : -1;
+    ERR_pop_to_mark();
+    *key = r == 1 && is_key_label(name);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0); /* a key reference may carry a pin-value */
+    return r;
+}
+
+
+int tk_keyref_key_follows(BIO *in)
+{
+    int r, key = 0;
+
+    while ((r = next_block(in, &key)) == 1 && !key)
+        continue;
+    return r != 0;
 }

@@ -65,6 +65,17 @@ TK_KEYREF_RESULT tk_keyref_from_der(const unsigned char *der, size_t len, TK_KEY
 TK_KEYREF_RESULT tk_keyref_read_pem(BIO *in, unsigned char **der, size_t *len,
                                     TK_KEYREF_KIND *kind, char *why, size_t whylen);
 
+/*
+ * Whether the rest of in holds another key (a PEM block labelled as a
+ * private key or a key reference) or a block that does not parse (it may
+ * be one): 1, else 0 (only other blocks, certificates say, then the end).
+ * Reads in as far as it looks. A key after a key reference is a hazard:
+ * OpenSSL 3.0's PEM_read_bio_PrivateKey, when the reference fails, reads
+ * the file again with its legacy reader, which skips our block and takes
+ * that key, silently (docs/provider.md, "Key reference files").
+ */
+int tk_keyref_key_follows(BIO *in);
+
 /* The DER of a tokenkey key reference to uri (OPENSSL_free it); 0 on failure. */
 int tk_keyref_to_der(const char *uri, unsigned char **der, size_t *len);
 

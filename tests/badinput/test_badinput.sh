@@ -132,7 +132,11 @@ run_setup "ref: type=cert PEM" ref_pem "$D/certtype.der" "$REFS/cert-type.pem"
     ref_pem "$D/trailing.der" "$REFS/trailing.pem" &&
     # A broken or dangling reference with a good one after it: never the second.
     cat "$REFS/missing-key.pem" "$REFS/ec.pem" > "$REFS/missing-then-good.pem" &&
-    cat "$REFS/corrupt-base64.pem" "$REFS/ec.pem" > "$REFS/corrupt-then-good.pem"
+    cat "$REFS/corrupt-base64.pem" "$REFS/ec.pem" > "$REFS/corrupt-then-good.pem" &&
+    # A software key after a reference, which OpenSSL's legacy PEM reader would take.
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$D/software.pem" &&
+    cat "$REFS/ec.pem" "$D/software.pem" > "$REFS/ec-then-software.pem" &&
+    cat "$REFS/missing-key.pem" "$D/software.pem" > "$REFS/missing-then-software.pem"
 } || setup_fail "broken key references"
 
 # PIN sources.
