@@ -186,6 +186,20 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
         return 0;
     }
     /*
+     * Asked for a public key or parameters alone (PEM_read_bio_PUBKEY):
+     * step 2 takes no such request (tk_dec_key_does_selection), so loading
+     * the key would only log in to the token, maybe prompt for the PIN,
+     * and end in OpenSSL's bare "unsupported". Say so before any of that.
+     */
+    if (selection != 0 && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0) {
+        TK_RAISE(dctx->provctx, TK_R_BAD_KEY_REFERENCE, "a key reference names a private key, "
+                 "and a public key alone was asked for: write the public key once with "
+                 "'openssl pkey -in FILE -pubout', or name the key's URI with type=public");
+        OPENSSL_clear_free(der, len);
+        BIO_free(in);
+        return 0;
+    }
+    /*
      * Find the key here already, where the label is known (it must agree
      * with the description): the file: OSSL_STORE loader drops the errors
      * of the decoders it runs on our DER, so a URI that names no key must

@@ -586,6 +586,37 @@ static void test_no_key(void **state)
     free(uri);
 }
 
+/*
+ * A key reference read where a public key alone is wanted
+ * (PEM_read_bio_PUBKEY): refused by name before the token is searched
+ * (before, the key was found, with a login, and OpenSSL then said only
+ * "unsupported").
+ */
+static void test_public_key_alone_asked(void **state)
+{
+    char *path = tokenkey_file("pub-asked.pem", RSA_LABEL), *errors;
+    unsigned long searches = tk_p11_stat(TK_FN_C_FindObjectsInit);
+    BIO *in = BIO_new_file(path, "r");
+    EVP_PKEY *key;
+
+    assert_non_null(in);
+    key = PEM_read_bio_PUBKEY_ex(in, NULL, NULL, NULL, env.libctx, NULL);
+    BIO_free(in);
+    errors = st_errors();
+    if (key != NULL)
+        fail_msg("%s read as a public key", path);
+    st_assert_contains(errors, "a key reference names a private key, and a public key alone was "
+                               "asked for: write the public key once with 'openssl pkey -in FILE "
+                               "-pubout', or name the key's URI with type=public");
+    assert_int_equal(tk_p11_stat(TK_FN_C_FindObjectsInit) - searches, 0);
+    free(errors);
+    /* Read as a private key, it is the key. */
+    assert_non_null(key = st_read_key(env.libctx, path));
+    assert_true(tk_p11_stat(TK_FN_C_FindObjectsInit) - searches > 0);
+    EVP_PKEY_free(key);
+    free(path);
+}
+
 static void test_two_keys(void **state)
 {
     char *uri = st_uri(&env, "twin", "private");
@@ -715,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup(test_not_pkcs11_uri, clear_errors),
         cmocka_unit_test_setup(test_no_key, clear_errors),
         cmocka_unit_test_setup(test_two_keys, clear_errors),
+        cmocka_unit_test_setup(test_public_key_alone_asked, clear_errors),
         cmocka_unit_test_setup(test_round_trip_rsa, clear_errors),
         cmocka_unit_test_setup(test_round_trip_ec, clear_errors),
         cmocka_unit_test_setup(test_round_trip_ed25519, clear_errors),
