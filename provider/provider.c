@@ -289,6 +289,22 @@ static int open_module(TK_PROVCTX *ctx, const char *path, TK_P11_MODULE **out)
     return 0;
 }
 
+/*
+ * Whether a library path is the module RFC 7512 section 2.3 calls by name:
+ * its file name without the directory, a "lib" prefix and the suffix
+ * (/usr/lib/softhsm/libsofthsm2.so is "softhsm2").
+ */
+static int module_has_name(const char *path, const char *name)
+{
+    const char *file = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    size_t len = strlen(name);
+
+    if (strncmp(file, "lib", 3) == 0 && strncmp(file + 3, name, len) == 0
+        && (file[3 + len] == '\0' || file[3 + len] == '.'))
+        return 1;
+    return strncmp(file, name, len) == 0 && (file[len] == '\0' || file[len] == '.');
+}
+
 int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
 {
     const char *path = uri != NULL && uri->module_path != NULL ? uri->module_path : ctx->cfg.module;
@@ -301,6 +317,14 @@ int tk_provctx_module(TK_PROVCTX *ctx, const TK_URI *uri, TK_P11_MODULE **out)
                  uri != NULL && uri->module_name != NULL
                      ? "module-name= is not resolved by tokenkey: use module-path="
                      : "no module");
+        return 0;
+    }
+    /* A URI that names another module must not be looked up in this one: another key, silently. */
+    if (uri != NULL && uri->module_name != NULL && uri->module_path == NULL
+        && !module_has_name(path, uri->module_name)) {
+        TK_RAISE(ctx, TK_R_BAD_URI, "the URI names the PKCS#11 module '%s' (module-name=), but "
+                 "tokenkey uses '%s': name that one (or drop module-name=), or set pkcs11-module "
+                 "to the module the URI means", uri->module_name, path);
         return 0;
     }
     tk_fork_lock_acquire(&ctx->lock);

@@ -225,10 +225,11 @@ while IFS= read -r line || [ -n "$line" ]; do
     rest=$(printf '%s' "$rest" | sed 's/^[^|]*| *//')
     want_text=$(printf '%s' "$rest" | sed 's/ *| .*//')
     cmd=$(printf '%s' "$rest" | sed 's/^[^|]*| *//')
-    # The expected text may name the case's files: expand only these.
+    # The expected text may name the case's files: expand only these
+    # ($TOKENKEY_MODULE before $TOKEN, which is a prefix of it).
     want_text=$(printf '%s' "$want_text" | sed -e "s|\$REFS|$REFS|g" -e "s|\$PINS|$PINS|g" \
-        -e "s|\$CERTS|$CERTS|g" -e "s|\$TOKEN|$TOKEN|g" -e "s|\$EC|$EC|g" \
-        -e "s|\$TOKENKEY_MODULE|$TOKENKEY_MODULE|g")
+        -e "s|\$CERTS|$CERTS|g" -e "s|\$TOKENKEY_MODULE|$TOKENKEY_MODULE|g" \
+        -e "s|\$TOKEN|$TOKEN|g" -e "s|\$EC|$EC|g")
     if [ -n "${TK_BADINPUT_ONLY:-}" ]; then
         case "$name" in *"$TK_BADINPUT_ONLY"*) ;; *) continue ;; esac
     fi
