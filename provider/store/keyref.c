@@ -249,13 +249,35 @@ static TK_KEYREF_KIND kind_of_label(const char *label)
 }
 
 /* Base64 body to bytes; 0 when it is not valid base64 (RFC 7468 section 2). */
+/*
+ * Only base64 text (RFC 4648 alphabet, '=' padding, blanks): OpenSSL's
+ * decoder takes a '-' for the end of the data and reports success, so
+ * what comes after one would be dropped without a word.
+ */
+static int is_base64_text(const char *b64, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)b64[i];
+
+        /* Ranges, not isalnum: the application's locale may count other bytes. */
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+            && c != '+' && c != '/' && c != '=' && c != ' ' && c != '\t')
+            return 0;
+    }
+    return 1;
+}
+
 static int decode_body(const char *b64, size_t b64len, unsigned char **der, size_t *len)
 {
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    EVP_ENCODE_CTX *ctx;
     size_t cap = b64len / 4 * 3 + 3;
-    unsigned char *out = OPENSSL_malloc(cap);
+    unsigned char *out;
     int n1 = 0, n2 = 0, ok;
 
+    if (!is_base64_text(b64, b64len))
+        return 0;
+    ctx = EVP_ENCODE_CTX_new();
+    out = OPENSSL_malloc(cap);
     ok = ctx != NULL && out != NULL;
     if (ok) {
         EVP_DecodeInit(ctx);

@@ -390,9 +390,26 @@ static void test_broken_blocks(void **state)
 static void test_corrupt_base64(void **state)
 {
     char *path = edited("b64.pem", 0, "REFERENCE-----\nM", "REFERENCE-----\n!");
+    char *good = tokenkey_file("good.pem", RSA_LABEL), *text = st_read(good), *end, *spliced;
 
     expect_bad(path, "corrupt base64 in the PEM body");
     free(path);
+    /*
+     * Text after a '-' in the body: OpenSSL's base64 decoder stops at a '-'
+     * and reports success, so the reference before it would be read, and
+     * the rest dropped without a word.
+     */
+    assert_non_null(text);
+    assert_non_null(end = strstr(text, "\n-----END"));
+    assert_non_null(spliced = malloc(strlen(text) + 16));
+    sprintf(spliced, "%.*s-junk%s", (int)(end - text), text, end);
+    path = st_path(&env, "b64-dash.pem");
+    st_write(path, spliced);
+    expect_bad(path, "corrupt base64 in the PEM body");
+    free(path);
+    free(spliced);
+    free(text);
+    free(good);
 }
 
 static void test_wrong_description(void **state)
