@@ -296,8 +296,9 @@ static void cold(const BENCH_REPORT *r)
         printf("\n");
     }
     printf("\nraw = dlopen, C_Initialize, C_GetSlotList + C_GetTokenInfo, C_OpenSession, PIN "
-           "file read, C_Login, C_FindObjects, SHA-256, C_SignInit + C_Sign; tk-* = load tokenkey, load the key, first EVP_DigestSign. Process start "
-           "and OpenSSL's own start with the default provider are not counted.\n\n");
+           "file read, C_Login, C_FindObjects, SHA-256, C_SignInit + C_Sign; tk-* = load "
+           "tokenkey, load the key, first EVP_DigestSign. Process start and OpenSSL's own start "
+           "with the default provider are not counted.\n\n");
 }
 
 static void rss(const BENCH_REPORT *r)

@@ -243,7 +243,8 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     if (key_after) {
         tk_uri_free(uri);
         return tk_cli_error(cli, 0, "key reference '%s' is followed by another key in the same "
-                                    "file: a client reading it with PEM_read_bio_PrivateKey "
+                                    "file (or by a PEM block that does not read, which may be "
+                                    "one): a client reading it with PEM_read_bio_PrivateKey "
                                     "(librdkafka's ssl.key.location) takes that key instead, "
                                     "without a word, whenever the token cannot be used; keep the "
                                     "key reference alone in its file (tokenkey export writes "

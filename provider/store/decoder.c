@@ -193,8 +193,9 @@ static int tk_dec_pem_decode(void *vctx, OSSL_CORE_BIO *cin, int selection,
      */
     if (selection != 0 && (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) == 0) {
         TK_RAISE(dctx->provctx, TK_R_BAD_KEY_REFERENCE, "a key reference names a private key, "
-                 "and a public key alone was asked for: write the public key once with "
-                 "'openssl pkey -in FILE -pubout', or name the key's URI with type=public");
+                 "and only a public key or parameters were asked for: write the public key "
+                 "once with 'openssl pkey -in FILE -pubout', or name the key's URI with "
+                 "type=public");
         OPENSSL_clear_free(der, len);
         BIO_free(in);
         return 0;

@@ -248,7 +248,6 @@ static TK_KEYREF_KIND kind_of_label(const char *label)
     return TK_KEYREF_ANY;
 }
 
-/* Base64 body to bytes; 0 when it is not valid base64 (RFC 7468 section 2). */
 /*
  * Only base64 text (RFC 4648 alphabet, '=' padding, blanks): OpenSSL's
  * decoder takes a '-' for the end of the data and reports success, so
@@ -267,6 +266,7 @@ static int is_base64_text(const char *b64, size_t len)
     return 1;
 }
 
+/* Base64 body to bytes; 0 when it is not valid base64 (RFC 7468 section 2). */
 static int decode_body(const char *b64, size_t b64len, unsigned char **der, size_t *len)
 {
     EVP_ENCODE_CTX *ctx;
@@ -435,7 +435,6 @@ static int next_block(BIO *in, int *key)
     OPENSSL_clear_free(data, len > 0 ? (size_t)len : 0); /* a key reference may carry a pin-value */
     return r;
 }
-
 
 int tk_keyref_key_follows(BIO *in)
 {

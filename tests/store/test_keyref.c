@@ -622,9 +622,10 @@ static void test_public_key_alone_asked(void **state)
     errors = st_errors();
     if (key != NULL)
         fail_msg("%s read as a public key", path);
-    st_assert_contains(errors, "a key reference names a private key, and a public key alone was "
-                               "asked for: write the public key once with 'openssl pkey -in FILE "
-                               "-pubout', or name the key's URI with type=public");
+    st_assert_contains(errors, "a key reference names a private key, and only a public key or "
+                               "parameters were asked for: write the public key once with "
+                               "'openssl pkey -in FILE -pubout', or name the key's URI with "
+                               "type=public");
     assert_int_equal(tk_p11_stat(TK_FN_C_FindObjectsInit) - searches, 0);
     free(errors);
     /* Read as a private key, it is the key. */
