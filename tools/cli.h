@@ -282,6 +282,7 @@ typedef struct tk_doctor {
     EVP_PKEY *pkey;         /* the key, loaded through the provider */
     int pss_only;           /* RSA that signs with PSS only (tk_cli_rsa_pss_only) */
     X509 *cert;             /* its certificate */
+    STACK_OF(X509) *cert_file_certs; /* all of --cert's file, cert first */
     STACK_OF(X509) *chain;  /* the verified chain, leaf first, once verified */
     int n;
     struct {
@@ -354,10 +355,24 @@ int tk_cli_pss_params(EVP_PKEY_CTX *pctx);
 /* CKO_CERTIFICATE objects with the key's CKA_ID (up to max; *count found). */
 CK_RV tk_cli_key_certs(TK_CLI_KEY *k, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
 
+/* What reading a certificate file found (tk_cli_load_certs). */
+typedef enum {
+    TK_CERTS_OK,
+    TK_CERTS_UNREADABLE, /* cannot be opened: errno says why */
+    TK_CERTS_DAMAGED,    /* a PEM block that does not read */
+    TK_CERTS_NONE,       /* no certificate, PEM or DER */
+    TK_CERTS_NO_MEMORY
+} TK_CERTS_RESULT;
+/* Why a damaged certificate is damaged, for messages. */
+#define TK_CERT_DAMAGED_WHY "its PEM block or the DER in it does not read"
+
 /*
- * Certificates from a PEM file (one or more) or a DER file (one). Returns
- * the stack, or NULL after printing why ("what" names the option).
+ * Certificates from a PEM file (one or more) or a DER file (one), as a
+ * client loads its certificate file: on OK, *certs is the stack (in file
+ * order); on DAMAGED, *damaged is the damaged one's place (from 1).
  */
+TK_CERTS_RESULT tk_cli_load_certs(const char *path, STACK_OF(X509) **certs, int *damaged);
+/* The same, or NULL after printing why ("what" names the option). */
 STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path);
 /*
  * Every PEM certificate in `in` onto sk: how many, or -1 when a block does

@@ -183,41 +183,66 @@ int tk_cli_read_pem_certs(BIO *in, STACK_OF(X509) *sk)
     return n;
 }
 
-STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path)
+TK_CERTS_RESULT tk_cli_load_certs(const char *path, STACK_OF(X509) **out, int *damaged)
 {
     STACK_OF(X509) *certs = sk_X509_new_null();
-    BIO *in = BIO_new_file(path, "rb");
+    BIO *in = certs != NULL ? BIO_new_file(path, "rb") : NULL;
+    TK_CERTS_RESULT r = TK_CERTS_OK;
+    int saved_errno = errno;
     X509 *x;
 
-    if (certs == NULL || in == NULL) {
-        tk_cli_error(cli, 0, "cannot read %s '%s': %s", what, path,
-                     in == NULL ? strerror(errno) : "out of memory");
-        goto bad;
-    }
-    /* PEM first (one or more blocks); a file without any is tried as DER. */
-    if (tk_cli_read_pem_certs(in, certs) < 0) {
-        tk_cli_error(cli, 0, "%s '%s': certificate %d in the file is damaged (its PEM block or "
-                             "the DER in it does not read): fix or replace the file",
-                     what, path, sk_X509_num(certs) + 1);
-        goto bad;
-    }
-    if (sk_X509_num(certs) == 0 && BIO_reset(in) == 0) {
+    *out = NULL;
+    if (certs == NULL) {
+        r = TK_CERTS_NO_MEMORY;
+    } else if (in == NULL) {
+        r = TK_CERTS_UNREADABLE;
+        saved_errno = errno; /* why, for the caller */
+        ERR_clear_error();
+    } else if (tk_cli_read_pem_certs(in, certs) < 0) {
+        /* PEM first (one or more blocks); a file without any is tried as DER. */
+        *damaged = sk_X509_num(certs) + 1;
+        r = TK_CERTS_DAMAGED;
+    } else if (sk_X509_num(certs) == 0 && BIO_reset(in) == 0) {
         ERR_set_mark();
         x = d2i_X509_bio(in, NULL);
         ERR_pop_to_mark();
         if (x != NULL && !sk_X509_push(certs, x))
             X509_free(x);
     }
-    if (sk_X509_num(certs) == 0) {
+    if (r == TK_CERTS_OK && sk_X509_num(certs) == 0)
+        r = TK_CERTS_NONE;
+    BIO_free(in);
+    if (r == TK_CERTS_OK)
+        *out = certs;
+    else
+        sk_X509_pop_free(certs, X509_free);
+    errno = saved_errno;
+    return r;
+}
+
+STACK_OF(X509) *tk_cli_read_certs(TK_CLI *cli, const char *what, const char *path)
+{
+    STACK_OF(X509) *certs;
+    int damaged = 0;
+
+    switch (tk_cli_load_certs(path, &certs, &damaged)) {
+    case TK_CERTS_OK:
+        return certs;
+    case TK_CERTS_NO_MEMORY:
+        tk_cli_error(cli, 0, "cannot read %s '%s': out of memory", what, path);
+        break;
+    case TK_CERTS_UNREADABLE:
+        tk_cli_error(cli, 0, "cannot read %s '%s': %s", what, path, strerror(errno));
+        break;
+    case TK_CERTS_DAMAGED:
+        tk_cli_error(cli, 0, "%s '%s': certificate %d in the file is damaged (" TK_CERT_DAMAGED_WHY
+                             "): fix or replace the file", what, path, damaged);
+        break;
+    case TK_CERTS_NONE:
         tk_cli_error(cli, 0, "%s '%s' holds no certificate: give a PEM or DER X.509 "
                              "certificate file", what, path);
-        goto bad;
+        break;
     }
-    BIO_free(in);
-    return certs;
-bad:
-    BIO_free(in);
-    sk_X509_pop_free(certs, X509_free);
     return NULL;
 }
 

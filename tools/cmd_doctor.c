@@ -430,6 +430,7 @@ end:
     OPENSSL_free(d.key_uri);
     OPENSSL_free(d.key_id);
     sk_X509_pop_free(d.chain, X509_free);
+    sk_X509_pop_free(d.cert_file_certs, X509_free);
     X509_free(d.cert);
     EVP_PKEY_free(d.pkey);
     tk_p11_session_put(&d.session, CKR_OK);

@@ -18,39 +18,38 @@
 #define REISSUE_HINT "make a CSR with this key ('tokenkey csr --key ...'), have the CA sign it, then " \
                      "'tokenkey import-cert'"
 
-static X509 *read_cert_file(const char *path, char *why, size_t cap)
+/*
+ * The --cert file, read once as the client loads it (PEM or DER, every
+ * block: a damaged one fails the client): d->cert_file_certs, and
+ * d->cert its first. 0 with why set when it cannot be used.
+ */
+static int read_cert_file(TK_DOCTOR *d, char *why, size_t cap)
 {
-    BIO *b = BIO_new_file(path, "rb");
-    X509 *x = NULL;
+    int damaged = 0;
 
-    if (b == NULL) {
+    switch (tk_cli_load_certs(d->cert_file, &d->cert_file_certs, &damaged)) {
+    case TK_CERTS_OK:
+        d->cert = sk_X509_value(d->cert_file_certs, 0);
+        if (X509_up_ref(d->cert))
+            return 1;
+        d->cert = NULL;
+        snprintf(why, cap, "out of memory");
+        break;
+    case TK_CERTS_UNREADABLE:
         snprintf(why, cap, "cannot open it");
-        ERR_clear_error();
-        return NULL;
-    }
-    /* PEM or DER, as openssl x509 -inform would take either. */
-    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-    if (x == NULL && BIO_reset(b) == 0)
-        x = d2i_X509_bio(b, NULL);
-    if (x == NULL)
+        break;
+    case TK_CERTS_DAMAGED:
+        snprintf(why, cap, "certificate %d in the file is damaged (" TK_CERT_DAMAGED_WHY "), and "
+                           "the client fails to load such a file", damaged);
+        break;
+    case TK_CERTS_NONE:
         snprintf(why, cap, "not a PEM or DER X.509 certificate");
-    /* The intermediates after it: the client loads the whole file, and fails on a damaged block. */
-    if (x != NULL && BIO_reset(b) == 0) {
-        STACK_OF(X509) *all = sk_X509_new_null();
-        int n = all != NULL ? tk_cli_read_pem_certs(b, all) : 0;
-
-        if (n < 0) {
-            snprintf(why, cap, "certificate %d in the file is damaged (its PEM block or the DER in "
-                               "it does not read), and the client fails to load such a file",
-                     sk_X509_num(all) + 1);
-            X509_free(x);
-            x = NULL;
-        }
-        sk_X509_pop_free(all, X509_free);
+        break;
+    case TK_CERTS_NO_MEMORY:
+        snprintf(why, cap, "out of memory");
+        break;
     }
-    BIO_free(b);
-    ERR_clear_error();
-    return x;
+    return 0;
 }
 
 static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *detail)
@@ -68,7 +67,7 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
 
     tk_cli_hex(id, sizeof(id), d->key_id, d->key_id_len);
     if (d->cert_file != NULL) {
-        if ((d->cert = read_cert_file(d->cert_file, why, sizeof(why))) == NULL) {
+        if (!read_cert_file(d, why, sizeof(why))) {
             snprintf(msg, sizeof(msg), "'%s': %s", d->cert_file, why);
             return cert_fail(d, "pass the client certificate (PEM or DER) with --cert", msg);
         }
@@ -135,17 +134,12 @@ static void presented_intermediates(TK_DOCTOR *d, STACK_OF(X509) *sk)
     CK_ULONG n = 0;
 
     if (d->cert_file != NULL) {
-        STACK_OF(X509) *file = sk_X509_new_null();
+        for (int i = 0; i < sk_X509_num(d->cert_file_certs); i++) {
+            X509 *x = sk_X509_value(d->cert_file_certs, i);
 
-        if (file != NULL)
-            read_pem_certs(d->cert_file, file);
-        for (int i = 0; file != NULL && i < sk_X509_num(file); i++) {
-            X509 *x = sk_X509_value(file, i);
-
-            if (X509_cmp(x, d->cert) == 0 || !sk_X509_push(sk, x))
+            if (X509_cmp(x, d->cert) != 0 && X509_up_ref(x) && !sk_X509_push(sk, x))
                 X509_free(x);
         }
-        sk_X509_free(file);
         return;
     }
     if (tk_cli_find_certs(&d->session, NULL, 0, certs, 32, &n) != CKR_OK)
