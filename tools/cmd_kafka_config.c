@@ -190,6 +190,14 @@ typedef struct {
     int made_dir;         /* --out-dir was made by this run */
 } KAFKA_FILES;
 
+/* The provider for openssl.cnf, and how messages name where it came from. */
+typedef struct {
+    const char *path;
+    char what[PATH_MAX + 400]; /* "--provider-module", "the 'module' in ...," */
+    char from[PATH_MAX + 400]; /* after the path when not found: "", " (from OPENSSL_MODULES)" */
+    char found[4200];          /* the path, when found as a client would find it */
+} PROVIDER_CHOICE;
+
 static int write_configs(TK_CLI *cli, const KAFKA_FILES *f, int force)
 {
     BIO *props = BIO_new(BIO_s_mem()), *cnf = BIO_new(BIO_s_mem());
@@ -360,30 +368,48 @@ static int check_ca_certs(TK_CLI *cli, const char *path, STACK_OF(X509) *cas)
 }
 
 /*
+ * The tokenkey.so written into openssl.cnf when --provider-module is not
+ * given. A renewal (OPENSSL_CONF naming the client's file) keeps the
+ * client's provider. Else the one OpenSSL would load by name: under
+ * OPENSSL_MODULES when that is set (a build tree, or tokenkey installed
+ * elsewhere), the file doctor checks too; else the installed one.
+ */
+static void choose_provider(PROVIDER_CHOICE *p)
+{
+    const char *origin, *module = tk_cli_client_provider_module(&origin);
+    const char *modules_dir = getenv("OPENSSL_MODULES");
+
+    tk_cli_client_provider_path(p->found, sizeof(p->found), module);
+    p->path = p->found;
+    if (module != NULL) {
+        snprintf(p->what, sizeof(p->what), "the 'module' in %s,", origin);
+        snprintf(p->from, sizeof(p->from), " (the 'module' in %s)", origin);
+    } else if (modules_dir != NULL && *modules_dir != '\0') {
+        snprintf(p->what, sizeof(p->what), "tokenkey.so in OPENSSL_MODULES");
+        snprintf(p->from, sizeof(p->from), " (from OPENSSL_MODULES)");
+    } else {
+        p->path = TK_MODULESDIR "/tokenkey.so";
+    }
+}
+
+/*
  * Resolve every path first, so a bad one stops us before the token is
  * touched, and before --out-dir is made.
  */
-static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char *provider,
-                   const char *provider_origin, int force)
+static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir,
+                   const PROVIDER_CHOICE *provider, int force)
 {
-    char *dir, what[PATH_MAX + 400];
+    char *dir;
     const TK_CONFIG *cfg;
     int ok;
 
-    /* Messages name where the provider came from: the option, or the client's openssl.cnf. */
-    if (provider_origin != NULL)
-        snprintf(what, sizeof(what), "the 'module' in %s,", provider_origin);
-    else
-        snprintf(what, sizeof(what), "--provider-module");
-    if (access(provider, R_OK) != 0)
-        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s'%s%s%s not found: install "
+    if (access(provider->path, R_OK) != 0)
+        return tk_cli_error(cli, TK_EXIT_SETUP, "provider module '%s'%s not found: install "
                                                 "tokenkey, or pass --provider-module PATH",
-                            provider, provider_origin != NULL ? " (the 'module' in " : "",
-                            provider_origin != NULL ? provider_origin : "",
-                            provider_origin != NULL ? ")" : "");
+                            provider->path, provider->from);
     /* The path openssl.cnf gets: a bare name is in the current directory, not dlopen's search. */
-    ok = (f->provider = absolute(cli, what, provider, 0)) != NULL
-         && check_provider_module(cli, what, f->provider)
+    ok = (f->provider = absolute(cli, provider->what, provider->path, 0)) != NULL
+         && check_provider_module(cli, provider->what, f->provider)
          && (f->pkcs11 = absolute(cli, "--module", cli->module, 0)) != NULL
          && (cli->pin_file != NULL
                  ? (f->pin_file = absolute(cli, "--pin-file", cli->pin_file, 1)) != NULL
@@ -414,8 +440,8 @@ static int prepare(TK_CLI *cli, KAFKA_FILES *f, const char *out_dir, const char 
 int tk_cmd_kafka_config(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "kafka-config" };
-    const char *ca = NULL, *out_dir = NULL, *provider = NULL, *provider_origin = NULL;
-    char client_provider[4200];
+    const char *ca = NULL, *out_dir = NULL;
+    PROVIDER_CHOICE provider = { .what = "--provider-module" };
     int force = 0, code;
     KAFKA_FILES f = { 0 };
     const TK_CLI_OPTION opts[] = {
@@ -423,8 +449,9 @@ int tk_cmd_kafka_config(int argc, char **argv)
         { "--out-dir", &out_dir, NULL, "directory for the five files (required; made if "
                                        "missing)" },
         { "--bootstrap", &f.bootstrap, NULL, "HOST:PORT[,...] for bootstrap.servers" },
-        { "--provider-module", &provider, NULL, "tokenkey.so for openssl.cnf (default: the "
+        { "--provider-module", &provider.path, NULL, "tokenkey.so for openssl.cnf (default: the "
                                                 "one OPENSSL_CONF's tokenkey section names, else "
+                                                "$OPENSSL_MODULES/tokenkey.so, else "
                                                 TK_MODULESDIR "/tokenkey.so)" },
         { "--force", NULL, &force, "overwrite files that exist" },
         { NULL, NULL, NULL, NULL }
@@ -443,21 +470,15 @@ int tk_cmd_kafka_config(int argc, char **argv)
                                                  "several separated by commas", f.bootstrap);
     if (cli.module == NULL || *cli.module == '\0')
         return tk_cli_error(&cli, TK_EXIT_SETUP, "no PKCS#11 module: " TK_CLI_MODULE_HINT);
-    if (provider == NULL && tk_cli_client_config(&cli) == NULL)
-        return TK_EXIT_SETUP;
-    if (provider == NULL) {
-        /* A renewal (OPENSSL_CONF naming the client's file) keeps the client's provider. */
-        const char *module = tk_cli_client_provider_module(&provider_origin);
-
-        tk_cli_client_provider_path(client_provider, sizeof(client_provider), module);
-        provider = module != NULL ? client_provider : TK_MODULESDIR "/tokenkey.so";
-        if (module == NULL)
-            provider_origin = NULL;
+    if (provider.path == NULL) {
+        if (tk_cli_client_config(&cli) == NULL)
+            return TK_EXIT_SETUP;
+        choose_provider(&provider);
     }
     code = TK_EXIT_FAILURE;
     if ((cas = tk_cli_read_certs(&cli, "--ca", ca)) == NULL || !check_ca_certs(&cli, ca, cas))
         goto end;
-    if ((code = prepare(&cli, &f, out_dir, provider, provider_origin, force)) != TK_EXIT_OK)
+    if ((code = prepare(&cli, &f, out_dir, &provider, force)) != TK_EXIT_OK)
         goto end;
     if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK) {
         f.key_uri = k.uri_text;

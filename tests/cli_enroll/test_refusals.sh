@@ -363,6 +363,23 @@ OPENSSL_CONF="$D/p11mod.cnf" tk_run 3 "kafka-config: the client's provider is a 
     kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
 tk_err "kafka-config: the client's provider is a PKCS#11 module, explained" \
     "tokenkey kafka-config: the 'module' in section [tokenkey_sect] of '$D/p11mod.cnf', '$TOKENKEY_TEST_MODULE' is not an OpenSSL provider (it has no OSSL_provider_init): give the path of tokenkey.so"
+# Without --provider-module or a client's 'module', the tokenkey.so OpenSSL would load by
+# name: under OPENSSL_MODULES when that is set (meson's test environment sets it).
+tk_run 0 "kafka-config: the provider from OPENSSL_MODULES" kafka-config --key a \
+    --ca "$D/refuse-ca.pem" --out-dir "$D/k-modules" --pin-file "$PIN"
+tk_line "kafka-config: openssl.cnf names OPENSSL_MODULES's tokenkey.so" \
+    "module = $OPENSSL_MODULES/tokenkey.so" "$D/k-modules/openssl.cnf"
+mkdir -p "$D/no-modules"
+OPENSSL_MODULES="$D/no-modules" tk_run 3 "kafka-config: no tokenkey.so in OPENSSL_MODULES" \
+    kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
+tk_err "kafka-config: no tokenkey.so in OPENSSL_MODULES, explained" \
+    "tokenkey kafka-config: provider module '$D/no-modules/tokenkey.so' (from OPENSSL_MODULES) not found: install tokenkey, or pass --provider-module PATH"
+cp "$D/a.csr" "$D/no-modules/tokenkey.so"
+OPENSSL_MODULES="$D/no-modules" tk_run 3 "kafka-config: OPENSSL_MODULES's tokenkey.so is no provider" \
+    kafka-config --key a --ca "$D/refuse-ca.pem" --out-dir "$D/k-gone" --pin-file "$PIN"
+tk_has "kafka-config: OPENSSL_MODULES's tokenkey.so is no provider, explained" \
+    "tokenkey kafka-config: tokenkey.so in OPENSSL_MODULES cannot be loaded: $D/no-modules/tokenkey.so: " "$D/err"
+tk_if "kafka-config: refused before --out-dir is made, OPENSSL_MODULES" ! -e "$D/k-gone"
 # A key the tokenkey section holds that nothing reads is named; OpenSSL's own keys, dotted
 # (x.activate) or not (soft_load), are not.
 printf '%s\n' 'openssl_conf = openssl_init' '[openssl_init]' 'providers = provider_sect' \
