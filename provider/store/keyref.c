@@ -161,20 +161,25 @@ TK_KEYREF_RESULT tk_keyref_from_der(const unsigned char *der, size_t len, TK_KEY
                               "(DER SEQUENCE { VisibleString, UTF8String })");
         return TK_KEYREF_BAD;
     }
-    /* Anything after the structure is not ours to ignore (a spliced file?). */
-    if (p != der + len) {
-        snprintf(why, whylen, "%zu bytes of trailing data after the key reference",
-                 (size_t)(der + len - p));
-        keyref_free(ref);
-        return TK_KEYREF_BAD;
-    }
     if (!((kind != TK_KEYREF_P11PROV && same_text(ref->description, TK_KEYREF_DESCRIPTION))
           || (kind != TK_KEYREF_TOKENKEY
               && same_text(ref->description, TK_KEYREF_P11PROV_DESCRIPTION)))) {
+        /* Bare DER of the same shape with another description is someone else's. */
+        if (kind == TK_KEYREF_ANY) {
+            keyref_free(ref);
+            return TK_KEYREF_NOT_OURS;
+        }
         quote(shown, sizeof(shown), ASN1_STRING_get0_data(ref->description),
               (size_t)ASN1_STRING_length(ref->description));
         snprintf(why, whylen, "unknown description \"%s\" (expected \"%s\")", shown,
                  kind == TK_KEYREF_P11PROV ? TK_KEYREF_P11PROV_DESCRIPTION : TK_KEYREF_DESCRIPTION);
+        keyref_free(ref);
+        return TK_KEYREF_BAD;
+    }
+    /* Anything after one of ours is not ours to ignore (a spliced file?). */
+    if (p != der + len) {
+        snprintf(why, whylen, "%zu bytes of trailing data after the key reference",
+                 (size_t)(der + len - p));
         keyref_free(ref);
         return TK_KEYREF_BAD;
     }

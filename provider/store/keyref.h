@@ -49,9 +49,10 @@ typedef enum {
 } TK_KEYREF_RESULT;
 
 /*
- * Parse the DER of a key reference. With kind ANY, input that does not have
- * the KeyReference shape is NOT_OURS; with a PEM label's kind, everything
- * wrong is BAD. On OK, *uri is the parsed URI (tk_uri_free it).
+ * Parse the DER of a key reference. With kind ANY (bare DER), input that
+ * does not have the KeyReference shape, or has it with neither of our
+ * descriptions, is NOT_OURS; with a PEM label's kind, everything wrong is
+ * BAD. On OK, *uri is the parsed URI (tk_uri_free it).
  */
 TK_KEYREF_RESULT tk_keyref_from_der(const unsigned char *der, size_t len, TK_KEYREF_KIND kind,
                                     TK_URI **uri, char *why, size_t whylen);

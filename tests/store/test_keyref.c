@@ -277,6 +277,67 @@ static void test_der_key_reference(void **state)
     free(path);
 }
 
+/* Bare DER (no PEM label) decoded as a private key; NULL on failure. */
+static EVP_PKEY *decode_der(const char *label, const char *desc, const char *uri,
+                            size_t trailing)
+{
+    char *pem = st_keyref_pem(label, desc, uri, trailing), *name = NULL, *header = NULL;
+    BIO *mem = BIO_new_mem_buf(pem, -1);
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    long len = 0;
+    size_t left;
+    EVP_PKEY *key = NULL;
+    OSSL_DECODER_CTX *dctx;
+
+    assert_non_null(mem);
+    assert_int_equal(PEM_read_bio(mem, &name, &header, &der, &len), 1);
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "DER", NULL, NULL, OSSL_KEYMGMT_SELECT_KEYPAIR,
+                                         env.libctx, NULL);
+    assert_non_null(dctx);
+    p = der;
+    left = (size_t)len;
+    if (OSSL_DECODER_from_data(dctx, &p, &left) != 1)
+        key = NULL;
+    OSSL_DECODER_CTX_free(dctx);
+    OPENSSL_free(der);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    BIO_free(mem);
+    free(pem);
+    return key;
+}
+
+/*
+ * Bare DER has no label to say whose it is: the shape of a key reference
+ * with another description is someone else's, left to other decoders (and
+ * OpenSSL's "unsupported" when none takes it); with one of our
+ * descriptions, what is wrong with it is ours to name.
+ */
+static void test_der_not_ours(void **state)
+{
+    char *uri = st_uri(&env, EC_LABEL, "private"), *errors;
+    EVP_PKEY *key;
+
+    ERR_clear_error();
+    key = decode_der("X", "some other provider's reference v2", uri, 0);
+    errors = st_errors();
+    assert_null(key);
+    st_assert_contains(errors, "unsupported");
+    st_assert_not_contains(errors, "malformed key reference file");
+    free(errors);
+    key = decode_der("X", "tokenkey key reference v1", uri, 3);
+    errors = st_errors();
+    assert_null(key);
+    st_assert_contains(errors, "3 bytes of trailing data after the key reference");
+    free(errors);
+    key = decode_der("X", "PKCS#11 Provider URI v1.0", uri, 0);
+    assert_non_null(key);
+    assert_string_equal(provider_of(key), "tokenkey");
+    EVP_PKEY_free(key);
+    free(uri);
+}
+
 /* A regular PKCS#8 key still loads, through the default provider. */
 static void test_pkcs8_still_loads(void **state)
 {
@@ -772,6 +833,7 @@ int main(void)
         cmocka_unit_test_setup(test_text, clear_errors),
         cmocka_unit_test_setup(test_no_pkcs8_form, clear_errors),
         cmocka_unit_test_setup(test_der_key_reference, clear_errors),
+        cmocka_unit_test_setup(test_der_not_ours, clear_errors),
     };
 
     return cmocka_run_group_tests_name("store-keyref", tests, group_setup, group_teardown);
