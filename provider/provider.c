@@ -3,8 +3,10 @@
  * The PKCS#11 module is not loaded here but on first use (tk_provctx_module),
  * so a program that merely loads the provider never touches a token.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,13 +201,41 @@ static void check_module_path(TK_PROVCTX *ctx)
                       strerror(errno));
 }
 
+/*
+ * A client with its own copy of OpenSSL (linked statically, as librdkafka
+ * is inside confluent-kafka-go's default build and the confluent-kafka
+ * wheels) loads tokenkey.so, which brings the system's libcrypto.so.3: two
+ * libcryptos in one process. Each registers its OPENSSL_cleanup with
+ * atexit() when first initialised, and atexit runs the last registered
+ * first. Ours, first initialised here after the client's, was torn down
+ * before the client's cleanup called our teardown, which then freed our
+ * child library context inside it: a crash at exit. So when the core is
+ * not in our libcrypto, ours is initialised without that handler; the
+ * client's exit unloads us with our libcrypto intact, and the process exit
+ * returns the rest. A core in our libcrypto (a dynamically linked client)
+ * changes nothing: it is initialised already, with its handler.
+ */
+static void keep_libcrypto_for_teardown(const OSSL_DISPATCH *in)
+{
+    Dl_info core, ours;
+
+    /* The core's functions live in its libcrypto; dli_fbase names the object. */
+    if (in->function_id == 0 || dladdr((void *)(uintptr_t)in->function, &core) == 0
+        || dladdr((void *)(uintptr_t)&OPENSSL_init_crypto, &ours) == 0)
+        return;
+    if (core.dli_fbase != ours.dli_fbase)
+        OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *get_params = NULL;
     OSSL_FUNC_core_get_libctx_fn *get_libctx = NULL;
-    TK_PROVCTX *ctx = OPENSSL_zalloc(sizeof(*ctx));
+    TK_PROVCTX *ctx;
 
+    keep_libcrypto_for_teardown(in); /* before anything here initialises our libcrypto */
+    ctx = OPENSSL_zalloc(sizeof(*ctx));
     if (ctx == NULL)
         return 0;
     ctx->handle = handle;

@@ -271,6 +271,12 @@ tk_cmd "OPENSSL_CONF: openssl pkey reads key.pem" conf "$K/openssl.cnf" openssl 
 tk_cmd "key.pem's public key is the certificate's" cmp "$D/kafka.pub.pem" "$D/ec.pub.pem"
 tk_cmd "OPENSSL_CONF: librdkafka's loading works" conf "$K/openssl.cnf" "$TK_KAFKA_LOAD" "$K/cert.pem" \
     "$K/key.pem"
+# A client with OpenSSL linked in (confluent-kafka-go, the confluent-kafka wheels): two
+# libcryptos in one process. It used to crash at exit, after the work was done.
+tk_cmd "OPENSSL_CONF: the same with OpenSSL linked into the client" conf "$K/openssl.cnf" \
+    "$TK_KAFKA_LOAD_STATIC" "$K/cert.pem" "$K/key.pem"
+tk_line "OpenSSL linked into the client: the key signed" \
+    "librdkafka's key loading works: certificate, key reference, check, signature" "$D/cmd.out"
 # A directory with a space and a quote: the lines to copy are shell-quoted, and the files work.
 K3="$D/kafka it's"
 tk_run 0 "kafka-config into a path with a space and a quote" kafka-config --key client-ec \
