@@ -76,7 +76,7 @@ static int pin_rejected_before(CK_RV rv)
     return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE;
 }
 
-/* Under t->lock: was this PIN (by hash) rejected since the last good login? */
+/* Under t->lock: was this PIN (by hash) rejected, among the last TK_P11_FAILED_PINS? */
 static int pin_failed_before(struct tk_p11_token *t, const unsigned char hash[32])
 {
     for (int i = 0; i < t->n_failed_pins && i < TK_P11_FAILED_PINS; i++)
@@ -85,15 +85,19 @@ static int pin_failed_before(struct tk_p11_token *t, const unsigned char hash[32
     return 0;
 }
 
-/* Under t->lock: remember a rejected PIN (ring of TK_P11_FAILED_PINS), or forget all. */
+/*
+ * Under t->lock: remember a rejected PIN (ring of TK_P11_FAILED_PINS).
+ * Another PIN's success forgets nothing: two keys on one token may have two
+ * PIN sources, one of them stale, and the good one's logins must not make
+ * the stale one sendable again. Nor can the token's PIN become a rejected
+ * one without a PIN change, which a person makes and follows with a
+ * restart of the client.
+ */
 static void record_pin_result(struct tk_p11_token *t, const unsigned char hash[32], CK_RV rv)
 {
     if (pin_rejected_before(rv)) {
         memcpy(t->failed_pins[t->n_failed_pins % TK_P11_FAILED_PINS], hash, 32);
         t->n_failed_pins++;
-    } else if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        OPENSSL_cleanse(t->failed_pins, sizeof(t->failed_pins));
-        t->n_failed_pins = 0;
     }
 }
 

@@ -500,7 +500,7 @@ void tk_p11_token_free(struct tk_p11_token *t)
     pthread_mutex_destroy(&t->mech_lock);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);
-    OPENSSL_free(t);
+    OPENSSL_clear_free(t, sizeof(*t)); /* the rejected PINs' hashes */
 }
 
 /* The token's mechanism list and their infos, read once (pthread_once). */

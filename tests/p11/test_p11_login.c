@@ -168,6 +168,29 @@ static void test_other_wrong_pin_sent_once(void **state)
     assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
 }
 
+/*
+ * Two keys on one token, two PIN sources, one of them stale: the good
+ * one's logins do not make the rejected PIN sendable again. Before, any
+ * good login forgot every rejected PIN, and the stale one was sent again
+ * after each, one failure counted by the token every time.
+ */
+static void test_rejected_pin_stays_refused(void **state)
+{
+    unsigned long logins = tk_p11_stat(TK_FN_C_Login);
+    TK_P11_PIN_GETTER stale = wrong_pin("6666-not-the-pin");
+
+    assert_int_equal(tk_p11_login(env.t, &stale), CKR_PIN_INCORRECT);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    /* Logged out again (the sessions closed), as a token reset does. */
+    tk_p11_token_reset(env.t);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 0);
+    assert_int_equal(tk_p11_login(env.t, &stale), TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 2);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(tk_p11_stat(TK_FN_C_Login), logins + 3);
+}
+
 /* ---- concurrent callers log in once ---- */
 
 #define THREADS 8
@@ -385,6 +408,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_login_right_pin, logged_out),
         cmocka_unit_test_setup(test_wrong_pin_not_retried, logged_out),
+        cmocka_unit_test_setup(test_rejected_pin_stays_refused, logged_out),
         cmocka_unit_test_setup(test_other_wrong_pin_sent_once, logged_out),
         cmocka_unit_test_setup(test_concurrent_login_once, logged_out),
         cmocka_unit_test_setup(test_concurrent_context_logins_send_wrong_pin_once, logged_out),
