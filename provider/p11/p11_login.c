@@ -93,12 +93,29 @@ static int pin_failed_before(struct tk_p11_token *t, const unsigned char hash[32
  * one without a PIN change, which a person makes and follows with a
  * restart of the client.
  */
-static void record_pin_result(struct tk_p11_token *t, const unsigned char hash[32], CK_RV rv)
+static void record_rejected_pin(struct tk_p11_token *t, const unsigned char hash[32])
 {
-    if (pin_rejected_before(rv)) {
-        memcpy(t->failed_pins[t->n_failed_pins % TK_P11_FAILED_PINS], hash, 32);
-        t->n_failed_pins++;
-    }
+    memcpy(t->failed_pins[t->n_failed_pins % TK_P11_FAILED_PINS], hash, 32);
+    t->n_failed_pins++;
+}
+
+/*
+ * After an answer that neither accepts nor rejects the PIN (a device
+ * error, or a rejection lost on its way back from a card that reset):
+ * whether the token counted a failure all the same. Its count flags tell,
+ * when they move; a PIN the token counted is as good as rejected, and
+ * sending it again would count again. When the flags were up already, or
+ * the token cannot be read, nothing tells: the flags are read again before
+ * the next PIN goes (pin_state_refusal).
+ */
+static int failure_counted(struct tk_p11_token *t, const CK_TOKEN_INFO *before)
+{
+    const CK_FLAGS counted = CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_LOCKED;
+    CK_TOKEN_INFO now;
+
+    if (tk_p11_token_info(t->module, t->slot, &now) != CKR_OK)
+        return 0;
+    return (now.flags & counted & ~before->flags) != 0;
 }
 
 /* The token's PIN state forbids sending a PIN now (CKR_OK: it does not). */
@@ -133,10 +150,11 @@ static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], i
     return !refused;
 }
 
-static void end_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], CK_RV rv)
+static void end_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], int rejected)
 {
     pthread_mutex_lock(&t->lock);
-    record_pin_result(t, hash, rv); /* keeps nothing for a PIN not sent */
+    if (rejected)
+        record_rejected_pin(t, hash);
     t->pin_in_flight = 0;
     pthread_cond_broadcast(&t->login_done);
     pthread_mutex_unlock(&t->lock);
@@ -153,7 +171,7 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     char pin[TK_PIN_MAX];
     unsigned char hash[32];
     size_t len = 0;
-    int waited;
+    int waited, rejected = 0;
     CK_RV rv;
 
     rv = tk_p11_token_info(t->module, t->slot, &info);
@@ -202,9 +220,12 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
                               t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
                               "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
                               (unsigned long)user, len);
+        rejected = pin_rejected_before(rv)
+                   || (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN
+                       && failure_counted(t, &info));
     }
     OPENSSL_cleanse(pin, sizeof(pin));
-    end_pin_turn(t, hash, rv);
+    end_pin_turn(t, hash, rejected);
     OPENSSL_cleanse(hash, sizeof(hash));
     return rv;
 }

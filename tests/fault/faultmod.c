@@ -25,18 +25,23 @@
  *   C_Login=hold@1                     the 1st C_Login waits until the test lets it go
  *                                      (tk_fault_wait_held, tk_fault_release: faultmod.h),
  *                                      then runs
- * action: a CKR_ name (PKCS#11 v2.40 section 11.1), 0x<hex>, delay:<ms>, reset or hold.
+ *   C_Login=after:CKR_DEVICE_ERROR@1   the 1st C_Login runs in the real module, and its
+ *                                      answer is replaced by CKR_DEVICE_ERROR (the token
+ *                                      did the work, the answer was lost on the way back)
+ * action: a CKR_ name (PKCS#11 v2.40 section 11.1), 0x<hex>, after:<CKR_ name or 0x<hex>>,
+ *         delay:<ms>, reset or hold.
  * when:   N (the Nth call only), N+ (from the Nth on), always (the default),
  *         pP or P% (with probability P; TK_FAULT_SEED seeds the draws).
  * Rules are separated by commas, semicolons, blanks or newlines; '#' starts
  * a comment. They are tried in order for each call, and a rule counts only
- * the calls that reach it: an error rule that fires takes the call, later
+ * the calls that reach it: an error (or after:) rule that fires takes the call, later
  * rules don't see it ("C_Sign=CKR_DEVICE_REMOVED@1,C_Sign=CKR_DEVICE_ERROR@1":
  * the 1st C_Sign gets the first, the 2nd the second). Delay, reset and hold
  * rules that fire let the call go on to later rules. Call numbers count
  * from when the rule was set.
  *
- * An injected error replaces the call: the real module never sees it. But
+ * An injected error replaces the call: the real module never sees it (an
+ * after: rule's call reaches it, and only the answer is replaced). But
  * PKCS#11 v2.40 section 5.12 says a failed C_Sign (C_Decrypt, C_Encrypt,
  * C_Digest, C_Verify, their Final and Update, C_SignRecover,
  * C_VerifyRecover) ends the active operation unless the error is

@@ -141,13 +141,13 @@ static const struct {
     { "CKR_FUNCTION_REJECTED", CKR_FUNCTION_REJECTED },
 };
 
-typedef enum { ACT_ERROR, ACT_DELAY, ACT_RESET, ACT_HOLD } FM_ACT;
+typedef enum { ACT_ERROR, ACT_DELAY, ACT_RESET, ACT_HOLD, ACT_AFTER } FM_ACT;
 typedef enum { WHEN_NTH, WHEN_FROM, WHEN_ALWAYS, WHEN_PROB } FM_WHEN;
 
 typedef struct {
     FM_FN fn;
     FM_ACT act;
-    CK_RV rv;               /* ACT_ERROR */
+    CK_RV rv;               /* ACT_ERROR, ACT_AFTER */
     unsigned long ms;       /* ACT_DELAY */
     FM_WHEN when;
     unsigned long n;        /* WHEN_NTH, WHEN_FROM: 1-based call number */
@@ -221,6 +221,16 @@ static int parse_action(const char *s, FM_RULE *r, char *err, size_t errlen)
         r->act = ACT_HOLD;
         return 1;
     }
+    /* after:CKR_X: the call runs, and its answer is replaced (lost on the way back). */
+    if (strncmp(s, "after:", 6) == 0) {
+        if (strncmp(s + 6, "after:", 6) != 0 && parse_action(s + 6, r, err, errlen)
+            && r->act == ACT_ERROR) {
+            r->act = ACT_AFTER;
+            return 1;
+        }
+        snprintf(err, errlen, "bad action '%.200s' (after:<a CKR_ name or 0x<hex>>)", s);
+        return 0;
+    }
     r->act = ACT_ERROR;
     if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0) {
         errno = 0;
@@ -234,8 +244,8 @@ static int parse_action(const char *s, FM_RULE *r, char *err, size_t errlen)
                 return 1;
             }
     }
-    snprintf(err, errlen, "unknown action '%.200s' (a CKR_ name, 0x<hex>, delay:<ms>, reset or hold)",
-             s);
+    snprintf(err, errlen, "unknown action '%.200s' (a CKR_ name, 0x<hex>, after:<CKR_ name>, "
+                          "delay:<ms>, reset or hold)", s);
     return 0;
 }
 
@@ -532,6 +542,7 @@ int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
 
     c->fn = fn;
     c->rv = CKR_OK;
+    c->after = 0;
     __atomic_fetch_add(&calls[fn], 1, __ATOMIC_RELAXED);
     now = __atomic_add_fetch(&inflight[fn], 1, __ATOMIC_ACQ_REL);
     max = __atomic_load_n(&max_inflight[fn], __ATOMIC_RELAXED);
@@ -557,7 +568,12 @@ int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
             reset = 1;
         else if (r->act == ACT_HOLD)
             hold = 1;
-        else {
+        else if (r->act == ACT_AFTER) {
+            /* Takes the call as an error rule does: later rules don't see it. */
+            c->after = 1;
+            c->rv = r->rv;
+            break;
+        } else {
             inject = 1;
             c->rv = r->rv;
         }
@@ -582,6 +598,14 @@ int fm_enter(FM_CALL *c, FM_FN fn, FM_BY by, CK_ULONG id)
 
 CK_RV fm_leave(FM_CALL *c, CK_RV rv)
 {
+    if (c->after) {
+        unsigned long k = __atomic_add_fetch(&injected[c->fn], 1, __ATOMIC_RELAXED);
+
+        if (verbose)
+            fprintf(stderr, "tk-faultmod: %s: answered %s, replaced by %s (injection %lu)\n",
+                    fn_names[c->fn], rv_name(rv), rv_name(c->rv), k);
+        rv = c->rv;
+    }
     __atomic_sub_fetch(&inflight[c->fn], 1, __ATOMIC_ACQ_REL);
     return rv;
 }

@@ -32,7 +32,8 @@ typedef enum { FM_BY_NONE, FM_BY_SLOT, FM_BY_SESSION } FM_BY;
 
 typedef struct {
     FM_FN fn;
-    CK_RV rv;       /* the injected error, when fm_enter returned 1 */
+    CK_RV rv;       /* the injected error, when fm_enter returned 1 or after is set */
+    int after;      /* the call runs, and fm_leave answers rv instead (an after: rule) */
 } FM_CALL;
 
 /* The real module's function list (NULL until C_GetFunctionList loaded it). */

@@ -119,6 +119,8 @@ static int child_rules(void)
     CHECK(env.set("C_GetInfo=CKR_DEVICE_ERROR@0") == -1);
     CHECK(env.set("C_GetInfo=CKR_DEVICE_ERROR@p2") == -1);
     CHECK(env.set("C_GetInfo=delay:soon") == -1);
+    CHECK(env.set("C_GetInfo=after:reset") == -1);
+    CHECK(env.set("C_GetInfo=after:after:CKR_DEVICE_ERROR") == -1);
     CHECK(env.set("C_GetInfo") == -1);
     open_module();
     CHECK_RV(get_info(), CKR_DEVICE_ERROR);
@@ -227,6 +229,22 @@ static int child_operations(void)
     CHECK_RV(fl->C_Sign(h, digest, sizeof(digest), sig, &siglen), CKR_BUFFER_TOO_SMALL);
     siglen = sizeof(sig);
     CHECK_RV(fl->C_Sign(h, digest, sizeof(digest), sig, &siglen), CKR_OK);
+
+    /* after: the call reaches the real module, and only its answer is replaced. */
+    {
+        char *pin = tk_fixture_read_pin(tk_fixture_pin_file(&env.fx));
+
+        CHECK(pin != NULL);
+        CHECK_RV(fl->C_Logout(h), CKR_OK);
+        CHECK(env.set("C_Login=after:CKR_DEVICE_ERROR@1") == 0);
+        CHECK_RV(fl->C_Login(h, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin)), CKR_DEVICE_ERROR);
+        CHECK(env.injected("C_Login") == 1);
+        CHECK_RV(fl->C_GetSessionInfo(h, &si), CKR_OK);
+        CHECK(si.state == CKS_RW_USER_FUNCTIONS || si.state == CKS_RO_USER_FUNCTIONS);
+        CHECK_RV(fl->C_Login(h, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin)),
+                 CKR_USER_ALREADY_LOGGED_IN);
+        free(pin);
+    }
 
     /* reset: every session of the slot is gone, and the real module says so. */
     CHECK(env.set("C_GetSessionInfo=reset@1") == 0);

@@ -1,5 +1,6 @@
 /*
- * Logins the token makes hard (and one whose token is busy: below).
+ * Logins the token makes hard (and one whose token is busy, and answers
+ * lost on their way back: below).
  *
  * A login that a token reset overtakes. Thread A logs in; tk-faultmod holds
  * its C_Login. Meanwhile thread B resets the token's sessions (as the layer
@@ -117,6 +118,44 @@ static void test_token_info_busy(void **state)
     assert_true(tk_p11_token_logged_in(env.t));
 }
 
+/*
+ * A C_Login whose answer is lost on its way back (tk-faultmod's after:
+ * rule: the token checked the PIN, the application reads CKR_DEVICE_ERROR,
+ * as from a card that reset as it answered). For a wrong PIN the token
+ * counted a failure (SoftHSM2 raises CKF_USER_PIN_COUNT_LOW): that PIN is
+ * as good as rejected and is not sent again. Before, it went again on the
+ * next login, and was counted again, until the token locked. For the right
+ * PIN nothing was counted: it is sent again, and the login holds.
+ */
+static void test_lost_answers(void **state)
+{
+    TK_P11_PIN_GETTER wrong = { tk_test_pin_literal, (void *)"7777-not-the-pin" };
+    unsigned long logins;
+
+    tk_p11_token_reset(env.t);
+    assert_false(tk_p11_token_logged_in(env.t));
+    logins = fault_calls("C_Login");
+    assert_int_equal(fault_set("C_Login=after:CKR_DEVICE_ERROR@1"), 0);
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_DEVICE_ERROR);
+    assert_int_equal(fault_set(""), 0);
+    assert_false(tk_p11_token_logged_in(env.t));
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(fault_calls("C_Login") - logins, 2);
+    assert_true(tk_p11_token_logged_in(env.t));
+
+    tk_p11_token_reset(env.t); /* the sessions closed: logged out */
+    assert_false(tk_p11_token_logged_in(env.t));
+    logins = fault_calls("C_Login");
+    assert_int_equal(fault_set("C_Login=after:CKR_DEVICE_ERROR@1"), 0);
+    assert_int_equal(tk_p11_login(env.t, &wrong), CKR_DEVICE_ERROR);
+    assert_int_equal(fault_set(""), 0);
+    assert_int_equal(tk_p11_login(env.t, &wrong), TK_CKR_PIN_NOT_RETRIED);
+    assert_int_equal(fault_calls("C_Login") - logins, 1);
+    /* The right PIN is still sent, and resets the token's count. */
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(fault_calls("C_Login") - logins, 2);
+}
+
 static int setup(void)
 {
     const char *faultmod = getenv("TK_FAULTMOD");
@@ -147,6 +186,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reset_during_login),
         cmocka_unit_test(test_token_info_busy),
+        cmocka_unit_test(test_lost_answers),
     };
 
     return tk_test_run("fault-login-race", tests, TK_TEST_COUNT(tests), setup, teardown);
