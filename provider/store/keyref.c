@@ -87,7 +87,14 @@ static TK_KEYREF_RESULT check_uri(const ASN1_UTF8STRING *s, TK_URI **uri, char *
         return TK_KEYREF_BAD;
     }
     if (len < 7 || OPENSSL_strncasecmp((const char *)data, "pkcs11:", 7) != 0) {
-        quote(shown, sizeof(shown), data, len);
+        /* Shown up to its first attribute: " pkcs11:...?pin-value=" must not show the PIN. */
+        size_t shown_len = 0;
+
+        while (shown_len < len && strchr(";?=", data[shown_len]) == NULL)
+            shown_len++;
+        quote(shown, sizeof(shown), data, shown_len);
+        if (shown_len < len && shown_len <= 48)
+            strcat(shown, "..."); /* quote() wrote at most 48 characters of 63 */
         snprintf(why, whylen, "not a pkcs11: URI: \"%s\"", shown);
         return TK_KEYREF_BAD;
     }

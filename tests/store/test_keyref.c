@@ -643,6 +643,20 @@ static void test_not_pkcs11_uri(void **state)
 
     expect_bad(path, "not a pkcs11: URI: \"file:/etc/ssl/private/key.pem\"");
     free(path);
+    /* Shown up to its first attribute: what follows may be a PIN. */
+    path = keyref_file("space.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
+                       " pkcs11:object=k?pin-value=qzx4711", 0);
+    expect_bad(path, "not a pkcs11: URI: \" pkcs11:object...\"");
+    {
+        char *errors;
+
+        ERR_clear_error();
+        assert_null(st_read_key(env.libctx, path));
+        errors = st_errors();
+        st_assert_not_contains(errors, "qzx4711");
+        free(errors);
+    }
+    free(path);
     path = keyref_file("bad.pem", "TOKENKEY KEY REFERENCE", "tokenkey key reference v1",
                        "pkcs11:token=x;colour=blue", 0);
     expect_bad(path, "malformed pkcs11: URI: unknown attribute at offset 15 (attribute 'colour')");
