@@ -128,8 +128,12 @@ static int take_option(TK_CLI *cli, PARSE *p, int argc, char **argv, int *i)
     return 1;
 }
 
-/* One argument that is not an option: the command's one (TK_USES_ARG), else refused. */
-static int take_argument(TK_CLI *cli, unsigned uses, const char *arg)
+/*
+ * One argument that is not an option: the command's one (TK_USES_ARG),
+ * else refused. A stray one is named by its place, not quoted: it may be
+ * a PIN typed where an option's value was meant ("--json 123456").
+ */
+static int take_argument(TK_CLI *cli, unsigned uses, const char *arg, int place)
 {
     if ((uses & TK_USES_ARG) && cli->arg == NULL && *arg != '\0') {
         cli->arg = arg;
@@ -141,7 +145,9 @@ static int take_argument(TK_CLI *cli, unsigned uses, const char *arg)
         tk_cli_error(cli, 0, "unexpected argument, a URI with pin-value= (not shown: PINs are never "
                              "taken from the command line) (see %s %s --help)", cli->prog, cli->cmd);
     else
-        tk_cli_error(cli, 0, "unexpected argument '%s' (see %s %s --help)", arg, cli->prog, cli->cmd);
+        tk_cli_error(cli, 0, "unexpected argument %d after '%s %s' (not shown: it may be a PIN "
+                             "typed in the wrong place; see %s %s --help)", place, cli->prog,
+                     cli->cmd, cli->prog, cli->cmd);
     return 0;
 }
 
@@ -377,7 +383,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
                          (int)name_length(arg), arg, cli->prog, cli->cmd);
             ok = 0;
         } else {
-            ok = take_argument(cli, uses, arg);
+            ok = take_argument(cli, uses, arg, i);
         }
     }
     if (ok && help) {

@@ -311,7 +311,8 @@ int tk_cmd_inspect(int argc, char **argv)
                      &code) < 0)
         return code;
     if (cli.arg != NULL && cli.key != NULL)
-        return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: '%s' or --key '%s'", cli.arg, cli.key);
+        return tk_cli_error(&cli, TK_EXIT_USAGE, "give the key once: as the argument or with "
+                                                 "--key, not both");
     text = cli.arg != NULL ? cli.arg : cli.key;
     if (text == NULL)
         return tk_cli_error(&cli, TK_EXIT_USAGE, "which key? pass its pkcs11: URI, label or key reference file, or --key KEY");

@@ -294,7 +294,7 @@ if grep -q 1234 "$D/out" "$D/err"; then not_ok "malformed URI: pin-value not ech
 tk_run 2 "unknown option" doctor --colour blue
 tk_line "unknown option: one line" "tokenkey doctor: unknown option '--colour' (see tokenkey doctor --help)" "$D/err"
 tk_run 2 "stray argument" doctor good
-tk_line "stray argument: one line" "tokenkey doctor: unexpected argument 'good' (see tokenkey doctor --help)" "$D/err"
+tk_line "stray argument: one line" "tokenkey doctor: unexpected argument 1 after 'tokenkey doctor' (not shown: it may be a PIN typed in the wrong place; see tokenkey doctor --help)" "$D/err"
 tk_run 0 "--help" doctor --help
 tk_has "--help: usage" "usage: tokenkey doctor [--key LABEL|URI|FILE]" "$D/out"
 tk_has "--help: --ca" "--ca" "$D/out"

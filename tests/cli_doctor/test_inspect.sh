@@ -98,11 +98,11 @@ tk_line "cert URI: one line" "tokenkey inspect: the key URI names a cert object:
 inspect 2 "no key given"
 tk_line "no key: one line" "tokenkey inspect: which key? pass its pkcs11: URI, label or key reference file, or --key KEY" "$D/err"
 inspect 2 "two keys given" sealed --key loose
-tk_line "two keys given: one line" "tokenkey inspect: give the key once: 'sealed' or --key 'loose'" "$D/err"
+tk_line "two keys given: one line" "tokenkey inspect: give the key once: as the argument or with --key, not both" "$D/err"
 inspect 2 "a stray argument" sealed extra
-tk_line "stray argument: one line" "tokenkey inspect: unexpected argument 'extra' (see tokenkey inspect --help)" "$D/err"
+tk_line "stray argument: one line" "tokenkey inspect: unexpected argument 4 after 'tokenkey inspect' (not shown: it may be a PIN typed in the wrong place; see tokenkey inspect --help)" "$D/err"
 inspect 2 "key twice" --key loose sealed
-tk_line "key twice: one line" "tokenkey inspect: give the key once: 'sealed' or --key 'loose'" "$D/err"
+tk_line "key twice: one line" "tokenkey inspect: give the key once: as the argument or with --key, not both" "$D/err"
 tk_run 2 "--pin refused" inspect --pin 1234 sealed
 tk_line "--pin: one line" "tokenkey inspect: PINs are never taken from the command line: use --pin-file FILE, TOKENKEY_PIN_FILE, or the prompt" "$D/err"
 tk_run 3 "missing PIN file" inspect --pin-file "$D/no-such.pin" sealed

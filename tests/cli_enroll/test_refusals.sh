@@ -137,7 +137,7 @@ tk_run 2 "keygen: a --label that reads as a URI" keygen --type ec:P-256 --label 
 tk_err "keygen: a --label that reads as a URI explained" "tokenkey keygen: bad --label 'PKCS11:x': $label_rule"
 tk_run 2 "keygen: stray argument" keygen --type ec:P-256 --label x extra
 tk_err "keygen: stray argument explained" \
-    "tokenkey keygen: unexpected argument 'extra' (see tokenkey keygen --help)"
+    "tokenkey keygen: unexpected argument 5 after 'tokenkey keygen' (not shown: it may be a PIN typed in the wrong place; see tokenkey keygen --help)"
 printf 'not-the-pin\n' > "$D/wrong.pin"
 chmod 600 "$D/wrong.pin"
 tk_run 3 "keygen: wrong PIN" keygen --type ec:P-256 --label x --pin-file "$D/wrong.pin"
@@ -189,6 +189,11 @@ tk_err "csr: no --subject explained" \
 tk_run 3 "csr: no such key" csr --key nokey --subject /CN=a --pin-file "$PIN"
 tk_err "csr: no such key explained" \
     "tokenkey csr: no private key matches 'nokey' on token '$TOK': see 'tokenkey list'"
+# A pin-source= in the key's URI may be the PIN itself, typed in the wrong place: not echoed.
+tk_run 3 "csr: no such key, pin-source= in its URI" csr --key "pkcs11:object=nokey?pin-source=qzx-4711" \
+    --subject /CN=a --pin-file "$PIN"
+tk_err "csr: no such key, pin-source= in its URI: not shown" \
+    "tokenkey csr: no private key matches 'pkcs11:object=nokey;type=private' on token '$TOK': see 'tokenkey list'"
 : > "$D/exists.csr"
 tk_run 1 "csr: --out exists" csr --key a --subject /CN=a --out "$D/exists.csr" --pin-file "$PIN"
 tk_err "csr: --out exists explained" \
@@ -397,7 +402,7 @@ tk_err "kafka-config: no --out-dir explained" "tokenkey kafka-config: --out-dir 
 
 # ---- delete ----
 tk_run 2 "delete: a stray argument" delete --key b --yes extra --pin-file "$PIN"
-tk_err "delete: a stray argument explained" "tokenkey delete: unexpected argument 'extra' (see tokenkey delete --help)"
+tk_err "delete: a stray argument explained" "tokenkey delete: unexpected argument 4 after 'tokenkey delete' (not shown: it may be a PIN typed in the wrong place; see tokenkey delete --help)"
 tk_run 2 "delete: --key without its value" delete --key --yes --pin-file "$PIN"
 tk_err "delete: --key without its value explained" "tokenkey delete: option '--key' needs a value"
 tk_run 2 "delete: an empty --key" delete --key= --yes --pin-file "$PIN"
