@@ -510,13 +510,17 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
  * it again. Only while it is still the one kept: another thread that met
  * the same failure may have replaced it already, and forgetting that new
  * copy would leave it in the anchor session, unused, until the token's next
- * generation.
+ * generation. A token object found gone takes only itself (and the failed
+ * copy's mark) along: a copy kept now was made after it was found again.
  */
 static void forget_gone_object(TK_KEY *k, CK_OBJECT_HANDLE used, unsigned long gen)
 {
     tk_fork_lock_acquire(&k->lock);
-    if ((k->copy_gen == gen && k->copy == used) || (k->handle_gen == gen && k->handle == used)) {
+    if (k->copy_gen == gen && k->copy == used) {
         __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+    } else if (k->handle_gen == gen && k->handle == used) {
         __atomic_store_n(&k->copy_failed_gen, (unsigned long)-1, __ATOMIC_RELEASE);
         __atomic_store_n(&k->handle_gen, (unsigned long)-1, __ATOMIC_RELEASE);
     }

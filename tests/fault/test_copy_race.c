@@ -89,6 +89,56 @@ static void test_copy_gone_for_two_threads(void **state)
     rel_close_keys(libctx, prov, rsa, ec);
 }
 
+/*
+ * The same race when the key signs with its token object (the token once
+ * refused the copy): both threads find the token object gone. B forgets
+ * it, finds it again, and this time makes a copy; A, held until then,
+ * must not forget B's copy along with the token object it found gone.
+ * Before, it did: a second C_CopyObject, and B's copy left in the anchor
+ * session, unused, until the token's next generation.
+ */
+static void test_token_object_gone_for_two_threads(void **state)
+{
+    OSSL_LIB_CTX *libctx = NULL;
+    OSSL_PROVIDER *prov[2] = { NULL, NULL };
+    EVP_PKEY *rsa = NULL, *ec = NULL;
+    SIGNER a, b, warm;
+    pthread_t th_a, th_b;
+    unsigned long copies, copies_by_b;
+
+    (void)state;
+    assert_int_equal(rel_open_keys(&env, &libctx, prov, &rsa, &ec), 0);
+    /* The first copy is refused: the key signs with the token object. */
+    copies = env.calls("C_CopyObject");
+    assert_int_equal(env.set("C_CopyObject=CKR_FUNCTION_FAILED@1"), 0);
+    warm = (SIGNER){ libctx, ec, { 0 }, 0, 0 };
+    sign_once(&warm);
+    assert_true(warm.ok);
+    assert_int_equal(env.calls("C_CopyObject") - copies, 1);
+    a = b = warm;
+    copies = env.calls("C_CopyObject");
+
+    assert_int_equal(env.set("C_SignInit=hold@1 C_SignInit=CKR_KEY_HANDLE_INVALID@1 "
+                             "C_SignInit=CKR_KEY_HANDLE_INVALID@1"), 0);
+    assert_int_equal(pthread_create(&th_a, NULL, sign_once, &a), 0);
+    fault_wait_held("C_SignInit", 1);
+    assert_int_equal(pthread_create(&th_b, NULL, sign_once, &b), 0);
+    assert_int_equal(pthread_join(th_b, NULL), 0);
+    copies_by_b = env.calls("C_CopyObject") - copies;
+    fault_release("C_SignInit");
+    assert_int_equal(pthread_join(th_a, NULL), 0);
+    assert_int_equal(env.set(""), 0);
+
+    assert_true(b.ok);
+    assert_int_equal(copies_by_b, 1); /* B found the key again, and copied it */
+    assert_true(a.ok);
+    assert_true(rel_verify(env.ec_pub, msg, sizeof(msg), a.sig, a.siglen));
+    assert_true(rel_verify(env.ec_pub, msg, sizeof(msg), b.sig, b.siglen));
+    /* A signed with B's copy: no second one. */
+    assert_int_equal(env.calls("C_CopyObject") - copies, 1);
+    rel_close_keys(libctx, prov, rsa, ec);
+}
+
 static int setup(void)
 {
     if (rel_env_setup(&env, "copy-race") != 0)
@@ -107,6 +157,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_gone_for_two_threads),
+        cmocka_unit_test(test_token_object_gone_for_two_threads),
     };
 
     return tk_test_run("fault-copy-gone", tests, TK_TEST_COUNT(tests), setup, teardown);
