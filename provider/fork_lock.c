@@ -63,7 +63,14 @@ void tk_fork_lock_release(TK_FORK_LOCK *l)
     pthread_mutex_unlock(&l->mutex);
 }
 
+/*
+ * A lock inherited from the parent and never taken here may be held by a
+ * parent's thread that does not exist in this process: destroying a held
+ * mutex is undefined. It owns nothing (glibc's mutexes allocate nothing),
+ * so it is left as it is.
+ */
 void tk_fork_lock_destroy(TK_FORK_LOCK *l)
 {
-    pthread_mutex_destroy(&l->mutex);
+    if (__atomic_load_n(&l->forks, __ATOMIC_ACQUIRE) == __atomic_load_n(&fork_count, __ATOMIC_ACQUIRE))
+        pthread_mutex_destroy(&l->mutex);
 }
