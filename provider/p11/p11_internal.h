@@ -85,7 +85,7 @@ struct tk_p11_token {
      * to reject is not sent again meanwhile by another thread.
      */
     int pin_in_flight;
-    /* Salted hashes of PINs the token rejected since the last good login. */
+    /* Salted hashes of the last PINs the token rejected (never forgotten on a good login). */
     unsigned char failed_pins[TK_P11_FAILED_PINS][32];
     int n_failed_pins;
 

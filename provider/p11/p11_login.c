@@ -100,13 +100,26 @@ static void record_rejected_pin(struct tk_p11_token *t, const unsigned char hash
 }
 
 /*
- * After an answer that neither accepts nor rejects the PIN (a device
- * error, or a rejection lost on its way back from a card that reset):
- * whether the token counted a failure all the same. Its count flags tell,
- * when they move; a PIN the token counted is as good as rejected, and
- * sending it again would count again. When the flags were up already, or
- * the token cannot be read, nothing tells: the flags are read again before
- * the next PIN goes (pin_state_refusal).
+ * Answers after which the token may have checked the PIN without saying
+ * how it went: a failure of the device or the module, or a rejection lost
+ * on its way back from a card that reset. Not the answers that say the
+ * PIN was not looked at (a wrong session or user type), nor
+ * CKR_PIN_EXPIRED (the PIN was right).
+ */
+static int pin_maybe_checked(CK_RV rv)
+{
+    return rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_MEMORY || rv == CKR_DEVICE_REMOVED
+           || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_FUNCTION_FAILED || rv == CKR_GENERAL_ERROR
+           || rv == CKR_FUNCTION_CANCELED;
+}
+
+/*
+ * After such an answer: whether the token counted a failure all the same.
+ * Its count flags tell, when they move between the reading taken right
+ * before C_Login and now; a PIN the token counted is as good as rejected,
+ * and sending it again would count again. When the flags were up already,
+ * or the token cannot be read, nothing tells: the flags are read again
+ * before the next PIN goes (pin_state_refusal).
  */
 static int failure_counted(struct tk_p11_token *t, const CK_TOKEN_INFO *before)
 {
@@ -136,12 +149,11 @@ static CK_RV pin_state_refusal(const CK_TOKEN_INFO *info)
  * would all send the same wrong PIN at once, each before the first
  * rejection is known, and lock a card that allows three tries.
  */
-static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], int *waited)
+static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32])
 {
     int refused;
 
     pthread_mutex_lock(&t->lock);
-    *waited = t->pin_in_flight;
     while (t->pin_in_flight)
         pthread_cond_wait(&t->login_done, &t->lock);
     refused = pin_failed_before(t, hash);
@@ -171,7 +183,7 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     char pin[TK_PIN_MAX];
     unsigned char hash[32];
     size_t len = 0;
-    int waited, rejected = 0;
+    int rejected = 0;
     CK_RV rv;
 
     rv = tk_p11_token_info(t->module, t->slot, &info);
@@ -206,13 +218,18 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     if (len > sizeof(pin))
         len = sizeof(pin);
     pin_hash(pin, len, hash);
-    if (!take_pin_turn(t, hash, &waited)) {
+    if (!take_pin_turn(t, hash)) {
         OPENSSL_cleanse(pin, sizeof(pin));
         OPENSSL_cleanse(hash, sizeof(hash));
         return TK_CKR_PIN_NOT_RETRIED;
     }
-    /* Another PIN went first: it may have used up a try. */
-    if (waited && (rv = tk_p11_token_info(t->module, t->slot, &info)) == CKR_OK)
+    /*
+     * The PIN state again, right before the PIN goes: the getter may have
+     * prompted for long, and another PIN (another thread's, taking its
+     * turn first, or another process's) may have used up a try meanwhile.
+     * failure_counted compares with this reading.
+     */
+    if ((rv = tk_p11_token_info(t->module, t->slot, &info)) == CKR_OK)
         rv = pin_state_refusal(&info);
     if (rv == CKR_OK) {
         /* The PIN itself never reaches the log: only its length. */
@@ -220,9 +237,7 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
                               t->module->fl->C_Login(h, user, (CK_UTF8CHAR *)pin, (CK_ULONG)len),
                               "session=%lu, user=%lu, pin length %zu", (unsigned long)h,
                               (unsigned long)user, len);
-        rejected = pin_rejected_before(rv)
-                   || (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN
-                       && failure_counted(t, &info));
+        rejected = pin_rejected_before(rv) || (pin_maybe_checked(rv) && failure_counted(t, &info));
     }
     OPENSSL_cleanse(pin, sizeof(pin));
     end_pin_turn(t, hash, rejected);
