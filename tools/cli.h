@@ -184,6 +184,12 @@ OSSL_LIB_CTX *tk_cli_libctx(TK_CLI *cli);
 EVP_PKEY *tk_cli_load_key(TK_CLI *cli, const TK_URI *uri);
 /* uri as text, type=private added when it has no type (OPENSSL_free it). */
 char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri);
+/*
+ * What messages call a key given as text (parsed as uri): the text itself,
+ * or the URI without its pin-source=, which may be the PIN typed in the
+ * wrong place (OPENSSL_free it; NULL without memory).
+ */
+char *tk_cli_key_named(TK_CLI *cli, const char *text, const TK_URI *uri);
 /* Drain OpenSSL's error queue to stderr, one indented line each. */
 void tk_cli_print_openssl_errors(const TK_CLI *cli);
 

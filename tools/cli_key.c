@@ -19,12 +19,6 @@
 
 /* ---- the key ---- */
 
-/* The key as messages name it: as given, or without a pin-source= (it may be the PIN). */
-static char *key_for_message(TK_CLI *cli, const TK_URI *uri)
-{
-    return uri->pin_source == NULL ? OPENSSL_strdup(cli->key) : tk_cli_key_uri_text(cli, uri);
-}
-
 static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
 {
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -48,7 +42,7 @@ static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
         return 0;
     }
     if (count != 1) {
-        named = key_for_message(cli, k->uri);
+        named = tk_cli_key_named(cli, cli->key, k->uri);
         tk_cli_error(cli, 0, count == 0 ? "no private key matches '%s' on token '%s': see "
                                           "'tokenkey list'"
                                         : "'%s' matches more than one private key on token '%s': "
@@ -61,7 +55,7 @@ static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
     if ((rv = tk_p11_get_attr_alloc(&k->s, k->handle, CKA_ID, &k->id, &k->id_len)) != CKR_OK
         || (rv = tk_p11_get_attr_alloc(&k->s, k->handle, CKA_LABEL, &label, &label_len))
                != CKR_OK) {
-        named = key_for_message(cli, k->uri);
+        named = tk_cli_key_named(cli, cli->key, k->uri);
         tk_cli_error(cli, 0, "cannot read key '%s': %s", named != NULL ? named : "--key",
                      tk_p11_rv_name(rv));
         OPENSSL_free(named);

@@ -108,6 +108,11 @@ char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri)
     return tk_uri_format(&copy);
 }
 
+char *tk_cli_key_named(TK_CLI *cli, const char *text, const TK_URI *uri)
+{
+    return uri->pin_source == NULL ? OPENSSL_strdup(text) : tk_cli_key_uri_text(cli, uri);
+}
+
 EVP_PKEY *tk_cli_load_key(TK_CLI *cli, const TK_URI *uri)
 {
     OSSL_LIB_CTX *libctx = tk_cli_libctx(cli);

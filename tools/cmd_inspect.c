@@ -277,19 +277,25 @@ static int find_one_key(TK_CLI *cli, TK_P11_SESSION *s, const TK_URI *uri, const
     CK_OBJECT_HANDLE keys[8];
     CK_ULONG n = 0;
     CK_RV rv = tk_cli_find_keys(s, uri, keys, 8, &n);
-    char list[1536];
+    char list[1536], *named;
 
     if (rv != CKR_OK)
         return tk_cli_error(cli, 0, "cannot search the token: %s", tk_p11_rv_name(rv));
-    if (n == 0)
-        return tk_cli_error(cli, 0, "no private key matches '%s': see 'tokenkey list'", text);
     if (n == 1) {
         *out = keys[0];
         return 1;
     }
-    tk_cli_key_list(s, keys, n, list, sizeof(list));
-    return tk_cli_error(cli, 0, "%lu private keys match '%s' (%s): name one by its id=",
-                        (unsigned long)n, text, list);
+    named = tk_cli_key_named(cli, text, uri);
+    if (n == 0) {
+        tk_cli_error(cli, 0, "no private key matches '%s': see 'tokenkey list'",
+                     named != NULL ? named : "the key");
+    } else {
+        tk_cli_key_list(s, keys, n, list, sizeof(list));
+        tk_cli_error(cli, 0, "%lu private keys match '%s' (%s): name one by its id=",
+                     (unsigned long)n, named != NULL ? named : "the key", list);
+    }
+    OPENSSL_free(named);
+    return 0;
 }
 
 int tk_cmd_inspect(int argc, char **argv)

@@ -86,6 +86,11 @@ tk_json "loose json: tokenkey paths shut" "[p['possible'] for p in d['export_pat
 # ---- errors ----
 inspect 3 "no such key" no-such-key
 tk_line "no such key: one line" "tokenkey inspect: no private key matches 'no-such-key': see 'tokenkey list'" "$D/err"
+# A pin-source= in the key's URI may be the PIN typed in the wrong place: not echoed.
+inspect 3 "no such key, pin-source= in its URI" "pkcs11:object=no-such-key?pin-source=qzx-4711"
+tk_line "no such key, pin-source= in its URI: not shown" "tokenkey inspect: no private key matches 'pkcs11:object=no-such-key;type=private': see 'tokenkey list'" "$D/err"
+inspect 3 "two keys, pin-source= in their URI" "pkcs11:object=twin?pin-source=qzx-4711"
+tk_has "two keys, pin-source= in their URI: not shown" "tokenkey inspect: 2 private keys match 'pkcs11:object=twin;type=private' (" "$D/err"
 inspect 3 "two keys" twin
 tk_has "two keys: message" "tokenkey inspect: 2 private keys match 'twin' (" "$D/err"
 tk_has "two keys: lists 13" "$(tk_key_uri twin 13)" "$D/err"
