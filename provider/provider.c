@@ -87,6 +87,59 @@ static const OSSL_ITEM *tk_get_reason_strings(void *provctx)
     return tk_reason_strings;
 }
 
+/*
+ * A client with its own copy of OpenSSL (linked statically, as librdkafka
+ * is inside confluent-kafka-go's default build and the confluent-kafka
+ * wheels) loads tokenkey.so, which brings the system's libcrypto.so.3: two
+ * libcryptos in one process. Each registers its OPENSSL_cleanup with
+ * atexit() when first initialised, and atexit runs the last registered
+ * first. Ours, first initialised here after the client's, was torn down
+ * before the client's cleanup called our teardown, which then freed our
+ * child library context inside it: a crash at exit. So when the core is
+ * not in our libcrypto, ours is initialised without that handler; the
+ * client's exit unloads us with our libcrypto intact, and the process exit
+ * returns the rest. Where something else initialised ours first, with its
+ * handler, provctx_free finds it stopped and leaves it alone. A core in
+ * our libcrypto (a dynamically linked client) changes nothing: it is
+ * initialised already, with its handler. Returns whether the core is apart.
+ */
+static int own_libcrypto_apart(const OSSL_DISPATCH *in)
+{
+    const void *core_fn = NULL;
+    Dl_info core, ours, self;
+
+    for (const OSSL_DISPATCH *f = in; f->function_id != 0; f++)
+        if (f->function_id == OSSL_FUNC_CORE_GET_PARAMS)
+            core_fn = (const void *)(uintptr_t)f->function;
+    /* A string of our libcrypto's own: no PLT stub of an executable can stand in for it. */
+    if (core_fn == NULL || dladdr(core_fn, &core) == 0
+        || dladdr(OpenSSL_version(OPENSSL_VERSION), &ours) == 0 || core.dli_fbase == ours.dli_fbase)
+        return 0;
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+    /*
+     * Mapped to the end, as our libcrypto is (it pins itself): what
+     * provctx_free leaves to the process exit stays pointed to from here.
+     */
+    if (dladdr((const void *)(uintptr_t)&own_libcrypto_apart, &self) != 0)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    return 1;
+}
+
+/*
+ * Whether our own libcrypto, apart from the core's, has run its cleanup
+ * already (its atexit handler, registered by someone else after the
+ * client's): freeing into it would crash. OPENSSL_init_crypto answers 0
+ * then (the error it raises goes nowhere: the error state is gone too);
+ * otherwise it returns at once, NO_ATEXIT being done already (above).
+ */
+static int own_libcrypto_stopped(const TK_PROVCTX *ctx)
+{
+    return ctx->own_libcrypto_apart && OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) == 0;
+}
+
+/* A child library context left to the process exit then: still pointed to, not lost. */
+static OSSL_LIB_CTX *volatile left_to_exit; /* volatile: a store never read is kept */
+
 static void provctx_free(TK_PROVCTX *ctx)
 {
     for (size_t i = 0; i < ctx->n_modules; i++) {
@@ -94,7 +147,11 @@ static void provctx_free(TK_PROVCTX *ctx)
         OPENSSL_free(ctx->module_paths[i]);
     }
     tk_config_clear(&ctx->cfg);
-    OSSL_LIB_CTX_free(ctx->libctx);
+    /* At exit, after our libcrypto's own cleanup: freeing into it would crash. */
+    if (own_libcrypto_stopped(ctx))
+        left_to_exit = ctx->libctx;
+    else
+        OSSL_LIB_CTX_free(ctx->libctx);
     tk_fork_lock_destroy(&ctx->lock);
     OPENSSL_free(ctx);
 }
@@ -201,43 +258,18 @@ static void check_module_path(TK_PROVCTX *ctx)
                       strerror(errno));
 }
 
-/*
- * A client with its own copy of OpenSSL (linked statically, as librdkafka
- * is inside confluent-kafka-go's default build and the confluent-kafka
- * wheels) loads tokenkey.so, which brings the system's libcrypto.so.3: two
- * libcryptos in one process. Each registers its OPENSSL_cleanup with
- * atexit() when first initialised, and atexit runs the last registered
- * first. Ours, first initialised here after the client's, was torn down
- * before the client's cleanup called our teardown, which then freed our
- * child library context inside it: a crash at exit. So when the core is
- * not in our libcrypto, ours is initialised without that handler; the
- * client's exit unloads us with our libcrypto intact, and the process exit
- * returns the rest. A core in our libcrypto (a dynamically linked client)
- * changes nothing: it is initialised already, with its handler.
- */
-static void keep_libcrypto_for_teardown(const OSSL_DISPATCH *in)
-{
-    Dl_info core, ours;
-
-    /* The core's functions live in its libcrypto; dli_fbase names the object. */
-    if (in->function_id == 0 || dladdr((void *)(uintptr_t)in->function, &core) == 0
-        || dladdr((void *)(uintptr_t)&OPENSSL_init_crypto, &ours) == 0)
-        return;
-    if (core.dli_fbase != ours.dli_fbase)
-        OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-}
-
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)
 {
     OSSL_FUNC_core_get_params_fn *get_params = NULL;
     OSSL_FUNC_core_get_libctx_fn *get_libctx = NULL;
     TK_PROVCTX *ctx;
+    int apart = own_libcrypto_apart(in); /* before anything here initialises our libcrypto */
 
-    keep_libcrypto_for_teardown(in); /* before anything here initialises our libcrypto */
     ctx = OPENSSL_zalloc(sizeof(*ctx));
     if (ctx == NULL)
         return 0;
+    ctx->own_libcrypto_apart = apart;
     ctx->handle = handle;
     tk_fork_lock_init(&ctx->lock);
     tk_config_init(&ctx->cfg);

@@ -29,6 +29,8 @@ typedef struct tk_provctx {
      * context (a FIPS one, say) keeps getting its digests from there.
      */
     OSSL_LIB_CTX *digest_libctx;
+    /* The core is another copy of libcrypto than ours (provider.c, own_libcrypto_apart). */
+    int own_libcrypto_apart;
     TK_CONFIG cfg;
     /*
      * What was wrong with the configuration when the provider loaded (a

@@ -8,8 +8,16 @@
  * code. Then one signature with the key, as a handshake would make.
  *
  * usage: tk-kafka-load CERT.pem KEY.pem      exit 0 when all of it works
+ *
+ * TK_KAFKA_LOAD_SYSTEM_CLEANUP_FIRST=1: before exiting, run the
+ * OPENSSL_cleanup of the system's libcrypto.so.3, as its own exit handler
+ * does when something else initialised it after the program's OpenSSL:
+ * for tk-kafka-load-static (OpenSSL linked in), whose exit then tears
+ * tokenkey down after the libcrypto tokenkey runs on.
  */
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -64,5 +72,18 @@ int main(int argc, char **argv)
     OSSL_PROVIDER_unload(def);
     if (rc == 0)
         printf("librdkafka's key loading works: certificate, key reference, check, signature\n");
+    if (getenv("TK_KAFKA_LOAD_SYSTEM_CLEANUP_FIRST") != NULL) {
+        void *system = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_NOLOAD);
+        void (*cleanup)(void) = NULL;
+
+        if (system != NULL)
+            *(void **)&cleanup = dlsym(system, "OPENSSL_cleanup");
+        if (cleanup == NULL) {
+            fprintf(stderr, "tk-kafka-load: no libcrypto.so.3 loaded\n");
+            return 1;
+        }
+        fflush(stdout);
+        cleanup();
+    }
     return rc;
 }

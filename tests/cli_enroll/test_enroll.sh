@@ -277,6 +277,11 @@ tk_cmd "OPENSSL_CONF: the same with OpenSSL linked into the client" conf "$K/ope
     "$TK_KAFKA_LOAD_STATIC" "$K/cert.pem" "$K/key.pem"
 tk_line "OpenSSL linked into the client: the key signed" \
     "librdkafka's key loading works: certificate, key reference, check, signature" "$D/cmd.out"
+# ... and when the system's libcrypto, which tokenkey runs on, is torn down first (its exit
+# handler registered after the client's OpenSSL, by another library that initialised it).
+tk_cmd "OpenSSL linked into the client, the system's libcrypto torn down first" \
+    conf "$K/openssl.cnf" env TK_KAFKA_LOAD_SYSTEM_CLEANUP_FIRST=1 \
+    "$TK_KAFKA_LOAD_STATIC" "$K/cert.pem" "$K/key.pem"
 # A directory with a space and a quote: the lines to copy are shell-quoted, and the files work.
 K3="$D/kafka it's"
 tk_run 0 "kafka-config into a path with a space and a quote" kafka-config --key client-ec \
