@@ -293,14 +293,21 @@ TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d)
                             soonest_days);
 }
 
+/*
+ * The signature a TLS 1.3 handshake asks of the client's key (RFC 8446
+ * 4.2.3): RSA signs with PSS (rsa_pss_rsae_*), ECDSA with the hash its curve
+ * is paired with (P-384 with SHA-384, P-521 with SHA-512). A key that can
+ * make other signatures but not that one fails in the handshake.
+ */
 TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
 {
     static const unsigned char msg[] = "tokenkey doctor: a test signature";
     const size_t msglen = sizeof(msg) - 1;
-    int ed = EVP_PKEY_is_a(d->pkey, "ED25519");
-    const char *md = ed ? NULL : "SHA256";
-    const char *alg = ed ? "Ed25519" : d->pss_only ? "RSA-PSS-SHA256"
-                      : EVP_PKEY_is_a(d->pkey, "RSA") ? "RSA-SHA256" : "ECDSA-SHA256";
+    int ed = EVP_PKEY_is_a(d->pkey, "ED25519"), rsa = EVP_PKEY_is_a(d->pkey, "RSA");
+    int bits = EVP_PKEY_get_bits(d->pkey);
+    const char *md = ed ? NULL : rsa || bits < 384 ? "SHA256" : bits < 521 ? "SHA384" : "SHA512";
+    const char *alg = ed ? "Ed25519" : rsa ? "RSA-PSS-SHA256"
+                      : bits < 384 ? "ECDSA-SHA256" : bits < 521 ? "ECDSA-SHA384" : "ECDSA-SHA512";
     EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *spctx = NULL, *vpctx = NULL;
     EVP_PKEY *pub = X509_get0_pubkey(d->cert);
@@ -312,22 +319,23 @@ TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
     /* Signed by the token, through the provider. */
     if (sctx == NULL || vctx == NULL
         || EVP_DigestSignInit_ex(sctx, &spctx, md, d->cli->libctx, NULL, d->pkey, NULL) != 1
-        || (d->pss_only && !tk_cli_pss_params(spctx))
+        || (rsa && !tk_cli_pss_params(spctx))
         || EVP_DigestSign(sctx, NULL, &siglen, msg, msglen) != 1 || (sig = OPENSSL_malloc(siglen)) == NULL
         || EVP_DigestSign(sctx, sig, &siglen, msg, msglen) != 1) {
         unsigned long e = ERR_peek_last_error();
         const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
 
-        tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "the token did not sign (%s)",
+        tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "the token did not make an %s signature, "
+                         "the one a TLS 1.3 handshake asks for (%s)", alg,
                          reason != NULL ? reason : "no reason given");
         tk_doctor_hint(d, "run with TOKENKEY_DEBUG=1 to see the PKCS#11 calls: the key may lack CKA_SIGN, or "
-                          "the token the mechanism");
+                          "the token (or the key's CKA_ALLOWED_MECHANISMS) the mechanism");
         goto end;
     }
     /* Checked by the default provider alone, as the TLS peer would, with the certificate's key. */
     if (pub == NULL
         || EVP_DigestVerifyInit_ex(vctx, &vpctx, md, NULL, "provider=default", pub, NULL) != 1
-        || (d->pss_only && !tk_cli_pss_params(vpctx))
+        || (rsa && !tk_cli_pss_params(vpctx))
         || EVP_DigestVerify(vctx, sig, siglen, msg, msglen) != 1) {
         tk_doctor_report(d, "signature", TK_DOCTOR_FAIL, "an %s signature made by the token does not verify "
                          "with the certificate's public key", alg);

@@ -215,6 +215,24 @@ tk_has "pss-only: doctor's test signature is PSS" \
 tk_run 0 "pss-only: export" export --key client-pss --out-dir "$D/export-pss" --pin-file "$PIN"
 handshake pss-only "$D/export-pss/key.pem" "$D/export-pss/cert.pem" "CN = client-pss"
 
+# ---- the other way round: an RSA key that may not sign with PSS, which TLS 1.3 asks of
+# an RSA client key: doctor's test signature is the handshake's, and fails ----
+TK_TOOL_PIN=$(cat "$PIN")
+export TK_TOOL_PIN
+tk_cmd "pkcs1-only: key pair by pkcs11-tool" pkcs11-tool --module "$TOKENKEY_TEST_MODULE" \
+    --token-label "$TOKENKEY_TEST_TOKEN" --login --pin env:TK_TOOL_PIN --keypairgen \
+    --key-type rsa:2048 --label client-v15 --id 51 \
+    --allowed-mechanisms RSA-PKCS,SHA256-RSA-PKCS
+unset TK_TOOL_PIN
+tk_run 0 "pkcs1-only: csr" csr --key client-v15 --subject "/CN=client-v15" --out "$D/v15.csr" \
+    --pin-file "$PIN"
+tk_sign enroll-ca "$D/v15.csr" "$D/v15.pem"
+tk_run 0 "pkcs1-only: import-cert" import-cert --key client-v15 --cert "$D/v15.pem" --pin-file "$PIN"
+tk_run 1 "pkcs1-only: doctor" doctor --key client-v15 --ca "$D/enroll-ca.pem" --pin-file "$PIN"
+tk_has "pkcs1-only: doctor's test signature is the handshake's, and fails" \
+    "FAIL  signature: the token did not make an RSA-PSS-SHA256 signature, the one a TLS 1.3 handshake asks for" \
+    "$D/out"
+
 tk_run 0 "list after both imports" list --pin-file "$PIN"
 n=$(grep -c "^certificate 'enroll-ca'" "$D/out")
 if [ "$n" -eq 1 ]; then ok "the CA is stored once"; else not_ok "the CA is stored $n times"; fi
