@@ -29,6 +29,7 @@ typedef struct tk_cli {
     const char *token;     /* --token LABEL or pkcs11: URI */
     const char *pin_file;  /* --pin-file */
     const char *key;       /* --key LABEL or pkcs11: URI (a key reference file's, after tk_cli_parse) */
+    const char *key_file;  /* the key reference file --key named, if it named one */
     const char *arg;       /* the one argument that is not an option (TK_USES_ARG) */
     int json;              /* --json */
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
@@ -277,7 +278,8 @@ typedef enum { TK_DOCTOR_OK, TK_DOCTOR_WARN, TK_DOCTOR_FAIL } TK_DOCTOR_STATUS;
 /* What tokenkey doctor found so far; each check adds to it (cmd_doctor.c). */
 typedef struct tk_doctor {
     TK_CLI *cli;
-    const char *cert_file;  /* --cert: instead of the token's certificate */
+    const char *cert_file;  /* --cert (or the client's, tk_doctor_client_files): not the token's */
+    char *client_cert_file; /* the client's ssl.certificate.location, when taken as --cert */
     const char *ca_file;    /* --ca: the CAs the cluster trusts */
     const char *chain_file; /* --chain: intermediates */
     TK_P11_TOKEN *token;
@@ -317,6 +319,12 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d);
 TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d);
 TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d);
 TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d);
+/*
+ * Without --cert, for a --key FILE beside the client.properties that names
+ * it (ssl.key.location, as kafka-config writes them): the certificate the
+ * client sends, its ssl.certificate.location, becomes --cert (doctor_client.c).
+ */
+TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d);
 
 /* ---- end of part B ---- */
 

@@ -266,6 +266,7 @@ static int key_file_uri(TK_CLI *cli, const char **key)
         return tk_cli_error(cli, 0, "out of memory");
     }
     tk_uri_free(uri);
+    cli->key_file = *key;
     *key = uris[n_uris++];
     return 1;
 }

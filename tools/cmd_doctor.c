@@ -391,7 +391,9 @@ int tk_cmd_doctor(int argc, char **argv)
     TK_DOCTOR d = { .cli = &cli };
     const TK_CLI_OPTION opts[] = {
         { "--cert", &d.cert_file, NULL, "the certificate file the client presents: the certificate, then "
-                                         "its intermediates (default: the token's, with the key's CKA_ID)" },
+                                         "its intermediates (default: the ssl.certificate.location of "
+                                         "the client.properties beside a --key FILE that names it, "
+                                         "else the token's, with the key's CKA_ID)" },
         { "--ca", &d.ca_file, NULL, "PEM file of the CAs the brokers trust for client certificates: verify the chain against it" },
         { "--chain", &d.chain_file, NULL, "PEM file of intermediate CA certificates" },
         { NULL, NULL, NULL, NULL }
@@ -417,7 +419,7 @@ int tk_cmd_doctor(int argc, char **argv)
         || check_key(&d, uri) == TK_DOCTOR_FAIL)
         goto end;
     code = TK_EXIT_FAILURE;
-    if (tk_doctor_check_cert(&d) == TK_DOCTOR_FAIL || tk_doctor_check_chain(&d) == TK_DOCTOR_FAIL
+    if (tk_doctor_client_files(&d) == TK_DOCTOR_FAIL || tk_doctor_check_cert(&d) == TK_DOCTOR_FAIL || tk_doctor_check_chain(&d) == TK_DOCTOR_FAIL
         || tk_doctor_check_dates(&d) == TK_DOCTOR_FAIL || tk_doctor_check_signature(&d) == TK_DOCTOR_FAIL)
         goto end;
     code = TK_EXIT_OK;
@@ -427,6 +429,7 @@ end:
     for (int k = 0; k < d.n; k++)
         OPENSSL_free(d.results[k].detail);
     OPENSSL_free(d.hint);
+    OPENSSL_free(d.client_cert_file);
     OPENSSL_free(d.key_uri);
     OPENSSL_free(d.key_id);
     sk_X509_pop_free(d.chain, X509_free);

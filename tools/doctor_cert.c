@@ -5,6 +5,7 @@
  * last being what a TLS server checks in CertificateVerify (RFC 8446
  * section 4.4.3).
  */
+#include <limits.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -59,9 +60,45 @@ static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *de
     return TK_DOCTOR_FAIL;
 }
 
+/* Whether the token holds a certificate with the key's id that matches the key, valid now. */
+static int token_has_matching_cert(TK_DOCTOR *d)
+{
+    CK_OBJECT_HANDLE certs[8];
+    CK_ULONG n = 0;
+    int found = 0;
+
+    if (d->key_id_len == 0 || tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, &n) != CKR_OK)
+        return 0;
+    for (CK_ULONG i = 0; i < n && !found; i++) {
+        X509 *x = tk_cli_token_cert(&d->session, certs[i]);
+
+        found = x != NULL && tk_cli_cert_matches(x, d->pkey)
+                && X509_cmp_current_time(X509_get0_notBefore(x)) < 0
+                && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+        X509_free(x);
+    }
+    return found;
+}
+
+/*
+ * What to do about a certificate that does not fit: a file that is only
+ * stale (the token holds the right one) is written again from the token;
+ * a certificate the token lacks too is made anew.
+ */
+static const char *refit_hint(TK_DOCTOR *d, const char *why, char *out, size_t cap)
+{
+    if (d->cert_file != NULL && token_has_matching_cert(d))
+        snprintf(out, cap, "the token holds this key's own certificate: write '%s' again from it "
+                           "with 'tokenkey export --key KEY --cert-out %s --force' (or "
+                           "'tokenkey kafka-config ... --force')", d->cert_file, d->cert_file);
+    else
+        snprintf(out, cap, "%s: %s", why, REISSUE_HINT);
+    return out;
+}
+
 TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
 {
-    char subject[512], issuer[512], where[1100], why[256], id[130], msg[2048];
+    char subject[512], issuer[512], where[1100], why[256], id[130], msg[2048], hint[PATH_MAX * 2 + 300];
     CK_OBJECT_HANDLE certs[8];
     CK_ULONG n = 0;
 
@@ -105,7 +142,8 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
     if (!tk_cli_cert_matches(d->cert, d->pkey)) {
         snprintf(msg, sizeof(msg), "'%s' %s does not match the key: it certifies another public key", subject,
                  where);
-        return cert_fail(d, "that certificate was issued for another key: " REISSUE_HINT, msg);
+        return cert_fail(d, refit_hint(d, "that certificate was issued for another key", hint,
+                                       sizeof(hint)), msg);
     }
     return tk_doctor_report(d, "certificate", TK_DOCTOR_OK, "'%s' issued by '%s', %s, matches the key",
                             subject, issuer, where);
@@ -247,7 +285,7 @@ end:
 TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d)
 {
     int n = d->chain != NULL ? sk_X509_num(d->chain) : 1, soonest = -1, soonest_days = 0;
-    char subject[512], when[64];
+    char subject[512], when[64], hint[PATH_MAX * 2 + 300];
 
     /* The leaf first, then its CAs: any one out of its dates breaks the handshake. */
     for (int i = 0; i < n; i++) {
@@ -266,7 +304,8 @@ TK_DOCTOR_STATUS tk_doctor_check_dates(TK_DOCTOR *d)
             tk_cli_time(when, sizeof(when), X509_get0_notAfter(x));
             tk_doctor_report(d, "dates", TK_DOCTOR_FAIL, "'%s' expired on %s", subject, when);
             if (i == 0)
-                tk_doctor_hint(d, "the certificate needs renewing: %s", REISSUE_HINT);
+                tk_doctor_hint(d, "%s", refit_hint(d, "the certificate needs renewing", hint,
+                                                   sizeof(hint)));
             else
                 tk_doctor_hint(d, "a CA certificate in the chain has expired: get the CA's current "
                                   "certificate");

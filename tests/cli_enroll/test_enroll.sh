@@ -300,6 +300,26 @@ tk_line "OpenSSL linked into the client: the key signed" \
 tk_cmd "OpenSSL linked into the client, the system's libcrypto torn down first" \
     conf "$K/openssl.cnf" env TK_KAFKA_LOAD_SYSTEM_CLEANUP_FIRST=1 \
     "$TK_KAFKA_LOAD_STATIC" "$K/cert.pem" "$K/key.pem"
+# doctor on the key reference kafka-config wrote: the certificate checked is the one the
+# client sends (client.properties' ssl.certificate.location), not the token's copy.
+tk_run 0 "doctor --key key.pem" doctor --key "$K/key.pem" --ca "$D/enroll-ca.pem" --pin-file "$PIN"
+tk_line "doctor --key key.pem: the client's certificate" \
+    "ok    client: '$K/client.properties' names this key reference: checking the certificate the client sends, '$K/cert.pem' (give --cert to check another)" \
+    "$D/out"
+tk_has "doctor --key key.pem: that certificate matches" "ok    certificate: 'CN=client-ec,O=Acme Corp,C=DE' issued by 'CN=enroll-ca', from '$K/cert.pem', matches the key" "$D/out"
+KD=$D/kafka-stale
+mkdir "$KD"
+cp "$K/key.pem" "$KD/key.pem"
+sed "s|$K/|$KD/|g" "$K/client.properties" > "$KD/client.properties"
+cp "$D/rsa.pem" "$KD/cert.pem"
+tk_run 1 "doctor: the client sends another key's certificate" doctor --key "$KD/key.pem" \
+    --ca "$D/enroll-ca.pem" --pin-file "$PIN"
+tk_line "doctor: another key's certificate fails" \
+    "FAIL  certificate: 'CN=client-rsa,O=Acme Corp,C=DE' from '$KD/cert.pem' does not match the key: it certifies another public key" \
+    "$D/out"
+tk_line "doctor: the token holds the right one: export it again" \
+    "hint: the token holds this key's own certificate: write '$KD/cert.pem' again from it with 'tokenkey export --key KEY --cert-out $KD/cert.pem --force' (or 'tokenkey kafka-config ... --force')" \
+    "$D/out"
 # A directory with a space and a quote: the lines to copy are shell-quoted, and the files work.
 K3="$D/kafka it's"
 tk_run 0 "kafka-config into a path with a space and a quote" kafka-config --key client-ec \

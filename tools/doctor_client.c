@@ -1,0 +1,86 @@
+/*
+ * The client's own files, for doctor. Asked about a key reference file
+ * (--key ./key.pem) that has beside it the client.properties kafka-config
+ * wrote with it, doctor checks the certificate the client sends - its
+ * ssl.certificate.location - rather than the token's copy, unless --cert
+ * names another: a stale or expired cert.pem is what fails the client's
+ * handshakes, and the token's copy may be fine.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "cli.h"
+
+/* key=value of a properties file as librdkafka's clients read it (kcat -F): blanks around either. */
+static char *property(const char *path, const char *key)
+{
+    BIO *b = BIO_new_file(path, "r");
+    char line[PATH_MAX + 256], *value = NULL;
+
+    while (b != NULL && BIO_gets(b, line, sizeof(line)) > 0) {
+        char *p = line, *eq, *end;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || (eq = strchr(p, '=')) == NULL)
+            continue;
+        end = eq;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if ((size_t)(end - p) != strlen(key) || strncmp(p, key, (size_t)(end - p)) != 0)
+            continue;
+        for (p = eq + 1; *p == ' ' || *p == '\t'; p++)
+            continue;
+        end = p + strcspn(p, "\r\n");
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        OPENSSL_free(value); /* the last one counts, as in the client */
+        value = OPENSSL_strndup(p, (size_t)(end - p));
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    return value;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
+{
+    const char *key_file = d->cli->key_file, *slash;
+    char props[PATH_MAX];
+    char *key_location = NULL;
+    int named;
+
+    if (d->cert_file != NULL || key_file == NULL)
+        return TK_DOCTOR_OK;
+    slash = strrchr(key_file, '/'); /* a key reference file is always given with one */
+    if (slash == NULL
+        || snprintf(props, sizeof(props), "%.*s/client.properties", (int)(slash - key_file),
+                    key_file) >= (int)sizeof(props))
+        return TK_DOCTOR_OK;
+    key_location = property(props, "ssl.key.location");
+    named = key_location != NULL && same_file(key_location, key_file);
+    OPENSSL_free(key_location);
+    if (!named)
+        return TK_DOCTOR_OK; /* no client's file beside it that says it uses this key */
+    d->client_cert_file = property(props, "ssl.certificate.location");
+    if (d->client_cert_file == NULL || d->client_cert_file[0] == '\0')
+        return tk_doctor_report(d, "client", TK_DOCTOR_WARN, "'%s' names this key reference but no "
+                                "ssl.certificate.location: checking the token's certificate", props);
+    d->cert_file = d->client_cert_file;
+    return tk_doctor_report(d, "client", TK_DOCTOR_OK, "'%s' names this key reference: checking "
+                            "the certificate the client sends, '%s' (give --cert to check another)",
+                            props, d->cert_file);
+}
