@@ -263,6 +263,29 @@ static const char *pin_flags_now(TK_DOCTOR *d)
     return "the token reports no PIN counter flag";
 }
 
+/*
+ * The PIN file the login reads (--pin-file, else the client's file:
+ * source), when one can be read by others: the client works, but the PIN
+ * is not a secret there. 0 when there is none, or it is private.
+ */
+static int pin_file_exposed(TK_DOCTOR *d, char *path, size_t cap, mode_t *mode)
+{
+    struct stat st;
+    int failed = 0;
+    TK_PIN_KIND kind;
+    char *spec = d->cli->pin_file == NULL ? tk_cli_pin_spec(d->cli, &failed) : NULL;
+    const char *target = d->cli->pin_file;
+
+    if (spec != NULL && (target = tk_pin_spec_target(spec, &kind)) != NULL && kind != TK_PIN_FILE)
+        target = NULL;
+    snprintf(path, cap, "%s", target != NULL ? target : "");
+    OPENSSL_free(spec);
+    if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+        return 0;
+    *mode = st.st_mode & 0777;
+    return 1;
+}
+
 static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
 {
     TK_P11_PIN_GETTER getter = tk_cli_pin_getter(d->cli);
@@ -273,6 +296,17 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
 
     if (!(tk_p11_token_cached_info(d->token)->flags & CKF_LOGIN_REQUIRED))
         return tk_doctor_report(d, "login", TK_DOCTOR_OK, "the token needs no login");
+    /*
+     * No PIN source the client can use (no 'pin' in its openssl.cnf, no
+     * TOKENKEY_PIN_*, no pin-source= in the URI): the client fails there,
+     * "no PIN available", whatever a person could type at a prompt here.
+     */
+    if (d->cli->pin_file == NULL && tk_cli_pin_origin(d->cli) == NULL
+        && !(tk_p11_token_cached_info(d->token)->flags & CKF_PROTECTED_AUTHENTICATION_PATH))
+        return fail(d, "login", "give the client a PIN file: 'pin = file:/path' in the tokenkey section "
+                                "of its openssl.cnf ('tokenkey kafka-config --pin-file FILE' writes it), "
+                                "or TOKENKEY_PIN_FILE in its environment",
+                    "the client has no PIN source, and fails with \"no PIN available\"");
     pin_source(d->cli, d->token, source, sizeof(source));
     /*
      * Say what is wrong with the PIN file here rather than in a line of its
@@ -293,6 +327,10 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
     rv = tk_p11_login(d->token, &getter);
     switch (rv) {
     case CKR_OK:
+        if (pin_file_exposed(d, name, sizeof(name), &st.st_mode))
+            return tk_doctor_report(d, "login", TK_DOCTOR_WARN, "logged in with %s, but '%s' can be "
+                                    "read by other users (mode %04o): chmod 600 it", source, name,
+                                    (unsigned)st.st_mode);
         return tk_doctor_report(d, "login", TK_DOCTOR_OK, "logged in with %s", source);
     case CKR_PIN_INCORRECT:
     case CKR_PIN_INVALID:
@@ -304,11 +342,10 @@ static TK_DOCTOR_STATUS check_login(TK_DOCTOR *d)
         return TK_DOCTOR_FAIL;
     case TK_CKR_PIN_UNAVAILABLE:
         snprintf(msg, sizeof(msg), "no PIN: %s could not be had (see the message above)", source);
-        if (d->cli->pin_file != NULL)
+        if (d->cli->pin_file != NULL || (origin = tk_cli_pin_origin(d->cli)) == NULL)
             return fail(d, "login", pin_file_hint, msg);
-        if ((origin = tk_cli_pin_origin(d->cli)) == NULL)
-            return fail(d, "login", "give the PIN with --pin-file FILE or TOKENKEY_PIN_FILE", msg);
-        snprintf(hint, sizeof(hint), "fix %s, where the client reads it too, or pass --pin-file FILE", origin);
+        /* Not "or pass --pin-file": doctor would pass, and the client still fail. */
+        snprintf(hint, sizeof(hint), "fix %s, where the client reads it", origin);
         return fail(d, "login", hint, msg);
     case CKR_PIN_LOCKED:
     case TK_CKR_PIN_FINAL_TRY:

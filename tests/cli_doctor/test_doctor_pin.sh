@@ -75,6 +75,16 @@ tk_line "right PIN: logged in" "ok    login: logged in with the PIN from '$PIN'"
 tk_line "right PIN: signature" "ok    signature: an ECDSA-SHA256 signature made by the token verifies with the certificate's public key" "$D/out"
 tk_if "a good login clears COUNT_LOW" "$(pin_state)" = OK
 
+# A PIN file others can read: the client works, doctor says what to fix.
+cp "$PIN" "$D/open.pin"
+chmod 644 "$D/open.pin"
+tk_run 0 "a PIN file others can read" doctor --pin-file "$D/open.pin" --key client --ca "$D/ca.pem"
+tk_line "a PIN file others can read: warned" "warn  login: logged in with the PIN from '$D/open.pin', but '$D/open.pin' can be read by other users (mode 0644): chmod 600 it" "$D/out"
+# No PIN source at all: the client fails ("no PIN available"), so doctor does, without a prompt.
+tk_run 3 "no PIN source" doctor --key client --ca "$D/ca.pem"
+tk_line "no PIN source: FAIL" "FAIL  login: the client has no PIN source, and fails with \"no PIN available\"" "$D/out"
+tk_line "no PIN source: hint" "hint: give the client a PIN file: 'pin = file:/path' in the tokenkey section of its openssl.cnf ('tokenkey kafka-config --pin-file FILE' writes it), or TOKENKEY_PIN_FILE in its environment" "$D/out"
+
 tk_run 0 "without --key: the token's one key" doctor --pin-file "$PIN" --token tk-doctor-pin --ca "$D/ca.pem"
 tk_line "without --key: found" "ok    key: $(tk_key_uri client 01) (EC, 256 bits)" "$D/out"
 
@@ -111,7 +121,7 @@ tk_run 3 "TOKENKEY_PIN_FILE unreadable" doctor --key client --ca "$D/ca.pem"
 tk_has "unreadable: the token was reached" "C_GetTokenInfo(" "$D/nopin.log"
 tk_line "unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
 tk_line "unreadable: why" "tokenkey doctor: cannot read PIN file '$D/no-such.pin': No such file or directory" "$D/err"
-tk_line "unreadable: the hint names the variables" "hint: fix the environment (TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE or TOKENKEY_PIN, the first one set), where the client reads it too, or pass --pin-file FILE" "$D/out"
+tk_line "unreadable: the hint names the variables" "hint: fix the environment (TOKENKEY_PIN_SOURCE, TOKENKEY_PIN_FILE or TOKENKEY_PIN, the first one set), where the client reads it" "$D/out"
 TOKENKEY_PIN_SOURCE=pin-itself
 export TOKENKEY_PIN_SOURCE
 # A bad setting is a bad setup, as it is for the provider: found before anything runs.
@@ -136,7 +146,7 @@ sed -e "s|^pin = .*|pin = file:$D/no-such.pin|" "$D/kc/openssl.cnf" > "$D/badpin
 OPENSSL_CONF=$D/badpin.cnf TOKENKEY_PIN_FILE=$PIN
 tk_run 3 "OPENSSL_CONF: its pin unreadable" doctor --key client --ca "$D/ca.pem"
 tk_line "its pin unreadable: FAIL" "FAIL  login: no PIN: the PIN from '$D/no-such.pin' could not be had (see the message above)" "$D/out"
-tk_line "its pin unreadable: the hint names the section" "hint: fix 'pin' in section [tokenkey_sect] of '$D/badpin.cnf', where the client reads it too, or pass --pin-file FILE" "$D/out"
+tk_line "its pin unreadable: the hint names the section" "hint: fix 'pin' in section [tokenkey_sect] of '$D/badpin.cnf', where the client reads it" "$D/out"
 unset TOKENKEY_PIN_FILE
 printf '[tokenkey_sect\npin = file:%s\n' "$PIN" > "$D/broken.cnf"
 OPENSSL_CONF=$D/broken.cnf
