@@ -206,9 +206,19 @@ static const char *chain_hint(const TK_DOCTOR *d, int err)
         return "the certificate's issuer is not a CA in the --ca file: use the CA file the brokers trust, "
                "and give intermediate CAs with --chain FILE (or store them with 'tokenkey import-cert "
                "--chain')";
-    case X509_V_ERR_INVALID_PURPOSE:
-        return "the certificate is not for TLS client authentication (its extendedKeyUsage lacks "
-               "clientAuth): ask the CA for a client certificate";
+    case X509_V_ERR_INVALID_PURPOSE: {
+        /* The purpose check covers both fields of the certificate, and its CAs': name the one. */
+        uint32_t flags = X509_get_extension_flags(d->cert);
+
+        if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(d->cert) & XKU_SSL_CLIENT))
+            return "the certificate is not for TLS client authentication (its extendedKeyUsage lacks "
+                   "clientAuth): ask the CA for a client certificate";
+        if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(d->cert) & KU_DIGITAL_SIGNATURE))
+            return "the certificate's keyUsage lacks digitalSignature, which a TLS client's key signs "
+                   "with: ask the CA for a client certificate";
+        return "a CA certificate in the chain may not issue TLS client certificates (its "
+               "extendedKeyUsage or keyUsage): ask the CA which chain to use";
+    }
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
         return "the certificate's signature does not verify with its issuer's key: the --ca file holds "
                "another CA with the same name, or the certificate is damaged";

@@ -76,6 +76,15 @@ tk_line "PKCS11: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/
 
 doctor 0 "good setup, certificate from --cert" --key good --cert "$D/good.pem" --ca "$D/ca-one.pem"
 tk_line "--cert: used" "ok    certificate: 'CN=good-client' issued by 'CN=ca-one', from '$D/good.pem', matches the key" "$D/out"
+# A certificate not for TLS client authentication: the hint names the field that says so.
+printf 'keyUsage=critical,keyEncipherment\nextendedKeyUsage=clientAuth\n' > "$D/ku.ext"
+tk_ca_sign ca-one "$D/good.csr" "$D/ku.pem" 365 "$D/ku.ext"
+doctor 1 "keyUsage without digitalSignature" --key good --cert "$D/ku.pem" --ca "$D/ca-one.pem"
+tk_line "keyUsage: hint" "hint: the certificate's keyUsage lacks digitalSignature, which a TLS client's key signs with: ask the CA for a client certificate" "$D/out"
+printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > "$D/eku.ext"
+tk_ca_sign ca-one "$D/good.csr" "$D/eku.pem" 365 "$D/eku.ext"
+doctor 1 "extendedKeyUsage without clientAuth" --key good --cert "$D/eku.pem" --ca "$D/ca-one.pem"
+tk_line "extendedKeyUsage: hint" "hint: the certificate is not for TLS client authentication (its extendedKeyUsage lacks clientAuth): ask the CA for a client certificate" "$D/out"
 # The certificate, then a damaged block: the client would fail to load the file.
 { cat "$D/good.pem"; sed '3s/^./!/' "$D/ca-one.pem"; } > "$D/good-damaged.pem"
 doctor 1 "--cert with a damaged block" --key good --cert "$D/good-damaged.pem" --ca "$D/ca-one.pem"
