@@ -60,6 +60,12 @@ static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *de
     return TK_DOCTOR_FAIL;
 }
 
+static int valid_now(const X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notBefore(x)) < 0
+           && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+}
+
 /* Whether the token holds a certificate with the key's id that matches the key, valid now. */
 static int token_has_matching_cert(TK_DOCTOR *d)
 {
@@ -72,9 +78,7 @@ static int token_has_matching_cert(TK_DOCTOR *d)
     for (CK_ULONG i = 0; i < n && !found; i++) {
         X509 *x = tk_cli_token_cert(&d->session, certs[i]);
 
-        found = x != NULL && tk_cli_cert_matches(x, d->pkey)
-                && X509_cmp_current_time(X509_get0_notBefore(x)) < 0
-                && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+        found = x != NULL && tk_cli_cert_matches(x, d->pkey) && valid_now(x);
         X509_free(x);
     }
     return found;
@@ -96,6 +100,19 @@ static const char *refit_hint(TK_DOCTOR *d, const char *why, char *out, size_t c
     return out;
 }
 
+/* Whether x is a better pick than best: matches the key, then valid now, then expires later. */
+static int better_cert(TK_DOCTOR *d, X509 *x, X509 *best)
+{
+    int m = tk_cli_cert_matches(x, d->pkey), mb = tk_cli_cert_matches(best, d->pkey), day, sec;
+
+    if (m != mb)
+        return m;
+    if (valid_now(x) != valid_now(best))
+        return valid_now(x);
+    return ASN1_TIME_diff(&day, &sec, X509_get0_notAfter(best), X509_get0_notAfter(x))
+           && (day > 0 || sec > 0);
+}
+
 TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
 {
     char subject[512], issuer[512], where[1100], why[256], id[130], msg[2048], hint[PATH_MAX * 2 + 300];
@@ -115,17 +132,17 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
                              "the key has no CKA_ID, so no certificate on the token is paired with it");
         if (tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, &n) != CKR_OK)
             n = 0;
-        /* Several may share the id (renewals): the one that matches the key counts. */
+        /*
+         * Several may share the id (a renewal without --replace): the one
+         * that matches the key counts, and of those the one valid now
+         * that expires last, as a renewed client would send it.
+         */
         for (CK_ULONG i = 0; i < n; i++) {
             X509 *x = tk_cli_token_cert(&d->session, certs[i]);
 
-            if (x == NULL)
-                continue;
-            if (d->cert == NULL || tk_cli_cert_matches(x, d->pkey)) {
+            if (x != NULL && (d->cert == NULL || better_cert(d, x, d->cert))) {
                 X509_free(d->cert);
                 d->cert = x;
-                if (tk_cli_cert_matches(x, d->pkey))
-                    break;
             } else {
                 X509_free(x);
             }
@@ -145,6 +162,13 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
         return cert_fail(d, refit_hint(d, "that certificate was issued for another key", hint,
                                        sizeof(hint)), msg);
     }
+    /* tk_cli_export (export, kafka-config) refuses this: the client's file cannot be written again. */
+    if (d->cert_file == NULL && n > 1)
+        return tk_doctor_report(d, "certificate", TK_DOCTOR_WARN, "'%s' issued by '%s', %s, matches "
+                                "the key; %lu certificates on the token have the key's id, which "
+                                "'tokenkey export' and 'kafka-config' refuse: keep this one with "
+                                "'tokenkey import-cert --replace'", subject, issuer, where,
+                                (unsigned long)n);
     return tk_doctor_report(d, "certificate", TK_DOCTOR_OK, "'%s' issued by '%s', %s, matches the key",
                             subject, issuer, where);
 }
