@@ -137,8 +137,13 @@ static int own_libcrypto_stopped(const TK_PROVCTX *ctx)
     return ctx->own_libcrypto_apart && OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) == 0;
 }
 
-/* A child library context left to the process exit then: still pointed to, not lost. */
-static OSSL_LIB_CTX *volatile left_to_exit; /* volatile: a store never read is kept */
+/*
+ * Child library contexts left to the process exit then: still pointed to,
+ * not lost (volatile: stores never read are kept). One per provider
+ * context; a process has a few at most, and more are only not pointed to.
+ */
+static OSSL_LIB_CTX *volatile left_to_exit[8];
+static unsigned left_to_exit_n; /* volatile: a store never read is kept */
 
 static void provctx_free(TK_PROVCTX *ctx)
 {
@@ -148,9 +153,10 @@ static void provctx_free(TK_PROVCTX *ctx)
     }
     tk_config_clear(&ctx->cfg);
     /* At exit, after our libcrypto's own cleanup: freeing into it would crash. */
-    if (own_libcrypto_stopped(ctx))
-        left_to_exit = ctx->libctx;
-    else
+    if (own_libcrypto_stopped(ctx)) {
+        if (left_to_exit_n < sizeof(left_to_exit) / sizeof(left_to_exit[0]))
+            left_to_exit[left_to_exit_n++] = ctx->libctx;
+    } else
         OSSL_LIB_CTX_free(ctx->libctx);
     tk_fork_lock_destroy(&ctx->lock);
     OPENSSL_free(ctx);

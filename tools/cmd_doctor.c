@@ -26,6 +26,7 @@
 #include "config.h"
 #include "objects.h"
 #include "pin.h"
+#include "pinfile.h"
 
 /* What to do when the --pin-file given cannot serve (unreadable, empty, failed). */
 static const char pin_file_hint[] = "write the user PIN to that file (chmod 600) or point --pin-file at it";
@@ -280,7 +281,9 @@ static int pin_file_exposed(TK_DOCTOR *d, char *path, size_t cap, mode_t *mode)
         target = NULL;
     snprintf(path, cap, "%s", target != NULL ? target : "");
     OPENSSL_free(spec);
-    if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+    /* The provider's own rule for the same warning (pinfile.c). */
+    if (path[0] == '\0' || stat(path, &st) != 0 || !S_ISREG(st.st_mode)
+        || !tk_pinfile_too_open((unsigned)st.st_mode))
         return 0;
     *mode = st.st_mode & 0777;
     return 1;

@@ -66,16 +66,20 @@ static int valid_now(const X509 *x)
            && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
 }
 
-/* Whether the token holds a certificate with the key's id that matches the key, valid now. */
-static int token_has_matching_cert(TK_DOCTOR *d)
+/*
+ * Whether the token holds a certificate with the key's id that matches the
+ * key, valid now; *n: how many certificates have the key's id (export
+ * refuses more than one).
+ */
+static int token_has_matching_cert(TK_DOCTOR *d, CK_ULONG *n)
 {
     CK_OBJECT_HANDLE certs[8];
-    CK_ULONG n = 0;
     int found = 0;
 
-    if (d->key_id_len == 0 || tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, &n) != CKR_OK)
+    *n = 0;
+    if (d->key_id_len == 0 || tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, n) != CKR_OK)
         return 0;
-    for (CK_ULONG i = 0; i < n && !found; i++) {
+    for (CK_ULONG i = 0; i < *n && !found; i++) {
         X509 *x = tk_cli_token_cert(&d->session, certs[i]);
 
         found = x != NULL && tk_cli_cert_matches(x, d->pkey) && valid_now(x);
@@ -86,17 +90,25 @@ static int token_has_matching_cert(TK_DOCTOR *d)
 
 /*
  * What to do about a certificate that does not fit: a file that is only
- * stale (the token holds the right one) is written again from the token;
- * a certificate the token lacks too is made anew.
+ * stale (the token holds the right one) is written again from the token
+ * (after keeping that one alone: export refuses two); a certificate the
+ * token lacks too is made anew.
  */
 static const char *refit_hint(TK_DOCTOR *d, const char *why, char *out, size_t cap)
 {
-    if (d->cert_file != NULL && token_has_matching_cert(d))
-        snprintf(out, cap, "the token holds this key's own certificate: write '%s' again from it "
-                           "with 'tokenkey export --key KEY --cert-out %s --force' (or "
-                           "'tokenkey kafka-config ... --force')", d->cert_file, d->cert_file);
+    CK_ULONG n;
+    char *file = d->cert_file != NULL && token_has_matching_cert(d, &n)
+                     ? tk_cli_shell_quoted(d->cert_file) : NULL;
+
+    if (file != NULL)
+        snprintf(out, cap, "the token holds this key's own certificate: %swrite the file again "
+                           "from it: tokenkey export --key KEY --cert-out %s --force (or "
+                           "tokenkey kafka-config ... --force)",
+                 n > 1 ? "keep it alone on the token (tokenkey import-cert --key KEY --cert "
+                         "FILE --replace), then " : "", file);
     else
         snprintf(out, cap, "%s: %s", why, REISSUE_HINT);
+    OPENSSL_free(file);
     return out;
 }
 
@@ -123,7 +135,12 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
     if (d->cert_file != NULL) {
         if (!read_cert_file(d, why, sizeof(why))) {
             snprintf(msg, sizeof(msg), "'%s': %s", d->cert_file, why);
-            return cert_fail(d, "pass the client certificate (PEM or DER) with --cert", msg);
+            /* The client's own file: --cert would make doctor pass, and the client still fail. */
+            return cert_fail(d, d->client_cert_file != NULL
+                                    ? "write the client's certificate file again from the token: "
+                                      "'tokenkey export --key KEY --cert-out FILE --force', FILE "
+                                      "being its ssl.certificate.location"
+                                    : "pass the client certificate (PEM or DER) with --cert", msg);
         }
         snprintf(where, sizeof(where), "from '%s'", d->cert_file);
     } else {
@@ -214,7 +231,7 @@ static void presented_intermediates(TK_DOCTOR *d, STACK_OF(X509) *sk)
     }
 }
 
-static const char *chain_hint(const TK_DOCTOR *d, int err)
+static const char *chain_hint(const TK_DOCTOR *d, int err, int depth)
 {
     switch (err) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -231,17 +248,25 @@ static const char *chain_hint(const TK_DOCTOR *d, int err)
                "and give intermediate CAs with --chain FILE (or store them with 'tokenkey import-cert "
                "--chain')";
     case X509_V_ERR_INVALID_PURPOSE: {
-        /* The purpose check covers both fields of the certificate, and its CAs': name the one. */
+        /*
+         * The purpose check covers the certificate and its CAs (depth > 0),
+         * each by its extendedKeyUsage, keyUsage (OpenSSL's client check
+         * takes digitalSignature or keyAgreement) and Netscape type.
+         */
         uint32_t flags = X509_get_extension_flags(d->cert);
 
+        if (depth > 0)
+            return "a CA certificate in the chain may not issue TLS client certificates (its "
+                   "extendedKeyUsage or keyUsage): ask the CA which chain to use";
         if ((flags & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(d->cert) & XKU_SSL_CLIENT))
             return "the certificate is not for TLS client authentication (its extendedKeyUsage lacks "
                    "clientAuth): ask the CA for a client certificate";
-        if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(d->cert) & KU_DIGITAL_SIGNATURE))
+        if ((flags & EXFLAG_KUSAGE)
+            && !(X509_get_key_usage(d->cert) & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)))
             return "the certificate's keyUsage lacks digitalSignature, which a TLS client's key signs "
                    "with: ask the CA for a client certificate";
-        return "a CA certificate in the chain may not issue TLS client certificates (its "
-               "extendedKeyUsage or keyUsage): ask the CA which chain to use";
+        return "the certificate is not for TLS client authentication (its Netscape certificate "
+               "type, say): ask the CA for a client certificate";
     }
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
         return "the certificate's signature does not verify with its issuer's key: the --ca file holds "
@@ -306,7 +331,7 @@ TK_DOCTOR_STATUS tk_doctor_check_chain(TK_DOCTOR *d)
         tk_cli_name(issuer, sizeof(issuer), X509_get_issuer_name(cur != NULL ? cur : d->cert));
         tk_doctor_report(d, "chain", TK_DOCTOR_FAIL, "'%s' (issued by '%s') does not verify against '%s': %s",
                          subject, issuer, d->ca_file, X509_verify_cert_error_string(err));
-        tk_doctor_hint(d, "%s", chain_hint(d, err));
+        tk_doctor_hint(d, "%s", chain_hint(d, err, X509_STORE_CTX_get_error_depth(ctx)));
     }
 end:
     ERR_clear_error();
@@ -378,9 +403,10 @@ TK_DOCTOR_STATUS tk_doctor_check_signature(TK_DOCTOR *d)
     const size_t msglen = sizeof(msg) - 1;
     int ed = EVP_PKEY_is_a(d->pkey, "ED25519"), rsa = EVP_PKEY_is_a(d->pkey, "RSA");
     int bits = EVP_PKEY_get_bits(d->pkey);
-    const char *md = ed ? NULL : rsa || bits < 384 ? "SHA256" : bits < 521 ? "SHA384" : "SHA512";
+    /* By the curve's size: 384 (P-384, brainpoolP384r1), 512 or 521 (brainpoolP512r1, P-521). */
+    const char *md = ed ? NULL : rsa || bits < 384 ? "SHA256" : bits < 512 ? "SHA384" : "SHA512";
     const char *alg = ed ? "Ed25519" : rsa ? "RSA-PSS-SHA256"
-                      : bits < 384 ? "ECDSA-SHA256" : bits < 521 ? "ECDSA-SHA384" : "ECDSA-SHA512";
+                      : bits < 384 ? "ECDSA-SHA256" : bits < 512 ? "ECDSA-SHA384" : "ECDSA-SHA512";
     EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *spctx = NULL, *vpctx = NULL;
     EVP_PKEY *pub = X509_get0_pubkey(d->cert);

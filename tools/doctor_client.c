@@ -71,6 +71,15 @@ TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
                     key_file) >= (int)sizeof(props))
         return TK_DOCTOR_OK;
     key_location = property(props, "ssl.key.location");
+    /* A relative one is the client's working directory's, which doctor does not know. */
+    if (key_location != NULL && key_location[0] != '/' && key_location[0] != '\0') {
+        tk_doctor_report(d, "client", TK_DOCTOR_WARN, "'%s' names the key by a relative path, "
+                         "'%s', which the client resolves in its own working directory: checking "
+                         "the token's certificate (give --cert for the client's)", props,
+                         key_location);
+        OPENSSL_free(key_location);
+        return TK_DOCTOR_WARN;
+    }
     named = key_location != NULL && same_file(key_location, key_file);
     OPENSSL_free(key_location);
     if (!named)

@@ -85,6 +85,17 @@ printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > "$D
 tk_ca_sign ca-one "$D/good.csr" "$D/eku.pem" 365 "$D/eku.ext"
 doctor 1 "extendedKeyUsage without clientAuth" --key good --cert "$D/eku.pem" --ca "$D/ca-one.pem"
 tk_line "extendedKeyUsage: hint" "hint: the certificate is not for TLS client authentication (its extendedKeyUsage lacks clientAuth): ask the CA for a client certificate" "$D/out"
+# A CA that may not issue client certificates (its extendedKeyUsage is serverAuth only): the
+# purpose error is the CA's, at depth 1, and the hint says so - not the leaf's keyUsage,
+# keyAgreement alone, which OpenSSL's client check takes.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/ca-srv.key" \
+    -subj /CN=ca-srv -days 3650 -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -addext "extendedKeyUsage=serverAuth" -out "$D/ca-srv.pem" \
+    > "$D/openssl.log" 2>&1 || exit 1
+printf 'keyUsage=critical,keyAgreement\nextendedKeyUsage=clientAuth\n' > "$D/ka.ext"
+tk_ca_sign ca-srv "$D/good.csr" "$D/srv-issued.pem" 365 "$D/ka.ext"
+doctor 1 "a CA not for client certificates" --key good --cert "$D/srv-issued.pem" --ca "$D/ca-srv.pem"
+tk_line "CA purpose: hint" "hint: a CA certificate in the chain may not issue TLS client certificates (its extendedKeyUsage or keyUsage): ask the CA which chain to use" "$D/out"
 # The certificate, then a damaged block: the client would fail to load the file.
 { cat "$D/good.pem"; sed '3s/^./!/' "$D/ca-one.pem"; } > "$D/good-damaged.pem"
 doctor 1 "--cert with a damaged block" --key good --cert "$D/good-damaged.pem" --ca "$D/ca-one.pem"

@@ -318,8 +318,26 @@ tk_line "doctor: another key's certificate fails" \
     "FAIL  certificate: 'CN=client-rsa,O=Acme Corp,C=DE' from '$KD/cert.pem' does not match the key: it certifies another public key" \
     "$D/out"
 tk_line "doctor: the token holds the right one: export it again" \
-    "hint: the token holds this key's own certificate: write '$KD/cert.pem' again from it with 'tokenkey export --key KEY --cert-out $KD/cert.pem --force' (or 'tokenkey kafka-config ... --force')" \
+    "hint: the token holds this key's own certificate: write the file again from it: tokenkey export --key KEY --cert-out $KD/cert.pem --force (or tokenkey kafka-config ... --force)" \
     "$D/out"
+# The client's certificate file gone: the fix is writing it again, not --cert.
+mv "$KD/cert.pem" "$KD/cert.pem.gone"
+tk_run 1 "doctor: the client's certificate file is missing" doctor --key "$KD/key.pem" \
+    --ca "$D/enroll-ca.pem" --pin-file "$PIN"
+tk_line "doctor: missing certificate file: hint" \
+    "hint: write the client's certificate file again from the token: 'tokenkey export --key KEY --cert-out FILE --force', FILE being its ssl.certificate.location" \
+    "$D/out"
+mv "$KD/cert.pem.gone" "$KD/cert.pem"
+# A relative ssl.key.location is the client's working directory's: said, not guessed.
+sed "s|^ssl.key.location=.*|ssl.key.location=key.pem|" "$KD/client.properties" > "$KD/rel.properties"
+cp "$KD/client.properties" "$KD/abs.properties"
+cp "$KD/rel.properties" "$KD/client.properties"
+tk_run 0 "doctor: a relative ssl.key.location" doctor --key "$KD/key.pem" --ca "$D/enroll-ca.pem" \
+    --pin-file "$PIN"
+tk_line "doctor: a relative ssl.key.location: warned" \
+    "warn  client: '$KD/client.properties' names the key by a relative path, 'key.pem', which the client resolves in its own working directory: checking the token's certificate (give --cert for the client's)" \
+    "$D/out"
+cp "$KD/abs.properties" "$KD/client.properties"
 # A directory with a space and a quote: the lines to copy are shell-quoted, and the files work.
 K3="$D/kafka it's"
 tk_run 0 "kafka-config into a path with a space and a quote" kafka-config --key client-ec \

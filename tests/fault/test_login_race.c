@@ -157,6 +157,43 @@ static void test_lost_answers(void **state)
     assert_int_equal(fault_calls("C_Login") - logins, 2);
 }
 
+/*
+ * An answer that says the PIN was not looked at (CKR_SESSION_CLOSED) is
+ * believed, even when the token's PIN flags moved meanwhile - another
+ * application's wrong PIN, here on a session of its own while ours is held
+ * on its way. Before, any failure with moved flags marked the PIN as
+ * rejected: the right PIN was then refused for the life of the process.
+ */
+static void test_unchecked_answer_keeps_the_pin(void **state)
+{
+    CK_FUNCTION_LIST *softhsm = tk_test_raw_functions(tk_fixture_module(&env.fx));
+    LOGIN a = { env.t, env.pin, CKR_GENERAL_ERROR };
+    CK_SESSION_HANDLE other;
+    pthread_t th_a;
+    unsigned long logins;
+
+    assert_non_null(softhsm);
+    tk_p11_token_reset(env.t);
+    assert_false(tk_p11_token_logged_in(env.t));
+    logins = fault_calls("C_Login");
+    assert_int_equal(fault_set("C_Login=hold@1 C_Login=CKR_SESSION_CLOSED@1"), 0);
+    assert_int_equal(pthread_create(&th_a, NULL, log_in, &a), 0);
+    fault_wait_held("C_Login", 1);
+    /* Another application's wrong PIN: the token raises CKF_USER_PIN_COUNT_LOW. */
+    assert_int_equal(softhsm->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL,
+                                            NULL, &other), CKR_OK);
+    assert_int_equal(softhsm->C_Login(other, CKU_USER, (CK_UTF8CHAR *)"8888-not-the-pin", 16),
+                     CKR_PIN_INCORRECT);
+    assert_int_equal(softhsm->C_CloseSession(other), CKR_OK);
+    fault_release("C_Login");
+    assert_int_equal(pthread_join(th_a, NULL), 0);
+    assert_int_equal(fault_set(""), 0);
+    assert_int_equal(a.rv, CKR_SESSION_CLOSED);
+    /* The right PIN goes again, and logs in. */
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(fault_calls("C_Login") - logins, 2);
+}
+
 static int setup(void)
 {
     const char *faultmod = getenv("TK_FAULTMOD");
@@ -188,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_reset_during_login),
         cmocka_unit_test(test_token_info_busy),
         cmocka_unit_test(test_lost_answers),
+        cmocka_unit_test(test_unchecked_answer_keeps_the_pin),
     };
 
     return tk_test_run("fault-login-race", tests, TK_TEST_COUNT(tests), setup, teardown);
