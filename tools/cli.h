@@ -191,6 +191,12 @@ char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri);
  * wrong place (OPENSSL_free it; NULL without memory).
  */
 char *tk_cli_key_named(TK_CLI *cli, const char *text, const TK_URI *uri);
+/*
+ * For "no private key matches": when the key given is a bare name that is
+ * also a readable file here (key.pem), a note that ./key.pem reads it as a
+ * key reference (a name without a '/' is a label); "" otherwise.
+ */
+const char *tk_cli_key_file_note(const char *key);
 /* Drain OpenSSL's error queue to stderr, one indented line each. */
 void tk_cli_print_openssl_errors(const TK_CLI *cli);
 

@@ -44,10 +44,11 @@ static int find_key(TK_CLI *cli, TK_CLI_KEY *k)
     if (count != 1) {
         named = tk_cli_key_named(cli, cli->key, k->uri);
         tk_cli_error(cli, 0, count == 0 ? "no private key matches '%s' on token '%s': see "
-                                          "'tokenkey list'"
+                                          "'tokenkey list'%s"
                                         : "'%s' matches more than one private key on token '%s': "
-                                          "give a pkcs11: URI with id= (see 'tokenkey list')",
-                     named != NULL ? named : "--key", k->token_label);
+                                          "give a pkcs11: URI with id= (see 'tokenkey list')%s",
+                     named != NULL ? named : "--key", k->token_label,
+                     count == 0 ? tk_cli_key_file_note(cli->key) : "");
         OPENSSL_free(named);
         return 0;
     }

@@ -5,8 +5,11 @@
  * CLI's PKCS#11 layer (one module instance, one login), so the PIN the
  * CLI got is used once and the provider never asks again.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/provider.h>
@@ -106,6 +109,18 @@ char *tk_cli_key_uri_text(TK_CLI *cli, const TK_URI *uri)
      */
     copy.pin_source = NULL;
     return tk_uri_format(&copy);
+}
+
+const char *tk_cli_key_file_note(const char *key)
+{
+    static char note[PATH_MAX + 128]; /* the CLI is one thread */
+
+    /* A key reference file's path was read already: its URI is what is left here. */
+    if (key == NULL || strchr(key, '/') != NULL || tk_uri_is_pkcs11(key) || access(key, R_OK) != 0)
+        return "";
+    snprintf(note, sizeof(note), " (a file of that name is in this directory: give it as ./%s to "
+                                 "read it as a key reference)", key);
+    return note;
 }
 
 char *tk_cli_key_named(TK_CLI *cli, const char *text, const TK_URI *uri)

@@ -81,9 +81,9 @@ int tk_cmd_delete(int argc, char **argv)
     }
     if (nkeys != 1) {
         named = tk_cli_key_uri_text(&cli, uri); /* without pin-source=, which may be the PIN */
-        tk_cli_error(&cli, 0, nkeys == 0 ? "no private key matches '%s'"
-                                         : "'%s' matches more than one private key: give id= in a URI",
-                     named != NULL ? named : cli.key);
+        tk_cli_error(&cli, 0, nkeys == 0 ? "no private key matches '%s'%s"
+                                         : "'%s' matches more than one private key: give id= in a URI%s",
+                     named != NULL ? named : cli.key, nkeys == 0 ? tk_cli_key_file_note(cli.key) : "");
         goto end;
     }
     if ((rv = tk_p11_get_attr_alloc(&s, keys[0], CKA_ID, &id, &id_len)) != CKR_OK

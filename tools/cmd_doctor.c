@@ -380,7 +380,8 @@ static TK_DOCTOR_STATUS check_key(TK_DOCTOR *d, const TK_URI *uri)
             snprintf(msg, sizeof(msg), "%lu private keys match '%s'", (unsigned long)n,
                      want != NULL ? want : "?");
         else
-            snprintf(msg, sizeof(msg), "no private key matches '%s'", want != NULL ? want : "?");
+            snprintf(msg, sizeof(msg), "no private key matches '%s'%s", want != NULL ? want : "?",
+                     tk_cli_key_file_note(d->cli->key));
         OPENSSL_free(want);
         if (n > 1) {
             char *first = tk_objects_uri(&d->session, keys[0], CKO_PRIVATE_KEY);

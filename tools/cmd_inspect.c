@@ -287,8 +287,8 @@ static int find_one_key(TK_CLI *cli, TK_P11_SESSION *s, const TK_URI *uri, const
     }
     named = tk_cli_key_named(cli, text, uri);
     if (n == 0) {
-        tk_cli_error(cli, 0, "no private key matches '%s': see 'tokenkey list'",
-                     named != NULL ? named : "the key");
+        tk_cli_error(cli, 0, "no private key matches '%s': see 'tokenkey list'%s",
+                     named != NULL ? named : "the key", tk_cli_key_file_note(text));
     } else {
         tk_cli_key_list(s, keys, n, list, sizeof(list));
         tk_cli_error(cli, 0, "%lu private keys match '%s' (%s): name one by its id=",

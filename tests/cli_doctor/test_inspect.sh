@@ -86,6 +86,12 @@ tk_json "loose json: tokenkey paths shut" "[p['possible'] for p in d['export_pat
 # ---- errors ----
 inspect 3 "no such key" no-such-key
 tk_line "no such key: one line" "tokenkey inspect: no private key matches 'no-such-key': see 'tokenkey list'" "$D/err"
+# A key reference file named without a '/' is a label: said, with the way to read the file.
+tk_run 0 "export a key reference" export --key sealed --key-out "$D/sealed.ref.pem" --pin-file "$PIN"
+cd "$D" || exit 1
+inspect 3 "a key reference file named without ./" sealed.ref.pem
+cd - > /dev/null || exit 1
+tk_line "key reference without ./: the way to read it" "tokenkey inspect: no private key matches 'sealed.ref.pem': see 'tokenkey list' (a file of that name is in this directory: give it as ./sealed.ref.pem to read it as a key reference)" "$D/err"
 # A pin-source= in the key's URI may be the PIN typed in the wrong place: not echoed.
 inspect 3 "no such key, pin-source= in its URI" "pkcs11:object=no-such-key?pin-source=qzx-4711"
 tk_line "no such key, pin-source= in its URI: not shown" "tokenkey inspect: no private key matches 'pkcs11:object=no-such-key;type=private': see 'tokenkey list'" "$D/err"
