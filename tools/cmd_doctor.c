@@ -185,8 +185,15 @@ static TK_DOCTOR_STATUS check_token(TK_DOCTOR *d, const TK_URI *uri)
             return fail(d, "token", "the module sees no initialised token: is it plugged in and initialised? "
                                     "(see 'tokenkey tokens')", msg);
         tk_doctor_report(d, "token", TK_DOCTOR_FAIL, "%s", msg);
-        tk_doctor_hint(d, "the tokens present are %s: name one with --token LABEL or token= in the key URI",
-                       present);
+        /* The file names its token: --token would only conflict with it. */
+        if (d->cli->key_file != NULL)
+            tk_doctor_hint(d, "the key reference '%s' names a token that is not there (the tokens "
+                              "present are %s): insert that token, or write the file again for a "
+                              "key on a present token with 'tokenkey export --key KEY --key-out FILE "
+                              "--force'", d->cli->key_file, present);
+        else
+            tk_doctor_hint(d, "the tokens present are %s: name one with --token LABEL or token= in "
+                              "the key URI", present);
         return TK_DOCTOR_FAIL;
     }
     if (rv != CKR_OK || n > 1) {

@@ -221,6 +221,14 @@ tk_line "not a module: FAIL" "FAIL  module: cannot load '/etc/hostname': /etc/ho
 doctor 3 "no such token" --key good --token no-such-token
 tk_line "no such token: FAIL" "FAIL  token: no token matches 'pkcs11:token=no-such-token' in '$MOD'" "$D/out"
 tk_line "no such token: hint" "hint: the tokens present are 'tk-doctor' (serial $TOKENKEY_TEST_SERIAL): name one with --token LABEL or token= in the key URI" "$D/out"
+# A key reference file whose token is not there: the file names it, so --token is no fix.
+printf 'asn1=SEQUENCE:ref\n[ref]\ndesc=VISIBLESTRING:tokenkey key reference v1\nuri=UTF8String:pkcs11:token=gone-token;object=good;type=private\n' > "$D/gone.asn1"
+openssl asn1parse -genconf "$D/gone.asn1" -noout -out "$D/gone.der" > "$D/openssl.log" 2>&1 || exit 1
+{ echo "-----BEGIN TOKENKEY KEY REFERENCE-----"; base64 -w 64 "$D/gone.der"
+  echo "-----END TOKENKEY KEY REFERENCE-----"; } > "$D/gone.ref.pem"
+doctor 3 "a key reference to a token not there" --key "$D/gone.ref.pem"
+tk_line "key reference, token not there: FAIL" "FAIL  token: no token matches 'pkcs11:token=gone-token' in '$MOD'" "$D/out"
+tk_line "key reference, token not there: hint" "hint: the key reference '$D/gone.ref.pem' names a token that is not there (the tokens present are 'tk-doctor' (serial $TOKENKEY_TEST_SERIAL)): insert that token, or write the file again for a key on a present token with 'tokenkey export --key KEY --key-out FILE --force'" "$D/out"
 
 doctor 3 "no key" --key no-such-key
 tk_line "no key: FAIL" "FAIL  key: no private key matches 'pkcs11:object=no-such-key;type=private'" "$D/out"
