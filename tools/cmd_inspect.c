@@ -30,7 +30,7 @@ static const struct {
     { CKA_MODIFIABLE, "CKA_MODIFIABLE" },
 };
 #define N_FLAGS (sizeof(flag_attrs) / sizeof(flag_attrs[0]))
-enum { F_SENSITIVE, F_EXTRACTABLE }; /* indexes into flag_attrs */
+enum { F_SENSITIVE, F_EXTRACTABLE, F_ALWAYS_SENSITIVE, F_NEVER_EXTRACTABLE, F_ALWAYS_AUTH, F_LOCAL };
 
 #define DETAIL 512
 enum { PATH_TOKEN, PATH_PROVIDER, PATH_LAYER, PATH_ENCODER, N_PATHS };
@@ -54,7 +54,25 @@ typedef struct {
         char detail[DETAIL];
     } paths[N_PATHS];
     int export_possible;
+    const char *made_off_token;    /* the attribute that says its value existed off the token, or NULL */
 } INSPECTION;
+
+/*
+ * Whether the key's value ever existed outside the token (PKCS#11 v2.40
+ * 4.9): not generated there (CKA_LOCAL false: imported), or once not
+ * sensitive, or once extractable. A compliance rule that forbids the key
+ * outside a token is broken by such a key whatever its flags say now.
+ */
+static const char *made_off_token(const INSPECTION *in)
+{
+    if (in->flags[F_LOCAL] == 0)
+        return "CKA_LOCAL is FALSE: the key was not generated on the token";
+    if (in->flags[F_ALWAYS_SENSITIVE] == 0)
+        return "CKA_ALWAYS_SENSITIVE is FALSE: the key was not always sensitive";
+    if (in->flags[F_NEVER_EXTRACTABLE] == 0)
+        return "CKA_NEVER_EXTRACTABLE is FALSE: the key was once extractable";
+    return NULL;
+}
 
 static const char *key_type_name(CK_KEY_TYPE kt)
 {
@@ -193,6 +211,8 @@ static void print_text(const INSPECTION *in)
         printf("  matches key: %s\n", in->cert_matches ? "yes (X509_check_private_key with the token key)"
                                                        : "NO: its public key is another key's");
     }
+    printf("origin:        %s\n", in->made_off_token != NULL ? in->made_off_token
+                                 : "generated on the token, always sensitive, never extractable");
     if (!in->export_possible) {
         printf("export paths:  none\n");
     } else {
@@ -259,6 +279,7 @@ static void print_json(const INSPECTION *in)
         json_field("not_after", in->not_after, 1);
         printf(", \"matches_key\": %s}", in->cert_matches ? "true" : "false");
     }
+    printf(", \"made_on_token\": %s", in->made_off_token == NULL ? "true" : "false");
     printf(", \"export_possible\": %s, \"export_paths\": [", in->export_possible ? "true" : "false");
     for (int i = 0; i < N_PATHS; i++) {
         printf("%s{", i ? ", " : "");
@@ -352,6 +373,7 @@ int tk_cmd_inspect(int argc, char **argv)
                                                             DETAIL);
     for (int p = 0; p < N_PATHS; p++)
         in.export_possible |= in.paths[p].possible;
+    in.made_off_token = made_off_token(&in);
     if (cli.json)
         print_json(&in);
     else
@@ -360,6 +382,10 @@ int tk_cmd_inspect(int argc, char **argv)
     if (in.export_possible)
         code = tk_cli_error(&cli, TK_EXIT_FAILURE, "EXPORT POSSIBLE: '%s' can leave the token: replace "
                                                    "it with a key made by 'tokenkey keygen'", in.uri);
+    else if (in.made_off_token != NULL)
+        code = tk_cli_error(&cli, TK_EXIT_FAILURE, "MADE OFF THE TOKEN: '%s': %s, so its value existed "
+                                                   "outside it: replace it with a key made by "
+                                                   "'tokenkey keygen'", in.uri, in.made_off_token);
 end:
     EVP_PKEY_free(pkey);
     tk_p11_session_put(&s, rv);

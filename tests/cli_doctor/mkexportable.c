@@ -1,8 +1,12 @@
 /*
- * tk-doctor-mkexportable LABEL IDHEX: an EC P-256 key pair on the fixture
- * token whose private key is CKA_EXTRACTABLE=TRUE and CKA_SENSITIVE=FALSE -
- * the kind of key `tokenkey inspect` must report as EXPORT POSSIBLE. Made
- * through tokenkey's PKCS#11 layer (tokenkey's own keygen never makes one).
+ * tk-doctor-mkexportable LABEL IDHEX [locked]: an EC P-256 key pair on the
+ * fixture token whose private key is CKA_EXTRACTABLE=TRUE and
+ * CKA_SENSITIVE=FALSE - the kind of key `tokenkey inspect` must report as
+ * EXPORT POSSIBLE. Made through tokenkey's PKCS#11 layer (tokenkey's own
+ * keygen never makes one). "locked": then made sensitive and not
+ * extractable (C_SetAttributeValue), as after a backup was taken: no
+ * export path is left, but CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE
+ * stay FALSE, and inspect must say its value existed off the token.
  *
  * The token comes from TOKENKEY_TEST_MODULE / TOKENKEY_TEST_SERIAL, the
  * PIN from the file TOKENKEY_TEST_PIN_FILE names (never from argv).
@@ -15,6 +19,7 @@
 
 #include "fixture.h"
 #include "objects_test.h"
+#include "p11/p11_internal.h"
 
 int main(int argc, char **argv)
 {
@@ -33,8 +38,8 @@ int main(int argc, char **argv)
     long idlen = 0;
     CK_RV rv;
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: tk-doctor-mkexportable LABEL IDHEX\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "locked") == 0)) {
+        fprintf(stderr, "usage: tk-doctor-mkexportable LABEL IDHEX [locked]\n");
         return 2;
     }
     if (module == NULL || serial == NULL || pin_file == NULL) {
@@ -68,6 +73,14 @@ int main(int argc, char **argv)
         if (rv == CKR_OK)
             rv = tk_p11_generate_key_pair(&s, &mech, pub, sizeof(pub) / sizeof(pub[0]), priv,
                                           sizeof(priv) / sizeof(priv[0]), &hpub, &hpriv);
+        if (rv == CKR_OK && argc == 4) {
+            CK_ATTRIBUTE lock[] = {
+                { CKA_SENSITIVE, &yes, sizeof(yes) },
+                { CKA_EXTRACTABLE, &no, sizeof(no) },
+            };
+
+            rv = t->module->fl->C_SetAttributeValue(s.handle, hpriv, lock, 2);
+        }
     }
     tk_p11_session_put(&s, rv);
     OPENSSL_free(id);

@@ -25,6 +25,7 @@ tk_store_cert sealed 11 "$D/sealed.pem"
 "$TK_MKEXPORTABLE" loose 12 || exit 1
 "$TK_STORE_MKOBJ" keygen ec twin 13 && "$TK_STORE_MKOBJ" keygen ec twin 14 || exit 1
 "$TK_STORE_MKOBJ" keygen rsa rsa 15 || exit 1
+"$TK_MKEXPORTABLE" locked-once 16 locked || exit 1
 
 inspect() { want=$1 name=$2; shift 2; tk_run "$want" "$name" inspect --pin-file "$PIN" "$@"; }
 
@@ -49,10 +50,12 @@ tk_line "sealed: the token refuses" "  token         none: CKA_SENSITIVE=TRUE an
 tk_line "sealed: the provider refuses" "  provider      refused: private key material never leaves the token: only the public part can be exported (EVP_PKEY_todata(EVP_PKEY_KEYPAIR))" "$D/out"
 tk_line "sealed: the PKCS#11 layer refuses" "  pkcs11-layer  refused: CKA_PRIVATE_EXPONENT, CKA_VALUE: TK_CKR_SECRET_ATTRIBUTE (tokenkey never asks the token for them)" "$D/out"
 tk_line "sealed: the encoder writes a reference" "  encoder       none: PEM_write_bio_PrivateKey_ex writes a TOKENKEY KEY REFERENCE (the key's URI), no key material" "$D/out"
+tk_line "sealed: origin" "origin:        generated on the token, always sensitive, never extractable" "$D/out"
 tk_empty "sealed: nothing on stderr" "$D/err"
 
 inspect 0 "tokenkey key, --json, --key" --key sealed --json
 tk_json "json: export_possible is false" "d['export_possible'] is False"
+tk_json "json: made on the token" "d['made_on_token'] is True"
 tk_json "json: uri" "d['uri'] == '$(tk_key_uri sealed 11)'"
 tk_json "json: class, type, size" "(d['class'], d['key_type'], d['curve'], d['bits']) == ('CKO_PRIVATE_KEY', 'CKK_EC', 'prime256v1', 256)"
 tk_json "json: label and id" "(d['label'], d['id']) == ('sealed', '11')"
@@ -82,6 +85,15 @@ tk_json "loose json: export_possible is true" "d['export_possible'] is True"
 tk_json "loose json: the token path is open" "d['export_paths'][0]['possible'] is True and d['export_paths'][0]['detail'].startswith('EXPORT POSSIBLE: CKA_SENSITIVE=FALSE')"
 tk_json "loose json: attributes" "(d['attributes']['CKA_SENSITIVE'], d['attributes']['CKA_EXTRACTABLE']) == (False, True)"
 tk_json "loose json: tokenkey paths shut" "[p['possible'] for p in d['export_paths'][1:]] == [False, False, False]"
+
+# ---- a key exportable once, locked since (after a backup, say): no way out now, but its value
+# existed off the token, which is what a rule that forbids that asks about ----
+inspect 1 "a key once exportable, locked since" locked-once
+tk_line "locked-once: no export path now" "export paths:  none" "$D/out"
+tk_line "locked-once: origin" "origin:        CKA_ALWAYS_SENSITIVE is FALSE: the key was not always sensitive" "$D/out"
+tk_err "locked-once: one line" "tokenkey inspect: MADE OFF THE TOKEN: '$(tk_key_uri locked-once 16)': CKA_ALWAYS_SENSITIVE is FALSE: the key was not always sensitive, so its value existed outside it: replace it with a key made by 'tokenkey keygen'"
+inspect 1 "locked-once, --json" locked-once --json
+tk_json "locked-once json: not made on the token, no export path" "(d['made_on_token'], d['export_possible']) == (False, False)"
 
 # ---- errors ----
 inspect 3 "no such key" no-such-key
