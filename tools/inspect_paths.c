@@ -83,8 +83,9 @@ int tk_cli_export_layer(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, char *detail, siz
         CK_ATTRIBUTE_TYPE type;
         const char *name;
     } secrets[] = { { CKA_PRIVATE_EXPONENT, "CKA_PRIVATE_EXPONENT" }, { CKA_VALUE, "CKA_VALUE" } };
-    char refused[128] = "";
+    char refused[128] = "", reached[256] = "";
 
+    /* Every one is tried: a guard missing for one says nothing of the next. */
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
         unsigned char *val = NULL;
         CK_ULONG len = 0;
@@ -97,16 +98,20 @@ int tk_cli_export_layer(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, char *detail, siz
         }
         if (rv != TK_CKR_SECRET_ATTRIBUTE) {
             /* The token said no, but the request reached it: tokenkey's own guard is missing. */
-            snprintf(detail, cap, "not refused by tokenkey: %s reached the token, which answered %s",
-                     secrets[i].name, tk_p11_rv_name(rv));
-            return 0;
+            if (reached[0] == '\0')
+                snprintf(reached, sizeof(reached), "%s reached the token, which answered %s",
+                         secrets[i].name, tk_p11_rv_name(rv));
+            continue;
         }
         if (refused[0] != '\0')
             OPENSSL_strlcat(refused, ", ", sizeof(refused));
         OPENSSL_strlcat(refused, secrets[i].name, sizeof(refused));
     }
-    snprintf(detail, cap, "refused: %s: %s (tokenkey never asks the token for them)", refused,
-             tk_p11_rv_name(TK_CKR_SECRET_ATTRIBUTE));
+    if (reached[0] != '\0')
+        snprintf(detail, cap, "not refused by tokenkey: %s", reached);
+    else
+        snprintf(detail, cap, "refused: %s: %s (tokenkey never asks the token for them)", refused,
+                 tk_p11_rv_name(TK_CKR_SECRET_ATTRIBUTE));
     return 0;
 }
 
