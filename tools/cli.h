@@ -262,6 +262,14 @@ CK_RV tk_cli_find_certs(TK_P11_SESSION *s, const unsigned char *id, CK_ULONG id_
 X509 *tk_cli_token_cert(TK_P11_SESSION *s, CK_OBJECT_HANDLE o);
 /* Whether cert holds pkey's public key (X509_check_private_key); leaves no error queued. */
 int tk_cli_cert_matches(X509 *cert, EVP_PKEY *pkey);
+/* Whether x is valid now (its notBefore passed, its notAfter not). */
+int tk_cli_cert_valid_now(const X509 *x);
+/*
+ * Of several certificates sharing a key's id (a renewal without
+ * --replace), whether x is a better pick than best: it matches pkey, then
+ * it is valid now, then it expires later - what a renewed client sends.
+ */
+int tk_cli_cert_better(X509 *x, X509 *best, EVP_PKEY *pkey);
 /* Text forms for output: lowercase hex, an RFC 2253 name, a time as ASN1_TIME_print does. */
 void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len);
 void tk_cli_name(char *out, size_t cap, const X509_NAME *name);

@@ -143,23 +143,24 @@ static void read_certificate(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *
         || tk_cli_find_certs(s, id, id_len, certs, 8, &n) != CKR_OK)
         n = 0;
     OPENSSL_free(id);
-    for (CK_ULONG i = 0; i < n && !in->cert_matches; i++) {
+    /* Of several (a renewal without --replace), the one doctor and a renewed client take. */
+    for (CK_ULONG i = 0; i < n; i++) {
         X509 *c = tk_cli_token_cert(s, certs[i]);
 
         if (c == NULL)
             continue;
         in->n_certs++;
-        if (x == NULL || tk_cli_cert_matches(c, pkey)) {
+        if (x == NULL || tk_cli_cert_better(c, x, pkey)) {
             X509_free(x);
             x = c;
             chosen = certs[i];
-            in->cert_matches = tk_cli_cert_matches(c, pkey);
         } else {
             X509_free(c);
         }
     }
     if (x == NULL)
         return;
+    in->cert_matches = tk_cli_cert_matches(x, pkey);
     in->cert_uri = tk_objects_uri(s, chosen, CKO_CERTIFICATE);
     tk_cli_name(in->subject, sizeof(in->subject), X509_get_subject_name(x));
     tk_cli_name(in->issuer, sizeof(in->issuer), X509_get_issuer_name(x));

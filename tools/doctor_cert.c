@@ -60,12 +60,6 @@ static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *de
     return TK_DOCTOR_FAIL;
 }
 
-static int valid_now(const X509 *x)
-{
-    return X509_cmp_current_time(X509_get0_notBefore(x)) < 0
-           && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
-}
-
 /*
  * Whether the token holds a certificate with the key's id that matches the
  * key, valid now; *n: how many certificates have the key's id (export
@@ -82,7 +76,7 @@ static int token_has_matching_cert(TK_DOCTOR *d, CK_ULONG *n)
     for (CK_ULONG i = 0; i < *n && !found; i++) {
         X509 *x = tk_cli_token_cert(&d->session, certs[i]);
 
-        found = x != NULL && tk_cli_cert_matches(x, d->pkey) && valid_now(x);
+        found = x != NULL && tk_cli_cert_matches(x, d->pkey) && tk_cli_cert_valid_now(x);
         X509_free(x);
     }
     return found;
@@ -110,19 +104,6 @@ static const char *refit_hint(TK_DOCTOR *d, const char *why, char *out, size_t c
         snprintf(out, cap, "%s: %s", why, REISSUE_HINT);
     OPENSSL_free(file);
     return out;
-}
-
-/* Whether x is a better pick than best: matches the key, then valid now, then expires later. */
-static int better_cert(TK_DOCTOR *d, X509 *x, X509 *best)
-{
-    int m = tk_cli_cert_matches(x, d->pkey), mb = tk_cli_cert_matches(best, d->pkey), day, sec;
-
-    if (m != mb)
-        return m;
-    if (valid_now(x) != valid_now(best))
-        return valid_now(x);
-    return ASN1_TIME_diff(&day, &sec, X509_get0_notAfter(best), X509_get0_notAfter(x))
-           && (day > 0 || sec > 0);
 }
 
 TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
@@ -157,7 +138,7 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
         for (CK_ULONG i = 0; i < n; i++) {
             X509 *x = tk_cli_token_cert(&d->session, certs[i]);
 
-            if (x != NULL && (d->cert == NULL || better_cert(d, x, d->cert))) {
+            if (x != NULL && (d->cert == NULL || tk_cli_cert_better(x, d->cert, d->pkey))) {
                 X509_free(d->cert);
                 d->cert = x;
             } else {

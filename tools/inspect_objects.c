@@ -167,6 +167,24 @@ int tk_cli_cert_matches(X509 *cert, EVP_PKEY *pkey)
     return ok;
 }
 
+int tk_cli_cert_valid_now(const X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notBefore(x)) < 0
+           && X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+}
+
+int tk_cli_cert_better(X509 *x, X509 *best, EVP_PKEY *pkey)
+{
+    int m = tk_cli_cert_matches(x, pkey), mb = tk_cli_cert_matches(best, pkey), day, sec;
+
+    if (m != mb)
+        return m;
+    if (tk_cli_cert_valid_now(x) != tk_cli_cert_valid_now(best))
+        return tk_cli_cert_valid_now(x);
+    return ASN1_TIME_diff(&day, &sec, X509_get0_notAfter(best), X509_get0_notAfter(x))
+           && (day > 0 || sec > 0);
+}
+
 void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len)
 {
     out[0] = '\0';

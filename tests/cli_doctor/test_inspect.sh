@@ -133,4 +133,16 @@ tk_line "missing PIN file: one line" "tokenkey inspect: cannot read PIN file '$D
 tk_run 0 "--help" inspect --help
 tk_has "--help: usage" "usage: tokenkey inspect KEY|--key KEY" "$D/out"
 
+# A key with two certificates, an expired one beside the current one (a renewal without
+# --replace; SoftHSM2 finds the one stored last first): inspect shows the current one, as
+# doctor takes it, not the first found.
+tk_genkey renewed 17
+tk_csr renewed renewed-client "$D/renewed.csr"
+tk_sign ca "$D/renewed.csr" "$D/renewed-old.pem" -startdate 20200101000000Z -enddate 20210101000000Z
+tk_sign ca "$D/renewed.csr" "$D/renewed-new.pem"
+tk_store_cert renewed 17 "$D/renewed-new.pem"
+tk_store_cert renewed 17 "$D/renewed-old.pem"
+inspect 0 "two certificates for the key" renewed
+tk_line "two certificates: the current one" "  not after:   $(openssl x509 -in "$D/renewed-new.pem" -noout -enddate | cut -d= -f2)" "$D/out"
+
 tk_finish
