@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -17,6 +18,8 @@
 
 /* Longest PIN we accept; PKCS#11 tokens report far smaller ulMaxPinLen. */
 #define TK_PIN_MAX 256
+/* A PIN getter slower than this (0.1 s) may have prompted: the token's PIN state is read again. */
+#define TK_PIN_GETTER_SLOW_NS 100000000LL
 
 /*
  * We remember a rejected PIN only as a salted hash, to refuse sending it
@@ -149,11 +152,12 @@ static CK_RV pin_state_refusal(const CK_TOKEN_INFO *info)
  * would all send the same wrong PIN at once, each before the first
  * rejection is known, and lock a card that allows three tries.
  */
-static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32])
+static int take_pin_turn(struct tk_p11_token *t, const unsigned char hash[32], int *waited)
 {
     int refused;
 
     pthread_mutex_lock(&t->lock);
+    *waited = t->pin_in_flight;
     while (t->pin_in_flight)
         pthread_cond_wait(&t->login_done, &t->lock);
     refused = pin_failed_before(t, hash);
@@ -183,7 +187,8 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     char pin[TK_PIN_MAX];
     unsigned char hash[32];
     size_t len = 0;
-    int rejected = 0;
+    int rejected = 0, waited;
+    struct timespec asked, got;
     CK_RV rv;
 
     rv = tk_p11_token_info(t->module, t->slot, &info);
@@ -210,7 +215,9 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     /* Before asking for the PIN: no prompt for a PIN we would not send. */
     if (!salt_ready())
         return TK_CKR_NO_RANDOM;
+    clock_gettime(CLOCK_MONOTONIC, &asked);
     rv = getter->get(getter->arg, pin, sizeof(pin), &len);
+    clock_gettime(CLOCK_MONOTONIC, &got);
     if (rv != CKR_OK) {
         OPENSSL_cleanse(pin, sizeof(pin));
         return rv;
@@ -218,19 +225,24 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     if (len > sizeof(pin))
         len = sizeof(pin);
     pin_hash(pin, len, hash);
-    if (!take_pin_turn(t, hash)) {
+    if (!take_pin_turn(t, hash, &waited)) {
         OPENSSL_cleanse(pin, sizeof(pin));
         OPENSSL_cleanse(hash, sizeof(hash));
         return TK_CKR_PIN_NOT_RETRIED;
     }
     /*
-     * The PIN state again, right before the PIN goes: the getter may have
-     * prompted for long, and another PIN (another thread's, taking its
-     * turn first, or another process's) may have used up a try meanwhile.
-     * failure_counted compares with this reading.
+     * The PIN state again when time passed since it was read: another PIN
+     * (another thread's, which went first, or another process's while the
+     * getter prompted) may have used up a try, and failure_counted must
+     * compare with a reading taken right before this PIN. A PIN file or
+     * variable answers at once: a CKA_ALWAYS_AUTHENTICATE key logs in for
+     * every signature, and is spared the second read then.
      */
-    if ((rv = tk_p11_token_info(t->module, t->slot, &info)) == CKR_OK)
-        rv = pin_state_refusal(&info);
+    if (waited || (long long)(got.tv_sec - asked.tv_sec) * 1000000000LL
+                      + (got.tv_nsec - asked.tv_nsec) > TK_PIN_GETTER_SLOW_NS) {
+        if ((rv = tk_p11_token_info(t->module, t->slot, &info)) == CKR_OK)
+            rv = pin_state_refusal(&info);
+    }
     if (rv == CKR_OK) {
         /* The PIN itself never reaches the log: only its length. */
         rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_Login,

@@ -90,9 +90,10 @@ static void test_reset_during_login(void **state)
 
 /*
  * SoftHSM2's C_GetTokenInfo fails with CKR_GENERAL_ERROR while a C_Login
- * elsewhere rewrites its token file. A login reads the PIN flags (up to
- * three tries) before it asks for the PIN, once more right before it sends
- * it, and never sends a PIN without having read them.
+ * elsewhere rewrites its token file. A login reads the PIN flags up to
+ * three times before it asks for the PIN (once more only after a slow
+ * getter or another thread's PIN: not here), and never sends a PIN without
+ * having read them.
  */
 static void test_token_info_busy(void **state)
 {
@@ -114,7 +115,7 @@ static void test_token_info_busy(void **state)
                                "C_GetTokenInfo=CKR_GENERAL_ERROR@1"), 0);
     assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
     assert_int_equal(fault_set(""), 0);
-    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 4);
+    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 3);
     assert_int_equal(fault_calls("C_Login") - logins, 1);
     assert_true(tk_p11_token_logged_in(env.t));
 }
@@ -194,6 +195,36 @@ static void test_unchecked_answer_keeps_the_pin(void **state)
     assert_int_equal(fault_calls("C_Login") - logins, 2);
 }
 
+/* The fixture's PIN, after a pause as long as a person at a prompt. */
+static CK_RV slow_pin(void *arg, char *buf, size_t cap, size_t *len)
+{
+    struct timespec pause = { 0, 300 * 1000 * 1000 };
+
+    (void)arg;
+    nanosleep(&pause, NULL);
+    return env.pin.get(env.pin.arg, buf, cap, len);
+}
+
+/*
+ * The PIN state is read once before the PIN is asked for; a getter that
+ * took long (a prompt) gets it read again right before C_Login, a PIN
+ * file does not: a CKA_ALWAYS_AUTHENTICATE key logs in for every signature.
+ */
+static void test_slow_getter_reads_the_state_again(void **state)
+{
+    TK_P11_PIN_GETTER slow = { slow_pin, NULL };
+    unsigned long infos;
+
+    tk_p11_token_reset(env.t);
+    infos = fault_calls("C_GetTokenInfo");
+    assert_int_equal(tk_p11_login(env.t, &env.pin), CKR_OK);
+    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 1);
+    tk_p11_token_reset(env.t);
+    infos = fault_calls("C_GetTokenInfo");
+    assert_int_equal(tk_p11_login(env.t, &slow), CKR_OK);
+    assert_int_equal(fault_calls("C_GetTokenInfo") - infos, 2);
+}
+
 static int setup(void)
 {
     const char *faultmod = getenv("TK_FAULTMOD");
@@ -226,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_token_info_busy),
         cmocka_unit_test(test_lost_answers),
         cmocka_unit_test(test_unchecked_answer_keeps_the_pin),
+        cmocka_unit_test(test_slow_getter_reads_the_state_again),
     };
 
     return tk_test_run("fault-login-race", tests, TK_TEST_COUNT(tests), setup, teardown);
