@@ -139,8 +139,9 @@ static int own_libcrypto_stopped(const TK_PROVCTX *ctx)
 
 /*
  * Child library contexts left to the process exit then: still pointed to,
- * not lost (volatile: stores never read are kept). One per provider
- * context; a process has a few at most, and more are only not pointed to.
+ * not lost (the array volatile: stores never read are kept). One per
+ * provider context; a process has a few at most, and more are only not
+ * pointed to.
  */
 static OSSL_LIB_CTX *volatile left_to_exit[8];
 static unsigned left_to_exit_n; /* volatile: a store never read is kept */

@@ -270,6 +270,13 @@ int tk_cli_cert_valid_now(const X509 *x);
  * it is valid now, then it expires later - what a renewed client sends.
  */
 int tk_cli_cert_better(X509 *x, X509 *best, EVP_PKEY *pkey);
+/*
+ * Of the certificates on the token with this CKA_ID, the best for pkey
+ * (tk_cli_cert_better), or NULL; *n: how many certificate objects have the
+ * id (export refuses more than one), *chosen (when not NULL): its object.
+ */
+X509 *tk_cli_best_token_cert(TK_P11_SESSION *s, const unsigned char *id, CK_ULONG id_len,
+                             EVP_PKEY *pkey, CK_ULONG *n, CK_OBJECT_HANDLE *chosen);
 /* Text forms for output: lowercase hex, an RFC 2253 name, a time as ASN1_TIME_print does. */
 void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len);
 void tk_cli_name(char *out, size_t cap, const X509_NAME *name);
@@ -433,6 +440,8 @@ void tk_cli_created_keep(TK_CLI *cli);
  * (tk_cli_out_dir_undo: removes it when still empty). Prints why not.
  */
 int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made);
+/* The same name, or two names of one existing file (device and inode). */
+int tk_cli_same_file(const char *a, const char *b);
 void tk_cli_out_dir_undo(const char *dir, int made);
 /* DIR/NAME in a new string (OPENSSL_free it). */
 char *tk_cli_path_join(const char *dir, const char *name);

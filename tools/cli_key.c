@@ -279,6 +279,15 @@ char *tk_cli_path_join(const char *dir, const char *name)
     return p;
 }
 
+int tk_cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return strcmp(a, b) == 0
+           || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev
+               && sa.st_ino == sb.st_ino);
+}
+
 int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made)
 {
     *made = mkdir(dir, 0755) == 0;

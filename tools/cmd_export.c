@@ -157,16 +157,6 @@ int tk_cli_export(TK_CLI *cli, TK_CLI_KEY *k, const char *key_path, const char *
     return ok ? TK_EXIT_OK : TK_EXIT_FAILURE;
 }
 
-/* The same name, or two names of one existing file: the second write would replace the first. */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-
-    return strcmp(a, b) == 0
-           || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev
-               && sa.st_ino == sb.st_ino);
-}
-
 int tk_cmd_export(int argc, char **argv)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "export" };
@@ -195,7 +185,7 @@ int tk_cmd_export(int argc, char **argv)
                : out_dir != NULL ? tk_cli_path_join(out_dir, "key.pem") : NULL;
     cert_path = cert_out != NULL ? OPENSSL_strdup(cert_out)
                 : out_dir != NULL ? tk_cli_path_join(out_dir, "cert.pem") : NULL;
-    if (key_path != NULL && cert_path != NULL && same_file(key_path, cert_path)) {
+    if (key_path != NULL && cert_path != NULL && tk_cli_same_file(key_path, cert_path)) {
         tk_cli_error(&cli, 0, "the key reference and the certificate would go to the same file "
                               "'%s': give them different names", cert_path);
         code = TK_EXIT_USAGE;

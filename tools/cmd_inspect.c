@@ -30,7 +30,8 @@ static const struct {
     { CKA_MODIFIABLE, "CKA_MODIFIABLE" },
 };
 #define N_FLAGS (sizeof(flag_attrs) / sizeof(flag_attrs[0]))
-enum { F_SENSITIVE, F_EXTRACTABLE, F_ALWAYS_SENSITIVE, F_NEVER_EXTRACTABLE, F_ALWAYS_AUTH, F_LOCAL };
+/* Indexes into flag_attrs. */
+enum { F_SENSITIVE, F_EXTRACTABLE, F_ALWAYS_SENSITIVE, F_NEVER_EXTRACTABLE, F_LOCAL = 5 };
 
 #define DETAIL 512
 enum { PATH_TOKEN, PATH_PROVIDER, PATH_LAYER, PATH_ENCODER, N_PATHS };
@@ -134,32 +135,18 @@ static void read_attributes(TK_P11_SESSION *s, CK_OBJECT_HANDLE h, INSPECTION *i
 /* The certificate stored with the key: one matching the key when several share its id. */
 static void read_certificate(TK_P11_SESSION *s, CK_OBJECT_HANDLE key, EVP_PKEY *pkey, INSPECTION *in)
 {
-    CK_OBJECT_HANDLE certs[8], chosen = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE chosen = CK_INVALID_HANDLE;
     CK_ULONG n = 0, id_len = 0;
     unsigned char *id = NULL;
     X509 *x = NULL;
 
-    if (tk_p11_get_attr_alloc(s, key, CKA_ID, &id, &id_len) != CKR_OK || id_len == 0
-        || tk_cli_find_certs(s, id, id_len, certs, 8, &n) != CKR_OK)
-        n = 0;
-    OPENSSL_free(id);
     /* Of several (a renewal without --replace), the one doctor and a renewed client take. */
-    for (CK_ULONG i = 0; i < n; i++) {
-        X509 *c = tk_cli_token_cert(s, certs[i]);
-
-        if (c == NULL)
-            continue;
-        in->n_certs++;
-        if (x == NULL || tk_cli_cert_better(c, x, pkey)) {
-            X509_free(x);
-            x = c;
-            chosen = certs[i];
-        } else {
-            X509_free(c);
-        }
-    }
+    if (tk_p11_get_attr_alloc(s, key, CKA_ID, &id, &id_len) == CKR_OK)
+        x = tk_cli_best_token_cert(s, id, id_len, pkey, &n, &chosen);
+    OPENSSL_free(id);
     if (x == NULL)
         return;
+    in->n_certs = (int)n;
     in->cert_matches = tk_cli_cert_matches(x, pkey);
     in->cert_uri = tk_objects_uri(s, chosen, CKO_CERTIFICATE);
     tk_cli_name(in->subject, sizeof(in->subject), X509_get_subject_name(x));

@@ -67,18 +67,10 @@ static TK_DOCTOR_STATUS cert_fail(TK_DOCTOR *d, const char *hint, const char *de
  */
 static int token_has_matching_cert(TK_DOCTOR *d, CK_ULONG *n)
 {
-    CK_OBJECT_HANDLE certs[8];
-    int found = 0;
+    X509 *x = tk_cli_best_token_cert(&d->session, d->key_id, d->key_id_len, d->pkey, n, NULL);
+    int found = x != NULL && tk_cli_cert_matches(x, d->pkey) && tk_cli_cert_valid_now(x);
 
-    *n = 0;
-    if (d->key_id_len == 0 || tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, n) != CKR_OK)
-        return 0;
-    for (CK_ULONG i = 0; i < *n && !found; i++) {
-        X509 *x = tk_cli_token_cert(&d->session, certs[i]);
-
-        found = x != NULL && tk_cli_cert_matches(x, d->pkey) && tk_cli_cert_valid_now(x);
-        X509_free(x);
-    }
+    X509_free(x);
     return found;
 }
 
@@ -109,7 +101,6 @@ static const char *refit_hint(TK_DOCTOR *d, const char *why, char *out, size_t c
 TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
 {
     char subject[512], issuer[512], where[1100], why[256], id[130], msg[2048], hint[PATH_MAX * 2 + 300];
-    CK_OBJECT_HANDLE certs[8];
     CK_ULONG n = 0;
 
     tk_cli_hex(id, sizeof(id), d->key_id, d->key_id_len);
@@ -118,9 +109,9 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
             snprintf(msg, sizeof(msg), "'%s': %s", d->cert_file, why);
             /* The client's own file: --cert would make doctor pass, and the client still fail. */
             return cert_fail(d, d->client_cert_file != NULL
-                                    ? "write the client's certificate file again from the token: "
-                                      "'tokenkey export --key KEY --cert-out FILE --force', FILE "
-                                      "being its ssl.certificate.location"
+                                    ? refit_hint(d, "the client's certificate file (its "
+                                                    "ssl.certificate.location) cannot be used",
+                                                 hint, sizeof(hint))
                                     : "pass the client certificate (PEM or DER) with --cert", msg);
         }
         snprintf(where, sizeof(where), "from '%s'", d->cert_file);
@@ -128,23 +119,8 @@ TK_DOCTOR_STATUS tk_doctor_check_cert(TK_DOCTOR *d)
         if (d->key_id_len == 0)
             return cert_fail(d, "pass the certificate with --cert FILE",
                              "the key has no CKA_ID, so no certificate on the token is paired with it");
-        if (tk_cli_find_certs(&d->session, d->key_id, d->key_id_len, certs, 8, &n) != CKR_OK)
-            n = 0;
-        /*
-         * Several may share the id (a renewal without --replace): the one
-         * that matches the key counts, and of those the one valid now
-         * that expires last, as a renewed client would send it.
-         */
-        for (CK_ULONG i = 0; i < n; i++) {
-            X509 *x = tk_cli_token_cert(&d->session, certs[i]);
-
-            if (x != NULL && (d->cert == NULL || tk_cli_cert_better(x, d->cert, d->pkey))) {
-                X509_free(d->cert);
-                d->cert = x;
-            } else {
-                X509_free(x);
-            }
-        }
+        /* Several may share the id (a renewal without --replace): the one a renewed client sends. */
+        d->cert = tk_cli_best_token_cert(&d->session, d->key_id, d->key_id_len, d->pkey, &n, NULL);
         if (d->cert == NULL) {
             snprintf(msg, sizeof(msg), "no certificate on the token has the key's id %s", id);
             return cert_fail(d, "store the CA-signed certificate with 'tokenkey import-cert --key KEY --cert "

@@ -10,7 +10,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -49,13 +48,6 @@ static char *property(const char *path, const char *key)
     return value;
 }
 
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
 {
     const char *key_file = d->cli->key_file, *slash;
@@ -80,7 +72,7 @@ TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
         OPENSSL_free(key_location);
         return TK_DOCTOR_WARN;
     }
-    named = key_location != NULL && same_file(key_location, key_file);
+    named = key_location != NULL && tk_cli_same_file(key_location, key_file);
     OPENSSL_free(key_location);
     if (!named)
         return TK_DOCTOR_OK; /* no client's file beside it that says it uses this key */

@@ -185,6 +185,32 @@ int tk_cli_cert_better(X509 *x, X509 *best, EVP_PKEY *pkey)
            && (day > 0 || sec > 0);
 }
 
+X509 *tk_cli_best_token_cert(TK_P11_SESSION *s, const unsigned char *id, CK_ULONG id_len,
+                             EVP_PKEY *pkey, CK_ULONG *n, CK_OBJECT_HANDLE *chosen)
+{
+    CK_OBJECT_HANDLE certs[8];
+    X509 *best = NULL;
+
+    *n = 0;
+    if (id_len == 0 || tk_cli_find_certs(s, id, id_len, certs, 8, n) != CKR_OK) {
+        *n = 0;
+        return NULL;
+    }
+    for (CK_ULONG i = 0; i < *n; i++) {
+        X509 *x = tk_cli_token_cert(s, certs[i]);
+
+        if (x != NULL && (best == NULL || tk_cli_cert_better(x, best, pkey))) {
+            X509_free(best);
+            best = x;
+            if (chosen != NULL)
+                *chosen = certs[i];
+        } else {
+            X509_free(x);
+        }
+    }
+    return best;
+}
+
 void tk_cli_hex(char *out, size_t cap, const unsigned char *v, size_t len)
 {
     out[0] = '\0';

@@ -325,7 +325,7 @@ mv "$KD/cert.pem" "$KD/cert.pem.gone"
 tk_run 1 "doctor: the client's certificate file is missing" doctor --key "$KD/key.pem" \
     --ca "$D/enroll-ca.pem" --pin-file "$PIN"
 tk_line "doctor: missing certificate file: hint" \
-    "hint: write the client's certificate file again from the token: 'tokenkey export --key KEY --cert-out FILE --force', FILE being its ssl.certificate.location" \
+    "hint: the token holds this key's own certificate: write the file again from it: tokenkey export --key KEY --cert-out $KD/cert.pem --force (or tokenkey kafka-config ... --force)" \
     "$D/out"
 mv "$KD/cert.pem.gone" "$KD/cert.pem"
 # A relative ssl.key.location is the client's working directory's: said, not guessed.
