@@ -118,8 +118,8 @@ static int pin_maybe_checked(CK_RV rv)
 
 /*
  * After such an answer: whether the token counted a failure all the same.
- * Its count flags tell, when they move between the reading taken right
- * before C_Login and now; a PIN the token counted is as good as rejected,
+ * Its count flags tell, when they move between the last reading before
+ * C_Login (send_pin: before the getter, again after a slow one) and now; a PIN the token counted is as good as rejected,
  * and sending it again would count again. When the flags were up already,
  * or the token cannot be read, nothing tells: the flags are read again
  * before the next PIN goes (pin_state_refusal).
