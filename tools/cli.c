@@ -31,6 +31,13 @@ int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
         vsnprintf(msg, (size_t)len + 1, fmt, ap);
         va_end(ap);
     }
+    if (cli->keep_error != NULL) {
+        if (*cli->keep_error == NULL)
+            *cli->keep_error = OPENSSL_strdup(msg != NULL ? msg : small);
+        if (msg != small)
+            OPENSSL_free(msg);
+        return code;
+    }
     fprintf(stderr, "%s %s: ", cli->prog, cli->cmd);
     /* Labels and paths in it come from tokens and users: keep it one line. */
     tk_cli_put_text(stderr, msg != NULL ? msg : small);
@@ -80,6 +87,8 @@ void tk_cli_close(TK_CLI *cli)
     cli->libctx = NULL;
     tk_p11_module_close(cli->m);
     cli->m = NULL;
+    OPENSSL_free(cli->key_file_problem);
+    cli->key_file_problem = NULL;
 }
 
 static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap, size_t *len)

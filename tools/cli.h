@@ -30,6 +30,8 @@ typedef struct tk_cli {
     const char *pin_file;  /* --pin-file */
     const char *key;       /* --key LABEL or pkcs11: URI (a key reference file's, after tk_cli_parse) */
     const char *key_file;  /* the key reference file --key named, if it named one */
+    char *key_file_problem; /* why that file cannot be used, kept for a report (TK_USES_KEY_FILE_REPORT) */
+    char **keep_error;     /* while set, tk_cli_error keeps its message here instead of printing it */
     const char *arg;       /* the one argument that is not an option (TK_USES_ARG) */
     int json;              /* --json */
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
@@ -64,6 +66,8 @@ enum {
     TK_USES_KEY = 1 << 3,      /* --key LABEL|URI */
     TK_USES_JSON = 1 << 4,     /* --json */
     TK_USES_ARG = 1 << 5,      /* one argument that is not an option, in cli->arg */
+    /* A --key file that cannot be used is not a usage error: cli->key_file_problem says why. */
+    TK_USES_KEY_FILE_REPORT = 1 << 6,
     TK_USES_KEY_ACCESS = TK_USES_MODULE | TK_USES_TOKEN | TK_USES_PIN | TK_USES_KEY,
 };
 

@@ -212,7 +212,7 @@ static int key_type_ok(TK_CLI *cli, const char *what, const TK_URI *key)
  * file in the current directory stays a label. Returns 0 after printing
  * why a key reference could not be used.
  */
-static int key_file_uri(TK_CLI *cli, const char **key)
+static int read_key_file(TK_CLI *cli, const char **key)
 {
     /* For the process's life, like argv, whatever path the command takes to its end. */
     static char *uris[2];
@@ -271,6 +271,28 @@ static int key_file_uri(TK_CLI *cli, const char **key)
     return 1;
 }
 
+/*
+ * Where the command reports on the key file itself (doctor: a broken
+ * ssl.key.location is what it is run to find), why the file cannot be used
+ * is kept in cli->key_file_problem rather than printed as a usage error,
+ * and --key stays the path, found nowhere.
+ */
+static int key_file_uri(TK_CLI *cli, const char **key, unsigned uses)
+{
+    int ok;
+
+    if (!(uses & TK_USES_KEY_FILE_REPORT) || key != &cli->key)
+        return read_key_file(cli, key);
+    cli->keep_error = &cli->key_file_problem;
+    ok = read_key_file(cli, key);
+    cli->keep_error = NULL;
+    if (!ok && cli->key_file_problem != NULL) {
+        cli->key_file = *key;
+        return 1;
+    }
+    return ok;
+}
+
 /* A --token URI names a token: object attributes there would be ignored, so they are refused. */
 static int token_uri_ok(TK_CLI *cli, const TK_URI *token)
 {
@@ -304,10 +326,10 @@ static int token_agrees(TK_CLI *cli, const char *what, const TK_URI *key, const 
 }
 
 /* The URIs on the command line: each well-formed, without a PIN, and telling one story. */
-static int uris_ok(TK_CLI *cli)
+static int uris_ok(TK_CLI *cli, unsigned uses)
 {
     TK_URI *key_uri = NULL, *token_uri = NULL, *arg_uri = NULL;
-    int ok = key_file_uri(cli, &cli->key) && key_file_uri(cli, &cli->arg)
+    int ok = key_file_uri(cli, &cli->key, uses) && key_file_uri(cli, &cli->arg, uses)
              && uri_argument_ok(cli, "--key URI", cli->key, &key_uri)
              && uri_argument_ok(cli, "--token URI", cli->token, &token_uri)
              && uri_argument_ok(cli, "key URI", cli->arg, &arg_uri)
@@ -392,7 +414,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         *exit_code = TK_EXIT_OK;
         return -1;
     }
-    if (!ok || !uris_ok(cli))
+    if (!ok || !uris_ok(cli, uses))
         return -1;
     if (cli->module == NULL) {
         const TK_CONFIG *cfg = tk_cli_client_config(cli);

@@ -168,6 +168,20 @@ static void tokens_present(TK_P11_MODULE *m, char *out, size_t cap)
     OPENSSL_free(slots);
 }
 
+/*
+ * A --key file that gives no key (tk_cli_parse kept why): the client would
+ * fail on it too, and without the URI inside, which token to check is unknown.
+ */
+static TK_DOCTOR_STATUS check_key_file(TK_DOCTOR *d)
+{
+    if (d->cli->key_file_problem == NULL)
+        return TK_DOCTOR_OK;
+    return fail(d, "key file", "ssl.key.location must name the key reference 'tokenkey export' writes: "
+                               "write it again with 'tokenkey export --key KEY --key-out FILE --force', "
+                               "or give doctor --key LABEL or a pkcs11: URI",
+                d->cli->key_file_problem);
+}
+
 static TK_DOCTOR_STATUS check_token(TK_DOCTOR *d, const TK_URI *uri)
 {
     TK_P11_TOKEN *tokens[8];
@@ -450,7 +464,7 @@ int tk_cmd_doctor(int argc, char **argv)
     TK_URI *uri;
     int code;
 
-    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS | TK_USES_JSON, opts,
+    if (tk_cli_parse(&cli, argc, argv, TK_USES_KEY_ACCESS | TK_USES_JSON | TK_USES_KEY_FILE_REPORT, opts,
                      "[--key LABEL|URI|FILE] [--token LABEL|URI] [--module PATH] [--pin-file FILE] [--cert FILE] "
                      "[--ca CAFILE] [--chain FILE] [--json]", &code) < 0)
         return code;
@@ -463,7 +477,7 @@ int tk_cmd_doctor(int argc, char **argv)
      */
     code = TK_EXIT_SETUP;
     if (check_provider(&d) == TK_DOCTOR_FAIL || check_module(&d) == TK_DOCTOR_FAIL
-        || check_token(&d, uri) == TK_DOCTOR_FAIL
+        || check_key_file(&d) == TK_DOCTOR_FAIL || check_token(&d, uri) == TK_DOCTOR_FAIL
         || check_pin(&d) == TK_DOCTOR_FAIL || check_login(&d) == TK_DOCTOR_FAIL
         || check_key(&d, uri) == TK_DOCTOR_FAIL)
         goto end;

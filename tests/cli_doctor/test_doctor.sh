@@ -334,8 +334,24 @@ tk_run 0 "export the key reference" export --pin-file "$PIN" --key good --key-ou
 doctor 0 "--key as a key reference file" --key "$D/good.ref.pem" --ca "$D/ca-one.pem"
 tk_line "key reference file: the key" "ok    key: $(tk_key_uri good 01) (EC, 256 bits)" "$D/out"
 printf -- '-----BEGIN TOKENKEY KEY REFERENCE-----\nAAAA\n-----END TOKENKEY KEY REFERENCE-----\n' > "$D/broken.ref.pem"
-doctor 2 "--key as a broken key reference" --key "$D/broken.ref.pem"
-tk_err "broken key reference: one line" "tokenkey doctor: key reference '$D/broken.ref.pem': the PEM body is not a key reference (DER SEQUENCE { VisibleString, UTF8String })"
+# A key file that gives no key is what doctor is run to find: a FAIL in the report, not a
+# usage error, and nothing after it (which token to check, only the file could have said).
+hint_key_file="hint: ssl.key.location must name the key reference 'tokenkey export' writes: write it again with 'tokenkey export --key KEY --key-out FILE --force', or give doctor --key LABEL or a pkcs11: URI"
+doctor 3 "--key as a broken key reference" --key "$D/broken.ref.pem"
+tk_line "broken key reference: FAIL" "FAIL  key file: key reference '$D/broken.ref.pem': the PEM body is not a key reference (DER SEQUENCE { VisibleString, UTF8String })" "$D/out"
+tk_line "broken key reference: hint" "$hint_key_file" "$D/out"
+tk_hasnt "broken key reference: stops there" "token:" "$D/out"
+tk_quiet "broken key reference: nothing on stderr"
+doctor 3 "--key as a file not there" --key "$D/no-such.ref.pem"
+tk_line "key file not there: FAIL" "FAIL  key file: cannot read key reference '$D/no-such.ref.pem': give a readable key reference file, a key label or a pkcs11: URI" "$D/out"
+tk_line "key file not there: hint" "$hint_key_file" "$D/out"
+doctor 3 "--key as a certificate file, --json" --key "$D/ca-one.pem" --json
+tk_json "certificate as key file json: provider, module, then the key file" "[c['check'] for c in d['checks']] == ['provider', 'module', 'key file'] and d['checks'][2]['status'] == 'fail'"
+tk_json "certificate as key file json: the detail" "d['checks'][2]['detail'] == \"'$D/ca-one.pem' is not a key reference (-----BEGIN TOKENKEY KEY REFERENCE-----): give one, a key label or a pkcs11: URI\""
+tk_json "certificate as key file json: hint" "d['hint'] == \"${hint_key_file#hint: }\""
+# The other commands take a bad key file as a bad argument.
+tk_run 2 "export: --key as a broken key reference" export --pin-file "$PIN" --key "$D/broken.ref.pem" --key-out "$D/never.pem"
+tk_err "export, broken key reference: one line" "tokenkey export: key reference '$D/broken.ref.pem': the PEM body is not a key reference (DER SEQUENCE { VisibleString, UTF8String })"
 
 # Last, as it leaves "good" with two certificates: an expired one stored beside the current
 # one (a renewal without --replace). The current one counts, with a warning that export and
