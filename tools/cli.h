@@ -204,6 +204,14 @@ const char *tk_cli_key_file_note(const char *key);
 /* Drain OpenSSL's error queue to stderr, one indented line each. */
 void tk_cli_print_openssl_errors(const TK_CLI *cli);
 
+/*
+ * The value of key in a client.properties file as kcat -F reads it (blanks
+ * before the key and around the value ignored, the last line for the key
+ * counts), or NULL (no such line, no such file); OPENSSL_free it
+ * (client_properties.c).
+ */
+char *tk_cli_client_property(const char *path, const char *key);
+
 /* ---- the tokenkey.so a client loads (client_provider.c) ---- */
 
 /*

@@ -309,21 +309,12 @@ static int pin_source_in_effect(TK_CLI *cli, KAFKA_FILES *f)
  */
 static void keep_bootstrap(KAFKA_FILES *f)
 {
-    static const char key[] = "bootstrap.servers=";
-    BIO *b = BIO_new_file(f->paths[OUT_PROPS], "r");
-    char line[4096];
+    char *kept = tk_cli_client_property(f->paths[OUT_PROPS], "bootstrap.servers");
 
-    while (b != NULL && f->bootstrap == NULL && BIO_gets(b, line, sizeof(line)) > 0) {
-        size_t len = strcspn(line, "\r\n");
-        /* A line longer than the buffer is not taken in part. */
-        int whole = line[len] != '\0' || len < sizeof(line) - 1;
-
-        line[len] = '\0';
-        if (whole && strncmp(line, key, sizeof(key) - 1) == 0 && bootstrap_ok(line + sizeof(key) - 1))
-            f->bootstrap = f->kept_bootstrap = OPENSSL_strdup(line + sizeof(key) - 1);
-    }
-    BIO_free(b);
-    ERR_clear_error();
+    if (kept != NULL && bootstrap_ok(kept))
+        f->bootstrap = f->kept_bootstrap = kept;
+    else
+        OPENSSL_free(kept);
 }
 
 /*

@@ -6,47 +6,13 @@
  * names another: a stale or expired cert.pem is what fails the client's
  * handshakes, and the token's copy may be fine.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 
 #include "cli.h"
-
-/* key=value of a properties file as librdkafka's clients read it (kcat -F): blanks around either. */
-static char *property(const char *path, const char *key)
-{
-    BIO *b = BIO_new_file(path, "r");
-    char line[PATH_MAX + 256], *value = NULL;
-
-    while (b != NULL && BIO_gets(b, line, sizeof(line)) > 0) {
-        char *p = line, *eq, *end;
-
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || (eq = strchr(p, '=')) == NULL)
-            continue;
-        end = eq;
-        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        if ((size_t)(end - p) != strlen(key) || strncmp(p, key, (size_t)(end - p)) != 0)
-            continue;
-        for (p = eq + 1; *p == ' ' || *p == '\t'; p++)
-            continue;
-        end = p + strcspn(p, "\r\n");
-        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        OPENSSL_free(value); /* the last one counts, as in the client */
-        value = OPENSSL_strndup(p, (size_t)(end - p));
-    }
-    BIO_free(b);
-    ERR_clear_error();
-    return value;
-}
 
 TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
 {
@@ -62,7 +28,7 @@ TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
         || snprintf(props, sizeof(props), "%.*s/client.properties", (int)(slash - key_file),
                     key_file) >= (int)sizeof(props))
         return TK_DOCTOR_OK;
-    key_location = property(props, "ssl.key.location");
+    key_location = tk_cli_client_property(props, "ssl.key.location");
     /* A relative one is the client's working directory's, which doctor does not know. */
     if (key_location != NULL && key_location[0] != '/' && key_location[0] != '\0') {
         tk_doctor_report(d, "client", TK_DOCTOR_WARN, "'%s' names the key by a relative path, "
@@ -76,7 +42,7 @@ TK_DOCTOR_STATUS tk_doctor_client_files(TK_DOCTOR *d)
     OPENSSL_free(key_location);
     if (!named)
         return TK_DOCTOR_OK; /* no client's file beside it that says it uses this key */
-    d->client_cert_file = property(props, "ssl.certificate.location");
+    d->client_cert_file = tk_cli_client_property(props, "ssl.certificate.location");
     if (d->client_cert_file == NULL || d->client_cert_file[0] == '\0')
         return tk_doctor_report(d, "client", TK_DOCTOR_WARN, "'%s' names this key reference but no "
                                 "ssl.certificate.location: checking the token's certificate", props);

@@ -424,6 +424,13 @@ tk_run 0 "kafka-config --force --bootstrap: other brokers" kafka-config --key cl
     --ca "$D/enroll-ca.pem" --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
     --pin-file "$PIN" --bootstrap 127.0.0.2:9094 --force
 tk_line "--bootstrap wins over the old file" "bootstrap.servers=127.0.0.2:9094" "$K/client.properties"
+# The file as an operator edits it, read as kcat -F reads it: blanks before the key and
+# around the value, the last line for a key counts; 'key =' is another key (kcat refuses it).
+printf '  bootstrap.servers=  127.0.0.3:9095 \nbootstrap.servers =127.0.0.4:9096\n' >> "$K/client.properties"
+tk_run 0 "kafka-config --force after a hand edit" kafka-config --key client-ec \
+    --ca "$D/enroll-ca.pem" --out-dir "$K" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" \
+    --pin-file "$PIN" --force
+tk_line "hand edit: the brokers the client used kept" "bootstrap.servers=127.0.0.3:9095" "$K/client.properties"
 # A PIN source naming a variable is kept as that variable, not its value.
 K4=$D/kafka-pinvar
 KAFKA_CLIENT_PIN=$(cat "$PIN")
