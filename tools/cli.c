@@ -89,6 +89,7 @@ void tk_cli_close(TK_CLI *cli)
     cli->m = NULL;
     OPENSSL_free(cli->key_file_problem);
     cli->key_file_problem = NULL;
+    tk_cli_files_discard(cli); /* files not put in place by now never will be */
 }
 
 static CK_RV pin_from_file(TK_CLI *cli, const char *path, char *buf, size_t cap, size_t *len)

@@ -22,6 +22,14 @@ enum {
     TK_EXIT_SETUP = 3,     /* module, token, PIN or key not usable */
 };
 
+/* A file written under a temporary name, waiting for tk_cli_files_commit (cli_files.c). */
+typedef struct {
+    const char *path;      /* as the command names it */
+    char *target;          /* what is replaced: path, or the file a link at path names */
+    char *tmp;             /* target.tmp.XXXXXX; "" once in place */
+    int replace;           /* --force: an existing target is replaced */
+} TK_CLI_STAGED;
+
 typedef struct tk_cli {
     const char *prog;      /* "tokenkey" */
     const char *cmd;       /* the subcommand */
@@ -37,8 +45,8 @@ typedef struct tk_cli {
     TK_P11_MODULE *m;      /* opened by tk_cli_open_module */
     OSSL_LIB_CTX *libctx;  /* made by tk_cli_libctx */
     OSSL_PROVIDER *providers[2]; /* default and tokenkey in libctx, unloaded by tk_cli_close */
-    char *created[8];      /* files this run made that were not there (tk_cli_created_undo) */
-    int n_created;
+    TK_CLI_STAGED staged[8]; /* files written, not yet in place (tk_cli_files_commit) */
+    int n_staged;
 } TK_CLI;
 
 /* What to do when no PKCS#11 module is known: each place the CLI looks for one. */
@@ -431,28 +439,29 @@ int tk_cli_read_pem_certs(BIO *in, STACK_OF(X509) *sk);
 void tk_cli_time_text(const ASN1_TIME *t, char *buf, size_t cap);
 
 /*
- * Public output files: certificates, key references, configs. Written
- * mode 0644; an existing file is replaced only with force (atomically).
- * Both print the error and return 0 on failure.
+ * Public output files: certificates, key references, configs (cli_files.c).
+ * tk_cli_check_new_file: whether path may be written (not there, or force
+ * and a regular file or a link to one), before any work is done.
+ * tk_cli_write_public writes the data, mode 0644, under a temporary name
+ * beside the file; tk_cli_files_commit then puts every file written so far
+ * in place (renamed over an existing one with force, else never over a
+ * file that appeared meanwhile), or tk_cli_files_discard drops them: a
+ * command's files change together or not at all. Each prints the error
+ * and returns 0 on failure.
  */
 int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force);
 int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t len, int force);
 /* The same, with what a memory BIO holds. */
 int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force);
-/*
- * A command that writes several files and fails part way: remove those of
- * them that were not there before (a file replaced with --force stays
- * replaced), so that running it again needs no --force. Or keep them.
- */
-void tk_cli_created_undo(TK_CLI *cli);
-void tk_cli_created_keep(TK_CLI *cli);
+int tk_cli_files_commit(TK_CLI *cli);
+void tk_cli_files_discard(TK_CLI *cli);
 /*
  * --out-dir, made (0755) when missing; *made says whether it was, so that a
  * command that then fails leaves no empty directory behind
  * (tk_cli_out_dir_undo: removes it when still empty). Prints why not.
  */
 int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made);
-/* The same name, or two names of one existing file (device and inode). */
+/* The same file: the same name, or names that resolve to one (links, ./.., the file there or not). */
 int tk_cli_same_file(const char *a, const char *b);
 void tk_cli_out_dir_undo(const char *dir, int made);
 /* DIR/NAME in a new string (OPENSSL_free it). */

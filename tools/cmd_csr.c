@@ -172,7 +172,8 @@ int tk_cmd_csr(int argc, char **argv)
         long len = BIO_get_mem_data(pem, &data);
 
         if (out_path != NULL)
-            code = tk_cli_write_bio(&cli, out_path, pem, force) ? TK_EXIT_OK : TK_EXIT_FAILURE;
+            code = tk_cli_write_bio(&cli, out_path, pem, force) && tk_cli_files_commit(&cli)
+                   ? TK_EXIT_OK : TK_EXIT_FAILURE;
         else
             code = fwrite(data, 1, (size_t)len, stdout) == (size_t)len && fflush(stdout) == 0
                    ? TK_EXIT_OK : tk_cli_error(&cli, TK_EXIT_FAILURE, "cannot write to stdout");
@@ -180,7 +181,6 @@ int tk_cmd_csr(int argc, char **argv)
 close:
     tk_cli_key_close(&cli, &k);
 end:
-    tk_cli_created_keep(&cli); /* one file, written whole or not at all */
     BIO_free(pem);
     GENERAL_NAMES_free(san);
     X509_NAME_free(subject);

@@ -146,7 +146,7 @@ int tk_cli_export(TK_CLI *cli, TK_CLI_KEY *k, const char *key_path, const char *
     BIO *key_pem = BIO_new(BIO_s_mem()), *cert_pem = BIO_new(BIO_s_mem());
     int ok;
 
-    /* Both made before either is written: no half export. */
+    /* Both made and written before either takes its name (the caller's tk_cli_files_commit). */
     ok = key_pem != NULL && cert_pem != NULL
          && (key_path == NULL || key_reference(cli, k, key_pem))
          && (cert_path == NULL || certificate(cli, k, cert_pem))
@@ -185,20 +185,22 @@ int tk_cmd_export(int argc, char **argv)
                : out_dir != NULL ? tk_cli_path_join(out_dir, "key.pem") : NULL;
     cert_path = cert_out != NULL ? OPENSSL_strdup(cert_out)
                 : out_dir != NULL ? tk_cli_path_join(out_dir, "cert.pem") : NULL;
+    code = TK_EXIT_FAILURE;
+    if (out_dir != NULL && !tk_cli_out_dir(&cli, out_dir, &made_dir))
+        goto end;
+    /* After --out-dir is made: './d/key.pem' and 'd/key.pem' are one file only once d is there. */
     if (key_path != NULL && cert_path != NULL && tk_cli_same_file(key_path, cert_path)) {
         tk_cli_error(&cli, 0, "the key reference and the certificate would go to the same file "
                               "'%s': give them different names", cert_path);
         code = TK_EXIT_USAGE;
         goto end;
     }
-    code = TK_EXIT_FAILURE;
-    if (out_dir != NULL && !tk_cli_out_dir(&cli, out_dir, &made_dir))
-        goto end;
     if ((key_path != NULL && !tk_cli_check_new_file(&cli, key_path, force))
         || (cert_path != NULL && !tk_cli_check_new_file(&cli, cert_path, force)))
         goto end;
     if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK
-        && (code = tk_cli_export(&cli, &k, key_path, cert_path, force)) == TK_EXIT_OK) {
+        && (code = tk_cli_export(&cli, &k, key_path, cert_path, force)) == TK_EXIT_OK
+        && (code = tk_cli_files_commit(&cli) ? TK_EXIT_OK : TK_EXIT_FAILURE) == TK_EXIT_OK) {
         if (key_path != NULL)
             printf("%s\n", key_path);
         if (cert_path != NULL)
@@ -206,9 +208,7 @@ int tk_cmd_export(int argc, char **argv)
     }
     tk_cli_key_close(&cli, &k);
 end:
-    if (code != TK_EXIT_OK)
-        tk_cli_created_undo(&cli);
-    tk_cli_created_keep(&cli);
+    tk_cli_files_discard(&cli);
     if (code != TK_EXIT_OK && out_dir != NULL)
         tk_cli_out_dir_undo(out_dir, made_dir);
     OPENSSL_free(key_path);

@@ -474,8 +474,9 @@ int tk_cmd_kafka_config(int argc, char **argv)
     if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK) {
         f.key_uri = k.uri_text;
         code = tk_cli_export(&cli, &k, f.paths[OUT_KEY], f.paths[OUT_CERT], force);
+        /* All five written before any takes its name: a failed renewal leaves the old set. */
         if (code == TK_EXIT_OK && !(write_ca(&cli, f.paths[OUT_CA], cas, force)
-                                    && write_configs(&cli, &f, force)))
+                                    && write_configs(&cli, &f, force) && tk_cli_files_commit(&cli)))
             code = TK_EXIT_FAILURE;
     }
     if (code == TK_EXIT_OK) {
@@ -490,11 +491,9 @@ int tk_cmd_kafka_config(int argc, char **argv)
     cas = NULL;
     tk_cli_key_close(&cli, &k);
 end:
-    if (code != TK_EXIT_OK) {
-        tk_cli_created_undo(&cli);
+    tk_cli_files_discard(&cli);
+    if (code != TK_EXIT_OK)
         tk_cli_out_dir_undo(out_dir, f.made_dir);
-    }
-    tk_cli_created_keep(&cli);
     for (int i = 0; i < OUT_N; i++)
         OPENSSL_free(f.paths[i]);
     OPENSSL_free(f.provider);

@@ -267,6 +267,57 @@ tk_run 1 "export: the certificate's directory missing" export --key a --key-out 
 tk_err "export: the missing directory explained" \
     "tokenkey export: cannot write '$D/no-such-dir/cert.pem': No such file or directory"
 tk_if "export: the key reference it wrote is removed" ! -e "$D/half.pem"
+# One file by two names is found whatever the spelling, and before --out-dir is left behind.
+tk_run 2 "export: one file, spelt two ways" export --key a --key-out "$D/same2.pem" \
+    --cert-out "$D/./same2.pem" --force --pin-file "$PIN"
+tk_err "export: one file spelt two ways explained" \
+    "tokenkey export: the key reference and the certificate would go to the same file '$D/./same2.pem': give them different names"
+tk_run 2 "export: --cert-out is --out-dir's key.pem" export --key a --out-dir "$D/exp-same" \
+    --cert-out "$D/exp-same/../exp-same/key.pem" --pin-file "$PIN"
+tk_if "export: --out-dir made for it removed again" ! -e "$D/exp-same"
+# A link to a regular file is written through (the link stays); a link to a device or to
+# a file descriptor (/dev/stdout, /proc/self/fd/1) is refused, even with --force.
+echo old > "$D/real-key.pem"
+ln -s "$D/real-key.pem" "$D/link-key.pem"
+tk_run 0 "export --force through a link" export --key a --key-out "$D/link-key.pem" --force \
+    --pin-file "$PIN"
+tk_if "export through a link: still a link" -L "$D/link-key.pem"
+tk_line "export through a link: the file it names written" "-----BEGIN TOKENKEY KEY REFERENCE-----" \
+    "$D/real-key.pem"
+ln -s /proc/self/fd/1 "$D/fd-link"
+tk_run 1 "export --force to a link to a file descriptor" export --key a --key-out "$D/fd-link" \
+    --force --pin-file "$PIN"
+tk_err "export to a link to a file descriptor explained" \
+    "tokenkey export: '$D/fd-link' is not a regular file: give a file name"
+tk_if "export to a link to a file descriptor: the link stays" -L "$D/fd-link"
+# With --force, the files change together or not at all: the certificate cannot be written,
+# so the key reference it replaces stays as it was.
+mkdir "$D/renew" && echo old-key > "$D/renew/key.pem"
+tk_run 1 "export --force, the second file fails" export --key a --key-out "$D/renew/key.pem" \
+    --cert-out "$D/no-such-dir/cert.pem" --force --pin-file "$PIN"
+tk_if "export --force, the second file fails: the first unchanged" "$(cat "$D/renew/key.pem")" = old-key
+tk_if "export --force, the second file fails: no temporary file left" \
+    "$(find "$D/renew" -name '*.tmp.*' | wc -l)" -eq 0
+# A writable file in a directory that is not: the message says which one must be writable.
+mkdir "$D/ro-dir" && echo old > "$D/ro-dir/key.pem" && chmod 0666 "$D/ro-dir/key.pem"
+chmod 0555 "$D/ro-dir"
+ro_pin=$PIN
+as_user=
+if [ "$(id -u)" -eq 0 ]; then
+    # root writes anywhere: run this one command as nobody, with the token and a PIN file of
+    # its own open to it.
+    as_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    ro_pin=$D/nobody.pin
+    cp "$PIN" "$ro_pin" && chown 65534 "$ro_pin" && chmod 0600 "$ro_pin"
+    chmod o+x "$D" "$(dirname "$SOFTHSM2_CONF")" && chmod o+r "$SOFTHSM2_CONF" &&
+        chmod -R o+rwX "$(dirname "$SOFTHSM2_CONF")/tokens"
+fi
+TK_CLI_WRAP="$as_user" tk_run 1 "export --force into a read-only directory" export --key a \
+    --key-out "$D/ro-dir/key.pem" --force --pin-file "$ro_pin"
+tk_err "export into a read-only directory explained" \
+    "tokenkey export: cannot write '$D/ro-dir/key.pem': the directory '$D/ro-dir' is not writable (files are replaced through a new file beside them): write elsewhere, or as a user who may write there"
+tk_if "export into a read-only directory: the file unchanged" "$(cat "$D/ro-dir/key.pem")" = old
+chmod 0755 "$D/ro-dir"
 tk_run 0 "export a" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
 tk_if "export: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/exp-a")" = 755
 tk_run 1 "export again" export --key a --out-dir "$D/exp-a" --pin-file "$PIN"
