@@ -114,6 +114,17 @@ int tk_cmd_delete(int argc, char **argv)
     for (CK_ULONG i = 0; i < nobjs; i++)
         if (objs[i] != keys[0] && object_class(&s, objs[i]) == CKO_PRIVATE_KEY)
             others++;
+    /*
+     * The private key last: a certificate or public key the token refuses
+     * to destroy (CKA_DESTROYABLE false) then stops the deletion with the
+     * key still there to find it by, instead of stranding it.
+     */
+    for (CK_ULONG i = 0; i + 1 < nobjs; i++)
+        if (objs[i] == keys[0]) {
+            objs[i] = objs[nobjs - 1];
+            objs[nobjs - 1] = keys[0];
+            break;
+        }
     for (CK_ULONG i = 0; i < nobjs; i++) {
         CK_OBJECT_CLASS cls = object_class(&s, objs[i]);
         const char *keep = objs[i] == keys[0] ? NULL
@@ -124,8 +135,14 @@ int tk_cmd_delete(int argc, char **argv)
         char *one = tk_objects_uri(&s, objs[i], cls);
 
         if (keep == NULL && yes && (rv = tk_p11_destroy(&s, objs[i])) != CKR_OK) {
+            tk_cli_error(&cli, 0, "the token refused to delete %s: %s%s", one != NULL ? one : "an object",
+                         tk_p11_rv_name(rv), rv == CKR_ACTION_PROHIBITED
+                         ? " (CKA_DESTROYABLE is false on it): the objects not listed as deleted, "
+                           "the private key among them, are still on the token; remove that one "
+                           "with the token's own tool if its policy allows" : "");
             OPENSSL_free(one);
-            goto p11_error;
+            code = TK_EXIT_FAILURE;
+            goto end;
         }
         if (keep != NULL)
             printf("kept %s (%s)\n", one != NULL ? one : "(object)", keep);

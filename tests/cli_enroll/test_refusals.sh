@@ -494,6 +494,18 @@ tk_has "delete: shared-2 is still on the token" "private-key 'shared-2' " "$D/ou
 tk_has "delete: shared-2's public key too" "public-key 'shared-2' " "$D/out"
 tk_hasnt "delete: shared-1 is gone" "private-key 'shared-1' " "$D/out"
 
+# A certificate the token will not destroy: deletion stops there, the private key (deleted
+# last) still on the token to find what is left by; exit 1, the token said no.
+"$TK_STORE_MKOBJ" keygen ec fixed-k 7b > "$D/mkobj.log" 2>&1 \
+    && "$TK_STORE_MKOBJ" cert-fixed fixed-k 7b "$D/a.pem" > "$D/mkobj.log" 2>&1 \
+    || { cat "$D/mkobj.log"; exit 1; }
+tk_run 1 "delete: a certificate the token will not destroy" delete --key fixed-k --yes --pin-file "$PIN"
+tk_err "delete: the refusal explained" \
+    "tokenkey delete: the token refused to delete $(tk_uri fixed-k cert %7B): CKR_ACTION_PROHIBITED (CKA_DESTROYABLE is false on it): the objects not listed as deleted, the private key among them, are still on the token; remove that one with the token's own tool if its policy allows"
+tk_run 0 "list after the refused delete" list --pin-file "$PIN"
+tk_has "delete refused: the private key is still there" "private-key 'fixed-k' " "$D/out"
+tk_has "delete refused: the certificate too" "certificate 'fixed-k' " "$D/out"
+
 # ---- list: every object, and JSON that parses whatever the labels ----
 "$TK_STORE_MKOBJ" data many 300 > "$D/mkobj.log" 2>&1 \
     && "$TK_STORE_MKOBJ" data "$(printf 'bad\377')" 1 > "$D/mkobj.log" 2>&1 \

@@ -4,6 +4,7 @@
  *
  *   tk-store-mkobj keygen rsa|ec LABEL IDHEX [PUBLIC-KEY-OUT.pem]
  *   tk-store-mkobj cert LABEL IDHEX CERT.pem
+ *   tk-store-mkobj cert-fixed LABEL IDHEX CERT.pem   (CKA_DESTROYABLE false)
  *   tk-store-mkobj data LABEL COUNT          (COUNT data objects, LABEL-0 ...)
  *
  * The token comes from TOKENKEY_TEST_MODULE / TOKENKEY_TEST_SERIAL, the
@@ -21,7 +22,7 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: tk-store-mkobj keygen rsa|ec LABEL IDHEX [PUBLIC-KEY-OUT.pem]\n"
-                    "       tk-store-mkobj cert LABEL IDHEX CERT.pem\n"
+                    "       tk-store-mkobj cert|cert-fixed LABEL IDHEX CERT.pem\n"
                     "       tk-store-mkobj data LABEL COUNT\n");
     return 2;
 }
@@ -39,14 +40,15 @@ static int write_public(TK_P11_TOKEN *t, const char *label, const char *path)
 }
 
 static CK_RV import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *label,
-                         const char *idhex, const char *path)
+                         const char *idhex, const char *path, int fixed)
 {
     FILE *f = fopen(path, "r");
     X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
     unsigned char *der = NULL;
     int len = x != NULL ? i2d_X509(x, &der) : -1;
-    CK_RV rv = len > 0 ? tkst_import_cert(t, pin, der, (size_t)len, label, idhex)
-                       : CKR_ARGUMENTS_BAD;
+    CK_RV rv = len <= 0 ? CKR_ARGUMENTS_BAD
+               : fixed ? tkst_import_cert_fixed(t, pin, der, (size_t)len, label, idhex)
+                       : tkst_import_cert(t, pin, der, (size_t)len, label, idhex);
 
     if (f != NULL)
         fclose(f);
@@ -66,7 +68,8 @@ int main(int argc, char **argv)
 
     int data = argc == 4 && strcmp(argv[1], "data") == 0;
 
-    if (!data && (argc < 5 || (strcmp(argv[1], "keygen") != 0 && strcmp(argv[1], "cert") != 0)))
+    if (!data && (argc < 5 || (strcmp(argv[1], "keygen") != 0 && strcmp(argv[1], "cert") != 0
+                                 && strcmp(argv[1], "cert-fixed") != 0)))
         return usage();
     if (module == NULL || serial == NULL || pin_file == NULL) {
         fprintf(stderr, "tk-store-mkobj: TOKENKEY_TEST_MODULE, _SERIAL and _PIN_FILE must be set\n");
@@ -80,7 +83,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "keygen") == 0)
         rv = tkst_keygen(t, &pin, argv[2], argv[3], argv[4]);
     else
-        rv = import_cert(t, &pin, argv[2], argv[3], argv[4]);
+        rv = import_cert(t, &pin, argv[2], argv[3], argv[4], strcmp(argv[1], "cert-fixed") == 0);
     if (rv != CKR_OK) {
         fprintf(stderr, "tk-store-mkobj %s: %s\n", argv[1], tk_p11_rv_name(rv));
         return 1;

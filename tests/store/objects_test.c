@@ -78,7 +78,8 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
 }
 
 static CK_RV import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
-                         size_t len, size_t value_len, const char *label, const char *idhex)
+                         size_t len, size_t value_len, const char *label, const char *idhex,
+                         CK_BBOOL destroyable)
 {
     CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
     CK_CERTIFICATE_TYPE ctype = CKC_X_509;
@@ -97,13 +98,17 @@ static CK_RV import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const un
         { CKA_ID, id, idlen },
         { CKA_SUBJECT, subject, sublen > 0 ? (CK_ULONG)sublen : 0 },
         { CKA_VALUE, (void *)der, value_len },
+        { CKA_DESTROYABLE, &destroyable, sizeof(destroyable) }, /* PKCS#11 v2.40 */
     };
     CK_OBJECT_HANDLE h;
     TK_P11_SESSION s;
     CK_RV rv = CKR_ARGUMENTS_BAD;
 
     if (x != NULL && sublen > 0 && idlen > 0 && session(t, pin, &s, &rv)) {
-        rv = tk_p11_create(&s, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h);
+        /* The default (destroyable) without the attribute, as most tools write certificates. */
+        CK_ULONG n = sizeof(tmpl) / sizeof(tmpl[0]) - (destroyable ? 1 : 0);
+
+        rv = tk_p11_create(&s, tmpl, n, &h);
         tk_p11_session_put(&s, rv);
     }
     X509_free(x);
@@ -114,13 +119,19 @@ static CK_RV import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const un
 CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                        size_t len, const char *label, const char *idhex)
 {
-    return import_cert(t, pin, der, len, len, label, idhex);
+    return import_cert(t, pin, der, len, len, label, idhex, CK_TRUE);
+}
+
+CK_RV tkst_import_cert_fixed(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                             size_t len, const char *label, const char *idhex)
+{
+    return import_cert(t, pin, der, len, len, label, idhex, CK_FALSE);
 }
 
 CK_RV tkst_import_cert_cut(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                            size_t len, const char *label, const char *idhex)
 {
-    return import_cert(t, pin, der, len, len / 2, label, idhex);
+    return import_cert(t, pin, der, len, len / 2, label, idhex, CK_TRUE);
 }
 
 CK_RV tkst_make_data(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *label,

@@ -27,6 +27,9 @@ CK_RV tkst_keygen(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const char *typ
 /* A CKO_CERTIFICATE token object holding der, with label and idhex. */
 CK_RV tkst_import_cert(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                        size_t len, const char *label, const char *idhex);
+/* The same with CKA_DESTROYABLE false: C_DestroyObject refuses it (CKR_ACTION_PROHIBITED). */
+CK_RV tkst_import_cert_fixed(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
+                             size_t len, const char *label, const char *idhex);
 /* The same with only the first half of der as CKA_VALUE: a certificate that does not parse. */
 CK_RV tkst_import_cert_cut(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, const unsigned char *der,
                            size_t len, const char *label, const char *idhex);
