@@ -41,6 +41,52 @@ static int check_dates(TK_CLI *cli, X509 *x, const char *what, const char *path)
     return 1;
 }
 
+/*
+ * --chain is stored as CA certificates (CKA_CERTIFICATE_CATEGORY authority),
+ * which export and kafka-config then hand to the client as its
+ * intermediates: each must be a CA, on the way up from the certificate
+ * (it issued the certificate, or a chain certificate that is). Another
+ * client's chain file, say, would otherwise leave that client's own
+ * certificate on this token as a CA.
+ */
+static int check_chain(TK_CLI *cli, X509 *cert, STACK_OF(X509) *chain, const char *path)
+{
+    int n = sk_X509_num(chain), on_path[64] = { 0 };
+    X509 *below = cert;
+    char name[256];
+
+    if (n > (int)(sizeof(on_path) / sizeof(on_path[0])))
+        return tk_cli_error(cli, 0, "'%s' holds %d certificates, more than a chain has: give "
+                                    "the CA certificates above the client certificate", path, n);
+    for (int i = 0; i < n; i++) {
+        X509 *x = sk_X509_value(chain, i);
+
+        if (X509_check_ca(x) == 0) {
+            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+            return tk_cli_error(cli, 0, "certificate %d in --chain '%s' ('%s') is not a CA "
+                                        "certificate: give only the CAs above the client "
+                                        "certificate", i + 1, path, name);
+        }
+    }
+    /* Up from the certificate: each step the one chain certificate that issued the one below. */
+    for (int found = 1; found;) {
+        found = 0;
+        for (int i = 0; i < n && !found; i++)
+            if (!on_path[i] && X509_check_issued(sk_X509_value(chain, i), below) == X509_V_OK) {
+                on_path[i] = found = 1;
+                below = sk_X509_value(chain, i);
+            }
+    }
+    for (int i = 0; i < n; i++)
+        if (!on_path[i]) {
+            X509_NAME_oneline(X509_get_subject_name(sk_X509_value(chain, i)), name, sizeof(name));
+            return tk_cli_error(cli, 0, "certificate %d in --chain '%s' ('%s') did not issue the "
+                                        "certificate nor a CA above it: give only the CAs on "
+                                        "its way up", i + 1, path, name);
+        }
+    return 1;
+}
+
 /* The DER pieces of a certificate's PKCS#11 object (v2.40 section 4.6.3). */
 typedef struct {
     unsigned char *value, *subject, *issuer, *serial;
@@ -242,6 +288,8 @@ int tk_cmd_import_cert(int argc, char **argv)
     for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++)
         if (!check_dates(&cli, sk_X509_value(chain, i), "chain certificate", chain_path))
             goto end;
+    if (chain != NULL && !check_chain(&cli, sk_X509_value(certs, 0), chain, chain_path))
+        goto end;
     if ((code = tk_cli_key_open(&cli, &k)) == TK_EXIT_OK)
         code = import(&cli, &k, sk_X509_value(certs, 0), cert_path, chain, replace)
                ? TK_EXIT_OK : TK_EXIT_FAILURE;

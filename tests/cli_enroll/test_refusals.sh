@@ -389,6 +389,30 @@ tk_ca_sign refuse-ca "$D/inter.csr" "$D/inter.pem" 30 "$D/ca.ext" || { cat "$D/o
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/broker.key" \
     -subj /CN=broker -addext basicConstraints=critical,CA:FALSE -days 30 -out "$D/broker.pem" \
     > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
+# import-cert --chain: the CAs on the way up from the certificate, in any order; nothing else.
+"$TK_STORE_MKOBJ" keygen ec chained 6c > "$D/mkobj.log" 2>&1 || { cat "$D/mkobj.log"; exit 1; }
+tk_run 0 "csr for a key under the intermediate CA" csr --key chained --subject /CN=chained \
+    --out "$D/chained.csr" --pin-file "$PIN"
+tk_sign inter "$D/chained.csr" "$D/chained.pem" || { cat "$D/openssl.log"; exit 1; }
+cat "$D/a.pem" "$D/refuse-ca.pem" > "$D/leaf-and-ca.pem"
+tk_run 1 "import-cert: a client certificate in --chain" import-cert --key chained \
+    --cert "$D/chained.pem" --chain "$D/leaf-and-ca.pem" --pin-file "$PIN"
+tk_err "import-cert: a client certificate in --chain explained" \
+    "tokenkey import-cert: certificate 1 in --chain '$D/leaf-and-ca.pem' ('/CN=client-a') is not a CA certificate: give only the CAs above the client certificate"
+tk_make_ca stray-ca
+tk_run 1 "import-cert: a CA off the way up in --chain" import-cert --key chained \
+    --cert "$D/chained.pem" --chain "$D/stray-ca.pem" --pin-file "$PIN"
+tk_err "import-cert: a CA off the way up explained" \
+    "tokenkey import-cert: certificate 1 in --chain '$D/stray-ca.pem' ('/CN=stray-ca') did not issue the certificate nor a CA above it: give only the CAs on its way up"
+tk_run 0 "list: the refused chains stored nothing" list --pin-file "$PIN"
+tk_hasnt "refused chains: no certificate for chained" "certificate 'chained'" "$D/out"
+cat "$D/refuse-ca.pem" "$D/inter.pem" > "$D/root-then-inter.pem"
+tk_run 0 "import-cert: root and intermediate in --chain, top first" import-cert --key chained \
+    --cert "$D/chained.pem" --chain "$D/root-then-inter.pem" --pin-file "$PIN"
+tk_run 0 "list after the chained import" list --pin-file "$PIN"
+tk_has "chained import: the certificate" "certificate 'chained' " "$D/out"
+tk_has "chained import: the intermediate" "certificate 'inter' " "$D/out"
+tk_has "chained import: the root" "certificate 'refuse-ca' " "$D/out"
 tk_run 0 "kafka-config: an intermediate CA as --ca" kafka-config --key a --ca "$D/inter.pem" \
     --out-dir "$D/k-inter" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
 # umask 077 (above): the directory it made is still readable by a client of another user.
