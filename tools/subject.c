@@ -121,6 +121,25 @@ static int set_type(DN_PARSE *p, DN_ATTR *a, const char *type, size_t len)
     return 0;
 }
 
+/*
+ * Whether s (after a '/' in an RFC 4514 value) starts "TYPE=" with TYPE a
+ * name this parser knows: 'CN=client/O=Acme' is OpenSSL's form with its
+ * leading '/' forgotten far more often than a common name with "/O=" in it.
+ */
+static size_t slash_type_len(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && tk_text_is_alpha(s[n]))
+        n++;
+    if (n == 0 || n >= len || s[n] != '=')
+        return 0;
+    for (size_t i = 0; i < sizeof(dn_types) / sizeof(dn_types[0]); i++)
+        if (tk_text_caseeq(s, n, dn_types[i].sn) || tk_text_caseeq(s, n, dn_types[i].ln))
+            return n;
+    return 0;
+}
+
 /* RFC 4514 section 2.4: the characters a value must escape, and what '\' may precede. */
 static int rfc4514_special(int c)
 {
@@ -171,6 +190,15 @@ static int parse_value(DN_PARSE *p, size_t *pos, DN_ATTR *a)
             }
             keep = n; /* an escaped space is kept even at the end */
             continue;
+        }
+        if (!p->openssl && c == '/' && slash_type_len(t + i + 1, p->len - i - 1) > 0) {
+            TK_QUOTED whole;
+
+            DN_FAIL(p, "the value of %s holds '/%.*s=': it reads as OpenSSL's form without its "
+                    "leading '/': write '/%s' (or '\\2F' for a '/' that belongs in the value)",
+                    a->type, (int)slash_type_len(t + i + 1, p->len - i - 1), t + i + 1,
+                    tk_text_quote(&whole, t, p->len));
+            return 0;
         }
         if (!p->openssl && (c == '"' || c == ';' || c == '<' || c == '>')) {
             DN_FAIL(p, "'%c' in the value of %s must be escaped as '\\%c' "

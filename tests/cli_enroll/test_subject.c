@@ -96,8 +96,15 @@ static void test_subject_rfc4514_form(void **state)
                                    { "UID", "jdoe", 0 }, { "emailAddress", "j@example.com", 0 } };
     static const ENTRY oid[] = { { "CN", "by oid", 0 } };
     static const ENTRY utf8[] = { { "CN", "J\xc3\xbcrgen", 0 } };
+    /* A '/' in a value is taken, but not before a type name and '=' (test_subject_refused). */
+    static const ENTRY slashes[] = { { "CN", "a/b", 0 } };
+    static const ENTRY not_a_type[] = { { "CN", "path/x=1", 0 } };
+    static const ENTRY escaped_slash[] = { { "CN", "a/O=b", 0 } };
 
     (void)state;
+    subject_is("CN=a/b", slashes, 1);
+    subject_is("CN=path/x=1", not_a_type, 1);
+    subject_is("CN=a\\2FO=b", escaped_slash, 1);
     subject_is("CN=client 1,O=Acme\\,Inc,C=DE", acme, 3);
     subject_is("CN = client 1 , O=Acme\\2CInc, C=DE", acme, 3);
     subject_is("cn=a=b\\;c \\\"d\\\" #1\\ ", escapes, 1);
@@ -140,6 +147,14 @@ static void test_subject_refused(void **state)
         { "CN=a\\0Ab", "the value of CN ('a\\x0ab') holds a control character: remove it" },
         { "9.1=x", "unknown attribute type '9.1': use C, ST, L, O, OU, CN, DC, UID, "
                    "emailAddress, serialNumber (or a dotted OID)" },
+        /* OpenSSL's form with its leading '/' forgotten: one odd CN otherwise. */
+        { "CN=client/O=Acme/C=DE", "the value of CN holds '/O=': it reads as OpenSSL's form "
+                                   "without its leading '/': write '/CN=client/O=Acme/C=DE' (or "
+                                   "'\\2F' for a '/' that belongs in the value)" },
+        { "CN=a/organizationName=b", "the value of CN holds '/organizationName=': it reads as "
+                                     "OpenSSL's form without its leading '/': write "
+                                     "'/CN=a/organizationName=b' (or '\\2F' for a '/' that "
+                                     "belongs in the value)" },
     };
     char longcn[3 + 65 + 1], why[160];
 

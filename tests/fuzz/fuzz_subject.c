@@ -11,7 +11,8 @@
  * RFC 4514 allows but the parser refuses, on purpose) and within the
  * parser's length bound (escapes can make the printed form longer than the
  * input: '/name=,,' prints as '2.5.4.41=\,\,'); a longer one is refused for
- * its length.
+ * its length. OpenSSL does not escape '/', so a value holding "/O=" prints
+ * as text the parser refuses on purpose (a forgotten leading '/').
  */
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -69,6 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       strlen(printed), err);
     } else if (strchr(printed, '#') == NULL && strchr(printed, '\n') == NULL) {
         ok = tk_parse_subject(printed, &again, err, sizeof(err));
+        /* OpenSSL leaves '/' unescaped: "CN=a/O=b" is refused as a forgotten leading '/'. */
+        if (!ok && strstr(err, "as OpenSSL's form without its leading '/'") != NULL
+            && strchr(printed, '/') != NULL) {
+            ERR_clear_error();
+            free(printed);
+            X509_NAME_free(name);
+            free(text);
+            return 0;
+        }
         TK_FUZZ_CHECK(ok, text, "OpenSSL's RFC 4514 form '%s' refused: %s", printed, err);
         TK_FUZZ_CHECK(X509_NAME_cmp(name, again) == 0, text,
                       "'%s' (OpenSSL's RFC 4514 form) parses to another name", printed);
