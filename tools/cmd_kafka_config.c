@@ -108,7 +108,14 @@ static char *absolute(TK_CLI *cli, const char *what, const char *path, int pin_f
                      strerror(errno));
         return NULL;
     } else {
-        abs = tk_cli_path_join(cwd, strncmp(path, "./", 2) == 0 ? path + 2 : path);
+        const char *rest = path;
+
+        /* Links stay as given (a client follows them at each start); "./" and "." go. */
+        while (strncmp(rest, "./", 2) == 0)
+            for (rest += 2; *rest == '/'; rest++)
+                continue;
+        abs = *rest == '\0' || strcmp(rest, ".") == 0 ? OPENSSL_strdup(cwd)
+                                                     : tk_cli_path_join(cwd, rest);
     }
     free(cwd);
     if (abs == NULL) {

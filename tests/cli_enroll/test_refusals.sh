@@ -415,6 +415,14 @@ tk_has "chained import: the intermediate" "certificate 'inter' " "$D/out"
 tk_has "chained import: the root" "certificate 'refuse-ca' " "$D/out"
 tk_run 0 "kafka-config: an intermediate CA as --ca" kafka-config --key a --ca "$D/inter.pem" \
     --out-dir "$D/k-inter" --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN"
+# --out-dir . names the current directory as itself, not ".../k-dot/./key.pem".
+mkdir "$D/k-dot"
+rc=0
+(cd "$D/k-dot" && "$TK_CLI" kafka-config --key a --ca "$D/inter.pem" --out-dir . \
+    --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN" > "$D/out" 2> "$D/err") || rc=$?
+tk_if "kafka-config --out-dir .: exit 0" "$rc" -eq 0
+tk_line "kafka-config --out-dir .: the key's path as the directory's" "ssl.key.location=$D/k-dot/key.pem" \
+    "$D/k-dot/client.properties"
 # umask 077 (above): the directory it made is still readable by a client of another user.
 tk_if "kafka-config: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/k-inter")" = 755
 tk_run 0 "kafka-config: a self-signed broker certificate as --ca" kafka-config --key a \
