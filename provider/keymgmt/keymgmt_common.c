@@ -13,12 +13,15 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/params.h>
 
 #include "algorithms.h"
 #include "debug.h"
 #include "errors.h"
 #include "keymgmt_local.h"
+#include "signature/signature.h"
 
 const TK_KM_ALG *tk_km_alg(TK_KEY_TYPE type)
 {
@@ -144,6 +147,29 @@ static int bits_of(const TK_KEY *k)
     return k->type == TK_KEY_ED25519 ? 256 : k->bits;
 }
 
+/*
+ * RSA: what OpenSSL's own RSA keys answer (SP 800-56B; 152 for RSA-4096
+ * where BN_security_bits' SP 800-57 steps say 128), asked of a software
+ * copy of the public half: libssl picks a TLS 1.2 server's automatic DHE
+ * group by it, and a token key should get what a software key gets.
+ * OpenSSL caches the answer in the EVP_PKEY: this runs once per key
+ * object, never per signature.
+ */
+static int security_bits(const TK_KEY *k)
+{
+    EVP_PKEY *pub = NULL;
+    int bits = 0;
+
+    if (k->type == TK_KEY_RSA && k->ctx != NULL && tk_key_has_public(k)) {
+        ERR_set_mark();
+        if (tk_sig_public_pkey(k->ctx, k, &pub))
+            bits = EVP_PKEY_get_security_bits(pub);
+        ERR_pop_to_mark();
+        EVP_PKEY_free(pub);
+    }
+    return bits > 0 ? bits : tk_key_security_bits(k);
+}
+
 int tk_km_get_params(void *keydata, OSSL_PARAM params[])
 {
     const TK_KEY *k = keydata;
@@ -154,7 +180,7 @@ int tk_km_get_params(void *keydata, OSSL_PARAM params[])
         && !OSSL_PARAM_set_int(p, bits_of(k)))
         goto bad;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) != NULL
-        && !OSSL_PARAM_set_int(p, tk_key_security_bits(k)))
+        && !OSSL_PARAM_set_int(p, security_bits(k)))
         goto bad;
     if ((p = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MAX_SIZE)) != NULL
         && !OSSL_PARAM_set_int(p, tk_key_max_signature_size(k)))

@@ -15,6 +15,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 #include <openssl/ssl.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
@@ -391,6 +392,54 @@ static void test_import_public(void **state)
     }
 }
 
+/* An RSA public key with an n of the given size (odd, top bit set; not a real modulus). */
+static EVP_PKEY *rsa_public_of_size(const char *propq, int nbits)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(env.libctx, "RSA", propq);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    BIGNUM *n = BN_new(), *e = BN_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY *out = NULL;
+
+    assert_true(ctx != NULL && bld != NULL && n != NULL && e != NULL);
+    assert_true(BN_set_bit(n, nbits - 1) && BN_set_bit(n, 0) && BN_set_word(e, 65537));
+    assert_true(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
+                && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e));
+    assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
+    assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(ctx, &out, EVP_PKEY_PUBLIC_KEY, params), 1);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    EVP_PKEY_CTX_free(ctx);
+    return out;
+}
+
+/*
+ * An RSA key's security bits are what OpenSSL's RSA keys answer, for every
+ * size: libssl chooses a TLS 1.2 server's automatic DHE group by them, and
+ * BN_security_bits' steps gave RSA-4096 128 where OpenSSL says 152.
+ */
+static void test_rsa_security_bits_as_openssl(void **state)
+{
+    (void)state;
+    for (int nbits = 512; nbits <= 16384; nbits += nbits < 4200 ? 1 : 13) {
+        EVP_PKEY *soft = rsa_public_of_size("provider=default", nbits);
+        EVP_PKEY *ours = rsa_public_of_size("provider=tokenkey", nbits);
+
+        assert_string_equal(km_provider(ours), "tokenkey");
+        if (EVP_PKEY_get_security_bits(ours) != EVP_PKEY_get_security_bits(soft))
+            fail_msg("RSA-%d: %d security bits, OpenSSL says %d", nbits,
+                     EVP_PKEY_get_security_bits(ours), EVP_PKEY_get_security_bits(soft));
+        EVP_PKEY_free(soft);
+        EVP_PKEY_free(ours);
+    }
+    /* And on the token: the RSA-2048 key (the sweep's keys are imported public halves). */
+    assert_int_equal(EVP_PKEY_get_security_bits(tok[KM_RSA2048]), 112);
+    assert_no_errors("RSA security bits");
+}
+
 /*
  * A key made from no parameters at all holds nothing: printing it is an
  * error, not a crash (print_rsa once read the missing modulus).
@@ -658,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_ssl_ctx_key_checks),
         cmocka_unit_test(test_import_private_refused),
         cmocka_unit_test(test_import_public),
+        cmocka_unit_test(test_rsa_security_bits_as_openssl),
         cmocka_unit_test(test_print_empty_key),
         cmocka_unit_test(test_dup_and_copy_parameters),
         cmocka_unit_test(test_generated_keys_sign),
