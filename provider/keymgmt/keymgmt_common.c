@@ -147,6 +147,26 @@ static int bits_of(const TK_KEY *k)
     return k->type == TK_KEY_ED25519 ? 256 : k->bits;
 }
 
+int tk_km_set_params(void *keydata, const OSSL_PARAM params[])
+{
+    const TK_KEY *k = keydata;
+
+    if (params == NULL || params[0].key == NULL)
+        return 1;
+    TK_RAISE(k != NULL ? k->ctx : NULL, TK_R_BAD_ARGUMENT, "%s: a token key cannot be changed "
+             "(asked to set '%s'): make a new key, or change a software copy of its public half",
+             k != NULL && k->uri != NULL ? k->uri : "key", params[0].key);
+    return 0;
+}
+
+const OSSL_PARAM *tk_km_settable_params(void *provctx)
+{
+    static const OSSL_PARAM none[] = { OSSL_PARAM_END };
+
+    (void)provctx;
+    return none;
+}
+
 /*
  * RSA: what OpenSSL's own RSA keys answer (SP 800-56B; 152 for RSA-4096
  * where BN_security_bits' SP 800-57 steps say 128), asked of a software

@@ -58,6 +58,13 @@ OSSL_FUNC_keymgmt_match_fn tk_km_match;
 OSSL_FUNC_keymgmt_validate_fn tk_km_validate;
 OSSL_FUNC_keymgmt_dup_fn tk_km_dup;
 OSSL_FUNC_keymgmt_get_params_fn tk_km_get_params;
+/*
+ * A token key cannot be changed: any parameter is refused with an error
+ * (without set_params, libcrypto would report EVP_PKEY_set_params and
+ * EVP_PKEY_set1_encoded_public_key as done and change nothing). None settable.
+ */
+OSSL_FUNC_keymgmt_set_params_fn tk_km_set_params;
+OSSL_FUNC_keymgmt_settable_params_fn tk_km_settable_params;
 OSSL_FUNC_keymgmt_import_fn tk_km_import;
 OSSL_FUNC_keymgmt_export_fn tk_km_export;
 

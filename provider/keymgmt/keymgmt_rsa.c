@@ -155,6 +155,8 @@ const OSSL_DISPATCH tk_rsa_keymgmt_functions[] = {
     { OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))tk_km_match },
     { OSSL_FUNC_KEYMGMT_VALIDATE, (void (*)(void))tk_km_validate },
     { OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))tk_km_get_params },
+    { OSSL_FUNC_KEYMGMT_SET_PARAMS, (void (*)(void))tk_km_set_params },
+    { OSSL_FUNC_KEYMGMT_SETTABLE_PARAMS, (void (*)(void))tk_km_settable_params },
     { OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))tk_rsa_gettable_params },
     { OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))tk_km_import },
     { OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))tk_rsa_public_types },

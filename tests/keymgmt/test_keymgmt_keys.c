@@ -392,6 +392,41 @@ static void test_import_public(void **state)
     }
 }
 
+/*
+ * A token key cannot be changed: each setter fails with an error that says
+ * so (without set_params libcrypto reported success and changed nothing),
+ * and the key is as it was.
+ */
+static void test_set_params_refused(void **state)
+{
+    unsigned char *other_point = NULL;
+    size_t other_len = EVP_PKEY_get1_encoded_public_key(pub[KM_P384], &other_point);
+    BIGNUM *e = BN_new();
+
+    (void)state;
+    assert_true(other_len > 0 && e != NULL && BN_set_word(e, 3));
+    assert_int_not_equal(EVP_PKEY_set1_encoded_public_key(tok[KM_P256], other_point, other_len), 1);
+    if (strstr(km_errors(errs, sizeof(errs)), "a token key cannot be changed") == NULL)
+        fail_msg("set1_encoded_public_key: %s", errs);
+    assert_int_not_equal(EVP_PKEY_set_utf8_string_param(tok[KM_P256], OSSL_PKEY_PARAM_GROUP_NAME,
+                                                        "secp384r1"), 1);
+    if (strstr(km_errors(errs, sizeof(errs)), "(asked to set 'group')") == NULL)
+        fail_msg("set group: %s", errs);
+    assert_int_not_equal(EVP_PKEY_set_bn_param(tok[KM_RSA2048], OSSL_PKEY_PARAM_RSA_E, e), 1);
+    if (strstr(km_errors(errs, sizeof(errs)), "a token key cannot be changed") == NULL)
+        fail_msg("set e: %s", errs);
+    assert_int_not_equal(EVP_PKEY_set_octet_string_param(tok[KM_ED25519], OSSL_PKEY_PARAM_PUB_KEY,
+                                                         other_point, 32), 1);
+    if (strstr(km_errors(errs, sizeof(errs)), "a token key cannot be changed") == NULL)
+        fail_msg("set Ed25519 pub: %s", errs);
+    for (int i = 0; i < KM_NKINDS; i++)
+        assert_int_equal(EVP_PKEY_eq(tok[i], pub[i]), 1);
+    assert_null(EVP_PKEY_settable_params(tok[KM_P256])[0].key);
+    assert_no_errors("set_params");
+    OPENSSL_free(other_point);
+    BN_free(e);
+}
+
 /* An RSA public key with an n of the given size (odd, top bit set; not a real modulus). */
 static EVP_PKEY *rsa_public_of_size(const char *propq, int nbits)
 {
@@ -708,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_import_private_refused),
         cmocka_unit_test(test_import_public),
         cmocka_unit_test(test_rsa_security_bits_as_openssl),
+        cmocka_unit_test(test_set_params_refused),
         cmocka_unit_test(test_print_empty_key),
         cmocka_unit_test(test_dup_and_copy_parameters),
         cmocka_unit_test(test_generated_keys_sign),
