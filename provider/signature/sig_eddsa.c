@@ -134,7 +134,16 @@ const OSSL_DISPATCH tk_ed25519_signature_functions[] = {
     { OSSL_FUNC_SIGNATURE_DUPCTX, (void (*)(void))tk_sig_dupctx },
     { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, (void (*)(void))tk_ed25519_digest_sign_init },
     { OSSL_FUNC_SIGNATURE_DIGEST_SIGN, (void (*)(void))tk_sig_digest_sign },
+    /*
+     * Ed25519 signs in one go. The streaming calls are there to refuse with
+     * "use EVP_DigestSign": without them libcrypto 3.0's EVP_DigestSignFinal
+     * calls a NULL digest_sign_final (a crash, with OpenSSL's own Ed25519 too).
+     */
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, (void (*)(void))tk_sig_digest_update },
+    { OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, (void (*)(void))tk_sig_digest_sign_final },
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, (void (*)(void))tk_ed25519_digest_verify_init },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, (void (*)(void))tk_sig_digest_update },
+    { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, (void (*)(void))tk_sig_digest_verify_final },
     { OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, (void (*)(void))tk_sig_digest_verify },
     { OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, (void (*)(void))tk_ed25519_get_ctx_params },
     { OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, (void (*)(void))tk_ed25519_gettable_ctx_params },

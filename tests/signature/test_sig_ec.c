@@ -166,6 +166,16 @@ static void test_ed25519(void **state)
     OPENSSL_free(sig);
 }
 
+/* The error queue holds text (and is emptied). */
+static void errors_say(const char *after, const char *text)
+{
+    char *all = sig_errors_text();
+
+    if (all == NULL || strstr(all, text) == NULL)
+        fail_msg("%s: no '%s' in: %s", after, text, all != NULL ? all : "(nothing)");
+    free(all);
+}
+
 /* One-shot only: update fails cleanly, and a digest name is refused. */
 static void test_ed25519_one_shot(void **state)
 {
@@ -177,7 +187,16 @@ static void test_ed25519_one_shot(void **state)
     sig_stats_take(&before);
     assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, NULL, env.libctx, NULL, ed.token, NULL), 1);
     assert_int_not_equal(EVP_DigestSignUpdate(mctx, msg, 10), 1);
+    errors_say("update", "signs in one go: use EVP_DigestSign");
+    /* Final after a refused update: an error (libcrypto 3.0 called a NULL final: SIGSEGV). */
+    assert_int_not_equal(EVP_DigestSignFinal(mctx, sig, &len), 1);
+    errors_say("final", "signs in one go: use EVP_DigestSign");
+    len = sizeof(sig);
+    assert_int_equal(EVP_DigestVerifyInit_ex(mctx, NULL, NULL, env.libctx, NULL, ed.token, NULL), 1);
+    assert_int_not_equal(EVP_DigestVerifyUpdate(mctx, msg, 10), 1);
     ERR_clear_error();
+    assert_int_not_equal(EVP_DigestVerifyFinal(mctx, sig, sizeof(sig)), 1);
+    errors_say("verify final", "verifies in one go: use EVP_DigestVerify");
     assert_int_not_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", env.libctx, NULL, ed.token,
                                                NULL), 1);
     ERR_clear_error();
