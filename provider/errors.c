@@ -61,6 +61,8 @@ const OSSL_ITEM tk_reason_strings[] = {
                       "cannot be told: give each key pair its own id"),
     TK_REASON(TK_R_TOKENS_AMBIGUOUS, "the URI matches several tokens that need a login: tokenkey sends "
                              "a PIN to one token only: add token= or serial= to the URI"),
+    TK_REASON(TK_R_PUBLIC_KEY_ONLY, "the key was loaded as a public key and cannot do what needs its "
+                            "private half: load it with type=private in the URI (or no type=)"),
     { 0, NULL }
 };
 

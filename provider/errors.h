@@ -44,6 +44,7 @@ enum {
     TK_R_TOKEN_CHANGED,
     TK_R_KEY_REPLACED,
     TK_R_ID_SHARED,
+    TK_R_PUBLIC_KEY_ONLY,
 };
 
 /* The table handed to OpenSSL (provider.c). */

@@ -63,7 +63,7 @@ int tk_sig_public_pkey(TK_PROVCTX *pc, const TK_KEY *k, EVP_PKEY **out)
 int tk_sig_take_key(TK_PROVCTX *pc, TK_KEY **key, EVP_PKEY **pub, TK_KEY *k, const char *what)
 {
     if (what != NULL && !tk_key_has_private(k)) {
-        TK_RAISE(pc, TK_R_OBJECT_NOT_FOUND, "%s: only the public half of this key is known, "
+        TK_RAISE(pc, TK_R_PUBLIC_KEY_ONLY, "%s: only the public half of this key is known, "
                  "so it cannot %s", k->uri != NULL ? k->uri : "key", what);
         return 0;
     }

@@ -382,6 +382,10 @@ static void test_public_key_cannot_sign(void **state)
     assert_true(EVP_DigestSignInit_ex(md, NULL, "SHA256", env.libctx, NULL, pub, NULL) <= 0);
     errors = st_errors();
     st_assert_contains(errors, "only the public half of this key is known, so it cannot sign");
+    /* The reason says what to do, not that nothing was found (the key was). */
+    st_assert_contains(errors, "load it with type=private in the URI");
+    if (strstr(errors, "no object on the token matches") != NULL)
+        fail_msg("a public key's refusal reads as 'not found': %s", errors);
     free(errors);
 
     /* tokenkey's own RSA decryption (by property: a public key may go to another provider's). */
