@@ -300,6 +300,13 @@ static int tk_rsa_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t
         *outlen = k; /* the plaintext is never longer than the modulus */
         return 1;
     }
+    /* PKCS#11 says CKR_ENCRYPTED_DATA_LEN_RANGE; SoftHSM2 says CKR_GENERAL_ERROR: say it here. */
+    if (inlen != k) {
+        TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "RSA ciphertext of %zu bytes for %s: an RSA-%d "
+                 "ciphertext is %zu bytes", inlen, ctx->key->uri != NULL ? ctx->key->uri : "the key",
+                 ctx->key->bits, k);
+        return 0;
+    }
     if (!mechanism(ctx, &mech, &oaep))
         return 0;
     /* The token needs room for the modulus; a smaller caller buffer gets a copy. */

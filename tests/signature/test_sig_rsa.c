@@ -582,6 +582,19 @@ static void decrypt_case(const char *pad, const char *oaep_md, const char *label
         assert_int_equal(sig_stats_delta(&before, TK_FN_C_Decrypt), 1);
         assert_int_equal(ptlen, 48);
         assert_memory_equal(pt, msg, 48);
+        /* A ciphertext not the modulus' length: said so, without asking the token. */
+        sig_stats_take(&before);
+        ptlen = sizeof(pt);
+        assert_int_not_equal(EVP_PKEY_decrypt(dec, pt, &ptlen, ct, ctlen - 1), 1);
+        assert_int_equal(sig_stats_delta(&before, TK_FN_C_DecryptInit), 0);
+        {
+            char *text = sig_errors_text();
+
+            if (strstr(text, "RSA ciphertext of 255 bytes") == NULL
+                || strstr(text, "an RSA-2048 ciphertext is 256 bytes") == NULL)
+                fail_msg("short ciphertext: %s", text);
+            free(text);
+        }
         /* The ciphertext changed: the token's padding check refuses it. */
         ct[5] ^= 0x01;
         ptlen = sizeof(pt);
