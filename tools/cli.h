@@ -24,9 +24,10 @@ enum {
 
 /* A file written under a temporary name, waiting for tk_cli_files_commit (cli_files.c). */
 typedef struct {
-    const char *path;      /* as the command names it */
+    char *path;            /* as the command names it */
     char *target;          /* what is replaced: path, or the file a link at path names */
     char *tmp;             /* target.tmp.XXXXXX; "" once in place */
+    char *old;             /* while committing: target.old.XXXXXX, what it replaced */
     int replace;           /* --force: an existing target is replaced */
 } TK_CLI_STAGED;
 

@@ -2,7 +2,8 @@
  * The public files the CLI writes (certificates, key references, client
  * configs), all or nothing: each is written whole to a temporary file
  * beside it (tk_cli_write_public), and only when every one of a command's
- * files is written do they take their names (tk_cli_files_commit). A full
+ * files is written do they take their names (tk_cli_files_commit), each
+ * file it replaces kept under a second name until all are in place. A full
  * disk or a failure half way through a renewal leaves the old set, never
  * a new key.pem beside an old client.properties.
  */
@@ -106,9 +107,102 @@ void tk_cli_out_dir_undo(const char *dir, int made)
         (void)rmdir(dir);
 }
 
+/* path with its directory resolved (links, ./..), its last name as it is; free() it. */
+static char *parent_resolved(const char *path)
+{
+    char *copy = strdup(path), *dir = copy != NULL ? realpath(dirname(copy), NULL) : NULL, *out;
+    const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    size_t need;
+
+    free(copy);
+    if (dir == NULL)
+        return NULL;
+    need = strlen(dir) + strlen(base) + 2;
+    if ((out = malloc(need)) != NULL)
+        snprintf(out, need, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", base);
+    free(dir);
+    return out;
+}
+
+static int in_dev_or_proc(const char *resolved)
+{
+    return strncmp(resolved, "/dev/", 5) == 0 || strncmp(resolved, "/proc/", 6) == 0;
+}
+
+/*
+ * The file a write to path replaces, in *target (free() it): path itself,
+ * or, for a symbolic link, the regular file at the end of its chain: the
+ * link stays, as a client's configuration may name it. Followed only where
+ * Linux's protected_symlinks would (each link owned by the writer or by
+ * its directory's owner: one planted by another user in a shared directory
+ * is refused), and never into /dev or /proc (/dev/stdout, /proc/self/fd/1:
+ * a rename there would replace what the descriptor points at). A dangling
+ * link is replaced like a file. Prints why not and returns 0.
+ */
+static int resolve_target(TK_CLI *cli, const char *path, char **target)
+{
+    char *cur = parent_resolved(path), link_to[PATH_MAX];
+    struct stat st, dir;
+    int hops = 0;
+
+    *target = NULL;
+    if (cur == NULL) /* the directory is not there: the write says so */
+        return (*target = strdup(path)) != NULL || tk_cli_error(cli, 0, "out of memory");
+    while (cur != NULL && !in_dev_or_proc(cur) && lstat(cur, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char *copy = strdup(cur), *next = NULL;
+        ssize_t n = readlink(cur, link_to, sizeof(link_to) - 1);
+
+        if (copy == NULL || n <= 0 || ++hops > 40 || stat(dirname(copy), &dir) != 0) {
+            free(copy);
+            break; /* the stat below says what is wrong */
+        }
+        if (st.st_uid != geteuid() && st.st_uid != dir.st_uid) {
+            tk_cli_error(cli, 0, "'%s' is a symbolic link of another user's (uid %u) in a "
+                                 "directory that is not theirs: not written through; remove it, or "
+                                 "give the file it names", path, (unsigned)st.st_uid);
+            free(copy);
+            free(cur);
+            return 0;
+        }
+        link_to[n] = '\0';
+        if (link_to[0] == '/') {
+            next = parent_resolved(link_to);
+        } else {
+            size_t need = strlen(copy) + (size_t)n + 2;
+            char *joined = malloc(need);
+
+            if (joined != NULL) {
+                snprintf(joined, need, "%s/%s", copy, link_to);
+                next = parent_resolved(joined);
+                free(joined);
+            }
+        }
+        free(copy);
+        if (next == NULL) { /* a link into a directory that is not there: dangling */
+            free(cur);
+            return (*target = strdup(path)) != NULL || tk_cli_error(cli, 0, "out of memory");
+        }
+        free(cur);
+        cur = next;
+    }
+    if (cur == NULL)
+        return tk_cli_error(cli, 0, "out of memory");
+    if (in_dev_or_proc(cur) || (stat(cur, &st) == 0 && !S_ISREG(st.st_mode))) {
+        free(cur);
+        return tk_cli_error(cli, 0, "'%s' is not a regular file: give a file name", path);
+    }
+    if (hops == 0 || lstat(cur, &st) != 0) { /* not a link, or a dangling one: path itself */
+        free(cur);
+        cur = strdup(path);
+    }
+    *target = cur;
+    return cur != NULL || tk_cli_error(cli, 0, "out of memory");
+}
+
 int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
 {
     struct stat st;
+    char *target;
 
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
@@ -120,26 +214,10 @@ int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
         tk_cli_error(cli, 0, "'%s' is a directory: give a file name", path);
         return 0;
     }
-    /*
-     * Files are written beside and renamed over, which would replace a
-     * device or a pipe. A link to a regular file is written through (the
-     * file it names is replaced, the link stays); a link to anything else
-     * (/dev/stdout, /proc/self/fd/1) is refused whatever it leads to now.
-     */
-    if (S_ISLNK(st.st_mode)) {
-        char target[PATH_MAX];
-        ssize_t n = readlink(path, target, sizeof(target) - 1);
-
-        target[n > 0 ? n : 0] = '\0';
-        if (stat(path, &st) != 0)
-            st.st_mode = S_IFREG; /* a dangling link: replaced like a file */
-        else if (strncmp(target, "/dev/", 5) == 0 || strncmp(target, "/proc/", 6) == 0)
-            st.st_mode = S_IFCHR;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        tk_cli_error(cli, 0, "'%s' is not a regular file: give a file name", path);
+    /* Files are written beside and renamed over, which would replace a device or a pipe. */
+    if (!resolve_target(cli, path, &target))
         return 0;
-    }
+    free(target);
     if (!force) {
         tk_cli_error(cli, 0, "'%s' already exists: pass --force to overwrite it", path);
         return 0;
@@ -164,22 +242,13 @@ static int write_all(int fd, const void *data, size_t len)
     return 1;
 }
 
-/* The name the file is written under: a link to a regular file stands for that file. */
-static char *write_target(const char *path)
+/* path: as the command names it; target: the file replaced (the end of a link). */
+static void cannot_write(TK_CLI *cli, const char *path, const char *target, int err)
 {
-    struct stat st;
-
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        return realpath(path, NULL);
-    return strdup(path);
-}
-
-static void cannot_write(TK_CLI *cli, const char *path, int err)
-{
-    char *copy = strdup(path);
+    char *copy = strdup(target);
 
     /* The file is replaced through a new one beside it: its directory must be writable too. */
-    if (err == EACCES && copy != NULL && access(path, W_OK) == 0)
+    if (err == EACCES && copy != NULL && access(target, W_OK) == 0)
         tk_cli_error(cli, 0, "cannot write '%s': the directory '%s' is not writable (files are "
                              "replaced through a new file beside them): write elsewhere, or "
                              "as a user who may write there", path, dirname(copy));
@@ -199,8 +268,8 @@ int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t 
         return 0;
     if (cli->n_staged == (int)(sizeof(cli->staged) / sizeof(cli->staged[0])))
         return tk_cli_error(cli, 0, "too many files for one command");
-    if ((target = write_target(path)) == NULL)
-        return tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
+    if (!resolve_target(cli, path, &target))
+        return 0;
     for (int i = 0; i < cli->n_staged; i++)
         if (tk_cli_same_file(cli->staged[i].target, target)) {
             tk_cli_error(cli, 0, "'%s' and '%s' are the same file: give them different names",
@@ -215,7 +284,7 @@ int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t 
     }
     snprintf(tmp, cap, "%s.tmp.XXXXXX", target);
     if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-        cannot_write(cli, path, errno);
+        cannot_write(cli, path, target, errno);
         free(tmp);
         free(target);
         return 0;
@@ -231,10 +300,15 @@ int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t 
         return 0;
     }
     s = &cli->staged[cli->n_staged++];
-    s->path = path;
+    s->path = strdup(path);
     s->target = target;
     s->tmp = tmp;
+    s->old = NULL;
     s->replace = force;
+    if (s->path == NULL) {
+        tk_cli_files_discard(cli);
+        return tk_cli_error(cli, 0, "out of memory");
+    }
     return 1;
 }
 
@@ -246,20 +320,33 @@ int tk_cli_write_bio(TK_CLI *cli, const char *path, BIO *mem, int force)
     return len >= 0 && tk_cli_write_public(cli, path, data, (size_t)len, force);
 }
 
-/* tmp takes target's name; without replace never over a file that appeared meanwhile. */
-static int put_in_place(const TK_CLI_STAGED *s, int *created)
+/*
+ * tmp takes target's name; without replace never over a file that appeared
+ * meanwhile. A file replaced is first kept under a second name (s->old, a
+ * hard link) so that a later file's failure can put it back.
+ */
+static int put_in_place(TK_CLI_STAGED *s, int *created)
 {
     struct stat st;
 
     *created = lstat(s->target, &st) != 0;
-    if (s->replace)
+    if (s->replace) {
+        if (!*created && (s->old = strdup(s->tmp)) != NULL) {
+            /* target.tmp.XXXXXX -> target.old.XXXXXX: as unique, in the same directory. */
+            memcpy(s->old + strlen(s->old) - 10, "old", 3);
+            if (link(s->target, s->old) != 0) {
+                free(s->old); /* no hard links here: this one cannot be put back */
+                s->old = NULL;
+            }
+        }
         return rename(s->tmp, s->target) == 0;
+    }
     if (link(s->tmp, s->target) == 0) {
         (void)unlink(s->tmp);
         return 1;
     }
-    /* A file system without hard links (vfat): the check just made has to do. */
-    if ((errno == EPERM || errno == EOPNOTSUPP) && *created)
+    /* A file system without hard links (vfat, some FUSE): the check just made has to do. */
+    if ((errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) && *created)
         return rename(s->tmp, s->target) == 0;
     return 0;
 }
@@ -269,20 +356,33 @@ int tk_cli_files_commit(TK_CLI *cli)
     int done, created[sizeof(cli->staged) / sizeof(cli->staged[0])];
 
     for (done = 0; done < cli->n_staged; done++) {
-        if (put_in_place(&cli->staged[done], &created[done])) {
-            cli->staged[done].tmp[0] = '\0'; /* in place: nothing to discard */
-        } else {
-            int err = errno;
+        TK_CLI_STAGED *s = &cli->staged[done];
+        const char *lost = NULL;
+        int err;
 
-            tk_cli_error(cli, 0, "cannot write '%s': %s", cli->staged[done].path,
-                         err == EEXIST ? "a file of that name appeared meanwhile" : strerror(err));
-            /* Those made new go again; one replaced stays replaced (its old content is gone). */
-            for (int i = 0; i < done; i++)
-                if (created[i])
-                    (void)unlink(cli->staged[i].target);
-            tk_cli_files_discard(cli);
-            return 0;
+        if (put_in_place(s, &created[done])) {
+            s->tmp[0] = '\0'; /* in place: nothing to discard */
+            continue;
         }
+        err = errno;
+        /* Back as they were: those made new go, those replaced get their old content back. */
+        for (int i = done - 1; i >= 0; i--) {
+            TK_CLI_STAGED *back = &cli->staged[i];
+
+            if (back->old != NULL ? rename(back->old, back->target) != 0
+                : created[i] ? unlink(back->target) != 0 && errno != ENOENT
+                : 1)
+                lost = back->path;
+            else if (back->old != NULL)
+                back->old[0] = '\0'; /* renamed back: nothing to remove */
+        }
+        tk_cli_error(cli, 0, "cannot write '%s': %s; %s%s%s", s->path,
+                     err == EEXIST ? "a file of that name appeared meanwhile" : strerror(err),
+                     lost != NULL ? "'" : "the files written before it are as they were",
+                     lost != NULL ? lost : "",
+                     lost != NULL ? "' could not be put back as it was (and maybe others before it)" : "");
+        tk_cli_files_discard(cli);
+        return 0;
     }
     tk_cli_files_discard(cli);
     return 1;
@@ -291,10 +391,16 @@ int tk_cli_files_commit(TK_CLI *cli)
 void tk_cli_files_discard(TK_CLI *cli)
 {
     for (int i = 0; i < cli->n_staged; i++) {
-        if (cli->staged[i].tmp[0] != '\0')
-            (void)unlink(cli->staged[i].tmp);
-        free(cli->staged[i].tmp);
-        free(cli->staged[i].target);
+        TK_CLI_STAGED *s = &cli->staged[i];
+
+        if (s->tmp[0] != '\0')
+            (void)unlink(s->tmp);
+        if (s->old != NULL && s->old[0] != '\0')
+            (void)unlink(s->old);
+        free(s->tmp);
+        free(s->old);
+        free(s->target);
+        free(s->path);
     }
     cli->n_staged = 0;
 }
