@@ -324,7 +324,19 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
         module_free(m);
         return CKR_HOST_MEMORY;
     }
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    {
+        /*
+         * A module is a path: one without a '/' is the file in the current
+         * directory, which the configuration check and the CLI looked at,
+         * never a library of that name that dlopen's search finds elsewhere.
+         */
+        char here[4096];
+        const char *file = path;
+
+        if (strchr(path, '/') == NULL && snprintf(here, sizeof(here), "./%s", path) < (int)sizeof(here))
+            file = here;
+        m->dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    }
     if (m->dl == NULL) {
         const char *why = dlerror();
 

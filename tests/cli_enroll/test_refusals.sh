@@ -389,6 +389,13 @@ tk_ca_sign refuse-ca "$D/inter.csr" "$D/inter.pem" 30 "$D/ca.ext" || { cat "$D/o
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/broker.key" \
     -subj /CN=broker -addext basicConstraints=critical,CA:FALSE -days 30 -out "$D/broker.pem" \
     > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
+# A module named without a directory is the file in the current directory (what --module's
+# check looked at), not a library of that name found by dlopen's search path.
+mkdir "$D/mod-here" && cp "$TOKENKEY_TEST_MODULE" "$D/mod-here/"
+rc=0
+(cd "$D/mod-here" && "$TK_CLI" tokens --module "$(basename "$TOKENKEY_TEST_MODULE")" > "$D/out" 2> "$D/err") || rc=$?
+tk_if "tokens --module NAME: the file in the current directory loads" "$rc" -eq 0
+tk_has "tokens --module NAME: the token listed" "$TOK" "$D/out"
 # import-cert --chain: the CAs on the way up from the certificate, in any order; nothing else.
 "$TK_STORE_MKOBJ" keygen ec chained 6c > "$D/mkobj.log" 2>&1 || { cat "$D/mkobj.log"; exit 1; }
 tk_run 0 "csr for a key under the intermediate CA" csr --key chained --subject /CN=chained \
