@@ -285,7 +285,7 @@ static int tk_rsa_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t
 {
     TK_RSA_CIPHER *ctx = vctx;
     size_t k, len;
-    unsigned char *buf;
+    unsigned char *buf, *padded = NULL;
     CK_MECHANISM mech;
     CK_RSA_PKCS_OAEP_PARAMS oaep;
     CK_RV rv;
@@ -301,7 +301,7 @@ static int tk_rsa_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t
         return 1;
     }
     /* PKCS#11 says CKR_ENCRYPTED_DATA_LEN_RANGE; SoftHSM2 says CKR_GENERAL_ERROR: say it here. */
-    if (inlen != k) {
+    if (inlen > k) {
         TK_RAISE(ctx->provctx, TK_R_BAD_ARGUMENT, "RSA ciphertext of %zu bytes for %s: an RSA-%d "
                  "ciphertext is %zu bytes", inlen, ctx->key->uri != NULL ? ctx->key->uri : "the key",
                  ctx->key->bits, k);
@@ -309,15 +309,27 @@ static int tk_rsa_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t
     }
     if (!mechanism(ctx, &mech, &oaep))
         return 0;
-    /* The token needs room for the modulus; a smaller caller buffer gets a copy. */
+    /*
+     * The token needs room for the modulus; a smaller caller buffer gets a
+     * copy. A shorter ciphertext has its leading zero bytes left out, which
+     * OpenSSL's own RSA takes (the same number): the token gets all k bytes.
+     */
     buf = outsize >= k ? out : OPENSSL_malloc(k);
-    if (buf == NULL) {
+    if (buf == NULL || (inlen < k && (padded = OPENSSL_zalloc(k)) == NULL)) {
+        if (buf != out)
+            OPENSSL_free(buf);
         TK_RAISE(ctx->provctx, TK_R_OUT_OF_MEMORY, "RSA decryption");
         return 0;
+    }
+    if (padded != NULL) {
+        memcpy(padded + (k - inlen), in, inlen);
+        in = padded;
+        inlen = k;
     }
     len = k;
     ERR_set_mark();
     rv = tk_key_decrypt(ctx->key, &mech, in, inlen, buf, &len);
+    OPENSSL_free(padded);
     if (!tk_sig_end_token_call(rv))
         raise_decrypt_failure(ctx, rv, mech.mechanism);
     ok = rv == CKR_OK;

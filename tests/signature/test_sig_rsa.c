@@ -582,18 +582,43 @@ static void decrypt_case(const char *pad, const char *oaep_md, const char *label
         assert_int_equal(sig_stats_delta(&before, TK_FN_C_Decrypt), 1);
         assert_int_equal(ptlen, 48);
         assert_memory_equal(pt, msg, 48);
-        /* A ciphertext not the modulus' length: said so, without asking the token. */
-        sig_stats_take(&before);
-        ptlen = sizeof(pt);
-        assert_int_not_equal(EVP_PKEY_decrypt(dec, pt, &ptlen, ct, ctlen - 1), 1);
-        assert_int_equal(sig_stats_delta(&before, TK_FN_C_DecryptInit), 0);
+        /* A ciphertext longer than the modulus: said so, without asking the token. */
         {
-            char *text = sig_errors_text();
+            unsigned char longer[257];
+            char *text;
 
-            if (strstr(text, "RSA ciphertext of 255 bytes") == NULL
+            memcpy(longer + 1, ct, 256);
+            longer[0] = 0;
+            sig_stats_take(&before);
+            ptlen = sizeof(pt);
+            assert_int_not_equal(EVP_PKEY_decrypt(dec, pt, &ptlen, longer, sizeof(longer)), 1);
+            assert_int_equal(sig_stats_delta(&before, TK_FN_C_DecryptInit), 0);
+            text = sig_errors_text();
+            if (strstr(text, "RSA ciphertext of 257 bytes") == NULL
                 || strstr(text, "an RSA-2048 ciphertext is 256 bytes") == NULL)
-                fail_msg("short ciphertext: %s", text);
+                fail_msg("long ciphertext: %s", text);
             free(text);
+        }
+        /*
+         * One with its leading zero bytes left out decrypts, as with a software
+         * key: encrypt until a ciphertext starts with 0 (1 in 256; missing in
+         * 5000 tries happens once in 10^8 runs).
+         */
+        {
+            unsigned char zct[256] = { 1 };
+            size_t zlen = 0, skip = 0;
+
+            for (int tries = 0; tries < 5000 && zct[0] != 0; tries++) {
+                zlen = sizeof(zct);
+                assert_int_equal(EVP_PKEY_encrypt(enc, zct, &zlen, msg, 48), 1);
+            }
+            assert_int_equal(zct[0], 0);
+            while (skip < zlen && zct[skip] == 0)
+                skip++;
+            ptlen = sizeof(pt);
+            assert_int_equal(EVP_PKEY_decrypt(dec, pt, &ptlen, zct + skip, zlen - skip), 1);
+            assert_int_equal(ptlen, 48);
+            assert_memory_equal(pt, msg, 48);
         }
         /* The ciphertext changed: the token's padding check refuses it. */
         ct[5] ^= 0x01;
