@@ -77,12 +77,25 @@ static int check_chain(TK_CLI *cli, X509 *cert, STACK_OF(X509) *chain, const cha
                 below = sk_X509_value(chain, i);
             }
     }
+    /*
+     * A CA on the path given twice, or as its cross-signed twin (same
+     * subject, same key), is on the path too.
+     */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n && !on_path[i]; j++)
+            if (on_path[j] == 1
+                && X509_NAME_cmp(X509_get_subject_name(sk_X509_value(chain, i)),
+                                 X509_get_subject_name(sk_X509_value(chain, j))) == 0
+                && EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(chain, i)),
+                               X509_get0_pubkey(sk_X509_value(chain, j))) == 1)
+                on_path[i] = 2;
     for (int i = 0; i < n; i++)
         if (!on_path[i]) {
             X509_NAME_oneline(X509_get_subject_name(sk_X509_value(chain, i)), name, sizeof(name));
             return tk_cli_error(cli, 0, "certificate %d in --chain '%s' ('%s') did not issue the "
-                                        "certificate nor a CA above it: give only the CAs on "
-                                        "its way up", i + 1, path, name);
+                                        "certificate nor a CA above it in the file: give only the "
+                                        "CAs on its way up, each one (is a CA between them "
+                                        "missing?)", i + 1, path, name);
         }
     return 1;
 }

@@ -410,10 +410,15 @@ tk_make_ca stray-ca
 tk_run 1 "import-cert: a CA off the way up in --chain" import-cert --key chained \
     --cert "$D/chained.pem" --chain "$D/stray-ca.pem" --pin-file "$PIN"
 tk_err "import-cert: a CA off the way up explained" \
-    "tokenkey import-cert: certificate 1 in --chain '$D/stray-ca.pem' ('/CN=stray-ca') did not issue the certificate nor a CA above it: give only the CAs on its way up"
+    "tokenkey import-cert: certificate 1 in --chain '$D/stray-ca.pem' ('/CN=stray-ca') did not issue the certificate nor a CA above it in the file: give only the CAs on its way up, each one (is a CA between them missing?)"
 tk_run 0 "list: the refused chains stored nothing" list --pin-file "$PIN"
 tk_hasnt "refused chains: no certificate for chained" "certificate 'chained'" "$D/out"
-cat "$D/refuse-ca.pem" "$D/inter.pem" > "$D/root-then-inter.pem"
+# The root alone, its intermediate left out: the root is not shown to be above the certificate.
+tk_run 1 "import-cert: the intermediate missing from --chain" import-cert --key chained \
+    --cert "$D/chained.pem" --chain "$D/refuse-ca.pem" --pin-file "$PIN"
+tk_has "import-cert: the missing intermediate suggested" "(is a CA between them missing?)" "$D/err"
+# Root first, the intermediate twice: a CA given twice is on the way up too.
+cat "$D/refuse-ca.pem" "$D/inter.pem" "$D/inter.pem" > "$D/root-then-inter.pem"
 tk_run 0 "import-cert: root and intermediate in --chain, top first" import-cert --key chained \
     --cert "$D/chained.pem" --chain "$D/root-then-inter.pem" --pin-file "$PIN"
 tk_run 0 "list after the chained import" list --pin-file "$PIN"
@@ -428,7 +433,7 @@ rc=0
 (cd "$D/k-dot" && "$TK_CLI" kafka-config --key a --ca "$D/inter.pem" --out-dir . \
     --provider-module "$TK_PROVIDER_DIR/tokenkey.so" --pin-file "$PIN" > "$D/out" 2> "$D/err") || rc=$?
 tk_if "kafka-config --out-dir .: exit 0" "$rc" -eq 0
-tk_line "kafka-config --out-dir .: the key's path as the directory's" "ssl.key.location=$D/k-dot/key.pem" \
+tk_line "kafka-config --out-dir .: the key's path as the directory's" "ssl.key.location=$(cd "$D/k-dot" && pwd -P)/key.pem" \
     "$D/k-dot/client.properties"
 # umask 077 (above): the directory it made is still readable by a client of another user.
 tk_if "kafka-config: --out-dir made 0755 whatever the umask" "$(stat -c %a "$D/k-inter")" = 755
