@@ -290,6 +290,8 @@ static int key_file_uri(TK_CLI *cli, const char **key, unsigned uses)
         cli->key_file = *key;
         return 1;
     }
+    if (!ok) /* the reason could not be kept (out of memory): never a silent exit */
+        tk_cli_error(cli, 0, "key file '%s' cannot be used (out of memory)", *key);
     return ok;
 }
 
@@ -415,15 +417,20 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
         return -1;
     }
     if (!ok || !uris_ok(cli, uses))
-        return -1;
+        goto refused;
     if (cli->module == NULL) {
         const TK_CONFIG *cfg = tk_cli_client_config(cli);
 
         if (cfg == NULL) {
             *exit_code = TK_EXIT_SETUP;
-            return -1;
+            goto refused;
         }
         cli->module = cfg->module;
     }
     return 0;
+refused:
+    /* The command returns without tk_cli_close: what parsing kept goes here. */
+    OPENSSL_free(cli->key_file_problem);
+    cli->key_file_problem = NULL;
+    return -1;
 }
