@@ -107,20 +107,27 @@ void tk_cli_out_dir_undo(const char *dir, int made)
         (void)rmdir(dir);
 }
 
-/* path with its directory resolved (links, ./..), its last name as it is; free() it. */
+/*
+ * path with its directory resolved (links, ./..), its last name as it is;
+ * free() it. NULL with errno set (ENOENT: the directory is not there).
+ */
 static char *parent_resolved(const char *path)
 {
     char *copy = strdup(path), *dir = copy != NULL ? realpath(dirname(copy), NULL) : NULL, *out;
     const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    int err = errno;
     size_t need;
 
     free(copy);
-    if (dir == NULL)
+    if (dir == NULL) {
+        errno = copy == NULL ? ENOMEM : err;
         return NULL;
+    }
     need = strlen(dir) + strlen(base) + 2;
     if ((out = malloc(need)) != NULL)
         snprintf(out, need, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", base);
     free(dir);
+    errno = out == NULL ? ENOMEM : err;
     return out;
 }
 
@@ -129,69 +136,102 @@ static int in_dev_or_proc(const char *resolved)
     return strncmp(resolved, "/dev/", 5) == 0 || strncmp(resolved, "/proc/", 6) == 0;
 }
 
+/* The next hop of the link at cur (whose directory is resolved), resolved as cur is. */
+static char *link_next(const char *cur, const char *link_to)
+{
+    char *copy, *joined, *next;
+    size_t need;
+
+    if (link_to[0] == '/')
+        return parent_resolved(link_to);
+    if ((copy = strdup(cur)) == NULL)
+        return NULL;
+    need = strlen(cur) + strlen(link_to) + 2;
+    if ((joined = malloc(need)) == NULL) {
+        free(copy);
+        errno = ENOMEM;
+        return NULL;
+    }
+    snprintf(joined, need, "%s/%s", dirname(copy), link_to);
+    next = parent_resolved(joined);
+    free(joined);
+    free(copy);
+    return next;
+}
+
 /*
  * The file a write to path replaces, in *target (free() it): path itself,
  * or, for a symbolic link, the regular file at the end of its chain: the
- * link stays, as a client's configuration may name it. Followed only where
- * Linux's protected_symlinks would (each link owned by the writer or by
- * its directory's owner: one planted by another user in a shared directory
- * is refused), and never into /dev or /proc (/dev/stdout, /proc/self/fd/1:
- * a rename there would replace what the descriptor points at). A dangling
+ * link stays, as a client's configuration may name it. Only links owned by
+ * the writer or root are followed (one planted by another user, even the
+ * owner of the directory, could send root's --force write onto any file),
+ * hop by hop, never into /dev or /proc (/dev/stdout, /proc/self/fd/1: a
+ * rename there would replace what the descriptor points at). A dangling
  * link is replaced like a file. Prints why not and returns 0.
  */
 static int resolve_target(TK_CLI *cli, const char *path, char **target)
 {
-    char *cur = parent_resolved(path), link_to[PATH_MAX];
-    struct stat st, dir;
-    int hops = 0;
+    char *cur, link_to[PATH_MAX];
+    struct stat st;
+    int hops = 0, exists;
+    ssize_t n;
 
     *target = NULL;
-    if (cur == NULL) /* the directory is not there: the write says so */
+    if ((cur = parent_resolved(path)) == NULL) {
+        if (errno != ENOENT)
+            return tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
         return (*target = strdup(path)) != NULL || tk_cli_error(cli, 0, "out of memory");
-    while (cur != NULL && !in_dev_or_proc(cur) && lstat(cur, &st) == 0 && S_ISLNK(st.st_mode)) {
-        char *copy = strdup(cur), *next = NULL;
-        ssize_t n = readlink(cur, link_to, sizeof(link_to) - 1);
+    }
+    for (;;) {
+        char *next;
 
-        if (copy == NULL || n <= 0 || ++hops > 40 || stat(dirname(copy), &dir) != 0) {
-            free(copy);
-            break; /* the stat below says what is wrong */
+        if (in_dev_or_proc(cur))
+            break;
+        if (lstat(cur, &st) != 0) {
+            if (errno == ENOENT)
+                break; /* not there: a new file, or the end of a dangling link */
+            tk_cli_error(cli, 0, "cannot write '%s': '%s': %s", path, cur, strerror(errno));
+            free(cur);
+            return 0;
         }
-        if (st.st_uid != geteuid() && st.st_uid != dir.st_uid) {
-            tk_cli_error(cli, 0, "'%s' is a symbolic link of another user's (uid %u) in a "
-                                 "directory that is not theirs: not written through; remove it, or "
-                                 "give the file it names", path, (unsigned)st.st_uid);
-            free(copy);
+        if (!S_ISLNK(st.st_mode))
+            break;
+        if (++hops > 40) {
+            tk_cli_error(cli, 0, "cannot write '%s': more than 40 symbolic links on the way", path);
+            free(cur);
+            return 0;
+        }
+        if (st.st_uid != geteuid() && st.st_uid != 0) {
+            tk_cli_error(cli, 0, "'%s' leads through a symbolic link owned by another user (uid "
+                                 "%u): tokenkey writes through links of its own user or root only; "
+                                 "remove it, or give the file it names", path, (unsigned)st.st_uid);
+            free(cur);
+            return 0;
+        }
+        n = readlink(cur, link_to, sizeof(link_to));
+        if (n <= 0 || (size_t)n >= sizeof(link_to)) {
+            tk_cli_error(cli, 0, "cannot write '%s': cannot read the link '%s'", path, cur);
             free(cur);
             return 0;
         }
         link_to[n] = '\0';
-        if (link_to[0] == '/') {
-            next = parent_resolved(link_to);
-        } else {
-            size_t need = strlen(copy) + (size_t)n + 2;
-            char *joined = malloc(need);
-
-            if (joined != NULL) {
-                snprintf(joined, need, "%s/%s", copy, link_to);
-                next = parent_resolved(joined);
-                free(joined);
+        if ((next = link_next(cur, link_to)) == NULL) {
+            if (errno != ENOENT) {
+                tk_cli_error(cli, 0, "cannot write '%s': '%s': %s", path, link_to, strerror(errno));
+                free(cur);
+                return 0;
             }
-        }
-        free(copy);
-        if (next == NULL) { /* a link into a directory that is not there: dangling */
-            free(cur);
-            return (*target = strdup(path)) != NULL || tk_cli_error(cli, 0, "out of memory");
+            break; /* a link into a directory that is not there: dangling */
         }
         free(cur);
         cur = next;
     }
-    if (cur == NULL)
-        return tk_cli_error(cli, 0, "out of memory");
-    if (in_dev_or_proc(cur) || (stat(cur, &st) == 0 && !S_ISREG(st.st_mode))) {
+    exists = lstat(cur, &st) == 0 && !S_ISLNK(st.st_mode);
+    if (in_dev_or_proc(cur) || (exists && !S_ISREG(st.st_mode))) {
         free(cur);
         return tk_cli_error(cli, 0, "'%s' is not a regular file: give a file name", path);
     }
-    if (hops == 0 || lstat(cur, &st) != 0) { /* not a link, or a dangling one: path itself */
+    if (hops == 0 || !exists) { /* not a link, or a dangling one: path itself */
         free(cur);
         cur = strdup(path);
     }
@@ -357,7 +397,7 @@ int tk_cli_files_commit(TK_CLI *cli)
 
     for (done = 0; done < cli->n_staged; done++) {
         TK_CLI_STAGED *s = &cli->staged[done];
-        const char *lost = NULL;
+        char lost[4 * PATH_MAX] = "";
         int err;
 
         if (put_in_place(s, &created[done])) {
@@ -365,22 +405,35 @@ int tk_cli_files_commit(TK_CLI *cli)
             continue;
         }
         err = errno;
-        /* Back as they were: those made new go, those replaced get their old content back. */
+        /*
+         * Back as they were: those made new go, those replaced get their old
+         * content back. One that cannot is named, with where its old content
+         * is (kept, never discarded).
+         */
         for (int i = done - 1; i >= 0; i--) {
             TK_CLI_STAGED *back = &cli->staged[i];
+            size_t used = strlen(lost);
 
-            if (back->old != NULL ? rename(back->old, back->target) != 0
-                : created[i] ? unlink(back->target) != 0 && errno != ENOENT
-                : 1)
-                lost = back->path;
-            else if (back->old != NULL)
-                back->old[0] = '\0'; /* renamed back: nothing to remove */
+            if (back->old != NULL) {
+                if (rename(back->old, back->target) == 0) {
+                    back->old[0] = '\0'; /* renamed back: nothing to remove */
+                } else {
+                    snprintf(lost + used, sizeof(lost) - used, "%s'%s' is new (its old content is "
+                             "in '%s')", used > 0 ? "; " : "", back->path, back->old);
+                    free(back->old);
+                    back->old = NULL; /* kept: the discard must not remove it */
+                }
+            } else if (!created[i]) {
+                snprintf(lost + used, sizeof(lost) - used, "%s'%s' is new (its old content is "
+                         "gone: no hard links on its file system)", used > 0 ? "; " : "", back->path);
+            } else if (unlink(back->target) != 0 && errno != ENOENT) {
+                snprintf(lost + used, sizeof(lost) - used, "%s'%s' is new and could not be removed",
+                         used > 0 ? "; " : "", back->path);
+            }
         }
-        tk_cli_error(cli, 0, "cannot write '%s': %s; %s%s%s", s->path,
+        tk_cli_error(cli, 0, "cannot write '%s': %s; %s", s->path,
                      err == EEXIST ? "a file of that name appeared meanwhile" : strerror(err),
-                     lost != NULL ? "'" : "the files written before it are as they were",
-                     lost != NULL ? lost : "",
-                     lost != NULL ? "' could not be put back as it was (and maybe others before it)" : "");
+                     lost[0] != '\0' ? lost : "the files written before it are as they were");
         tk_cli_files_discard(cli);
         return 0;
     }

@@ -21,7 +21,8 @@
 #include "cli.h"
 
 static char last_error[4096];
-static int rename_calls, rename_fails_at; /* 0: none fails */
+static int rename_calls;
+static unsigned rename_fails; /* bit n set: the nth call (from 1) fails */
 
 int tk_cli_error(const TK_CLI *cli, int code, const char *fmt, ...)
 {
@@ -39,7 +40,7 @@ int __wrap_rename(const char *from, const char *to);
 
 int __wrap_rename(const char *from, const char *to)
 {
-    if (++rename_calls == rename_fails_at) {
+    if (++rename_calls < 32 && (rename_fails & (1u << rename_calls))) {
         errno = EBUSY;
         return -1;
     }
@@ -81,19 +82,24 @@ static const char *content(const char *path)
     return buf;
 }
 
-/* Files in dir other than the ones named: temporary or backup names left behind. */
-static int leftovers(void)
+/* Files in dir matching pattern (find -name): temporary or backup names left behind. */
+static int count(const char *pattern)
 {
     char cmd[256];
     FILE *p;
     int n = -1;
 
-    snprintf(cmd, sizeof(cmd), "find '%s' -name '*.tmp.*' -o -name '*.old.*' | wc -l", dir);
+    snprintf(cmd, sizeof(cmd), "find '%s' -name '%s' | wc -l", dir, pattern);
     p = popen(cmd, "r");
     assert_non_null(p);
     assert_int_equal(fscanf(p, "%d", &n), 1);
     pclose(p);
     return n;
+}
+
+static int leftovers(void)
+{
+    return count("*.tmp.*") + count("*.old.*");
 }
 
 static int setup(void **state)
@@ -102,7 +108,8 @@ static int setup(void **state)
     snprintf(dir, sizeof(dir), "/tmp/tk-files.XXXXXX");
     if (mkdtemp(dir) == NULL)
         return -1;
-    rename_calls = rename_fails_at = 0;
+    rename_calls = 0;
+    rename_fails = 0;
     last_error[0] = '\0';
     return 0;
 }
@@ -146,7 +153,7 @@ static void test_failure_puts_back(void **state)
     assert_true(tk_cli_write_public(&cli, in_dir("new.pem"), "new file", 8, 1));
     assert_true(tk_cli_write_public(&cli, in_dir("cert.pem"), "new cert", 8, 1));
     assert_true(tk_cli_write_public(&cli, in_dir("client.properties"), "new props", 9, 1));
-    rename_fails_at = 3; /* key.pem, new.pem (renamed: force), then cert.pem fails */
+    rename_fails = 1u << 3; /* key.pem, new.pem (renamed: force), then cert.pem fails */
     assert_false(tk_cli_files_commit(&cli));
     assert_non_null(strstr(last_error, "cert.pem"));
     assert_non_null(strstr(last_error, "the files written before it are as they were"));
@@ -155,6 +162,36 @@ static void test_failure_puts_back(void **state)
     assert_string_equal(content(in_dir("cert.pem")), "old cert");
     assert_string_equal(content(in_dir("client.properties")), "old props");
     assert_int_equal(leftovers(), 0);
+}
+
+/* A file that cannot be put back keeps its old content under the name the message gives. */
+static void test_put_back_fails(void **state)
+{
+    TK_CLI cli = { .prog = "tokenkey", .cmd = "test" };
+    char old_name[PATH_MAX];
+    const char *q;
+    size_t n;
+
+    (void)state;
+    put(in_dir("key.pem"), "old key");
+    put(in_dir("cert.pem"), "old cert");
+    assert_true(tk_cli_write_public(&cli, in_dir("key.pem"), "new key", 7, 1));
+    assert_true(tk_cli_write_public(&cli, in_dir("cert.pem"), "new cert", 8, 1));
+    rename_fails = 1u << 2 | 1u << 3; /* cert.pem fails, then putting key.pem back fails */
+    assert_false(tk_cli_files_commit(&cli));
+    q = strstr(last_error, "its old content is in '");
+    if (q == NULL || strstr(last_error, "key.pem' is new") == NULL)
+        fail_msg("%s", last_error);
+    q += strlen("its old content is in '");
+    n = strcspn(q, "'");
+    assert_true(n < sizeof(old_name));
+    memcpy(old_name, q, n);
+    old_name[n] = '\0';
+    assert_string_equal(content(old_name), "old key");
+    assert_string_equal(content(in_dir("key.pem")), "new key");
+    assert_string_equal(content(in_dir("cert.pem")), "old cert");
+    assert_int_equal(count("*.tmp.*"), 0);
+    assert_int_equal(count("*.old.*"), 1);
 }
 
 /* Without force a file that appeared since the check is never overwritten. */
@@ -239,7 +276,10 @@ static void test_links_to_descriptors_refused(void **state)
     assert_int_equal(leftovers(), 0);
 }
 
-/* A link of another user's in a directory that is not theirs: not followed (protected_symlinks). */
+/*
+ * A link of another user's is not followed, even in that user's own
+ * directory: it could send root's --force write onto any file.
+ */
 static void test_foreign_link_refused(void **state)
 {
     TK_CLI cli = { .prog = "tokenkey", .cmd = "test" };
@@ -251,8 +291,50 @@ static void test_foreign_link_refused(void **state)
     assert_int_equal(symlink("target.pem", in_dir("planted.pem")), 0);
     assert_int_equal(lchown(in_dir("planted.pem"), 65534, 65534), 0);
     assert_false(tk_cli_write_public(&cli, in_dir("planted.pem"), "x", 1, 1));
-    assert_non_null(strstr(last_error, "is a symbolic link of another user's (uid 65534)"));
+    assert_non_null(strstr(last_error, "leads through a symbolic link owned by another user (uid 65534)"));
+    /* In a directory of that user's own. */
+    assert_int_equal(mkdir(in_dir("theirs"), 0755), 0);
+    assert_int_equal(chown(in_dir("theirs"), 65534, 65534), 0);
+    assert_int_equal(symlink("../target.pem", in_dir("theirs/client.properties")), 0);
+    assert_int_equal(lchown(in_dir("theirs/client.properties"), 65534, 65534), 0);
+    last_error[0] = '\0';
+    assert_false(tk_cli_write_public(&cli, in_dir("theirs/client.properties"), "x", 1, 1));
+    assert_non_null(strstr(last_error, "owned by another user (uid 65534)"));
     assert_string_equal(content(in_dir("target.pem")), "precious");
+    assert_int_equal(leftovers(), 0);
+}
+
+/* A dangling link is replaced like a file; a loop and a directory at the end are refused. */
+static void test_odd_links(void **state)
+{
+    TK_CLI cli = { .prog = "tokenkey", .cmd = "test" };
+    struct stat st;
+
+    (void)state;
+    assert_int_equal(symlink("nowhere.pem", in_dir("dangling.pem")), 0);
+    assert_int_equal(symlink("no-dir/x.pem", in_dir("dangling-dir.pem")), 0);
+    assert_true(tk_cli_write_public(&cli, in_dir("dangling.pem"), "d1", 2, 1));
+    assert_true(tk_cli_write_public(&cli, in_dir("dangling-dir.pem"), "d2", 2, 1));
+    assert_true(tk_cli_files_commit(&cli));
+    assert_int_equal(lstat(in_dir("dangling.pem"), &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_string_equal(content(in_dir("dangling.pem")), "d1");
+    assert_string_equal(content(in_dir("dangling-dir.pem")), "d2");
+    assert_string_equal(content(in_dir("nowhere.pem")), "(none)");
+
+    assert_int_equal(symlink("loop-b", in_dir("loop-a")), 0);
+    assert_int_equal(symlink("loop-a", in_dir("loop-b")), 0);
+    assert_false(tk_cli_write_public(&cli, in_dir("loop-a"), "x", 1, 1));
+    if (strstr(last_error, "symbolic links") == NULL && strstr(last_error, "Too many levels") == NULL)
+        fail_msg("loop: %s", last_error);
+    assert_int_equal(lstat(in_dir("loop-a"), &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+
+    assert_int_equal(mkdir(in_dir("a-dir"), 0755), 0);
+    assert_int_equal(symlink("a-dir", in_dir("to-dir")), 0);
+    last_error[0] = '\0';
+    assert_false(tk_cli_write_public(&cli, in_dir("to-dir"), "x", 1, 1));
+    assert_non_null(strstr(last_error, "is not a regular file"));
     assert_int_equal(leftovers(), 0);
 }
 
@@ -266,6 +348,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_link_written_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_links_to_descriptors_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_link_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_back_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_odd_links, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
