@@ -58,6 +58,12 @@ int tk_cli_open_module(TK_CLI *cli)
     }
     if (cfg == NULL)
         return 0;
+    /* As the module loader takes it (p11_module.c): a path, never dlopen's search. */
+    if (strchr(cli->module, '/') == NULL) {
+        tk_cli_error(cli, 0, "PKCS#11 module '%s' is not a path: give the module's path (./%s for "
+                             "the one in the current directory)", cli->module, cli->module);
+        return 0;
+    }
     if (access(cli->module, R_OK) != 0) {
         tk_cli_error(cli, 0, "PKCS#11 module '%s': %s", cli->module, strerror(errno));
         return 0;

@@ -109,6 +109,11 @@ static TK_DOCTOR_STATUS check_module(TK_DOCTOR *d)
     if (cli->module == NULL || *cli->module == '\0')
         return fail(d, "module", TK_CLI_MODULE_HINT ", to the token's PKCS#11 library",
                     "no PKCS#11 module given");
+    if (strchr(cli->module, '/') == NULL) {
+        snprintf(msg, sizeof(msg), "'%s' is not a path", cli->module);
+        return fail(d, "module", "give the module's path, e.g. /usr/lib/softhsm/libsofthsm2.so (./NAME "
+                                 "for the one in the current directory)", msg);
+    }
     if (access(cli->module, R_OK) != 0) {
         snprintf(msg, sizeof(msg), "'%s': %s", cli->module, strerror(errno));
         return fail(d, "module", "install the token's PKCS#11 library or correct the path in --module, OPENSSL_CONF's pkcs11-module or TOKENKEY_MODULE "

@@ -324,19 +324,20 @@ static CK_RV module_load(const char *path, const char *init_args, TK_P11_MODULE 
         module_free(m);
         return CKR_HOST_MEMORY;
     }
-    {
-        /*
-         * A module is a path: one without a '/' is the file in the current
-         * directory, which the configuration check and the CLI looked at,
-         * never a library of that name that dlopen's search finds elsewhere.
-         */
-        char here[4096];
-        const char *file = path;
-
-        if (strchr(path, '/') == NULL && snprintf(here, sizeof(here), "./%s", path) < (int)sizeof(here))
-            file = here;
-        m->dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    /*
+     * A module is given by its path. A bare name would be dlopen's search
+     * (not the file in the current directory that the configuration check
+     * and the CLI looked at), or, opened as ./NAME, whatever file of that
+     * name the process's current directory holds when the key is first
+     * used: neither is the module meant, so neither is loaded.
+     */
+    if (strchr(path, '/') == NULL) {
+        snprintf(load_error, sizeof(load_error), "'%s' is not a path: give the module's path "
+                 "(./%s for the one in the current directory)", path, path);
+        module_free(m);
+        return TK_CKR_MODULE_LOAD;
     }
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         const char *why = dlerror();
 

@@ -389,13 +389,19 @@ tk_ca_sign refuse-ca "$D/inter.csr" "$D/inter.pem" 30 "$D/ca.ext" || { cat "$D/o
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/broker.key" \
     -subj /CN=broker -addext basicConstraints=critical,CA:FALSE -days 30 -out "$D/broker.pem" \
     > "$D/openssl.log" 2>&1 || { cat "$D/openssl.log"; exit 1; }
-# A module named without a directory is the file in the current directory (what --module's
-# check looked at), not a library of that name found by dlopen's search path.
+# A module is a path: a bare name is refused (dlopen would search the library path for it,
+# not load the file in the current directory that the check looked at); ./NAME loads.
 mkdir "$D/mod-here" && cp "$TOKENKEY_TEST_MODULE" "$D/mod-here/"
+mod_name=$(basename "$TOKENKEY_TEST_MODULE")
 rc=0
-(cd "$D/mod-here" && "$TK_CLI" tokens --module "$(basename "$TOKENKEY_TEST_MODULE")" > "$D/out" 2> "$D/err") || rc=$?
-tk_if "tokens --module NAME: the file in the current directory loads" "$rc" -eq 0
-tk_has "tokens --module NAME: the token listed" "$TOK" "$D/out"
+(cd "$D/mod-here" && "$TK_CLI" tokens --module "$mod_name" > "$D/out" 2> "$D/err") || rc=$?
+tk_if "tokens --module NAME: refused" "$rc" -eq 3
+tk_err "tokens --module NAME: explained" \
+    "tokenkey tokens: PKCS#11 module '$mod_name' is not a path: give the module's path (./$mod_name for the one in the current directory)"
+rc=0
+(cd "$D/mod-here" && "$TK_CLI" tokens --module "./$mod_name" > "$D/out" 2> "$D/err") || rc=$?
+tk_if "tokens --module ./NAME: loads" "$rc" -eq 0
+tk_has "tokens --module ./NAME: the token listed" "$TOK" "$D/out"
 # import-cert --chain: the CAs on the way up from the certificate, in any order; nothing else.
 "$TK_STORE_MKOBJ" keygen ec chained 6c > "$D/mkobj.log" 2>&1 || { cat "$D/mkobj.log"; exit 1; }
 tk_run 0 "csr for a key under the intermediate CA" csr --key chained --subject /CN=chained \
