@@ -414,7 +414,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
     if (ok && help) {
         print_help(cli, usage, common, extra);
         *exit_code = TK_EXIT_OK;
-        return -1;
+        goto refused;
     }
     if (!ok || !uris_ok(cli, uses))
         goto refused;
@@ -429,7 +429,7 @@ int tk_cli_parse(TK_CLI *cli, int argc, char **argv, unsigned uses, const TK_CLI
     }
     return 0;
 refused:
-    /* The command returns without tk_cli_close: what parsing kept goes here. */
+    /* The command returns (help, or refused) without tk_cli_close: what parsing kept goes here. */
     OPENSSL_free(cli->key_file_problem);
     cli->key_file_problem = NULL;
     return -1;

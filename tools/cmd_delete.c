@@ -135,16 +135,18 @@ int tk_cmd_delete(int argc, char **argv)
         char *one = tk_objects_uri(&s, objs[i], cls);
 
         if (keep == NULL && yes && (rv = tk_p11_destroy(&s, objs[i])) != CKR_OK) {
-            /* The token's policy said no (exit 1); anything else is the token not usable (3). */
-            tk_cli_error(&cli, 0, "%s %s: %s%s", rv == CKR_ACTION_PROHIBITED
-                         ? "the token refused to delete" : "could not delete",
+            /* The token said no (exit 1); anything else is the token not usable (3). */
+            int refused = rv == CKR_ACTION_PROHIBITED || rv == CKR_TOKEN_WRITE_PROTECTED
+                          || rv == CKR_SESSION_READ_ONLY;
+
+            tk_cli_error(&cli, 0, "%s %s: %s%s", refused ? "the token refused to delete" : "could not delete",
                          one != NULL ? one : "an object", tk_p11_rv_name(rv), rv == CKR_ACTION_PROHIBITED
                          ? " (CKA_DESTROYABLE is false on it): the objects not listed as deleted, "
                            "the private key among them, are still on the token; remove that one "
                            "with the token's own tool if its policy allows"
                          : ": the objects not listed as deleted are still on the token");
             OPENSSL_free(one);
-            code = rv == CKR_ACTION_PROHIBITED ? TK_EXIT_FAILURE : TK_EXIT_SETUP;
+            code = refused ? TK_EXIT_FAILURE : TK_EXIT_SETUP;
             goto end;
         }
         if (keep != NULL)

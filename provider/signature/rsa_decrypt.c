@@ -322,7 +322,8 @@ static int tk_rsa_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t
         return 0;
     }
     if (padded != NULL) {
-        memcpy(padded + (k - inlen), in, inlen);
+        if (inlen > 0)
+            memcpy(padded + (k - inlen), in, inlen);
         in = padded;
         inlen = k;
     }

@@ -418,6 +418,9 @@ static void test_set_params_refused(void **state)
                                                          other_point, 32), 1);
     if (strstr(km_errors(errs, sizeof(errs)), "a token key cannot be changed") == NULL)
         fail_msg("set Ed25519 pub: %s", errs);
+    /* And the keys are as they were (a setter that did change one would show here). */
+    for (int i = 0; i < KM_NKINDS; i++)
+        assert_int_equal(EVP_PKEY_eq(tok[i], pub[i]), 1);
     assert_null(EVP_PKEY_settable_params(tok[KM_P256])[0].key);
     assert_no_errors("set_params");
     OPENSSL_free(other_point);
