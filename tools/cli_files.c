@@ -36,50 +36,6 @@ char *tk_cli_path_join(const char *dir, const char *name)
     return p;
 }
 
-/*
- * The file a path names, links and ./.. resolved: realpath of the file, or
- * of its directory when the file is not there yet (NULL when neither
- * resolves). free() it.
- */
-static char *canonical(const char *path)
-{
-    char *copy, *dir, *real;
-    const char *base;
-    size_t need;
-
-    if ((real = realpath(path, NULL)) != NULL)
-        return real;
-    if ((copy = strdup(path)) == NULL)
-        return NULL;
-    base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
-    dir = realpath(dirname(copy), NULL);
-    free(copy);
-    if (dir == NULL || *base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        free(dir);
-        return NULL;
-    }
-    need = strlen(dir) + strlen(base) + 2;
-    if ((real = malloc(need)) != NULL)
-        snprintf(real, need, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", base);
-    free(dir);
-    return real;
-}
-
-int tk_cli_same_file(const char *a, const char *b)
-{
-    char *ca, *cb;
-    int same;
-
-    if (strcmp(a, b) == 0)
-        return 1;
-    ca = canonical(a);
-    cb = canonical(b);
-    same = ca != NULL && cb != NULL && strcmp(ca, cb) == 0;
-    free(ca);
-    free(cb);
-    return same;
-}
-
 int tk_cli_out_dir(TK_CLI *cli, const char *dir, int *made)
 {
     *made = mkdir(dir, 0755) == 0;
@@ -129,6 +85,36 @@ static char *parent_resolved(const char *path)
     free(dir);
     errno = out == NULL ? ENOMEM : err;
     return out;
+}
+
+/*
+ * The file a path names, links and ./.. resolved: realpath of the file, or
+ * of its directory when the file is not there yet (NULL when neither
+ * resolves, or the name ends in '/', '.' or '..'). free() it.
+ */
+static char *canonical(const char *path)
+{
+    const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    char *real = realpath(path, NULL);
+
+    if (real != NULL || *base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return real;
+    return parent_resolved(path);
+}
+
+int tk_cli_same_file(const char *a, const char *b)
+{
+    char *ca, *cb;
+    int same;
+
+    if (strcmp(a, b) == 0)
+        return 1;
+    ca = canonical(a);
+    cb = canonical(b);
+    same = ca != NULL && cb != NULL && strcmp(ca, cb) == 0;
+    free(ca);
+    free(cb);
+    return same;
 }
 
 static int in_dev_or_proc(const char *resolved)
@@ -239,30 +225,42 @@ static int resolve_target(TK_CLI *cli, const char *path, char **target)
     return cur != NULL || tk_cli_error(cli, 0, "out of memory");
 }
 
-int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
+/*
+ * Whether path may be written (tk_cli_check_new_file), with the file the
+ * write would replace in *target when target is not NULL (free() it).
+ */
+static int check_new(TK_CLI *cli, const char *path, int force, char **target)
 {
     struct stat st;
-    char *target;
+    char *resolved;
 
+    if (target != NULL)
+        *target = NULL;
     if (lstat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 1;
-        tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
-        return 0;
+        if (errno != ENOENT)
+            return tk_cli_error(cli, 0, "cannot write '%s': %s", path, strerror(errno));
+        /* A new file; where it would go is still checked (never into /dev or /proc). */
+        return target == NULL || resolve_target(cli, path, target);
     }
-    if (S_ISDIR(st.st_mode)) {
-        tk_cli_error(cli, 0, "'%s' is a directory: give a file name", path);
-        return 0;
-    }
+    if (S_ISDIR(st.st_mode))
+        return tk_cli_error(cli, 0, "'%s' is a directory: give a file name", path);
     /* Files are written beside and renamed over, which would replace a device or a pipe. */
-    if (!resolve_target(cli, path, &target))
+    if (!resolve_target(cli, path, &resolved))
         return 0;
-    free(target);
     if (!force) {
-        tk_cli_error(cli, 0, "'%s' already exists: pass --force to overwrite it", path);
-        return 0;
+        free(resolved);
+        return tk_cli_error(cli, 0, "'%s' already exists: pass --force to overwrite it", path);
     }
+    if (target != NULL)
+        *target = resolved;
+    else
+        free(resolved);
     return 1;
+}
+
+int tk_cli_check_new_file(TK_CLI *cli, const char *path, int force)
+{
+    return check_new(cli, path, force, NULL);
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -304,11 +302,9 @@ int tk_cli_write_public(TK_CLI *cli, const char *path, const void *data, size_t 
     size_t cap;
     int fd, ok;
 
-    if (!tk_cli_check_new_file(cli, path, force))
-        return 0;
     if (cli->n_staged == (int)(sizeof(cli->staged) / sizeof(cli->staged[0])))
         return tk_cli_error(cli, 0, "too many files for one command");
-    if (!resolve_target(cli, path, &target))
+    if (!check_new(cli, path, force, &target))
         return 0;
     for (int i = 0; i < cli->n_staged; i++)
         if (tk_cli_same_file(cli->staged[i].target, target)) {

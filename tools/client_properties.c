@@ -45,8 +45,7 @@ char *tk_cli_client_property(const char *path, const char *key)
             p++;
         if (*p == '#' || (eq = strchr(p, '=')) == NULL)
             continue;
-        end = eq;
-        if ((size_t)(end - p) != strlen(key) || strncmp(p, key, (size_t)(end - p)) != 0)
+        if ((size_t)(eq - p) != strlen(key) || strncmp(p, key, (size_t)(eq - p)) != 0)
             continue;
         for (p = eq + 1; *p == ' ' || *p == '\t'; p++)
             continue;
