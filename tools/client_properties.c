@@ -18,17 +18,29 @@
 
 #include "cli.h"
 
-/* A line that does not fit is skipped whole: never a value cut short, nor its tail read as a line. */
+/*
+ * A line that does not fit is skipped whole: never a value cut short, nor its
+ * tail read as a line. A chunk that fills the buffer without a newline is a
+ * longer line only if something other than the line end follows it: the
+ * file's last line, or a line followed by just "\n", may fill it exactly.
+ */
 static int read_line(BIO *b, char *line, int cap)
 {
-    int n, too_long = 0;
+    int n;
 
     while ((n = BIO_gets(b, line, cap)) > 0) {
-        int ends = line[n - 1] == '\n';
+        char rest[256];
+        int m, longer = 0;
 
-        if (!too_long && (ends || n < cap - 1))
+        if (line[n - 1] == '\n' || n < cap - 1)
             return 1;
-        too_long = !ends; /* the rest of this line comes next: skip it too */
+        while ((m = BIO_gets(b, rest, (int)sizeof(rest))) > 0) {
+            longer |= strcspn(rest, "\r\n") > 0;
+            if (rest[m - 1] == '\n')
+                break;
+        }
+        if (!longer)
+            return 1;
     }
     return 0;
 }
