@@ -9,7 +9,8 @@
 # starts the test cluster (librdkafka's mock cluster behind an mTLS gateway,
 # docs/kafka.md) on 127.0.0.1, and has kcat produce and consume a message
 # over mTLS with the token key. Everything lives in a temporary directory
-# that is removed at the end (DEMO_KEEP=1 keeps it).
+# that is removed at the end (DEMO_KEEP=1 keeps it; a failed run keeps it
+# too, for its logs).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,41 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 # TOKENKEY_DEMO_BUILD=DIR runs the demo on that build tree, without installing
 # or building: tests/kafka/test_demo.sh does, so the suite runs this script.
+work=$(mktemp -d "${TMPDIR:-/tmp}/tokenkey-demo.XXXXXX")
+cluster_pid=
+cleanup() {
+    rc=$?
+    if [ -n "$cluster_pid" ]; then
+        kill "$cluster_pid" 2>/dev/null || true
+        wait "$cluster_pid" 2>/dev/null || true
+    fi
+    if [ "${DEMO_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+        echo "kept $work (its logs)" >&2
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A step's output goes to a log in $work; shown when the step fails.
+quietly() {
+    log=$1; shift
+    "$@" > "$work/$log" 2>&1 || { tail -n 30 "$work/$log" >&2; die "'$*' failed (log: $work/$log)"; }
+}
+
+# A build tree the demo can use: a plain build (a sanitizer's tokenkey.so
+# cannot be loaded into kcat) with the test programs (the cluster).
+check_build() {
+    python3 - "$1" <<'PY' || die "$1 is not a plain build with tests (a sanitizer, or -Dtests=false): remove it (rm -rf $1) and run the demo again"
+import json, subprocess, sys
+opts = {o["name"]: o["value"] for o in json.loads(subprocess.run(
+    ["meson", "introspect", "--buildoptions", sys.argv[1]],
+    check=True, capture_output=True, text=True).stdout)}
+sys.exit(0 if opts.get("b_sanitize") == "none" and opts.get("tests") is True else 1)
+PY
+}
+
 if [ -n "${TOKENKEY_DEMO_BUILD:-}" ]; then
     build=$(cd "$TOKENKEY_DEMO_BUILD" && pwd)
     echo "using the build in $build (TOKENKEY_DEMO_BUILD)"
@@ -27,36 +63,28 @@ else
     sh tools/install-deps.sh
 
     say "setup: building (meson + ninja in ./build)"
-    [ -f build/build.ninja ] || meson setup build >/dev/null
-    ninja -C build >/dev/null
+    [ -f build/build.ninja ] || quietly meson-setup.log meson setup build
+    check_build build
+    quietly ninja.log ninja -C build
     build=$root/build
     echo "built build/provider/tokenkey.so, build/tools/tokenkey and the test cluster"
 fi
 tokenkey=$build/tools/tokenkey
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tokenkey-demo.XXXXXX")
-cluster_pid=
-cleanup() {
-    [ -n "$cluster_pid" ] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
-    if [ "${DEMO_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 say "setup: creating a throw-away SoftHSM2 token"
-eval "$(TK_INIT_TOKEN="$build/softhsm-conf/tk-init-token" sh softhsm-conf/mktoken.sh "$work/token" kafka-demo)"
+token_vars=$(TK_INIT_TOKEN="$build/softhsm-conf/tk-init-token" sh softhsm-conf/mktoken.sh \
+    "$work/token" kafka-demo) || die "could not create the token"
+eval "$token_vars"
 export TOKENKEY_MODULE="$TOKENKEY_TEST_MODULE"
-pin="--pin-file $TOKENKEY_TEST_PIN_FILE"
+pin_file=$TOKENKEY_TEST_PIN_FILE
 echo "token 'kafka-demo' (serial $TOKENKEY_TEST_SERIAL); its PINs are in files (mode 0600), never on a command line"
 
 say "1. generating a non-exportable P-256 key pair on the token"
-# shellcheck disable=SC2086
-key_uri=$("$tokenkey" keygen --token kafka-demo $pin --type ec:P-256 --label kafka-client)
+key_uri=$("$tokenkey" keygen --token kafka-demo --pin-file "$pin_file" --type ec:P-256 --label kafka-client)
 echo "key: $key_uri"
 
 say "2. making the certificate request, signed by the token key"
-# shellcheck disable=SC2086
-"$tokenkey" csr --key "$key_uri" $pin --subject "/CN=demo-client/O=tokenkey demo" \
+"$tokenkey" csr --key "$key_uri" --pin-file "$pin_file" --subject "/CN=demo-client/O=tokenkey demo" \
     --out "$work/client.csr"
 openssl req -in "$work/client.csr" -noout -verify -subject
 
@@ -70,12 +98,10 @@ openssl x509 -req -in "$work/client.csr" -CA "$work/ca/ca.pem" -CAkey "$work/ca/
 openssl x509 -in "$work/client.pem" -noout -subject -issuer
 
 say "4. importing the signed certificate next to its key on the token"
-# shellcheck disable=SC2086
-"$tokenkey" import-cert --key "$key_uri" $pin --cert "$work/client.pem"
+"$tokenkey" import-cert --key "$key_uri" --pin-file "$pin_file" --cert "$work/client.pem"
 
 say "5. writing the client's configuration (key reference, certificate, CA, properties)"
-# shellcheck disable=SC2086
-"$tokenkey" kafka-config --key "$key_uri" $pin --ca "$work/ca/ca.pem" --out-dir "$work/client" \
+"$tokenkey" kafka-config --key "$key_uri" --pin-file "$pin_file" --ca "$work/ca/ca.pem" --out-dir "$work/client" \
     --provider-module "$build/provider/tokenkey.so"
 if grep -q -e "-----BEGIN .*PRIVATE KEY-----" "$work/client/key.pem"; then
     die "the key file holds key material"
@@ -93,7 +119,11 @@ openssl x509 -req -in "$work/ca/broker.csr" -CA "$work/ca/ca.pem" -CAkey "$work/
     --key "$work/ca/broker.key" --brokers 1 --topic demo:1 --lifetime 300 \
     --log "$work/cluster.log" --ready-file "$work/ready" &
 cluster_pid=$!
-for _ in $(seq 1 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+    [ -s "$work/ready" ] && break
+    kill -0 "$cluster_pid" 2>/dev/null || { tail -n 20 "$work/cluster.log" >&2 || true; break; }
+    sleep 0.1
+done
 [ -s "$work/ready" ] || die "the test cluster did not start (see $work/cluster.log)"
 bootstrap=$(cat "$work/ready")
 echo "cluster at $bootstrap"
@@ -102,8 +132,11 @@ say "6-11. kcat connects, both sides verify each other, the client signs on the 
 export OPENSSL_CONF="$work/client/openssl.cnf"
 export TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$work/pkcs11.log"
 message="hello from a key that never left the token ($(date -u +%H:%M:%S))"
-printf '%s\n' "$message" | kcat -F "$work/client/client.properties" -b "$bootstrap" -P -t demo
-got=$(kcat -F "$work/client/client.properties" -b "$bootstrap" -C -t demo -o beginning -c 1 -e -q)
+# Bounded: a client whose handshakes fail retries until its timeouts, minutes by default.
+printf '%s\n' "$message" | timeout 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
+    -X message.timeout.ms=60000 -P -t demo || die "kcat could not produce (log: $work/pkcs11.log)"
+got=$(timeout 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
+    -C -t demo -o beginning -c 1 -e -q) || die "kcat could not consume (log: $work/pkcs11.log)"
 unset OPENSSL_CONF TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 [ "$got" = "$message" ] || die "consumed '$got', expected '$message'"
 echo "consumed: $got"
