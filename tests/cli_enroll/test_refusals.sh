@@ -303,17 +303,23 @@ mkdir "$D/ro-dir" && echo old > "$D/ro-dir/key.pem" && chmod 0666 "$D/ro-dir/key
 chmod 0555 "$D/ro-dir"
 ro_pin=$PIN
 as_user=
+cli=$TK_CLI modules=$OPENSSL_MODULES
 if [ "$(id -u)" -eq 0 ]; then
     # root writes anywhere: run this one command as nobody, with the token and a PIN file of
-    # its own open to it.
+    # its own open to it, and the CLI and tokenkey.so copied where nobody reaches them (a
+    # clone under /root, mode 0700, is not).
     as_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
     ro_pin=$D/nobody.pin
     cp "$PIN" "$ro_pin" && chown 65534 "$ro_pin" && chmod 0600 "$ro_pin"
     chmod o+x "$D" "$(dirname "$SOFTHSM2_CONF")" && chmod o+r "$SOFTHSM2_CONF" &&
         chmod -R o+rwX "$(dirname "$SOFTHSM2_CONF")/tokens"
+    mkdir -m 0755 "$D/nobody-bin" && cp "$TK_CLI" "$OPENSSL_MODULES/tokenkey.so" "$D/nobody-bin/"
+    chmod 0755 "$D/nobody-bin/"*
+    TK_CLI=$D/nobody-bin/tokenkey OPENSSL_MODULES=$D/nobody-bin
 fi
 TK_CLI_WRAP="$as_user" tk_run 1 "export --force into a read-only directory" export --key a \
     --key-out "$D/ro-dir/key.pem" --force --pin-file "$ro_pin"
+TK_CLI=$cli OPENSSL_MODULES=$modules
 tk_err "export into a read-only directory explained" \
     "tokenkey export: cannot write '$D/ro-dir/key.pem': the directory '$D/ro-dir' is not writable (files are replaced through a new file beside them): write elsewhere, or as a user who may write there"
 tk_if "export into a read-only directory: the file unchanged" "$(cat "$D/ro-dir/key.pem")" = old

@@ -106,14 +106,16 @@ took=$(($(date +%s) - start))
 [ "$took" -ge 2 ] || fail "--lifetime 3: exited after $took s"
 grep -q 'lifetime of 3 s reached' "$KAFKA_LOG" || fail "--lifetime 3: not logged"
 
-# 7. Without CAP_SYS_ADMIN (as nobody, no capabilities): one line, exit 3.
+# 7. Without CAP_SYS_ADMIN (as nobody, no capabilities): one line, exit 3. The program
+# is copied beside its files: nobody may not reach the build (a clone under /root).
 mkdir "$d/pub"
-cp "$d/ca.crt" "$d/broker.crt" "$d/broker.key" "$d/pub/"
+cp "$d/ca.crt" "$d/broker.crt" "$d/broker.key" "$TK_KAFKA_CLUSTER" "$d/pub/"
 chmod 755 "$d" "$d/pub"
 chmod 644 "$d/pub/"*
+chmod 755 "$d/pub/$(basename "$TK_KAFKA_CLUSTER")"
 rc=0
 timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-    "$TK_KAFKA_CLUSTER" --ca "$d/pub/ca.crt" --cert "$d/pub/broker.crt" \
+    "$d/pub/$(basename "$TK_KAFKA_CLUSTER")" --ca "$d/pub/ca.crt" --cert "$d/pub/broker.crt" \
     --key "$d/pub/broker.key" >"$d/out" 2>"$d/err" || rc=$?
 [ "$rc" -eq 3 ] || { fail "as nobody: exit status $rc, expected 3"; show "$d/err"; }
 grep -q 'needs root or CAP_SYS_ADMIN for a network namespace' "$d/err" ||

@@ -17,7 +17,21 @@
 # test's. A crash of the tracer in a program a shell test runs is that
 # test's failure, as before (its output goes to the test's own files).
 err=$(mktemp "${TMPDIR:-/tmp}/tk-asan-run.XXXXXX") || exit 1
-trap 'rm -f "$err"' EXIT
+preload_dir=
+trap 'rm -f "$err"; [ -z "$preload_dir" ] || rm -rf "$preload_dir"' EXIT
+
+# tk-asan-nodelete.so goes into every process of the test (meson.build says
+# why), from a copy: ld.so splits LD_PRELOAD at blanks and colons, with no
+# quoting, and a build path may hold one (a clone in "~/my projects"); and a
+# test that runs a command as nobody needs it readable (a clone under /root).
+preload_dir=$(mktemp -d "${TMPDIR:-/tmp}/tk-asan-preload.XXXXXX") || exit 1
+chmod 0755 "$preload_dir" && cp "${TK_ASAN_PRELOAD:?set by the asan test setup}" "$preload_dir/" || exit 1
+preload=$preload_dir/$(basename "$TK_ASAN_PRELOAD")
+case "$preload" in
+    *[[:space:]:]*) echo "asan-run: TMPDIR '$TMPDIR' holds a blank or ':'; LD_PRELOAD cannot name it" >&2
+                    exit 1 ;;
+esac
+export LD_PRELOAD="$preload${LD_PRELOAD:+ $LD_PRELOAD}"
 
 # stderr goes on as it comes (a test killed at its timeout keeps its log), and to $err;
 # stdout stays the test's own.

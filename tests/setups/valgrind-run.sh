@@ -37,13 +37,29 @@ valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
     --log-file="$logs/vg.%p" "$@"
 rc=$?
 
+# The program of valgrind's "Command:" line, which joins argv with blanks:
+# the shortest leading part that names a file, as a path may hold blanks
+# (a clone in "~/my projects"); else the first word.
+program_of() {
+    rest=$1 prefix=
+    while [ -n "$rest" ]; do
+        case "$rest" in
+            *" "*) word=${rest%% *} rest=${rest#* } ;;
+            *) word=$rest rest= ;;
+        esac
+        prefix=${prefix:+$prefix }$word
+        [ -f "$prefix" ] && { printf '%s\n' "$prefix"; return; }
+    done
+    printf '%s\n' "${1%% *}"
+}
+
 # Whether a log's process is a shell (the harness): sh, dash, bash, or a
 # script whose #! names one.
 is_shell() {
-    prog=${1%% *}
-    case "${prog##*/}" in
+    case "$(basename -- "${1%% *}")" in
         sh|dash|bash) return 0 ;;
     esac
+    prog=$(program_of "$1")
     [ -f "$prog" ] && head -n 1 "$prog" | grep -Eq '^#! *(/usr)?/bin/(env +)?(sh|dash|bash)( |$)'
 }
 
