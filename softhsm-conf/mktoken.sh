@@ -69,13 +69,15 @@ fi
 read -r _ serial < "$dir/slot"
 [ -n "$serial" ] || die "token '$label' was not created"
 
+# Quoted for the eval that reads this, a ' in a path too (TMPDIR may hold one).
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 cat <<EOF
-SOFTHSM2_CONF='$dir/softhsm2.conf'
-TOKENKEY_TEST_DIR='$dir'
-TOKENKEY_TEST_MODULE='${TK_TOKEN_VIA:-$module}'
-TOKENKEY_TEST_TOKEN='$label'
-TOKENKEY_TEST_SERIAL='$serial'
-TOKENKEY_TEST_PIN_FILE='$dir/user.pin'
-TOKENKEY_TEST_SO_PIN_FILE='$dir/so.pin'
+SOFTHSM2_CONF=$(q "$dir/softhsm2.conf")
+TOKENKEY_TEST_DIR=$(q "$dir")
+TOKENKEY_TEST_MODULE=$(q "${TK_TOKEN_VIA:-$module}")
+TOKENKEY_TEST_TOKEN=$(q "$label")
+TOKENKEY_TEST_SERIAL=$(q "$serial")
+TOKENKEY_TEST_PIN_FILE=$(q "$dir/user.pin")
+TOKENKEY_TEST_SO_PIN_FILE=$(q "$dir/so.pin")
 export SOFTHSM2_CONF TOKENKEY_TEST_DIR TOKENKEY_TEST_MODULE TOKENKEY_TEST_TOKEN TOKENKEY_TEST_SERIAL TOKENKEY_TEST_PIN_FILE TOKENKEY_TEST_SO_PIN_FILE
 EOF

@@ -21,15 +21,13 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Ctrl-C stops the whole run: a program that exits on SIGINT by itself (ninja,
+# meson test) would otherwise only move the run on to its next stage.
+trap 'echo "run-all.sh: interrupted" >&2; exit 130' INT TERM
+
 echo "::: installing dependencies"
-sh tools/install-deps.sh </dev/null
-# The fuzz stage links libFuzzer, which Debian ships in libclang-rt-14-dev:
-# only a Recommends of clang's, and install-deps.sh installs without them.
-if ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "install ok installed"; then
-    echo "run-all.sh: installing libclang-rt-14-dev (libFuzzer)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends libclang-rt-14-dev >/dev/null
-fi
+# --fuzz: the fuzz stage links libFuzzer.
+sh tools/install-deps.sh --fuzz </dev/null
 
 failed=()
 times=()
