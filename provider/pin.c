@@ -195,6 +195,13 @@ static CK_RV prompt_pin(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
     return CKR_OK;
 }
 
+int tk_pin_stored(void *arg)
+{
+    const TK_PIN_SOURCE *src = arg;
+
+    return src->kind == TK_PIN_VALUE || src->kind == TK_PIN_FILE || src->kind == TK_PIN_ENV;
+}
+
 CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)
 {
     TK_PIN_SOURCE *src = arg;

@@ -58,10 +58,12 @@ void tk_pin_source_clear(TK_PIN_SOURCE *src);
 
 /* The PKCS#11 layer's PIN getter for a source (arg is the TK_PIN_SOURCE). */
 CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len);
+/* Whether the source is a PIN kept somewhere (pin-value, a file, a variable), not a prompt. */
+int tk_pin_stored(void *arg);
 
 static inline TK_P11_PIN_GETTER tk_pin_getter(TK_PIN_SOURCE *src)
 {
-    TK_P11_PIN_GETTER g = { tk_pin_get, src };
+    TK_P11_PIN_GETTER g = { tk_pin_get, src, NULL, tk_pin_stored };
 
     return g;
 }

@@ -265,9 +265,24 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
     OPENSSL_free(spec);
 }
 
+/* A PIN kept somewhere (--pin-file, a pin-source, the environment), not the prompt. */
+static int cli_pin_stored(void *arg)
+{
+    TK_CLI *cli = arg;
+    int failed;
+    char *spec;
+
+    if (cli->pin_file != NULL)
+        return 1;
+    if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL)
+        return 0;
+    OPENSSL_free(spec);
+    return 1;
+}
+
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)
 {
-    TK_P11_PIN_GETTER g = { cli_pin_get, cli };
+    TK_P11_PIN_GETTER g = { cli_pin_get, cli, NULL, cli_pin_stored };
 
     return g;
 }

@@ -64,11 +64,16 @@ typedef struct tk_p11_session {
  * token, when not NULL, is the token the PIN belongs to: it is sent only
  * when the slot holds that token (tk_p11_same_token), else the login
  * fails with TK_CKR_TOKEN_CHANGED before the PIN is asked for.
+ * stored(arg), when not NULL, tells whether get() answers from a PIN kept
+ * somewhere (a file, a variable, the URI) rather than a prompt: a token
+ * with a protected authentication path is sent that PIN, and is otherwise
+ * left to read the PIN itself.
  */
 typedef struct tk_p11_pin_getter {
     CK_RV (*get)(void *arg, char *buf, size_t cap, size_t *len);
     void *arg;
     const CK_TOKEN_INFO *token;
+    int (*stored)(void *arg);
 } TK_P11_PIN_GETTER;
 
 /* ---- names and call statistics (p11_names.c, p11_trace.c) ---- */

@@ -200,8 +200,16 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     if ((rv = pin_state_refusal(&info)) != CKR_OK)
         return rv;
 
-    /* PKCS#11 v2.40 5.6: a PIN pad reads the PIN itself; we send none. */
-    if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+    /*
+     * PKCS#11 v2.40 5.6: a token with a protected authentication path (a PIN
+     * pad, an HSM's PED) authenticates the user without a PIN from us when
+     * pPin is NULL. A PIN kept for it is sent all the same: OpenSC uses a PIN
+     * it is given, and an HSM partition activated at its PED takes its
+     * challenge secret as the PIN. Only without one is the path used (a
+     * prompt on our side would ask for what the pad reads).
+     */
+    if ((info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        && (getter == NULL || getter->stored == NULL || !getter->stored(getter->arg)))
         return TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_Login,
                                 t->module->fl->C_Login(h, user, NULL, 0),
                              "session=%lu, user=%lu, protected path", (unsigned long)h,

@@ -42,6 +42,16 @@ no_login_sent() {
     fi
 }
 
+# pad_login_sent: fails (exit 97) unless tk-tokenshim recorded exactly one user C_Login, and
+# that without a PIN (the PIN pad's way).
+pad_login_sent() {
+    if [ "$(grep -c '^C_Login user=1 no-pin$' "$LOGINS" 2>/dev/null)" != 1 ] ||
+        [ "$(wc -l < "$LOGINS")" != 1 ]; then
+        echo "tk-tokenshim did not record one C_Login without a PIN: $(cat "$LOGINS" 2>/dev/null)" >&2
+        exit 97
+    fi
+}
+
 # one_login_sent: fails (exit 98) unless tk-tokenshim recorded exactly one user C_Login:
 # the control that shows no_login_sent's record is kept at all.
 one_login_sent() {

@@ -184,6 +184,7 @@ static CK_FLAGS parse_flags(const char *text, CK_FLAGS *cleared)
         { "FINAL_TRY", CKF_USER_PIN_FINAL_TRY, 0 },
         { "COUNT_LOW", CKF_USER_PIN_COUNT_LOW, 0 },
         { "WRITE_PROTECTED", CKF_WRITE_PROTECTED, 0 },
+        { "PROTECTED_PATH", CKF_PROTECTED_AUTHENTICATION_PATH, 0 },
         { "NO_USER_PIN", CKF_USER_PIN_INITIALIZED, 1 },
     };
     CK_FLAGS flags = 0;
@@ -340,9 +341,9 @@ static CK_RV shim_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR 
     if (path != NULL) {
         int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
-        /* Never the PIN: the user type is all a test needs. */
+        /* Never the PIN: the user type, and whether one came (a PIN pad's login has none). */
         if (fd >= 0) {
-            dprintf(fd, "C_Login user=%lu\n", (unsigned long)user);
+            dprintf(fd, "C_Login user=%lu%s\n", (unsigned long)user, pin == NULL ? " no-pin" : "");
             close(fd);
         }
     }

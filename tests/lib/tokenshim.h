@@ -31,10 +31,11 @@
  *
  * Command-line tests drive it with the environment, read when it loads:
  *   TK_TOKENFLAGS         comma-separated: LOCKED, FINAL_TRY, COUNT_LOW,
- *                         WRITE_PROTECTED set; NO_USER_PIN clears
- *                         CKF_USER_PIN_INITIALIZED
+ *                         WRITE_PROTECTED, PROTECTED_PATH (a PIN pad) set;
+ *                         NO_USER_PIN clears CKF_USER_PIN_INITIALIZED
  *   TK_TOKENFLAGS_LOGINS  a file that gets a line per C_Login reaching the
- *                         real module ("C_Login user=N")
+ *                         real module ("C_Login user=N", and " no-pin"
+ *                         when pPin was NULL)
  *   TK_TOKENSHIM_ECDSA    "combined": the combined ECDSA mechanisms too;
  *                         "combined-only": those, and CKM_ECDSA hidden
  *   TK_TOKENSHIM_FORK_IN_INITIALIZE  "1": C_Initialize forks a child that
