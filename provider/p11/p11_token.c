@@ -506,6 +506,20 @@ void tk_p11_token_free(struct tk_p11_token *t)
 /* The token's mechanism list and their infos, read once (pthread_once). */
 static __thread struct tk_p11_token *mech_loading;
 
+/*
+ * C_GetMechanismInfo answers that say the token or the module could not
+ * answer now (PKCS#11 v2.40 section 5.5): the whole read fails, and the
+ * next use tries again. Any other failure concerns that mechanism alone
+ * (a vendor mechanism a module will not describe, with CKR_FUNCTION_FAILED
+ * or the like) and must not keep every key on the token from signing.
+ */
+static int mech_info_failed_for_now(CK_RV rv)
+{
+    return tk_p11_rv_token_gone(rv) || rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_MEMORY
+           || rv == CKR_HOST_MEMORY || rv == CKR_SLOT_ID_INVALID
+           || rv == CKR_CRYPTOKI_NOT_INITIALIZED || rv == CKR_FUNCTION_CANCELED;
+}
+
 static void load_mechanisms(void)
 {
     struct tk_p11_token *t = mech_loading;
@@ -532,13 +546,16 @@ static void load_mechanisms(void)
 
         /*
          * A mechanism the module lists but will not describe stays listed
-         * with no flags: unusable. Any other failure (the token gone, a
-         * device error) fails the whole read, which the next use tries
-         * again: kept, it would refuse that mechanism for good, and say
-         * only that the token lacks it.
+         * with no flags: unusable. A failure of the token (gone, a device
+         * error) fails the whole read, which the next use tries again:
+         * kept, it would refuse that mechanism for good, and say only that
+         * the token lacks it.
          */
-        if (irv != CKR_OK && irv != CKR_MECHANISM_INVALID)
+        if (irv != CKR_OK && mech_info_failed_for_now(irv))
             rv = irv;
+        else if (irv != CKR_OK)
+            TK_DEBUG("slot %lu: no info for %s (%s): the mechanism is not used",
+                     (unsigned long)t->slot, tk_p11_mech_name(t->mechs[i]), tk_p11_rv_name(irv));
     }
     t->n_mechs = rv == CKR_OK ? n : 0;
     t->mech_rv = rv;

@@ -7,6 +7,9 @@
  * once: CKM_ECDSA for an EC key, or CKM_RSA_PKCS_PSS for an RSA key that
  * may only sign with PSS (argument "rsa-pss"), whose choice of mechanism
  * waits for the padding. One process per test: the list is read once.
+ * With argument "other": a mechanism the key does not use answers
+ * CKR_FUNCTION_FAILED, as a vendor mechanism may on an HSM; that concerns
+ * that mechanism only, and the first signature is made.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@ static TK_P11_TEST env;
 static TK_P11_TEST_PROVIDER prov;
 static tk_tokenshim_fail_mechanism_info_fn *fail_info;
 static int rsa_pss; /* the test's key: an RSA key limited to CKM_RSA_PKCS_PSS, else P-256 */
+static int other;   /* "other": a mechanism the key does not use fails */
 
 static int setup(void)
 {
@@ -108,13 +112,38 @@ static void test_failed_mechanism_info_is_read_again(void **state)
     EVP_PKEY_free(key);
 }
 
+static void test_another_mechanism_failing_is_not_the_keys(void **state)
+{
+    char uri[256];
+    EVP_PKEY *key;
+
+    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
+             tk_fixture_serial(&env.fx));
+    key = tk_test_load_private(prov.libctx, uri);
+    assert_non_null(key);
+    fail_info(CKM_SHA256, CKR_FUNCTION_FAILED);
+    ERR_clear_error();
+    if (sign(key) != 1) {
+        ERR_print_errors_fp(stderr);
+        fail_msg("a P-256 key did not sign because CKM_SHA256's info failed to read");
+    }
+    EVP_PKEY_free(key);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_mechanism_info_is_read_again),
     };
+    const struct CMUnitTest other_tests[] = {
+        cmocka_unit_test(test_another_mechanism_failing_is_not_the_keys),
+    };
 
     rsa_pss = argc > 1 && strcmp(argv[1], "rsa-pss") == 0;
+    other = argc > 1 && strcmp(argv[1], "other") == 0;
+    if (other)
+        return tk_test_run("p11-mechinfo-other", other_tests, TK_TEST_COUNT(other_tests), setup,
+                           teardown);
     return tk_test_run(rsa_pss ? "p11-mechinfo-pss" : "p11-mechinfo", tests,
                        TK_TEST_COUNT(tests), setup, teardown);
 }
