@@ -119,7 +119,8 @@ CK_RV tk_p11_token_card_present(TK_P11_TOKEN *t)
 
 int tk_p11_text_len(const unsigned char *field, size_t size)
 {
-    while (size > 0 && field[size - 1] == ' ')
+    /* PKCS#11 pads with blanks; some modules pad with NULs (C strings copied in). */
+    while (size > 0 && (field[size - 1] == ' ' || field[size - 1] == '\0'))
         size--;
     return (int)size;
 }

@@ -28,6 +28,20 @@ static void teardown(void)
 
 /* ---- finding tokens ---- */
 
+/* A text field's length: without the blanks PKCS#11 pads with, nor the NULs some modules use. */
+static void test_text_field_padding(void **state)
+{
+    static const unsigned char blanks[8] = "ab c    ", nuls[8] = { 'a', 'b', ' ', 'c', 0, 0, 0, 0 },
+                               mixed[8] = { 'a', 'b', 0, 'c', 0, ' ', 0, ' ' },
+                               empty[4] = { ' ', 0, ' ', 0 };
+
+    (void)state;
+    assert_int_equal(tk_p11_text_len(blanks, sizeof(blanks)), 4);
+    assert_int_equal(tk_p11_text_len(nuls, sizeof(nuls)), 4);
+    assert_int_equal(tk_p11_text_len(mixed, sizeof(mixed)), 4);
+    assert_int_equal(tk_p11_text_len(empty, sizeof(empty)), 0);
+}
+
 static CK_RV find(const char *text, TK_P11_TOKEN **tokens, size_t max, size_t *count)
 {
     TK_URI *uri = NULL;
@@ -375,6 +389,7 @@ static void test_attributes_in_one_batch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_field_padding),
         cmocka_unit_test(test_find_by_label),
         cmocka_unit_test(test_find_by_serial),
         cmocka_unit_test(test_find_by_every_token_attribute),
