@@ -448,6 +448,21 @@ static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
     return rv;
 }
 
+/* The token object itself, found again if its handle is of an older generation. */
+static CK_RV token_object_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
+{
+    CK_RV rv = CKR_OK;
+
+    if (__atomic_load_n(&k->handle_gen, __ATOMIC_ACQUIRE) != s->generation) {
+        tk_fork_lock_acquire(&k->lock);
+        if (k->handle_gen != s->generation)
+            rv = refind_handle(k, s);
+        tk_fork_lock_release(&k->lock);
+    }
+    *h = __atomic_load_n(&k->handle, __ATOMIC_RELAXED);
+    return rv;
+}
+
 /* A token's label and serial for a message, without their blank padding. */
 static void describe_token(const CK_TOKEN_INFO *ti, char *out, size_t cap)
 {
@@ -484,6 +499,7 @@ typedef struct {
     TK_P11_PIN_GETTER pin;
     CK_OBJECT_HANDLE used;   /* the object the last try signed with, */
     unsigned long used_gen;  /* in this token generation */
+    int token_object;        /* sign with the token object, not the copy */
 } PRIVATE_OP;
 
 static CK_RV private_op(TK_P11_SESSION *s, void *arg)
@@ -491,7 +507,8 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
     PRIVATE_OP *op = arg;
     const TK_P11_PIN_GETTER *ctx_pin = op->key->always_authenticate ? &op->pin : NULL;
     CK_OBJECT_HANDLE h;
-    CK_RV rv = signing_handle(op->key, s, &h);
+    CK_RV rv = op->token_object ? token_object_handle(op->key, s, &h)
+                                : signing_handle(op->key, s, &h);
 
     if (rv != CKR_OK)
         return rv;
@@ -527,11 +544,54 @@ static void forget_gone_object(TK_KEY *k, CK_OBJECT_HANDLE used, unsigned long g
     tk_fork_lock_release(&k->lock);
 }
 
+/*
+ * Answers with which a token may refuse to use a session copy it let us
+ * make while it uses the token object (an HSM whose policy is bound to the
+ * stored object). Not those about the input, the login or a lost session,
+ * which a copy does not cause.
+ */
+static int copy_may_be_refused(CK_RV rv)
+{
+    return rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_TYPE_INCONSISTENT
+           || rv == CKR_KEY_SIZE_RANGE || rv == CKR_MECHANISM_INVALID
+           || rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_FUNCTION_FAILED
+           || rv == CKR_GENERAL_ERROR;
+}
+
+static int is_current_copy(TK_KEY *k, CK_OBJECT_HANDLE h, unsigned long gen)
+{
+    return __atomic_load_n(&k->copy_gen, __ATOMIC_ACQUIRE) == gen
+           && __atomic_load_n(&k->copy, __ATOMIC_RELAXED) == h;
+}
+
+/*
+ * The token refused the copy and signed with the token object: sign with
+ * that for the rest of this generation, as when no copy could be made, and
+ * destroy the copy (it answered, so its handle is still its own).
+ */
+static void drop_refused_copy(TK_KEY *k, CK_OBJECT_HANDLE copy, unsigned long gen, CK_RV why)
+{
+    int dropped = 0;
+
+    tk_fork_lock_acquire(&k->lock);
+    if (k->copy_gen == gen && k->copy == copy) {
+        __atomic_store_n(&k->copy_failed_gen, gen, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
+        dropped = 1;
+    }
+    tk_fork_lock_release(&k->lock);
+    if (dropped) {
+        TK_DEBUG("key %s: the token refused its session copy (%s) and signs with the token "
+                 "object: the copy is dropped", k->uri, tk_p11_rv_name(why));
+        tk_p11_destroy_session_copy(k->token, copy, gen);
+    }
+}
+
 static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                             unsigned char *out, size_t *outlen, int decrypt)
 {
     PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, 0, decrypt, tk_pin_getter(&k->pin),
-                      CK_INVALID_HANDLE, 0 };
+                      CK_INVALID_HANDLE, 0, 0 };
     CK_RV rv;
 
     if (!tk_key_has_private(k))
@@ -543,6 +603,18 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
         if (op.used != CK_INVALID_HANDLE) /* else it was the search that met a vanished object */
             forget_gone_object(k, op.used, op.used_gen);
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+    }
+    /* Refused on the copy: the token object once; when that works, the copy goes. */
+    if (copy_may_be_refused(rv) && op.used != CK_INVALID_HANDLE
+        && is_current_copy(k, op.used, op.used_gen)) {
+        CK_OBJECT_HANDLE copy = op.used;
+        unsigned long gen = op.used_gen;
+        CK_RV refused = rv;
+
+        op.token_object = 1;
+        rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+        if (rv == CKR_OK)
+            drop_refused_copy(k, copy, gen, refused);
     }
     if (rv == CKR_OK)
         *outlen = op.outlen;

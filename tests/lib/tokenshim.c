@@ -416,6 +416,34 @@ static CK_RV shim_sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_B
     return rv;
 }
 
+/* tk_tokenshim_refuse_session_keys: C_SignInit with a session object answers this. */
+static CK_RV session_key_rv;
+static unsigned long session_keys_refused;
+static CK_RV (*next_sign_init)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+
+static CK_RV shim_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
+{
+    CK_RV refuse = __atomic_load_n(&session_key_rv, __ATOMIC_SEQ_CST);
+    CK_BBOOL on_token = CK_TRUE;
+    CK_ATTRIBUTE a = { CKA_TOKEN, &on_token, sizeof(on_token) };
+
+    if (refuse != CKR_OK && target->C_GetAttributeValue(h, key, &a, 1) == CKR_OK && !on_token) {
+        __atomic_add_fetch(&session_keys_refused, 1, __ATOMIC_SEQ_CST);
+        return refuse;
+    }
+    return next_sign_init(h, mech, key);
+}
+
+void tk_tokenshim_refuse_session_keys(CK_RV rv)
+{
+    __atomic_store_n(&session_key_rv, rv, __ATOMIC_SEQ_CST);
+}
+
+unsigned long tk_tokenshim_session_keys_refused(void)
+{
+    return __atomic_load_n(&session_keys_refused, __ATOMIC_SEQ_CST);
+}
+
 void tk_tokenshim_lie_next_sign_length(CK_ULONG extra)
 {
     __atomic_store_n(&sign_length_extra, extra, __ATOMIC_SEQ_CST);
@@ -526,6 +554,8 @@ static void load(void)
     tk_tokenshim_ecdsa_wire(&shim, target, getenv("TK_TOKENSHIM_ECDSA"));
     next_sign = shim.C_Sign;
     shim.C_Sign = shim_sign;
+    next_sign_init = shim.C_SignInit;
+    shim.C_SignInit = shim_sign_init;
     next_mechanism_info = shim.C_GetMechanismInfo;
     shim.C_GetMechanismInfo = shim_get_mechanism_info;
     load_rv = CKR_OK;

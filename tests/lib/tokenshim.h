@@ -89,6 +89,16 @@ typedef void tk_tokenshim_fail_next_sign_fn(CK_RV rv);
 void tk_tokenshim_lie_next_sign_length(CK_ULONG extra);
 typedef void tk_tokenshim_lie_next_sign_length_fn(CK_ULONG extra);
 
+/*
+ * From now on C_SignInit with a session object (CKA_TOKEN false: a session
+ * copy) answers rv, as an HSM whose policy binds a key's use to the stored
+ * object may; CKR_OK: no more. Returns how many it refused so far.
+ */
+void tk_tokenshim_refuse_session_keys(CK_RV rv);
+typedef void tk_tokenshim_refuse_session_keys_fn(CK_RV rv);
+unsigned long tk_tokenshim_session_keys_refused(void);
+typedef unsigned long tk_tokenshim_session_keys_refused_fn(void);
+
 /* The next C_GetMechanismInfo of mechanism m answers rv (once). */
 void tk_tokenshim_fail_mechanism_info(CK_MECHANISM_TYPE m, CK_RV rv);
 typedef void tk_tokenshim_fail_mechanism_info_fn(CK_MECHANISM_TYPE m, CK_RV rv);
