@@ -545,17 +545,18 @@ static void forget_gone_object(TK_KEY *k, CK_OBJECT_HANDLE used, unsigned long g
 }
 
 /*
- * Answers with which a token may refuse to use a session copy it let us
- * make while it uses the token object (an HSM whose policy is bound to the
- * stored object). Not those about the input, the login or a lost session,
- * which a copy does not cause.
+ * Answers with which a token may refuse, by its policy, to use a session
+ * copy it let us make while it uses the token object (an HSM whose policy
+ * is bound to the stored object). Not those about the input, the login or
+ * a lost session, which a copy does not cause; nor a module's general
+ * failures, which the token object would only repeat (SoftHSM2 answers
+ * CKR_GENERAL_ERROR to OAEP parameters it does not take).
  */
 static int copy_may_be_refused(CK_RV rv)
 {
-    return rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_TYPE_INCONSISTENT
-           || rv == CKR_KEY_SIZE_RANGE || rv == CKR_MECHANISM_INVALID
-           || rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_FUNCTION_FAILED
-           || rv == CKR_GENERAL_ERROR;
+    return rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_ACTION_PROHIBITED
+           || rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_MECHANISM_INVALID
+           || rv == CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 static int is_current_copy(TK_KEY *k, CK_OBJECT_HANDLE h, unsigned long gen)
