@@ -391,6 +391,16 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
     if (k->label != NULL)
         tmpl[n++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label, strlen(k->label) };
     rv = tk_p11_find(s, tmpl, n, found, 2, &got);
+    /*
+     * Private objects are out of sight, and a copy destroyed, once the login
+     * is lost while the sessions stay (another library's C_Logout, a login
+     * the token let lapse; PKCS#11 v2.40 section 5.6, C_Logout): not a key
+     * gone. CKR_USER_NOT_LOGGED_IN has tk_p11_with_session log in again and
+     * look once more.
+     */
+    if (rv == CKR_OK && got == 0 && (tk_p11_token_cached_info(k->token)->flags & CKF_LOGIN_REQUIRED)
+        && !tk_p11_session_logged_in(s))
+        rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK && got != 1)
         rv = got == 0 ? TK_CKR_KEY_GONE : TK_CKR_KEY_TWICE;
     if (rv == CKR_OK)

@@ -252,6 +252,12 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin);
 /* CKU_CONTEXT_SPECIFIC login on s, for CKA_ALWAYS_AUTHENTICATE keys (after C_SignInit). */
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin);
 int tk_p11_token_logged_in(TK_P11_TOKEN *t);
+/*
+ * Whether the module says the application is logged in as the user, asked
+ * on s (C_GetSessionInfo): the login is the application's, and may have
+ * been made, or ended, by another library in the process.
+ */
+int tk_p11_session_logged_in(const TK_P11_SESSION *s);
 
 /* ---- objects (p11_object.c) ---- */
 

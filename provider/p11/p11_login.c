@@ -265,6 +265,29 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
     return rv;
 }
 
+/*
+ * Whether the application is logged in already: login state belongs to the
+ * application (PKCS#11 v2.40 section 5.6), and another library in the
+ * process sharing the module (libp11, a second provider) may have logged
+ * it in. Then no PIN is needed, nor asked for: with no PIN source of ours,
+ * the login would fail where the token needs none.
+ */
+static int logged_in_at(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch)
+{
+    CK_SESSION_INFO info;
+    CK_RV rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_GetSessionInfo,
+                                t->module->fl->C_GetSessionInfo(h, &info),
+                                "session=%lu, before login", (unsigned long)h);
+
+    return rv == CKR_OK
+           && (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+}
+
+int tk_p11_session_logged_in(const TK_P11_SESSION *s)
+{
+    return logged_in_at(s->token, s->handle, s->epoch);
+}
+
 /* Wait for another thread's login to finish; then claim the next one if still needed. */
 static int claim_login(struct tk_p11_token *t)
 {
@@ -326,7 +349,11 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
         rv = tk_p11_anchor_check(t);
         if (rv == CKR_OK) {
             anchor = tk_p11_anchor(t, &generation, &epoch);
-            rv = send_pin(t, anchor, epoch, CKU_USER, pin);
+            if (logged_in_at(t, anchor, epoch))
+                TK_DEBUG("slot %lu: logged in already (by another library in the process)",
+                         (unsigned long)t->slot);
+            else
+                rv = send_pin(t, anchor, epoch, CKU_USER, pin);
         }
         if (rv == CKR_USER_ALREADY_LOGGED_IN)
             rv = CKR_OK;

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "p11_test.h"
 #include "vg_check.h"
 #include "token_keygen.h"
@@ -54,6 +56,29 @@ static TK_P11_PIN_GETTER wrong_pin(const char *pin)
     TK_P11_PIN_GETTER g = { tk_test_pin_literal, (void *)pin };
 
     return g;
+}
+
+/*
+ * Another library in the process logged the application in through the
+ * same module (login state is the application's): the layer needs no PIN,
+ * and asks for none.
+ */
+static void test_logged_in_by_another_library(void **state)
+{
+    TK_P11_PIN_GETTER none = { NULL, NULL };
+    CK_SESSION_HANDLE h;
+    char pin[64];
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(env.pin.get(env.pin.arg, pin, sizeof(pin), &len), CKR_OK);
+    assert_int_equal(env.raw->C_OpenSession(tk_p11_token_slot(env.t), CKF_SERIAL_SESSION, NULL,
+                                            NULL, &h), CKR_OK);
+    assert_int_equal(env.raw->C_Login(h, CKU_USER, (CK_UTF8CHAR *)pin, (CK_ULONG)len), CKR_OK);
+    OPENSSL_cleanse(pin, sizeof(pin));
+    assert_int_equal(tk_p11_login(env.t, &none), CKR_OK);
+    assert_int_equal(tk_p11_token_logged_in(env.t), 1);
+    assert_int_equal(env.raw->C_CloseSession(h), CKR_OK);
 }
 
 /* The token-flags line pkcs11-tool prints for our token. */
@@ -407,6 +432,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_login_right_pin, logged_out),
+        cmocka_unit_test_setup(test_logged_in_by_another_library, logged_out),
         cmocka_unit_test_setup(test_wrong_pin_not_retried, logged_out),
         cmocka_unit_test_setup(test_rejected_pin_stays_refused, logged_out),
         cmocka_unit_test_setup(test_other_wrong_pin_sent_once, logged_out),
