@@ -186,6 +186,10 @@ static const char *own_rv_text(CK_RV rv)
         return "the token's user PIN is not set: the security officer must set it first "
                "(pkcs11-tool --login-type so --init-pin, or the token's own tool)";
     case TK_CKR_PIN_FINAL_TRY: return "one PIN attempt left";
+    /* The PIN was right (the token checked it): only a new one lets the user in. */
+    case CKR_PIN_EXPIRED:
+        return "the token says the user PIN has expired: set a new one with the token's own tool "
+               "(pkcs11-tool --change-pin), then update the PIN source";
     case TK_CKR_PIN_NOT_RETRIED: return "this PIN was rejected before";
     case TK_CKR_SECRET_ATTRIBUTE: return "a secret attribute is never read";
     case TK_CKR_NO_PUBLIC_HALF: return "no public half on the token";

@@ -265,10 +265,8 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
     OPENSSL_free(spec);
 }
 
-/* A PIN kept somewhere (--pin-file, a pin-source, the environment), not the prompt. */
-static int cli_pin_stored(void *arg)
+int tk_cli_pin_stored(const TK_CLI *cli)
 {
-    TK_CLI *cli = arg;
     int failed;
     char *spec;
 
@@ -278,6 +276,11 @@ static int cli_pin_stored(void *arg)
         return 0;
     OPENSSL_free(spec);
     return 1;
+}
+
+static int cli_pin_stored(void *arg)
+{
+    return tk_cli_pin_stored(arg);
 }
 
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli)

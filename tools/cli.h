@@ -113,6 +113,8 @@ void tk_cli_close(TK_CLI *cli);
 int tk_cli_mentions_pin_value(const char *text);
 /* The PIN getter: --pin-file, then tk_cli_pin_spec's source, then a prompt without echo. */
 TK_P11_PIN_GETTER tk_cli_pin_getter(TK_CLI *cli);
+/* Whether the PIN is kept somewhere (--pin-file, a pin-source, the environment), not typed. */
+int tk_cli_pin_stored(const TK_CLI *cli);
 /*
  * That prompt (cli_prompt.c): a line from /dev/tty with echo off; CKR_OK,
  * or TK_CKR_PIN_UNAVAILABLE after printing why (no terminal, no PIN typed,

@@ -134,6 +134,10 @@ int tk_cli_login(TK_CLI *cli, TK_P11_TOKEN *t)
         tk_cli_error(cli, 0, "the token's user PIN is not set: the security officer must set it "
                              "first (pkcs11-tool --login-type so --init-pin, or the token's own tool)");
         return 0;
+    case CKR_PIN_EXPIRED:
+        tk_cli_error(cli, 0, "the token says the user PIN has expired: set a new one with the "
+                             "token's own tool (pkcs11-tool --change-pin), then update the PIN source");
+        return 0;
     case TK_CKR_PIN_FINAL_TRY:
         tk_cli_error(cli, 0, "one PIN attempt is left before the token locks: tokenkey will not "
                              "spend it; verify the PIN with the token's own tool");

@@ -258,6 +258,10 @@ static TK_DOCTOR_STATUS check_pin(TK_DOCTOR *d)
         return fail(d, "pin", "verify the PIN with the token's own tool (one more wrong PIN locks it) or "
                               "have the security officer reset it",
                     "one PIN attempt is left (CKF_USER_PIN_FINAL_TRY): tokenkey will not spend it");
+    if (ti.flags & CKF_USER_PIN_TO_BE_CHANGED)
+        return tk_doctor_report(d, "pin", TK_DOCTOR_WARN, "the token asks for a new user PIN "
+                                "(CKF_USER_PIN_TO_BE_CHANGED): set one with the token's own tool "
+                                "(pkcs11-tool --change-pin); some tokens refuse logins until then");
     if (ti.flags & CKF_USER_PIN_COUNT_LOW)
         return tk_doctor_report(d, "pin", TK_DOCTOR_WARN, "a wrong PIN was given since the last successful "
                                 "login (CKF_USER_PIN_COUNT_LOW); the token does not say how many tries are "
@@ -267,8 +271,9 @@ static TK_DOCTOR_STATUS check_pin(TK_DOCTOR *d)
 
 static void pin_source(const TK_CLI *cli, const TK_P11_TOKEN *t, char *out, size_t cap)
 {
-    /* PKCS#11 v2.40 section 5.6: the PIN pad reads it, tokenkey sends none. */
-    if (tk_p11_token_cached_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+    /* PKCS#11 v2.40 section 5.6: the PIN pad reads it when tokenkey has none to send. */
+    if ((tk_p11_token_cached_info(t)->flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        && !tk_cli_pin_stored(cli))
         snprintf(out, cap, "the PIN entered on the token's PIN pad");
     else
         tk_cli_pin_source(cli, out, cap);

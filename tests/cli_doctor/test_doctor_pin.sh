@@ -198,4 +198,14 @@ unset TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE TK_TOKENFLAGS
 tk_has "locked, last try: the PIN state was read" "C_GetTokenInfo(" "$D/shim.log"
 if grep -q 'C_Login(' "$D/shim.log"; then not_ok "locked, last try: no C_Login"; else ok "locked, last try: no C_Login"; fi
 
+# ---- a PIN to be changed (a warning), and a PIN pad with a PIN file (the file's PIN is sent) ----
+export TK_TOKENFLAGS
+TK_TOKENFLAGS=TO_BE_CHANGED
+tk_run 0 "PIN to be changed" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
+tk_line "to be changed: warned" "warn  pin: the token asks for a new user PIN (CKF_USER_PIN_TO_BE_CHANGED): set one with the token's own tool (pkcs11-tool --change-pin); some tokens refuse logins until then" "$D/out"
+TK_TOKENFLAGS=PROTECTED_PATH
+tk_run 0 "PIN pad with a PIN file" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
+tk_line "PIN pad: the file's PIN" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
+unset TK_TOKENFLAGS
+
 tk_finish

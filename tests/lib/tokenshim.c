@@ -185,6 +185,7 @@ static CK_FLAGS parse_flags(const char *text, CK_FLAGS *cleared)
         { "COUNT_LOW", CKF_USER_PIN_COUNT_LOW, 0 },
         { "WRITE_PROTECTED", CKF_WRITE_PROTECTED, 0 },
         { "PROTECTED_PATH", CKF_PROTECTED_AUTHENTICATION_PATH, 0 },
+        { "TO_BE_CHANGED", CKF_USER_PIN_TO_BE_CHANGED, 0 },
         { "NO_USER_PIN", CKF_USER_PIN_INITIALIZED, 1 },
     };
     CK_FLAGS flags = 0;

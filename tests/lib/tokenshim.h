@@ -31,7 +31,8 @@
  *
  * Command-line tests drive it with the environment, read when it loads:
  *   TK_TOKENFLAGS         comma-separated: LOCKED, FINAL_TRY, COUNT_LOW,
- *                         WRITE_PROTECTED, PROTECTED_PATH (a PIN pad) set;
+ *                         WRITE_PROTECTED, PROTECTED_PATH (a PIN pad),
+ *                         TO_BE_CHANGED set;
  *                         NO_USER_PIN clears CKF_USER_PIN_INITIALIZED
  *   TK_TOKENFLAGS_LOGINS  a file that gets a line per C_Login reaching the
  *                         real module ("C_Login user=N", and " no-pin"
