@@ -11,9 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "load_key.h"
-#include "p11_test.h"
-#include "token_keygen.h"
+#include "p11_keyed.h"
 #include "tokenshim.h"
 
 #define LABEL "copyrefused-key"
@@ -28,21 +26,14 @@ static int setup(void)
 {
     static const unsigned char id[] = { 0x4c };
     const char *shim = tk_test_tokenshim();
-    CK_OBJECT_HANDLE pub, priv;
-    TK_P11_SESSION s;
-    CK_RV rv;
 
-    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-copyrefused", shim) != 0)
+    if (shim == NULL || tk_p11_test_setup_keyed(&env, &prov, "tokenkey-copyrefused", shim,
+                                                TK_TEST_P256, LABEL, id, sizeof(id)) != 0)
         return -1;
     *(void **)&refuse_session_keys = tk_test_loaded_symbol(shim, "tk_tokenshim_refuse_session_keys");
     *(void **)&session_keys_refused = tk_test_loaded_symbol(shim,
                                                             "tk_tokenshim_session_keys_refused");
-    if (refuse_session_keys == NULL || session_keys_refused == NULL
-        || tk_p11_login(env.t, &env.pin) != CKR_OK || tk_p11_session_get(env.t, &s) != CKR_OK)
-        return -1;
-    rv = tk_test_keygen(&s, TK_TEST_P256, LABEL, id, sizeof(id), &pub, &priv);
-    tk_p11_session_put(&s, rv);
-    return rv == CKR_OK ? tk_p11_test_provider_load(&prov, &env, shim) : -1;
+    return refuse_session_keys != NULL && session_keys_refused != NULL ? 0 : -1;
 }
 
 static void teardown(void)
@@ -54,12 +45,9 @@ static void teardown(void)
 
 static void test_refused_copy_falls_back_to_the_token_object(void **state)
 {
-    char uri[256];
-    EVP_PKEY *key;
+    EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
 
-    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
-             tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(prov.libctx, uri);
+    (void)state;
     assert_non_null(key);
     refuse_session_keys(CKR_KEY_FUNCTION_NOT_PERMITTED);
     for (int i = 0; i < SIGNATURES; i++) {

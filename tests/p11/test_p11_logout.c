@@ -12,9 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "load_key.h"
-#include "p11_test.h"
-#include "token_keygen.h"
+#include "p11_keyed.h"
 #include "tokenshim.h"
 
 #define LABEL "logout-key"
@@ -27,19 +25,12 @@ static int setup(void)
 {
     static const unsigned char id[] = { 0x10, 0x90 };
     const char *shim = tk_test_tokenshim();
-    CK_OBJECT_HANDLE pub, priv;
-    TK_P11_SESSION s;
-    CK_RV rv;
 
-    if (shim == NULL || tk_p11_test_setup(&env, "tokenkey-logout", shim) != 0)
+    if (shim == NULL || tk_p11_test_setup_keyed(&env, &prov, "tokenkey-logout", shim,
+                                                TK_TEST_P256, LABEL, id, sizeof(id)) != 0)
         return -1;
     *(void **)&logins = tk_test_loaded_symbol(shim, "tk_tokenshim_logins");
-    if (logins == NULL || tk_p11_login(env.t, &env.pin) != CKR_OK
-        || tk_p11_session_get(env.t, &s) != CKR_OK)
-        return -1;
-    rv = tk_test_keygen(&s, TK_TEST_P256, LABEL, id, sizeof(id), &pub, &priv);
-    tk_p11_session_put(&s, rv);
-    return rv == CKR_OK ? tk_p11_test_provider_load(&prov, &env, shim) : -1;
+    return logins != NULL ? 0 : -1;
 }
 
 static void teardown(void)
@@ -70,14 +61,10 @@ static void sign_or_fail(EVP_PKEY *key, const char *when)
 
 static void test_signs_again_after_a_logout_elsewhere(void **state)
 {
-    char uri[256];
+    EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
     unsigned long before;
-    EVP_PKEY *key;
 
     (void)state;
-    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
-             tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(prov.libctx, uri);
     assert_non_null(key);
     sign_or_fail(key, "before the logout"); /* the session copy is made */
 

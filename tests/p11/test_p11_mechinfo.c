@@ -19,9 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-#include "load_key.h"
-#include "p11_test.h"
-#include "token_keygen.h"
+#include "p11_keyed.h"
 #include "tokenshim.h"
 
 #define LABEL "mechinfo-key"
@@ -80,12 +78,9 @@ static int sign(EVP_PKEY *key)
 
 static void test_failed_mechanism_info_is_read_again(void **state)
 {
-    char uri[256], *errors;
-    EVP_PKEY *key;
+    EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
+    char *errors;
 
-    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
-             tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(prov.libctx, uri);
     assert_non_null(key);
 
     /*
@@ -114,12 +109,8 @@ static void test_failed_mechanism_info_is_read_again(void **state)
 
 static void test_another_mechanism_failing_is_not_the_keys(void **state)
 {
-    char uri[256];
-    EVP_PKEY *key;
+    EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
 
-    snprintf(uri, sizeof(uri), "pkcs11:serial=%s;object=" LABEL ";type=private",
-             tk_fixture_serial(&env.fx));
-    key = tk_test_load_private(prov.libctx, uri);
     assert_non_null(key);
     fail_info(CKM_SHA256, CKR_FUNCTION_FAILED);
     ERR_clear_error();
