@@ -37,29 +37,19 @@ valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
     --log-file="$logs/vg.%p" "$@"
 rc=$?
 
-# The program of valgrind's "Command:" line, which joins argv with blanks:
-# the shortest leading part that names a file, as a path may hold blanks
-# (a clone in "~/my projects"); else the first word.
+# The program of valgrind's "Command:" line, which joins argv with blanks
+# and writes a blank inside an argument as "\ " (a clone in "/tmp/my dir").
 program_of() {
-    rest=$1 prefix=
-    while [ -n "$rest" ]; do
-        case "$rest" in
-            *" "*) word=${rest%% *} rest=${rest#* } ;;
-            *) word=$rest rest= ;;
-        esac
-        prefix=${prefix:+$prefix }$word
-        [ -f "$prefix" ] && { printf '%s\n' "$prefix"; return; }
-    done
-    printf '%s\n' "${1%% *}"
+    printf '%s\n' "$1" | sed -e 's/\\ /\x01/g' -e 's/ .*//' -e 's/\x01/ /g'
 }
 
 # Whether a log's process is a shell (the harness): sh, dash, bash, or a
 # script whose #! names one.
 is_shell() {
-    case "$(basename -- "${1%% *}")" in
+    prog=$(program_of "$1")
+    case "${prog##*/}" in
         sh|dash|bash) return 0 ;;
     esac
-    prog=$(program_of "$1")
     [ -f "$prog" ] && head -n 1 "$prog" | grep -Eq '^#! *(/usr)?/bin/(env +)?(sh|dash|bash)( |$)'
 }
 
