@@ -398,9 +398,14 @@ static CK_RV refind_handle(TK_KEY *k, TK_P11_SESSION *s)
      * gone. CKR_USER_NOT_LOGGED_IN has tk_p11_with_session log in again and
      * look once more.
      */
-    if (rv == CKR_OK && got == 0 && (tk_p11_token_cached_info(k->token)->flags & CKF_LOGIN_REQUIRED)
-        && !tk_p11_session_logged_in(s))
-        rv = CKR_USER_NOT_LOGGED_IN;
+    if (rv == CKR_OK && got == 0 && (tk_p11_token_cached_info(k->token)->flags & CKF_LOGIN_REQUIRED)) {
+        int logged_in = 1;
+
+        /* A failure to ask (the session gone, the token) is answered as it is. */
+        rv = tk_p11_session_logged_in(s, &logged_in);
+        if (rv == CKR_OK && !logged_in)
+            rv = CKR_USER_NOT_LOGGED_IN;
+    }
     if (rv == CKR_OK && got != 1)
         rv = got == 0 ? TK_CKR_KEY_GONE : TK_CKR_KEY_TWICE;
     if (rv == CKR_OK)

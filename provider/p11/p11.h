@@ -255,9 +255,10 @@ int tk_p11_token_logged_in(TK_P11_TOKEN *t);
 /*
  * Whether the module says the application is logged in as the user, asked
  * on s (C_GetSessionInfo): the login is the application's, and may have
- * been made, or ended, by another library in the process.
+ * been made, or ended, by another library in the process. Returns the
+ * call's answer; *logged_in is meaningful only with CKR_OK.
  */
-int tk_p11_session_logged_in(const TK_P11_SESSION *s);
+CK_RV tk_p11_session_logged_in(const TK_P11_SESSION *s, int *logged_in);
 
 /* ---- objects (p11_object.c) ---- */
 

@@ -189,6 +189,12 @@ void tk_p11_session_back_init(struct tk_p11_token *t);
  * forget them all and open a new anchor. Login state is then lost too.
  */
 CK_RV tk_p11_anchor_check(struct tk_p11_token *t);
+/*
+ * tk_p11_login after the module answered an operation with
+ * CKR_USER_NOT_LOGGED_IN: the PIN goes whatever the module's session state
+ * says (p11_login.c, log_in).
+ */
+CK_RV tk_p11_login_again(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin);
 /* The anchor (CK_INVALID_HANDLE if none), its generation (generation may be NULL) and module epoch. */
 CK_SESSION_HANDLE tk_p11_anchor(struct tk_p11_token *t, unsigned long *generation,
                                 unsigned long *epoch);

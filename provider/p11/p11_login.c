@@ -272,20 +272,22 @@ static CK_RV send_pin(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long
  * it in. Then no PIN is needed, nor asked for: with no PIN source of ours,
  * the login would fail where the token needs none.
  */
-static int logged_in_at(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch)
+static CK_RV user_state_at(struct tk_p11_token *t, CK_SESSION_HANDLE h, unsigned long epoch,
+                           int *logged_in)
 {
     CK_SESSION_INFO info;
     CK_RV rv = TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_GetSessionInfo,
                                 t->module->fl->C_GetSessionInfo(h, &info),
-                                "session=%lu, before login", (unsigned long)h);
+                                "session=%lu, login state", (unsigned long)h);
 
-    return rv == CKR_OK
-           && (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+    *logged_in = rv == CKR_OK
+                 && (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS);
+    return rv;
 }
 
-int tk_p11_session_logged_in(const TK_P11_SESSION *s)
+CK_RV tk_p11_session_logged_in(const TK_P11_SESSION *s, int *logged_in)
 {
-    return logged_in_at(s->token, s->handle, s->epoch);
+    return user_state_at(s->token, s->handle, s->epoch, logged_in);
 }
 
 /* Wait for another thread's login to finish; then claim the next one if still needed. */
@@ -322,7 +324,16 @@ static int release_login(struct tk_p11_token *t, CK_RV rv, unsigned long generat
     return kept;
 }
 
-CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
+/*
+ * trust_state: a module that says the application is logged in is
+ * believed (another library logged it in, or a login's answer was lost).
+ * Not after the module itself answered CKR_USER_NOT_LOGGED_IN to an
+ * operation: a module that caches the state (a card that lost its
+ * verification in a reset by another process, an HSM client whose login
+ * lapsed on the server) would say logged in for ever, and only a PIN
+ * heals that.
+ */
+static CK_RV log_in(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin, int trust_state)
 {
     TK_P11_SESSION probe;
     unsigned long generation = 0, epoch;
@@ -348,8 +359,10 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
         /* Never spend a PIN on a session that is gone: check the anchor first. */
         rv = tk_p11_anchor_check(t);
         if (rv == CKR_OK) {
+            int already = 0;
+
             anchor = tk_p11_anchor(t, &generation, &epoch);
-            if (logged_in_at(t, anchor, epoch))
+            if (trust_state && user_state_at(t, anchor, epoch, &already) == CKR_OK && already)
                 TK_DEBUG("slot %lu: logged in already (by another library in the process)",
                          (unsigned long)t->slot);
             else
@@ -364,6 +377,16 @@ CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
                  (unsigned long)t->slot);
     }
     return __atomic_load_n(&t->logged_in, __ATOMIC_ACQUIRE) ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
+}
+
+CK_RV tk_p11_login(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
+{
+    return log_in(t, pin, 1);
+}
+
+CK_RV tk_p11_login_again(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin)
+{
+    return log_in(t, pin, 0);
 }
 
 CK_RV tk_p11_login_context(TK_P11_SESSION *s, const TK_P11_PIN_GETTER *pin)

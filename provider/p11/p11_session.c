@@ -293,6 +293,7 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
     CK_RV rv = CKR_OK;
     /* Each kind of recovery a bounded number of times, so a broken token can't loop us. */
     int reopened = 0, relogged = 0, reset = 0, checked = 0, reinitialized = 0;
+    int told_logged_out = 0; /* the module answered CKR_USER_NOT_LOGGED_IN */
 
     for (;;) {
         unsigned long epoch;
@@ -304,7 +305,10 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
         epoch = tk_p11_module_epoch(t->module);
 
         /* A login lost before (a recovery that failed half-way) is redone first. */
-        rv = pin != NULL ? tk_p11_login(t, pin) : CKR_OK;
+        if (pin == NULL)
+            rv = CKR_OK;
+        else
+            rv = told_logged_out ? tk_p11_login_again(t, pin) : tk_p11_login(t, pin);
         if (rv == CKR_OK) {
             rv = tk_p11_session_get(t, &s);
             if (rv == CKR_OK)
@@ -343,6 +347,7 @@ CK_RV tk_p11_with_session(TK_P11_TOKEN *t, const TK_P11_PIN_GETTER *pin,
         }
         /* Whatever we believed, the token says we are not logged in. */
         if (rv == CKR_USER_NOT_LOGGED_IN) {
+            told_logged_out = 1;
             __atomic_store_n(&t->logged_in, 0, __ATOMIC_RELEASE);
             if (pin != NULL && !relogged) {
                 relogged = 1;
