@@ -21,7 +21,7 @@ TK_KEY *tk_key_new(TK_PROVCTX *ctx, TK_KEY_TYPE type)
     k->type = type;
     k->handle = CK_INVALID_HANDLE;
     k->copy = CK_INVALID_HANDLE;
-    k->copy_gen = k->copy_failed_gen = (unsigned long)-1;
+    k->copy_gen = k->copy_failed_gen = k->refused_copy_gen = (unsigned long)-1;
     tk_fork_lock_init(&k->lock);
     return k;
 }
@@ -38,6 +38,8 @@ void tk_key_free(TK_KEY *k)
         return;
     if (k->copy_gen != (unsigned long)-1)
         tk_p11_destroy_session_copy(k->token, k->copy, k->copy_gen);
+    else if (k->refused_copy_gen != (unsigned long)-1)
+        tk_p11_destroy_session_copy(k->token, k->copy, k->refused_copy_gen);
     tk_p11_module_close(k->module);
     tk_pin_source_clear(&k->pin);
     BN_free(k->rsa_n);
@@ -436,16 +438,19 @@ static void make_copy(TK_KEY *k, unsigned long gen)
 
 /*
  * The object to sign with on session s: the session copy when there is
- * one for s's generation, else the token object. The fast path is two
- * atomic loads; the lock is taken once per key per token generation.
+ * one for s's generation (*is_copy set), else the token object. The fast
+ * path is two atomic loads; the lock is taken once per key per token
+ * generation.
  */
-static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
+static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h, int *is_copy)
 {
     unsigned long gen = s->generation;
     CK_RV rv = CKR_OK;
 
+    *is_copy = 0;
     if (__atomic_load_n(&k->copy_gen, __ATOMIC_ACQUIRE) == gen) {
         *h = __atomic_load_n(&k->copy, __ATOMIC_RELAXED);
+        *is_copy = 1;
         return CKR_OK;
     }
     if (__atomic_load_n(&k->handle_gen, __ATOMIC_ACQUIRE) == gen
@@ -458,7 +463,8 @@ static CK_RV signing_handle(TK_KEY *k, TK_P11_SESSION *s, CK_OBJECT_HANDLE *h)
         rv = refind_handle(k, s);
     if (rv == CKR_OK && k->copy_allowed && k->copy_gen != gen && k->copy_failed_gen != gen)
         make_copy(k, gen);
-    *h = k->copy_gen == gen ? k->copy : k->handle;
+    *is_copy = k->copy_gen == gen;
+    *h = *is_copy ? k->copy : k->handle;
     tk_fork_lock_release(&k->lock);
     return rv;
 }
@@ -513,7 +519,8 @@ typedef struct {
     int decrypt;
     TK_P11_PIN_GETTER pin;
     CK_OBJECT_HANDLE used;   /* the object the last try signed with, */
-    unsigned long used_gen;  /* in this token generation */
+    unsigned long used_gen;  /* in this token generation; */
+    int used_copy;           /* it was the session copy */
     int token_object;        /* sign with the token object, not the copy */
 } PRIVATE_OP;
 
@@ -522,13 +529,15 @@ static CK_RV private_op(TK_P11_SESSION *s, void *arg)
     PRIVATE_OP *op = arg;
     const TK_P11_PIN_GETTER *ctx_pin = op->key->always_authenticate ? &op->pin : NULL;
     CK_OBJECT_HANDLE h;
+    int is_copy = 0;
     CK_RV rv = op->token_object ? token_object_handle(op->key, s, &h)
-                                : signing_handle(op->key, s, &h);
+                                : signing_handle(op->key, s, &h, &is_copy);
 
     if (rv != CKR_OK)
         return rv;
     op->used = h;
     op->used_gen = s->generation;
+    op->used_copy = is_copy;
     /* A module may have written a length on a failed try before this one (a session lost). */
     op->outlen = op->cap;
     if (op->decrypt)
@@ -574,40 +583,36 @@ static int copy_may_be_refused(CK_RV rv)
            || rv == CKR_FUNCTION_NOT_SUPPORTED;
 }
 
-static int is_current_copy(TK_KEY *k, CK_OBJECT_HANDLE h, unsigned long gen)
-{
-    return __atomic_load_n(&k->copy_gen, __ATOMIC_ACQUIRE) == gen
-           && __atomic_load_n(&k->copy, __ATOMIC_RELAXED) == h;
-}
-
 /*
  * The token refused the copy and signed with the token object: sign with
- * that for the rest of this generation, as when no copy could be made, and
- * destroy the copy (it answered, so its handle is still its own).
+ * that for the rest of this generation, as when no copy could be made.
+ * The copy is destroyed only with the key (or the anchor session, with
+ * the generation): other threads may be about to use its handle, and a
+ * module that reuses handle numbers could give it to another object.
  */
 static void drop_refused_copy(TK_KEY *k, CK_OBJECT_HANDLE copy, unsigned long gen, CK_RV why)
 {
-    int dropped = 0;
-
     tk_fork_lock_acquire(&k->lock);
     if (k->copy_gen == gen && k->copy == copy) {
         __atomic_store_n(&k->copy_failed_gen, gen, __ATOMIC_RELEASE);
         __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        dropped = 1;
+        k->refused_copy_gen = gen;
+        TK_DEBUG("key %s: the token refused its session copy (%s) and signs with the token "
+                 "object: the copy is not used again", k->uri, tk_p11_rv_name(why));
     }
     tk_fork_lock_release(&k->lock);
-    if (dropped) {
-        TK_DEBUG("key %s: the token refused its session copy (%s) and signs with the token "
-                 "object: the copy is dropped", k->uri, tk_p11_rv_name(why));
-        tk_p11_destroy_session_copy(k->token, copy, gen);
-    }
+}
+
+static int handle_gone(CK_RV rv)
+{
+    return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
 static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                             unsigned char *out, size_t *outlen, int decrypt)
 {
     PRIVATE_OP op = { k, mech, in, inlen, out, *outlen, 0, decrypt, tk_pin_getter(&k->pin),
-                      CK_INVALID_HANDLE, 0, 0 };
+                      CK_INVALID_HANDLE, 0, 0, 0 };
     CK_RV rv;
 
     if (!tk_key_has_private(k))
@@ -615,20 +620,28 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     op.pin.token = &k->token_info; /* the key's PIN only to the key's token */
     rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     /* The object or its copy was removed behind us (same token generation): look again once. */
-    if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+    if (handle_gone(rv)) {
         if (op.used != CK_INVALID_HANDLE) /* else it was the search that met a vanished object */
             forget_gone_object(k, op.used, op.used_gen);
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
     }
-    /* Refused on the copy: the token object once; when that works, the copy goes. */
-    if (copy_may_be_refused(rv) && op.used != CK_INVALID_HANDLE
-        && is_current_copy(k, op.used, op.used_gen)) {
+    /*
+     * Refused on the copy (whether or not another thread dropped it since):
+     * the token object, and when that works the copy is not used again. The
+     * token object's handle may be stale in turn (the key replaced since
+     * it was found): looked for again once, as above.
+     */
+    if (copy_may_be_refused(rv) && op.used_copy) {
         CK_OBJECT_HANDLE copy = op.used;
         unsigned long gen = op.used_gen;
         CK_RV refused = rv;
 
         op.token_object = 1;
         rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+        if (handle_gone(rv) && op.used != CK_INVALID_HANDLE) {
+            forget_gone_object(k, op.used, op.used_gen);
+            rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
+        }
         if (rv == CKR_OK)
             drop_refused_copy(k, copy, gen, refused);
     }
