@@ -100,6 +100,12 @@ struct tk_p11_token {
     CK_RV mech_rv;
     CK_MECHANISM_TYPE *mechs;
     CK_MECHANISM_INFO *mech_info;
+    /*
+     * Per mechanism: CKR_OK once its info is in mech_info (set with release
+     * order, after the info), else the module's answer when it would not
+     * give it; asked again, under mech_lock, when that mechanism is wanted.
+     */
+    CK_RV *mech_info_rv;
     CK_ULONG n_mechs;
 };
 

@@ -501,6 +501,7 @@ void tk_p11_token_free(struct tk_p11_token *t)
     pthread_mutex_destroy(&t->mech_lock);
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);
+    OPENSSL_free(t->mech_info_rv);
     OPENSSL_clear_free(t, sizeof(*t)); /* the rejected PINs' hashes */
 }
 
@@ -512,7 +513,9 @@ static __thread struct tk_p11_token *mech_loading;
  * answer now (PKCS#11 v2.40 section 5.5): the whole read fails, and the
  * next use tries again. Any other failure concerns that mechanism alone
  * (a vendor mechanism a module will not describe, with CKR_FUNCTION_FAILED
- * or the like) and must not keep every key on the token from signing.
+ * or the like) and must not keep every key on the token from signing: its
+ * info is asked for again when that mechanism is wanted (a passing
+ * CKR_GENERAL_ERROR must not refuse CKM_ECDSA for good either).
  */
 static int mech_info_failed_for_now(CK_RV rv)
 {
@@ -533,7 +536,8 @@ static void load_mechanisms(void)
     if (rv == CKR_OK) {
         t->mechs = OPENSSL_malloc(sizeof(*t->mechs) * (n > 0 ? n : 1));
         t->mech_info = OPENSSL_zalloc(sizeof(*t->mech_info) * (n > 0 ? n : 1));
-        if (t->mechs == NULL || t->mech_info == NULL)
+        t->mech_info_rv = OPENSSL_zalloc(sizeof(*t->mech_info_rv) * (n > 0 ? n : 1));
+        if (t->mechs == NULL || t->mech_info == NULL || t->mech_info_rv == NULL)
             rv = CKR_HOST_MEMORY;
     }
     if (rv == CKR_OK)
@@ -546,17 +550,21 @@ static void load_mechanisms(void)
                                   tk_p11_mech_name(t->mechs[i]));
 
         /*
-         * A mechanism the module lists but will not describe stays listed
-         * with no flags: unusable. A failure of the token (gone, a device
-         * error) fails the whole read, which the next use tries again:
-         * kept, it would refuse that mechanism for good, and say only that
-         * the token lacks it.
+         * A mechanism the module lists but says it will not describe
+         * (CKR_MECHANISM_INVALID) stays listed with no flags: unusable. A
+         * failure of the token (gone, a device error) fails the whole read,
+         * which the next use tries again: kept, it would refuse that
+         * mechanism for good, and say only that the token lacks it. Any
+         * other failure is that mechanism's: asked again when wanted.
          */
         if (irv != CKR_OK && mech_info_failed_for_now(irv))
             rv = irv;
-        else if (irv != CKR_OK)
-            TK_DEBUG("slot %lu: no info for %s (%s): the mechanism is not used",
-                     (unsigned long)t->slot, tk_p11_mech_name(t->mechs[i]), tk_p11_rv_name(irv));
+        else if (irv != CKR_OK && irv != CKR_MECHANISM_INVALID)
+            TK_DEBUG("slot %lu: no info for %s (%s) yet", (unsigned long)t->slot,
+                     tk_p11_mech_name(t->mechs[i]), tk_p11_rv_name(irv));
+        if (irv != CKR_OK) /* nothing a failed call left there is taken for flags */
+            memset(&t->mech_info[i], 0, sizeof(t->mech_info[i]));
+        t->mech_info_rv[i] = irv == CKR_MECHANISM_INVALID ? CKR_OK : irv;
     }
     t->n_mechs = rv == CKR_OK ? n : 0;
     t->mech_rv = rv;
@@ -574,8 +582,10 @@ CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t)
         if (!t->mechs_ready) {
             OPENSSL_free(t->mechs);
             OPENSSL_free(t->mech_info);
+            OPENSSL_free(t->mech_info_rv);
             t->mechs = NULL;
             t->mech_info = NULL;
+            t->mech_info_rv = NULL;
             mech_loading = t;
             load_mechanisms();
             if (t->mech_rv == CKR_OK)
@@ -587,6 +597,41 @@ CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t)
     return rv;
 }
 
+/*
+ * Entry i's info; one the module would not give when the list was read is
+ * asked for again now (the list is read, so mechs and the arrays stay).
+ */
+static CK_RV mechanism_info_at(TK_P11_TOKEN *t, CK_ULONG i, CK_MECHANISM_INFO *info)
+{
+    CK_RV rv = __atomic_load_n(&t->mech_info_rv[i], __ATOMIC_ACQUIRE);
+
+    if (rv != CKR_OK) {
+        CK_MECHANISM_INFO fresh;
+
+        pthread_mutex_lock(&t->mech_lock);
+        rv = t->mech_info_rv[i];
+        if (rv != CKR_OK) {
+            rv = TK_P11_TRACED(TK_FN_C_GetMechanismInfo,
+                               t->module->fl->C_GetMechanismInfo(t->slot, t->mechs[i], &fresh),
+                               "slot=%lu, %s, again", (unsigned long)t->slot,
+                               tk_p11_mech_name(t->mechs[i]));
+            if (rv == CKR_MECHANISM_INVALID) { /* it will not be described: no flags */
+                memset(&fresh, 0, sizeof(fresh));
+                rv = CKR_OK;
+            }
+            if (rv == CKR_OK) {
+                t->mech_info[i] = fresh;
+                __atomic_store_n(&t->mech_info_rv[i], CKR_OK, __ATOMIC_RELEASE);
+            }
+        }
+        pthread_mutex_unlock(&t->mech_lock);
+        if (rv != CKR_OK)
+            return rv;
+    }
+    *info = t->mech_info[i];
+    return CKR_OK;
+}
+
 CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANISM_INFO *info)
 {
     CK_RV rv = tk_p11_mechanisms_read(t);
@@ -594,10 +639,8 @@ CK_RV tk_p11_mechanism_info(TK_P11_TOKEN *t, CK_MECHANISM_TYPE mech, CK_MECHANIS
     if (rv != CKR_OK)
         return rv;
     for (CK_ULONG i = 0; i < t->n_mechs; i++)
-        if (t->mechs[i] == mech) {
-            *info = t->mech_info[i];
-            return CKR_OK;
-        }
+        if (t->mechs[i] == mech)
+            return mechanism_info_at(t, i, info);
     return CKR_MECHANISM_INVALID;
 }
 

@@ -9,7 +9,10 @@
  * waits for the padding. One process per test: the list is read once.
  * With argument "other": a mechanism the key does not use answers
  * CKR_FUNCTION_FAILED, as a vendor mechanism may on an HSM; that concerns
- * that mechanism only, and the first signature is made.
+ * that mechanism only, and the first signature is made. With "again":
+ * CKM_ECDSA's own info answers CKR_GENERAL_ERROR once; it is asked for
+ * again when the signature wants it, and the first signature is made (kept
+ * as "no flags", ECDSA would be refused for the life of the process).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@ static TK_P11_TEST_PROVIDER prov;
 static tk_tokenshim_fail_mechanism_info_fn *fail_info;
 static int rsa_pss; /* the test's key: an RSA key limited to CKM_RSA_PKCS_PSS, else P-256 */
 static int other;   /* "other": a mechanism the key does not use fails */
+static int again;   /* "again": the key's own mechanism fails once, not for the token */
 
 static int setup(void)
 {
@@ -107,16 +111,17 @@ static void test_failed_mechanism_info_is_read_again(void **state)
     EVP_PKEY_free(key);
 }
 
-static void test_another_mechanism_failing_is_not_the_keys(void **state)
+static void test_one_mechanism_failing_once_is_not_the_tokens(void **state)
 {
     EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
 
     assert_non_null(key);
-    fail_info(CKM_SHA256, CKR_FUNCTION_FAILED);
+    fail_info(again ? CKM_ECDSA : CKM_SHA256, again ? CKR_GENERAL_ERROR : CKR_FUNCTION_FAILED);
     ERR_clear_error();
     if (sign(key) != 1) {
         ERR_print_errors_fp(stderr);
-        fail_msg("a P-256 key did not sign because CKM_SHA256's info failed to read");
+        fail_msg("a P-256 key did not sign because %s's info failed to read once",
+                 again ? "CKM_ECDSA" : "CKM_SHA256");
     }
     EVP_PKEY_free(key);
 }
@@ -127,14 +132,15 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_failed_mechanism_info_is_read_again),
     };
     const struct CMUnitTest other_tests[] = {
-        cmocka_unit_test(test_another_mechanism_failing_is_not_the_keys),
+        cmocka_unit_test(test_one_mechanism_failing_once_is_not_the_tokens),
     };
 
     rsa_pss = argc > 1 && strcmp(argv[1], "rsa-pss") == 0;
     other = argc > 1 && strcmp(argv[1], "other") == 0;
-    if (other)
-        return tk_test_run("p11-mechinfo-other", other_tests, TK_TEST_COUNT(other_tests), setup,
-                           teardown);
+    again = argc > 1 && strcmp(argv[1], "again") == 0;
+    if (other || again)
+        return tk_test_run(again ? "p11-mechinfo-again" : "p11-mechinfo-other", other_tests,
+                           TK_TEST_COUNT(other_tests), setup, teardown);
     return tk_test_run(rsa_pss ? "p11-mechinfo-pss" : "p11-mechinfo", tests,
                        TK_TEST_COUNT(tests), setup, teardown);
 }
