@@ -199,7 +199,9 @@ int tk_pin_stored(void *arg)
 {
     const TK_PIN_SOURCE *src = arg;
 
-    return src->kind == TK_PIN_VALUE || src->kind == TK_PIN_FILE || src->kind == TK_PIN_ENV;
+    /* A variable not set keeps no PIN: a PIN pad then reads it. */
+    return src->kind == TK_PIN_VALUE || src->kind == TK_PIN_FILE
+           || (src->kind == TK_PIN_ENV && getenv(src->spec) != NULL);
 }
 
 CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)

@@ -267,15 +267,20 @@ void tk_cli_pin_source(const TK_CLI *cli, char *out, size_t cap)
 
 int tk_cli_pin_stored(const TK_CLI *cli)
 {
-    int failed;
+    int failed, stored;
     char *spec;
+    TK_PIN_KIND kind;
+    const char *target;
 
     if (cli->pin_file != NULL)
         return 1;
     if ((spec = tk_cli_pin_spec(cli, &failed)) == NULL)
         return 0;
+    /* A variable not set keeps no PIN: a PIN pad then reads it. */
+    target = tk_pin_spec_target(spec, &kind);
+    stored = kind != TK_PIN_ENV || getenv(target) != NULL;
     OPENSSL_free(spec);
-    return 1;
+    return stored;
 }
 
 static int cli_pin_stored(void *arg)
