@@ -35,7 +35,7 @@ static int read_line(BIO *b, char *line, int cap)
         if (line[n - 1] == '\n' || n < cap - 1)
             return 1;
         while ((m = BIO_gets(b, rest, (int)sizeof(rest))) > 0) {
-            longer |= strcspn(rest, "\r\n") > 0;
+            longer |= rest[strspn(rest, "\r\n")] != '\0';
             if (rest[m - 1] == '\n')
                 break;
         }

@@ -23,10 +23,11 @@ static char path[64];
 static void write_file(const char *text, size_t len)
 {
     FILE *f;
+    int fd;
 
     strcpy(path, "/tmp/tk-props-XXXXXX");
-    assert_true(mkstemp(path) >= 0);
-    f = fopen(path, "w");
+    assert_true((fd = mkstemp(path)) >= 0);
+    f = fdopen(fd, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
@@ -103,6 +104,7 @@ static void lines_that_fill_the_buffer(void **state)
     assert_long_line(FITS, "", 1);          /* the file's last line, no newline */
     assert_long_line(FITS, "\n", 1);
     assert_long_line(FITS, "\r\n", 1);
+    assert_long_line(FITS, "\rX\n", 0);      /* a lone CR, then more of the line */
     assert_long_line(FITS + 1, "", 0);      /* longer: skipped whole, not cut */
     assert_long_line(FITS + 1, "\n", 0);
     assert_long_line(3 * FITS, "\nx=1\n", 0);
