@@ -258,14 +258,17 @@ static TK_DOCTOR_STATUS check_pin(TK_DOCTOR *d)
         return fail(d, "pin", "verify the PIN with the token's own tool (one more wrong PIN locks it) or "
                               "have the security officer reset it",
                     "one PIN attempt is left (CKF_USER_PIN_FINAL_TRY): tokenkey will not spend it");
+    /* A failed PIN is the more urgent news; a PIN to be changed is said with it. */
+    if (ti.flags & CKF_USER_PIN_COUNT_LOW)
+        return tk_doctor_report(d, "pin", TK_DOCTOR_WARN, "a wrong PIN was given since the last successful "
+                                "login (CKF_USER_PIN_COUNT_LOW); the token does not say how many tries are "
+                                "left%s", (ti.flags & CKF_USER_PIN_TO_BE_CHANGED)
+                                              ? "; it also asks for a new user PIN "
+                                                "(CKF_USER_PIN_TO_BE_CHANGED)" : "");
     if (ti.flags & CKF_USER_PIN_TO_BE_CHANGED)
         return tk_doctor_report(d, "pin", TK_DOCTOR_WARN, "the token asks for a new user PIN "
                                 "(CKF_USER_PIN_TO_BE_CHANGED): set one with the token's own tool "
                                 "(pkcs11-tool --change-pin); some tokens refuse logins until then");
-    if (ti.flags & CKF_USER_PIN_COUNT_LOW)
-        return tk_doctor_report(d, "pin", TK_DOCTOR_WARN, "a wrong PIN was given since the last successful "
-                                "login (CKF_USER_PIN_COUNT_LOW); the token does not say how many tries are "
-                                "left");
     return tk_doctor_report(d, "pin", TK_DOCTOR_OK, "user PIN initialised, no failed login reported");
 }
 

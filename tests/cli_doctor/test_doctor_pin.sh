@@ -203,6 +203,9 @@ export TK_TOKENFLAGS
 TK_TOKENFLAGS=TO_BE_CHANGED
 tk_run 0 "PIN to be changed" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
 tk_line "to be changed: warned" "warn  pin: the token asks for a new user PIN (CKF_USER_PIN_TO_BE_CHANGED): set one with the token's own tool (pkcs11-tool --change-pin); some tokens refuse logins until then" "$D/out"
+TK_TOKENFLAGS=TO_BE_CHANGED,COUNT_LOW
+tk_run 0 "PIN to be changed, and a failed PIN" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
+tk_line "failed PIN first, with the change" "warn  pin: a wrong PIN was given since the last successful login (CKF_USER_PIN_COUNT_LOW); the token does not say how many tries are left; it also asks for a new user PIN (CKF_USER_PIN_TO_BE_CHANGED)" "$D/out"
 TK_TOKENFLAGS=PROTECTED_PATH
 tk_run 0 "PIN pad with a PIN file" doctor --module "$TK_TOKENSHIM" --pin-file "$PIN" --key client
 tk_line "PIN pad: the file's PIN" "ok    login: logged in with the PIN from '$PIN'" "$D/out"
