@@ -28,7 +28,9 @@ cleanup() {
         kill "$cluster_pid" 2>/dev/null || true
         wait "$cluster_pid" 2>/dev/null || true
     fi
-    if [ "${DEMO_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+    if [ "$rc" -ne 0 ] && rmdir "$work" 2>/dev/null; then
+        : # it failed before anything was written there
+    elif [ "${DEMO_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
         echo "kept $work (its logs)" >&2
     else
         rm -rf "$work"
@@ -133,9 +135,10 @@ export OPENSSL_CONF="$work/client/openssl.cnf"
 export TOKENKEY_DEBUG=1 TOKENKEY_DEBUG_FILE="$work/pkcs11.log"
 message="hello from a key that never left the token ($(date -u +%H:%M:%S))"
 # Bounded: a client whose handshakes fail retries until its timeouts, minutes by default.
-printf '%s\n' "$message" | timeout 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
+# --foreground: timeout stays in the terminal's process group, so Ctrl-C reaches kcat.
+printf '%s\n' "$message" | timeout --foreground 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
     -X message.timeout.ms=60000 -P -t demo || die "kcat could not produce (log: $work/pkcs11.log)"
-got=$(timeout 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
+got=$(timeout --foreground 90 kcat -F "$work/client/client.properties" -b "$bootstrap" \
     -C -t demo -o beginning -c 1 -e -q) || die "kcat could not consume (log: $work/pkcs11.log)"
 unset OPENSSL_CONF TOKENKEY_DEBUG TOKENKEY_DEBUG_FILE
 [ "$got" = "$message" ] || die "consumed '$got', expected '$message'"
