@@ -21,7 +21,7 @@ TK_KEY *tk_key_new(TK_PROVCTX *ctx, TK_KEY_TYPE type)
     k->type = type;
     k->handle = CK_INVALID_HANDLE;
     k->copy = CK_INVALID_HANDLE;
-    k->copy_gen = k->copy_failed_gen = k->refused_copy_gen = (unsigned long)-1;
+    k->copy_gen = k->copy_failed_gen = (unsigned long)-1;
     tk_fork_lock_init(&k->lock);
     return k;
 }
@@ -38,8 +38,6 @@ void tk_key_free(TK_KEY *k)
         return;
     if (k->copy_gen != (unsigned long)-1)
         tk_p11_destroy_session_copy(k->token, k->copy, k->copy_gen);
-    else if (k->refused_copy_gen != (unsigned long)-1)
-        tk_p11_destroy_session_copy(k->token, k->copy, k->refused_copy_gen);
     tk_p11_module_close(k->module);
     tk_pin_source_clear(&k->pin);
     BN_free(k->rsa_n);
@@ -586,9 +584,10 @@ static int copy_may_be_refused(CK_RV rv)
 /*
  * The token refused the copy and signed with the token object: sign with
  * that for the rest of this generation, as when no copy could be made.
- * The copy is destroyed only with the key (or the anchor session, with
- * the generation): other threads may be about to use its handle, and a
- * module that reuses handle numbers could give it to another object.
+ * The copy is left to the anchor session, which ends with the generation:
+ * other threads may be about to use its handle, and a module that reuses
+ * handle numbers could give it to another object, which a later destroy
+ * would hit.
  */
 static void drop_refused_copy(TK_KEY *k, CK_OBJECT_HANDLE copy, unsigned long gen, CK_RV why)
 {
@@ -596,7 +595,6 @@ static void drop_refused_copy(TK_KEY *k, CK_OBJECT_HANDLE copy, unsigned long ge
     if (k->copy_gen == gen && k->copy == copy) {
         __atomic_store_n(&k->copy_failed_gen, gen, __ATOMIC_RELEASE);
         __atomic_store_n(&k->copy_gen, (unsigned long)-1, __ATOMIC_RELEASE);
-        k->refused_copy_gen = gen;
         TK_DEBUG("key %s: the token refused its session copy (%s) and signs with the token "
                  "object: the copy is not used again", k->uri, tk_p11_rv_name(why));
     }

@@ -44,8 +44,6 @@ typedef struct tk_key {
     CK_OBJECT_HANDLE copy;
     unsigned long copy_gen;
     unsigned long copy_failed_gen;
-    /* copy is one the token would not sign with, left in this generation until the key is freed */
-    unsigned long refused_copy_gen;
     unsigned char *id;              /* CKA_ID, to find the object again */
     size_t id_len;
     char *label;                    /* CKA_LABEL, NULL if none */

@@ -390,6 +390,10 @@ void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigne
 {
     CK_SESSION_HANDLE anchor;
     unsigned long now, epoch;
+    CK_BBOOL on_token = CK_TRUE;
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE what[] = { { CKA_TOKEN, &on_token, sizeof(on_token) },
+                            { CKA_CLASS, &cls, sizeof(cls) } };
 
     /* At exit the module may be gone; in a child that has not used it, the copy is the parent's. */
     if (tk_p11_module_hands_off(t->module))
@@ -399,7 +403,20 @@ void tk_p11_destroy_session_copy(TK_P11_TOKEN *t, CK_OBJECT_HANDLE copy, unsigne
      * Only in the copy's own generation, and epoch (checked in the gate): a
      * number from before may name a token key by now, which this would delete.
      */
-    if (now == generation && anchor != CK_INVALID_HANDLE)
+    if (now != generation || anchor == CK_INVALID_HANDLE)
+        return;
+    /*
+     * And only a private key that is a session object: a login lost while
+     * the sessions stayed (another library's C_Logout) destroyed the copy
+     * without a new generation, and a module that reuses handle numbers
+     * may have given its number to another object since - a token key,
+     * which must never be what this destroys.
+     */
+    if (TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_GetAttributeValue,
+                         t->module->fl->C_GetAttributeValue(anchor, copy, what, 2),
+                         "anchor session=%lu, session copy=%lu, CKA_TOKEN, CKA_CLASS",
+                         (unsigned long)anchor, (unsigned long)copy) == CKR_OK
+        && on_token == CK_FALSE && cls == CKO_PRIVATE_KEY)
         TK_P11_TRACED_IN(t->module, epoch, TK_FN_C_DestroyObject,
                          t->module->fl->C_DestroyObject(anchor, copy),
                          "anchor session=%lu, session copy=%lu", (unsigned long)anchor,

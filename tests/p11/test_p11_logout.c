@@ -81,10 +81,37 @@ static void test_signs_again_after_a_logout_elsewhere(void **state)
     EVP_PKEY_free(key);
 }
 
+/*
+ * A freed key destroys its session copy; but a copy the logout destroyed
+ * is not destroyed again by its number, which a module that reuses handle
+ * numbers may have given to another object (a token key) since.
+ */
+static void test_copy_gone_with_the_logout_is_not_destroyed_by_number(void **state)
+{
+    EVP_PKEY *key = tk_p11_test_load_labelled(&env, &prov, LABEL);
+    unsigned long destroys;
+
+    (void)state;
+    assert_non_null(key);
+    sign_or_fail(key, "with a fresh key (its copy is made)");
+    destroys = tk_p11_stat(TK_FN_C_DestroyObject);
+    EVP_PKEY_free(key);
+    assert_int_equal(tk_p11_stat(TK_FN_C_DestroyObject) - destroys, 1); /* the control */
+
+    key = tk_p11_test_load_labelled(&env, &prov, LABEL);
+    assert_non_null(key);
+    sign_or_fail(key, "with a fresh key (its copy is made)");
+    log_out_elsewhere();
+    destroys = tk_p11_stat(TK_FN_C_DestroyObject);
+    EVP_PKEY_free(key);
+    assert_int_equal(tk_p11_stat(TK_FN_C_DestroyObject) - destroys, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signs_again_after_a_logout_elsewhere),
+        cmocka_unit_test(test_copy_gone_with_the_logout_is_not_destroyed_by_number),
     };
 
     return tk_test_run("p11-logout", tests, TK_TEST_COUNT(tests), setup, teardown);
