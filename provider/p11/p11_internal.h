@@ -3,6 +3,7 @@
 #define TK_P11_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include <openssl/err.h>
 
@@ -106,6 +107,7 @@ struct tk_p11_token {
      * give it; asked again, under mech_lock, when that mechanism is wanted.
      */
     CK_RV *mech_info_rv;
+    time_t *mech_asked_at;       /* when (CLOCK_MONOTONIC s) each was asked, under mech_lock */
     CK_ULONG n_mechs;
 };
 

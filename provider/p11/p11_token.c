@@ -502,11 +502,18 @@ void tk_p11_token_free(struct tk_p11_token *t)
     OPENSSL_free(t->mechs);
     OPENSSL_free(t->mech_info);
     OPENSSL_free(t->mech_info_rv);
+    OPENSSL_free(t->mech_asked_at);
     OPENSSL_clear_free(t, sizeof(*t)); /* the rejected PINs' hashes */
 }
 
 /* The token's mechanism list and their infos, read once (pthread_once). */
 static __thread struct tk_p11_token *mech_loading;
+
+/* Answers that say a mechanism's info will never be given: kept as no flags. */
+static int mech_info_never(CK_RV rv)
+{
+    return rv == CKR_MECHANISM_INVALID || rv == CKR_FUNCTION_NOT_SUPPORTED;
+}
 
 /*
  * C_GetMechanismInfo answers that say the token or the module could not
@@ -537,7 +544,9 @@ static void load_mechanisms(void)
         t->mechs = OPENSSL_malloc(sizeof(*t->mechs) * (n > 0 ? n : 1));
         t->mech_info = OPENSSL_zalloc(sizeof(*t->mech_info) * (n > 0 ? n : 1));
         t->mech_info_rv = OPENSSL_zalloc(sizeof(*t->mech_info_rv) * (n > 0 ? n : 1));
-        if (t->mechs == NULL || t->mech_info == NULL || t->mech_info_rv == NULL)
+        t->mech_asked_at = OPENSSL_zalloc(sizeof(*t->mech_asked_at) * (n > 0 ? n : 1));
+        if (t->mechs == NULL || t->mech_info == NULL || t->mech_info_rv == NULL
+            || t->mech_asked_at == NULL)
             rv = CKR_HOST_MEMORY;
     }
     if (rv == CKR_OK)
@@ -559,12 +568,13 @@ static void load_mechanisms(void)
          */
         if (irv != CKR_OK && mech_info_failed_for_now(irv))
             rv = irv;
-        else if (irv != CKR_OK && irv != CKR_MECHANISM_INVALID)
+        else if (irv != CKR_OK && !mech_info_never(irv))
             TK_DEBUG("slot %lu: no info for %s (%s) yet", (unsigned long)t->slot,
                      tk_p11_mech_name(t->mechs[i]), tk_p11_rv_name(irv));
         if (irv != CKR_OK) /* nothing a failed call left there is taken for flags */
             memset(&t->mech_info[i], 0, sizeof(t->mech_info[i]));
-        t->mech_info_rv[i] = irv == CKR_MECHANISM_INVALID ? CKR_OK : irv;
+        t->mech_asked_at[i] = (time_t)-1; /* the first want asks again at once */
+        t->mech_info_rv[i] = mech_info_never(irv) ? CKR_OK : irv;
     }
     t->n_mechs = rv == CKR_OK ? n : 0;
     t->mech_rv = rv;
@@ -583,9 +593,11 @@ CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t)
             OPENSSL_free(t->mechs);
             OPENSSL_free(t->mech_info);
             OPENSSL_free(t->mech_info_rv);
+            OPENSSL_free(t->mech_asked_at);
             t->mechs = NULL;
             t->mech_info = NULL;
             t->mech_info_rv = NULL;
+            t->mech_asked_at = NULL;
             mech_loading = t;
             load_mechanisms();
             if (t->mech_rv == CKR_OK)
@@ -599,7 +611,10 @@ CK_RV tk_p11_mechanisms_read(TK_P11_TOKEN *t)
 
 /*
  * Entry i's info; one the module would not give when the list was read is
- * asked for again now (the list is read, so mechs and the arrays stay).
+ * asked for again now (the list is read, so mechs and the arrays stay) -
+ * at most once a second: a signature that wants it while it keeps failing
+ * (a combined mechanism then signs) does not cost a module call each time,
+ * nor hold the other threads at mech_lock.
  */
 static CK_RV mechanism_info_at(TK_P11_TOKEN *t, CK_ULONG i, CK_MECHANISM_INFO *info)
 {
@@ -607,15 +622,18 @@ static CK_RV mechanism_info_at(TK_P11_TOKEN *t, CK_ULONG i, CK_MECHANISM_INFO *i
 
     if (rv != CKR_OK) {
         CK_MECHANISM_INFO fresh;
+        struct timespec now;
 
+        clock_gettime(CLOCK_MONOTONIC, &now);
         pthread_mutex_lock(&t->mech_lock);
         rv = t->mech_info_rv[i];
-        if (rv != CKR_OK) {
+        if (rv != CKR_OK && now.tv_sec != t->mech_asked_at[i]) {
+            t->mech_asked_at[i] = now.tv_sec;
             rv = TK_P11_TRACED(TK_FN_C_GetMechanismInfo,
                                t->module->fl->C_GetMechanismInfo(t->slot, t->mechs[i], &fresh),
                                "slot=%lu, %s, again", (unsigned long)t->slot,
                                tk_p11_mech_name(t->mechs[i]));
-            if (rv == CKR_MECHANISM_INVALID) { /* it will not be described: no flags */
+            if (mech_info_never(rv)) { /* it will not be described: no flags */
                 memset(&fresh, 0, sizeof(fresh));
                 rv = CKR_OK;
             }
