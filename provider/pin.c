@@ -198,10 +198,11 @@ static CK_RV prompt_pin(TK_PIN_SOURCE *src, char *buf, size_t cap, size_t *len)
 int tk_pin_stored(void *arg)
 {
     const TK_PIN_SOURCE *src = arg;
+    const char *value = src->kind == TK_PIN_ENV ? getenv(src->spec) : NULL;
 
-    /* A variable not set keeps no PIN: a PIN pad then reads it. */
+    /* A variable not set, or empty, keeps no PIN: a PIN pad then reads it. */
     return src->kind == TK_PIN_VALUE || src->kind == TK_PIN_FILE
-           || (src->kind == TK_PIN_ENV && getenv(src->spec) != NULL);
+           || (value != NULL && *value != '\0');
 }
 
 CK_RV tk_pin_get(void *arg, char *buf, size_t cap, size_t *len)

@@ -278,7 +278,7 @@ int tk_cli_pin_stored(const TK_CLI *cli)
         return 0;
     /* A variable not set keeps no PIN: a PIN pad then reads it. */
     target = tk_pin_spec_target(spec, &kind);
-    stored = kind != TK_PIN_ENV || getenv(target) != NULL;
+    stored = kind != TK_PIN_ENV || (getenv(target) != NULL && *getenv(target) != '\0');
     OPENSSL_free(spec);
     return stored;
 }

@@ -38,9 +38,11 @@ valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
 rc=$?
 
 # The program of valgrind's "Command:" line, which joins argv with blanks
-# and writes a blank inside an argument as "\ " (a clone in "/tmp/my dir").
+# and writes a blank, '\\', '<' or '>' inside an argument behind a '\\'
+# (a clone in "/tmp/my dir"): up to the first blank not so escaped, unescaped.
 program_of() {
-    printf '%s\n' "$1" | sed -e 's/\\ /\x01/g' -e 's/ .*//' -e 's/\x01/ /g'
+    printf '%s\n' "$1" | sed -e 's/\\\\/\x02/g' -e 's/\\ /\x01/g' -e 's/ .*//' \
+        -e 's/\\\([<>]\)/\1/g' -e 's/\x01/ /g' -e 's/\x02/\\/g'
 }
 
 # Whether a log's process is a shell (the harness): sh, dash, bash, or a
