@@ -606,6 +606,26 @@ static int handle_gone(CK_RV rv)
     return rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID;
 }
 
+/*
+ * One try; when the object it used was removed behind us (same token
+ * generation), it is forgotten, so that the key is found again and copied
+ * again, and there is one more try.
+ */
+static CK_RV try_private_op(TK_KEY *k, PRIVATE_OP *op)
+{
+    CK_RV rv;
+
+    op->used = CK_INVALID_HANDLE;
+    op->used_copy = 0;
+    rv = tk_p11_with_session(k->token, &op->pin, private_op, op);
+    if (handle_gone(rv)) {
+        if (op->used != CK_INVALID_HANDLE) /* else it was the search that met a vanished object */
+            forget_gone_object(k, op->used, op->used_gen);
+        rv = tk_p11_with_session(k->token, &op->pin, private_op, op);
+    }
+    return rv;
+}
+
 static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *in, size_t inlen,
                             unsigned char *out, size_t *outlen, int decrypt)
 {
@@ -616,18 +636,12 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
     if (!tk_key_has_private(k))
         return CKR_KEY_HANDLE_INVALID;
     op.pin.token = &k->token_info; /* the key's PIN only to the key's token */
-    rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
-    /* The object or its copy was removed behind us (same token generation): look again once. */
-    if (handle_gone(rv)) {
-        if (op.used != CK_INVALID_HANDLE) /* else it was the search that met a vanished object */
-            forget_gone_object(k, op.used, op.used_gen);
-        rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
-    }
+    rv = try_private_op(k, &op);
     /*
      * Refused on the copy (whether or not another thread dropped it since):
      * the token object, and when that works the copy is not used again. The
      * token object's handle may be stale in turn (the key replaced since
-     * it was found): looked for again once, as above.
+     * it was found): found again as above.
      */
     if (copy_may_be_refused(rv) && op.used_copy) {
         CK_OBJECT_HANDLE copy = op.used;
@@ -635,11 +649,7 @@ static CK_RV run_private_op(TK_KEY *k, CK_MECHANISM *mech, const unsigned char *
         CK_RV refused = rv;
 
         op.token_object = 1;
-        rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
-        if (handle_gone(rv) && op.used != CK_INVALID_HANDLE) {
-            forget_gone_object(k, op.used, op.used_gen);
-            rv = tk_p11_with_session(k->token, &op.pin, private_op, &op);
-        }
+        rv = try_private_op(k, &op);
         if (rv == CKR_OK)
             drop_refused_copy(k, copy, gen, refused);
     }
